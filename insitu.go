@@ -1,0 +1,100 @@
+package insitu
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+)
+
+// Object describes one object a [Source] lists.
+type Object struct {
+	Name Name `json:"name"`
+	// Size is the object's length in bytes, or -1 when unknown.
+	Size int64 `json:"size"`
+	// Owner is the ID of the storage node that owns the object, or "" when
+	// unknown (an S3 bucket, a local directory).
+	Owner string `json:"owner,omitempty"`
+	// Path is the object's file on this machine's disk when the bytes are
+	// local, else "". A transform that can read a file (such as ffmpeg) may
+	// use it instead of Input.Body and save a copy.
+	Path string `json:"path,omitempty"`
+}
+
+// Input is what a [Transform] gets for one object.
+type Input struct {
+	Object
+	// Args are the job's arguments, opaque to insitu, delivered unchanged
+	// in every mode and over every transport.
+	Args string
+	// Body reads the object's bytes. It is opened lazily on the first Read,
+	// so a transform that only uses Path never opens the object. The caller
+	// closes it after Transform returns.
+	Body io.Reader
+}
+
+// Transform turns one object into one output.
+//
+// Transform reads in.Body (or in.Path) and streams the output to out; it
+// must not buffer whole objects when it can stream, and must not keep in or
+// out after it returns. It is called concurrently for different objects.
+// It returns [ErrSkip] to drop the object (nothing is written, and the
+// object counts as skipped), and must return soon after ctx is done.
+type Transform interface {
+	Transform(ctx context.Context, in *Input, out io.Writer) error
+}
+
+// TransformFunc adapts a function to [Transform].
+type TransformFunc func(ctx context.Context, in *Input, out io.Writer) error
+
+// Transform calls f(ctx, in, out).
+func (f TransformFunc) Transform(ctx context.Context, in *Input, out io.Writer) error {
+	return f(ctx, in, out)
+}
+
+// ErrSkip is returned by a [Transform] to drop an object: nothing is
+// written and the object counts as skipped, not failed.
+var ErrSkip = errors.New("insitu: object skipped by the transform")
+
+// Identity is the transform that copies its input unchanged.
+var Identity Transform = TransformFunc(func(_ context.Context, in *Input, out io.Writer) error {
+	_, err := io.Copy(out, in.Body)
+	return err
+})
+
+// Source lists objects and opens them. A Source is safe for concurrent use.
+type Source interface {
+	// Objects lists the source's objects in a deterministic order. The
+	// iteration stops when the consumer stops; nothing is left running. An
+	// error for one entry is yielded with a zero Object and the listing
+	// goes on where it can; an error that ends the listing is the last
+	// thing yielded.
+	Objects(ctx context.Context) iter.Seq2[Object, error]
+	// Open returns a reader of the object's bytes, which the caller must
+	// close. It works with an Object that has only its Name set. A missing
+	// object is a [NotFound] error.
+	Open(ctx context.Context, obj Object) (io.ReadCloser, error)
+}
+
+// Sink stores outputs. A Sink is safe for concurrent use.
+type Sink interface {
+	// Put stores the bytes of r under name. size is the length of r, or -1
+	// when unknown; a known size that r does not match is an
+	// [InvalidArgument] error. The object becomes visible, whole, only
+	// after r returns io.EOF; if r fails, ctx ends or anything else goes
+	// wrong, nothing is left under the name (an older object there stays).
+	Put(ctx context.Context, name Name, r io.Reader, size int64) (PutResult, error)
+	// Stat returns the stored object's description, or a [NotFound] error.
+	Stat(ctx context.Context, name Name) (Object, error)
+}
+
+// PutResult describes a stored object.
+type PutResult struct {
+	Name Name  `json:"name"`
+	Size int64 `json:"size"`
+	// Checksum is the XXH64 (seed 0) of the stored bytes as 16 lowercase
+	// hex digits, or "" when the sink does not compute one.
+	Checksum string `json:"checksum,omitempty"`
+	// Owner is the node that stored the object, or "" for sinks without nodes.
+	Owner string `json:"owner,omitempty"`
+}
