@@ -1,0 +1,82 @@
+package insitu_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"testing"
+
+	"github.com/insitu-data/insitu"
+)
+
+func TestCodesRoundTrip(t *testing.T) {
+	for c := insitu.Unknown; c <= insitu.Internal; c++ {
+		if got := insitu.ParseCode(c.String()); got != c {
+			t.Errorf("ParseCode(%q) = %v, want %v", c.String(), got, c)
+		}
+		b, _ := c.MarshalText()
+		var back insitu.Code
+		if err := back.UnmarshalText(b); err != nil || back != c {
+			t.Errorf("text round trip of %v = %v, %v", c, back, err)
+		}
+	}
+	if got := insitu.ParseCode("no_such_code"); got != insitu.Unknown {
+		t.Errorf("ParseCode(unknown) = %v", got)
+	}
+}
+
+func TestErrorIsAndAs(t *testing.T) {
+	cause := fs.ErrNotExist
+	err := insitu.Errorf(insitu.NotFound, "opening shard: %w", cause)
+	if !errors.Is(err, insitu.NotFound) || errors.Is(err, insitu.Unavailable) {
+		t.Fatalf("errors.Is on %v is wrong", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("cause lost: %v", err)
+	}
+	if got, want := err.Error(), "opening shard: file does not exist (not_found)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	named := insitu.WithName(err, insitu.Name{Bucket: "b", Key: "k"})
+	var e *insitu.Error
+	if !errors.As(named, &e) || e.Name.Key != "k" || e.Code != insitu.NotFound {
+		t.Fatalf("WithName = %#v", named)
+	}
+	if got, want := named.Error(), "b/k: opening shard: file does not exist (not_found)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	// Wrapped once: naming again changes nothing.
+	if again := insitu.WithName(named, insitu.Name{Key: "other"}); again != named {
+		t.Errorf("WithName wrapped a named error again: %v", again)
+	}
+}
+
+func TestWithNameLeavesContextErrorsAlone(t *testing.T) {
+	n := insitu.Name{Key: "k"}
+	for _, err := range []error{nil, io.EOF, context.Canceled, context.DeadlineExceeded} {
+		if got := insitu.WithName(err, n); got != err {
+			t.Errorf("WithName(%v) = %v, want it unchanged", err, got)
+		}
+	}
+}
+
+func TestCodeOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want insitu.Code
+	}{
+		{nil, insitu.Unknown},
+		{errors.New("plain"), insitu.Unknown},
+		{context.Canceled, insitu.Canceled},
+		{fmt.Errorf("op: %w", context.DeadlineExceeded), insitu.DeadlineExceeded},
+		{fmt.Errorf("op: %w", insitu.Errorf(insitu.NotOwner, "map v3")), insitu.NotOwner},
+		{insitu.WithName(errors.New("boom"), insitu.Name{Key: "k"}), insitu.Unknown},
+	}
+	for _, tc := range tests {
+		if got := insitu.CodeOf(tc.err); got != tc.want {
+			t.Errorf("CodeOf(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
