@@ -1,0 +1,234 @@
+package locality
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+)
+
+// Node is one storage node of a cluster.
+type Node struct {
+	// ID names the node; it is unique within a [Map] and is what placement
+	// hashes, so renaming a node moves its objects.
+	ID string `json:"id"`
+	// URL is the base URL of the node's API, such as "http://127.0.0.1:7001".
+	URL string `json:"url"`
+	// TransformURL is the base URL of the transform server next to the
+	// node, or "" when it has none.
+	TransformURL string `json:"transform_url,omitempty"`
+}
+
+// Map is a versioned, immutable list of the nodes of a cluster, and the
+// placement of names onto them.
+//
+// The owner of a name is chosen by rendezvous (highest random weight)
+// hashing: every node gets the weight
+//
+//	mix(xxhash64(node ID) ^ xxhash64(bucket + "/" + key))
+//
+// where mix is the splitmix64 finalizer, and the node with the highest
+// weight owns the name; a tie goes to the smaller ID. Every process that
+// holds the same nodes computes the same owners, and adding a node to N
+// others moves only about 1/(N+1) of the names, all onto the new node.
+//
+// A Map is safe for concurrent use. The zero Map has no nodes and version 0;
+// its Owner is the zero Node. Make maps with [NewMap].
+type Map struct {
+	version int64
+	nodes   []Node   // sorted by ID
+	hashes  []uint64 // xxhash64 of each node's ID
+}
+
+// NewMap returns the map with the given version and nodes. It refuses, with
+// an [insitu.InvalidArgument] error: a negative version, no nodes, an empty
+// or duplicate ID, and a URL or TransformURL that is not an absolute http or
+// https URL (TransformURL may be empty).
+func NewMap(version int64, nodes ...Node) (*Map, error) {
+	if version < 0 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: map version %d is negative", version)
+	}
+	if len(nodes) == 0 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: a map needs at least one node")
+	}
+	sorted := slices.Clone(nodes)
+	slices.SortFunc(sorted, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+	m := &Map{version: version, nodes: sorted, hashes: make([]uint64, len(sorted))}
+	for i, n := range sorted {
+		if n.ID == "" {
+			return nil, insitu.Errorf(insitu.InvalidArgument, "locality: a node has an empty ID")
+		}
+		if i > 0 && sorted[i-1].ID == n.ID {
+			return nil, insitu.Errorf(insitu.InvalidArgument, "locality: node ID %q appears twice", n.ID)
+		}
+		if err := checkURL(n.URL); err != nil {
+			return nil, insitu.Errorf(insitu.InvalidArgument, "locality: node %q: URL: %w", n.ID, err)
+		}
+		if n.TransformURL != "" {
+			if err := checkURL(n.TransformURL); err != nil {
+				return nil, insitu.Errorf(insitu.InvalidArgument, "locality: node %q: transform URL: %w", n.ID, err)
+			}
+		}
+		m.hashes[i] = xxhash.Sum64String(n.ID)
+	}
+	return m, nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q is not an http or https URL", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	return nil
+}
+
+// Version returns the map's version. A larger version is a newer map.
+func (m *Map) Version() int64 { return m.version }
+
+// Len returns the number of nodes.
+func (m *Map) Len() int { return len(m.nodes) }
+
+// Nodes returns a copy of the nodes, sorted by ID.
+func (m *Map) Nodes() []Node { return slices.Clone(m.nodes) }
+
+// Node returns the node with the given ID, and whether there is one.
+func (m *Map) Node(id string) (Node, bool) {
+	i, ok := slices.BinarySearchFunc(m.nodes, id, func(n Node, id string) int { return strings.Compare(n.ID, id) })
+	if !ok {
+		return Node{}, false
+	}
+	return m.nodes[i], true
+}
+
+// Owner returns the node that owns name: the one with the highest
+// rendezvous weight (see [Map]). It does not allocate. It returns the zero
+// Node when the map has no nodes.
+func (m *Map) Owner(name insitu.Name) Node {
+	if len(m.nodes) == 0 {
+		return Node{}
+	}
+	return m.nodes[m.ownerIndex(nameHash(name))]
+}
+
+// Owns reports whether the node with the given ID owns name.
+func (m *Map) Owns(id string, name insitu.Name) bool {
+	return len(m.nodes) > 0 && m.nodes[m.ownerIndex(nameHash(name))].ID == id
+}
+
+func (m *Map) ownerIndex(h uint64) int {
+	best, bestW := 0, mix(m.hashes[0]^h)
+	for i := 1; i < len(m.hashes); i++ {
+		// Nodes are sorted by ID, so a strict > keeps the smaller ID on a tie.
+		if w := mix(m.hashes[i] ^ h); w > bestW {
+			best, bestW = i, w
+		}
+	}
+	return best
+}
+
+// nameHash returns xxhash64(bucket + "/" + key) without building the string.
+func nameHash(name insitu.Name) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	d.WriteString(name.Bucket)
+	d.WriteString("/")
+	d.WriteString(name.Key)
+	return d.Sum64()
+}
+
+// mix is the splitmix64 finalizer.
+func mix(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// With returns a new map, one version newer, with n added, or with n in
+// place of the node of the same ID.
+func (m *Map) With(n Node) (*Map, error) {
+	nodes := make([]Node, 0, len(m.nodes)+1)
+	for _, old := range m.nodes {
+		if old.ID != n.ID {
+			nodes = append(nodes, old)
+		}
+	}
+	return NewMap(m.version+1, append(nodes, n)...)
+}
+
+// Without returns a new map, one version newer, without the node of the
+// given ID. Removing a node the map does not have, or its last node, is an
+// [insitu.InvalidArgument] error.
+func (m *Map) Without(id string) (*Map, error) {
+	if _, ok := m.Node(id); !ok {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: the map has no node %q", id)
+	}
+	nodes := make([]Node, 0, len(m.nodes))
+	for _, n := range m.nodes {
+		if n.ID != id {
+			nodes = append(nodes, n)
+		}
+	}
+	return NewMap(m.version+1, nodes...)
+}
+
+// Newer reports whether m is newer than other; every map is newer than nil.
+func (m *Map) Newer(other *Map) bool { return other == nil || m.version > other.version }
+
+// String returns a short description such as "map v3 [n1 n2 n3]".
+func (m *Map) String() string {
+	ids := make([]string, len(m.nodes))
+	for i, n := range m.nodes {
+		ids[i] = n.ID
+	}
+	return fmt.Sprintf("map v%d [%s]", m.version, strings.Join(ids, " "))
+}
+
+// mapJSON is the wire form of a Map.
+type mapJSON struct {
+	Version int64  `json:"version"`
+	Nodes   []Node `json:"nodes"`
+}
+
+// MarshalJSON encodes the map as {"version":N,"nodes":[...]}, nodes sorted by ID.
+func (m *Map) MarshalJSON() ([]byte, error) {
+	nodes := m.nodes
+	if nodes == nil {
+		nodes = []Node{}
+	}
+	return json.Marshal(mapJSON{Version: m.version, Nodes: nodes})
+}
+
+// UnmarshalJSON decodes the form MarshalJSON writes, validating it as
+// [NewMap] does. It is meant for decoding into a fresh Map; a Map already
+// shared with other goroutines must not be decoded into.
+func (m *Map) UnmarshalJSON(b []byte) error {
+	var w mapJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return insitu.Errorf(insitu.InvalidArgument, "locality: decoding a map: %w", err)
+	}
+	nm, err := NewMap(w.Version, w.Nodes...)
+	if err != nil {
+		return err
+	}
+	*m = *nm
+	return nil
+}
+
+// ParseMap decodes a map from its JSON form (see [Map.MarshalJSON]).
+func ParseMap(b []byte) (*Map, error) {
+	m := new(Map)
+	if err := m.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
