@@ -1,0 +1,15 @@
+// Package pipeline runs Source → Transform → Sink.
+//
+// [Run] lists the source, hands each object to the transform on one of a
+// bounded number of workers, and streams the output into the sink, so that
+// no object is held in memory whole. It retries transient failures, applies
+// a per-object timeout, can skip outputs that already exist (to resume an
+// interrupted run), and returns a [Report] whose counts always add up:
+// Listed = Transformed + Skipped + Failed.
+//
+// A failing object never takes the process down: transform errors, panics
+// (reported with their stack) and timeouts fail that object, with its name
+// and an insitu error code. With ContinueOnError off (the default) the first
+// failure cancels the run and is returned; with it on, every failure is
+// recorded and the run goes on.
+package pipeline

@@ -1,0 +1,136 @@
+package pipeline
+
+import (
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+)
+
+// Options configure [Run]. A nil *Options means all defaults; so does the
+// zero value of each field.
+type Options struct {
+	// Workers is the number of objects in flight at once.
+	// Default: runtime.GOMAXPROCS(0), right for CPU-bound transforms; raise
+	// it for transforms that wait on a network. Negative is an error.
+	Workers int
+
+	// Rename maps an input name to its output name, e.g. ReplaceExt(".flac",
+	// ".wav"). An error fails that object. Default: the output keeps the
+	// input's name.
+	Rename func(insitu.Name) (insitu.Name, error)
+
+	// Args reach the transform unchanged in Input.Args. Default: "".
+	Args string
+
+	// SkipExisting skips an object whose output the sink already has (per
+	// Sink.Stat), without running the transform; it counts as skipped. Use
+	// it to resume an interrupted run. Default: off.
+	SkipExisting bool
+
+	// DryRun runs the transform and counts its output bytes but writes
+	// nothing to the sink. Default: off.
+	DryRun bool
+
+	// ContinueOnError records every failure and goes on. When off (the
+	// default), the first failure cancels the run and Run returns it.
+	ContinueOnError bool
+
+	// Retries is how many more times an object is tried after an
+	// [insitu.Unavailable] failure; no other code is retried. Default: 3.
+	// Negative disables retries.
+	Retries int
+
+	// Backoff is the wait before the first retry; it doubles on each retry
+	// up to 30 times itself, with jitter. Default: 100ms.
+	Backoff time.Duration
+
+	// Timeout bounds each attempt at an object: opening, transforming and
+	// storing it. When it passes, the object fails with
+	// [insitu.DeadlineExceeded]. Default: 0, no timeout.
+	Timeout time.Duration
+
+	// Progress, when set, is called with live stats every ProgressInterval
+	// and once at the end, from a single goroutine. When nil and stderr is a
+	// terminal, Run draws one live line on stderr instead.
+	Progress func(Stats)
+
+	// ProgressInterval is the time between progress updates.
+	// Default: 500ms.
+	ProgressInterval time.Duration
+
+	// FailuresFile, when set, is created (or truncated) at the start and
+	// gets one JSON object per line for each failure, as it happens:
+	// {"name":{"bucket":..,"key":..},"code":..,"message":..}. Default: none.
+	FailuresFile string
+
+	// Logger gets a record per failure and retry. Default: discard.
+	Logger *slog.Logger
+}
+
+const (
+	defaultRetries          = 3
+	defaultBackoff          = 100 * time.Millisecond
+	defaultProgressInterval = 500 * time.Millisecond
+)
+
+// resolved returns a copy of o with every default filled in.
+func (o *Options) resolved() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Workers == 0 {
+		r.Workers = runtime.GOMAXPROCS(0)
+	}
+	if r.Rename == nil {
+		r.Rename = func(n insitu.Name) (insitu.Name, error) { return n, nil }
+	}
+	switch {
+	case r.Retries == 0:
+		r.Retries = defaultRetries
+	case r.Retries < 0:
+		r.Retries = 0
+	}
+	if r.Backoff <= 0 {
+		r.Backoff = defaultBackoff
+	}
+	if r.ProgressInterval <= 0 {
+		r.ProgressInterval = defaultProgressInterval
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return r
+}
+
+func (o *Options) validate() error {
+	if o == nil {
+		return nil
+	}
+	if o.Workers < 0 {
+		return insitu.Errorf(insitu.InvalidArgument, "pipeline: Workers is %d; it must be positive, or 0 for the default", o.Workers)
+	}
+	if o.Timeout < 0 {
+		return insitu.Errorf(insitu.InvalidArgument, "pipeline: Timeout is %v; it must be positive, or 0 for none", o.Timeout)
+	}
+	return nil
+}
+
+// ReplaceExt returns a Rename function that replaces the extension from
+// (matched without regard to case) at the end of a key with to, and appends
+// to when the key does not end in from, so an output never takes the name
+// of its input. For example ReplaceExt(".flac", ".wav") renames
+// "a/b.FLAC" to "a/b.wav" and "notes.txt" to "notes.txt.wav".
+func ReplaceExt(from, to string) func(insitu.Name) (insitu.Name, error) {
+	return func(n insitu.Name) (insitu.Name, error) {
+		k := n.Key
+		if len(k) >= len(from) && strings.EqualFold(k[len(k)-len(from):], from) {
+			k = k[:len(k)-len(from)]
+		}
+		out := insitu.Name{Bucket: n.Bucket, Key: k + to}
+		return out, out.Validate()
+	}
+}

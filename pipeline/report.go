@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/insitu-data/insitu"
+)
+
+// Report is the outcome of a run. Its counts always add up:
+// Listed = Transformed + Skipped + Failed.
+type Report struct {
+	Listed      int64 `json:"listed"`      // objects the source yielded (listing errors included)
+	Transformed int64 `json:"transformed"` // objects transformed and stored (or counted, in a dry run)
+	Skipped     int64 `json:"skipped"`     // outputs that existed (SkipExisting) or that the transform dropped (ErrSkip)
+	Failed      int64 `json:"failed"`      // objects that failed, listed in Failures
+	BytesIn     int64 `json:"bytes_in"`    // bytes read from the source, retries included
+	BytesOut    int64 `json:"bytes_out"`   // bytes the transform wrote, retries included
+
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Failures []Failure     `json:"failures,omitempty"`
+}
+
+// Failure names an object that failed and why.
+type Failure struct {
+	Name    insitu.Name `json:"name"`
+	Code    insitu.Code `json:"code"`
+	Message string      `json:"message"`
+}
+
+// String formats the failure as "bucket/key: message (code)".
+func (f Failure) String() string {
+	return fmt.Sprintf("%s: %s (%s)", f.Name, f.Message, f.Code)
+}
+
+// String summarizes the report on a few lines, failures last.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listed %d, transformed %d, skipped %d, failed %d\n", r.Listed, r.Transformed, r.Skipped, r.Failed)
+	secs := r.Elapsed.Seconds()
+	fmt.Fprintf(&b, "read %s, wrote %s in %s", humanize.Bytes(uint64(r.BytesIn)), humanize.Bytes(uint64(r.BytesOut)), r.Elapsed.Round(time.Millisecond))
+	if secs > 0 {
+		fmt.Fprintf(&b, " (%.1f objects/s, %s/s in, %s/s out)", float64(r.Transformed+r.Skipped)/secs,
+			humanize.Bytes(uint64(float64(r.BytesIn)/secs)), humanize.Bytes(uint64(float64(r.BytesOut)/secs)))
+	}
+	b.WriteByte('\n')
+	for i, f := range r.Failures {
+		if i == maxFailuresShown {
+			fmt.Fprintf(&b, "  ... and %d more failures\n", len(r.Failures)-i)
+			break
+		}
+		fmt.Fprintf(&b, "  failed: %s\n", firstLine(f.String()))
+	}
+	return b.String()
+}
+
+const maxFailuresShown = 20
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+// Stats are a live snapshot of a run, handed to Options.Progress.
+type Stats struct {
+	Listed      int64 // objects listed so far
+	Transformed int64
+	Skipped     int64
+	Failed      int64
+	BytesIn     int64
+	BytesOut    int64
+	Elapsed     time.Duration
+	ListingDone bool // the source is exhausted: Listed is the total
+	Final       bool // the run has ended; this is the last call
+}
+
+// Done returns the number of objects finished, whatever their outcome.
+func (s Stats) Done() int64 { return s.Transformed + s.Skipped + s.Failed }
+
+// ETA estimates the time left from the rate so far; it is 0 until the
+// listing is done and at least one object has finished.
+func (s Stats) ETA() time.Duration {
+	done := s.Done()
+	if !s.ListingDone || done == 0 || s.Elapsed <= 0 {
+		return 0
+	}
+	per := s.Elapsed / time.Duration(done)
+	return per * time.Duration(s.Listed-done)
+}
+
+// Line formats the stats as one line for a terminal: objects done/total,
+// objects/s, MB/s in and out, and the ETA.
+func (s Stats) Line() string {
+	total := fmt.Sprint(s.Listed)
+	if !s.ListingDone {
+		total += "+"
+	}
+	secs := s.Elapsed.Seconds()
+	if secs <= 0 {
+		secs = 1e-9
+	}
+	line := fmt.Sprintf("%d/%s objects  %.1f obj/s  in %s/s  out %s/s", s.Done(), total, float64(s.Done())/secs,
+		humanize.Bytes(uint64(float64(s.BytesIn)/secs)), humanize.Bytes(uint64(float64(s.BytesOut)/secs)))
+	if s.Failed > 0 {
+		line += fmt.Sprintf("  failed %d", s.Failed)
+	}
+	if eta := s.ETA(); eta > 0 && !s.Final {
+		line += "  ETA " + eta.Round(time.Second).String()
+	}
+	return line
+}

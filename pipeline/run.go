@@ -1,0 +1,368 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/sourcegraph/conc/panics"
+	"github.com/sourcegraph/conc/pool"
+)
+
+// Run lists src, transforms each object with t and stores the output in
+// dst, with at most opts.Workers objects in flight. See [Options] for what
+// it can be told; nil means defaults.
+//
+// The returned error is nil when every object was transformed or skipped;
+// the first failure when ContinueOnError is off; ctx's error when ctx ended
+// first; and nil with Report.Failed > 0 when ContinueOnError is on. Bad
+// arguments are an [insitu.InvalidArgument] error before anything runs. The
+// Report is valid in every case.
+func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.Sink, opts *Options) (Report, error) {
+	start := time.Now()
+	switch {
+	case src == nil:
+		return Report{}, insitu.Errorf(insitu.InvalidArgument, "pipeline: nil source")
+	case t == nil:
+		return Report{}, insitu.Errorf(insitu.InvalidArgument, "pipeline: nil transform")
+	case dst == nil:
+		return Report{}, insitu.Errorf(insitu.InvalidArgument, "pipeline: nil sink (use sink.Discard to drop outputs)")
+	}
+	if err := opts.validate(); err != nil {
+		return Report{}, err
+	}
+	o := opts.resolved()
+	failures, err := openFailuresFile(o.FailuresFile)
+	if err != nil {
+		return Report{}, err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel, failures: failures}
+	stopProgress := r.startProgress()
+
+	workers := pool.New().WithMaxGoroutines(o.Workers)
+	for obj, err := range src.Objects(ctx) {
+		if ctx.Err() != nil {
+			break
+		}
+		r.listed.Add(1)
+		if err != nil {
+			r.fail(objectName(err), err)
+			continue
+		}
+		workers.Go(func() { r.process(ctx, obj) })
+	}
+	r.listingDone.Store(true)
+	workers.Wait()
+	stopProgress()
+
+	rep := r.report()
+	if err := failures.close(); err != nil {
+		return rep, err
+	}
+	if err := r.firstErr(); err != nil && !o.ContinueOnError {
+		return rep, err
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, errFirstFailure) {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// errFirstFailure is the cause given to the run's context when the first
+// failure stops a run without ContinueOnError.
+var errFirstFailure = insitu.Errorf(insitu.Canceled, "pipeline: canceled after an earlier failure")
+
+type runner struct {
+	src      insitu.Source
+	t        insitu.Transform
+	dst      insitu.Sink
+	o        Options
+	start    time.Time
+	cancel   context.CancelCauseFunc
+	failures *failuresFile
+
+	listed, transformed, skipped, failed atomic.Int64
+	bytesIn, bytesOut                    atomic.Int64
+	listingDone                          atomic.Bool
+
+	mu       sync.Mutex
+	failList []Failure
+	first    error
+}
+
+// process carries one object through rename, skip check, transform and put,
+// retrying Unavailable failures, and counts it exactly once.
+func (r *runner) process(ctx context.Context, obj insitu.Object) {
+	if ctx.Err() != nil {
+		r.fail(obj.Name, context.Cause(ctx))
+		return
+	}
+	out, err := r.o.Rename(obj.Name)
+	if err != nil {
+		r.fail(obj.Name, err)
+		return
+	}
+	if r.o.SkipExisting {
+		_, err := r.dst.Stat(ctx, out)
+		switch {
+		case err == nil:
+			r.skipped.Add(1)
+			return
+		case !errors.Is(err, insitu.NotFound):
+			r.fail(obj.Name, err)
+			return
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := r.attempt(ctx, obj, out)
+		switch {
+		case err == nil:
+			r.transformed.Add(1)
+			return
+		case errors.Is(err, insitu.ErrSkip):
+			r.skipped.Add(1)
+			return
+		case attempt < r.o.Retries && insitu.CodeOf(err) == insitu.Unavailable && ctx.Err() == nil:
+			wait := backoff(r.o.Backoff, attempt)
+			r.o.Logger.LogAttrs(ctx, slog.LevelDebug, "retrying", slog.String("object", obj.Name.String()),
+				slog.Any("error", err), slog.Duration("after", wait))
+			if sleep(ctx, wait) != nil {
+				r.fail(obj.Name, err)
+				return
+			}
+		default:
+			r.fail(obj.Name, err)
+			return
+		}
+	}
+}
+
+// errSinkDone unblocks a transform still writing after the sink returned.
+var errSinkDone = errors.New("pipeline: the sink stopped reading")
+
+// attempt makes one try at an object: it runs the transform in its own
+// goroutine, writing into a pipe that the sink (or, in a dry run, a
+// counter) reads on this one. The object's deadline closes both ends of the
+// pipe, so a transform or sink that ignores its context cannot hang the run.
+func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name) error {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if r.o.Timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, r.o.Timeout)
+	}
+	defer cancel()
+
+	body := &lazyBody{open: func() (io.ReadCloser, error) { return r.src.Open(actx, obj) }, n: &r.bytesIn}
+	defer body.Close()
+	pr, pw := io.Pipe()
+	stop := context.AfterFunc(actx, func() {
+		pr.CloseWithError(actx.Err())
+		body.Close()
+	})
+	defer stop()
+
+	done := make(chan error, 1)
+	go func() {
+		err := r.transform(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, &countingWriter{w: pw, n: &r.bytesOut})
+		pw.CloseWithError(err) // nil closes with io.EOF: the sink may commit
+		done <- err
+	}()
+
+	var putErr error
+	if r.o.DryRun {
+		_, putErr = io.Copy(io.Discard, pr)
+	} else {
+		_, putErr = r.dst.Put(actx, out, pr, -1)
+	}
+	pr.CloseWithError(errSinkDone)
+
+	var terr error
+	select {
+	case terr = <-done:
+	case <-actx.Done():
+		// The transform ignores its context; leave it behind, with both
+		// ends of its pipe and its body closed.
+		terr = actx.Err()
+	}
+	err := terr
+	if err == nil || errors.Is(err, errSinkDone) {
+		err = putErr
+	}
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if actx.Err() != nil {
+		return &insitu.Error{Code: insitu.DeadlineExceeded, Name: obj.Name,
+			Msg: fmt.Sprintf("per-object timeout of %v passed", r.o.Timeout), Err: err}
+	}
+	return err
+}
+
+// transform calls the transform, turning a panic into an Internal error
+// that carries the panic's value and stack.
+func (r *runner) transform(ctx context.Context, in *insitu.Input, out io.Writer) (err error) {
+	var pc panics.Catcher
+	pc.Try(func() { err = r.t.Transform(ctx, in, out) })
+	if rec := pc.Recovered(); rec != nil {
+		return &insitu.Error{Code: insitu.Internal, Name: in.Name, Msg: "transform panicked", Err: rec.AsError()}
+	}
+	return err
+}
+
+// fail counts a failed object and records why. The first failure stops the
+// run unless ContinueOnError is set.
+func (r *runner) fail(name insitu.Name, err error) {
+	f := Failure{Name: name, Code: insitu.CodeOf(err), Message: failureMessage(err)}
+	r.failed.Add(1)
+	r.o.Logger.LogAttrs(context.Background(), slog.LevelWarn, "object failed", slog.String("object", name.String()), slog.Any("error", err))
+	r.mu.Lock()
+	r.failList = append(r.failList, f)
+	if r.first == nil {
+		r.first = insitu.WithName(err, name)
+	}
+	r.failures.write(f)
+	r.mu.Unlock()
+	if !r.o.ContinueOnError {
+		r.cancel(errFirstFailure)
+	}
+}
+
+func (r *runner) firstErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first
+}
+
+func (r *runner) stats() Stats {
+	return Stats{
+		Listed:      r.listed.Load(),
+		Transformed: r.transformed.Load(),
+		Skipped:     r.skipped.Load(),
+		Failed:      r.failed.Load(),
+		BytesIn:     r.bytesIn.Load(),
+		BytesOut:    r.bytesOut.Load(),
+		Elapsed:     time.Since(r.start),
+		ListingDone: r.listingDone.Load(),
+	}
+}
+
+func (r *runner) report() Report {
+	s := r.stats()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Report{
+		Listed: s.Listed, Transformed: s.Transformed, Skipped: s.Skipped, Failed: s.Failed,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut, Elapsed: s.Elapsed,
+		Failures: append([]Failure(nil), r.failList...),
+	}
+}
+
+// objectName returns the name an error is about, if it says.
+func objectName(err error) insitu.Name {
+	var e *insitu.Error
+	if errors.As(err, &e) {
+		return e.Name
+	}
+	return insitu.Name{}
+}
+
+// failureMessage is err's text without the name and code that a Failure
+// carries in fields of their own.
+func failureMessage(err error) string {
+	var e *insitu.Error
+	if errors.As(err, &e) && err == error(e) {
+		c := *e
+		c.Name = insitu.Name{}
+		msg := c.Error()
+		return msg[:len(msg)-len(" ("+c.Code.String()+")")]
+	}
+	return err.Error()
+}
+
+// backoff returns the wait before retry number attempt+1: base doubled per
+// attempt, capped at 30×base, with full jitter in its upper half.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base << min(attempt, 5)
+	d = min(d, 30*base)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// lazyBody opens the object on the first Read, so a transform that reads
+// only Input.Path never opens it. Close may be called concurrently with
+// Read, to interrupt a transform past its deadline.
+type lazyBody struct {
+	open func() (io.ReadCloser, error)
+	n    *atomic.Int64
+
+	mu     sync.Mutex
+	rc     io.ReadCloser
+	err    error
+	closed bool
+}
+
+func (b *lazyBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return 0, errBodyClosed
+	}
+	if b.rc == nil && b.err == nil {
+		b.rc, b.err = b.open()
+	}
+	rc, err := b.rc, b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := rc.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *lazyBody) Close() error {
+	b.mu.Lock()
+	rc := b.rc
+	already := b.closed
+	b.closed = true
+	b.mu.Unlock()
+	if rc != nil && !already {
+		return rc.Close()
+	}
+	return nil
+}
+
+var errBodyClosed = errors.New("pipeline: object body read after the attempt ended")
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
