@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// startProgress starts reporting live stats, to Options.Progress or, when
-// that is nil and stderr is a terminal, as a line redrawn on stderr. The
-// returned function stops it after one final report.
-func (r *runner) startProgress() (stop func()) {
-	report := r.o.Progress
+// startProgress starts reporting the stats that snapshot returns every
+// interval, to report or, when that is nil and stderr is a terminal, as a
+// line redrawn on stderr. The returned function stops it after one final
+// report.
+func startProgress(report func(Stats), interval time.Duration, snapshot func() Stats) (stop func()) {
 	if report == nil {
 		if !isTerminal(os.Stderr) {
 			return func() {}
@@ -22,17 +22,17 @@ func (r *runner) startProgress() (stop func()) {
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(r.o.ProgressInterval)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-quit:
-				s := r.stats()
+				s := snapshot()
 				s.Final = true
 				report(s)
 				return
 			case <-t.C:
-				report(r.stats())
+				report(snapshot())
 			}
 		}
 	})

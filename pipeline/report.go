@@ -21,6 +21,19 @@ type Report struct {
 
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	Failures []Failure     `json:"failures,omitempty"`
+
+	// Nodes breaks a cluster run down by node, sorted by node ID (see
+	// [RunCluster]); nil for a local run.
+	Nodes []NodeReport `json:"nodes,omitempty"`
+}
+
+// NodeReport is one node's part of a cluster run.
+type NodeReport struct {
+	Node   string `json:"node"`
+	Report Report `json:"report"`
+	// Err says why the node's part did not complete: the node failed, was
+	// unreachable, or was aborted. "" when it completed.
+	Err string `json:"error,omitempty"`
 }
 
 // Failure names an object that failed and why.
@@ -53,6 +66,15 @@ func (r Report) String() string {
 		}
 		fmt.Fprintf(&b, "  failed: %s\n", firstLine(f.String()))
 	}
+	for _, n := range r.Nodes {
+		fmt.Fprintf(&b, "  node %s: listed %d, transformed %d, skipped %d, failed %d, in %s, out %s",
+			n.Node, n.Report.Listed, n.Report.Transformed, n.Report.Skipped, n.Report.Failed,
+			humanize.Bytes(uint64(n.Report.BytesIn)), humanize.Bytes(uint64(n.Report.BytesOut)))
+		if n.Err != "" {
+			fmt.Fprintf(&b, ": %s", firstLine(n.Err))
+		}
+		b.WriteByte('\n')
+	}
 	return b.String()
 }
 
@@ -67,15 +89,24 @@ func firstLine(s string) string {
 
 // Stats are a live snapshot of a run, handed to Options.Progress.
 type Stats struct {
-	Listed      int64 // objects listed so far
-	Transformed int64
-	Skipped     int64
-	Failed      int64
-	BytesIn     int64
-	BytesOut    int64
-	Elapsed     time.Duration
-	ListingDone bool // the source is exhausted: Listed is the total
-	Final       bool // the run has ended; this is the last call
+	Listed      int64         `json:"listed"` // objects listed so far
+	Transformed int64         `json:"transformed"`
+	Skipped     int64         `json:"skipped"`
+	Failed      int64         `json:"failed"`
+	BytesIn     int64         `json:"bytes_in"`
+	BytesOut    int64         `json:"bytes_out"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	ListingDone bool          `json:"listing_done"` // the source is exhausted: Listed is the total
+	Final       bool          `json:"final"`        // the run has ended; this is the last call
+}
+
+// add sums two stats; the listing is done when both are.
+func (s Stats) add(o Stats) Stats {
+	return Stats{
+		Listed: s.Listed + o.Listed, Transformed: s.Transformed + o.Transformed, Skipped: s.Skipped + o.Skipped,
+		Failed: s.Failed + o.Failed, BytesIn: s.BytesIn + o.BytesIn, BytesOut: s.BytesOut + o.BytesOut,
+		Elapsed: max(s.Elapsed, o.Elapsed), ListingDone: s.ListingDone && o.ListingDone, Final: s.Final && o.Final,
+	}
 }
 
 // Done returns the number of objects finished, whatever their outcome.

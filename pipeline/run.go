@@ -47,7 +47,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel, failures: failures}
-	stopProgress := r.startProgress()
+	stopProgress := startProgress(o.Progress, o.ProgressInterval, r.stats)
 
 	workers := pool.New().WithMaxGoroutines(o.Workers)
 	for obj, err := range src.Objects(ctx) {

@@ -426,10 +426,13 @@ func TestRunProgressCallback(t *testing.T) {
 func TestRunBadArguments(t *testing.T) {
 	src, dst := newMemSource(1, 1), newMemSink()
 	for name, run := range map[string]func() error{
-		"nil source":      func() error { _, err := pipeline.Run(t.Context(), nil, insitu.Identity, dst, nil); return err },
-		"nil transform":   func() error { _, err := pipeline.Run(t.Context(), src, nil, dst, nil); return err },
-		"nil sink":        func() error { _, err := pipeline.Run(t.Context(), src, insitu.Identity, nil, nil); return err },
-		"negative worker": func() error { _, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{Workers: -1}); return err },
+		"nil source":    func() error { _, err := pipeline.Run(t.Context(), nil, insitu.Identity, dst, nil); return err },
+		"nil transform": func() error { _, err := pipeline.Run(t.Context(), src, nil, dst, nil); return err },
+		"nil sink":      func() error { _, err := pipeline.Run(t.Context(), src, insitu.Identity, nil, nil); return err },
+		"negative worker": func() error {
+			_, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{Workers: -1})
+			return err
+		},
 		"failures file in a missing dir": func() error {
 			_, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{FailuresFile: filepath.Join(t.TempDir(), "no", "f.jsonl")})
 			return err

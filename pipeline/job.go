@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+)
+
+// JobSpec describes a job that runs on every node of a cluster: each node
+// transforms the objects of Bucket (under Prefix) that it owns, with a
+// transform registered on it by name, and puts each output straight to the
+// node that owns the output's name in DstBucket. It is the body of
+// POST /v1/jobs; see [RunCluster].
+type JobSpec struct {
+	// ID names the job on every node; RunCluster sets it when empty.
+	ID string `json:"id,omitempty"`
+	// Bucket and Prefix select the input objects.
+	Bucket string `json:"bucket"`
+	Prefix string `json:"prefix,omitempty"`
+	// DstBucket receives the outputs. Default: Bucket.
+	DstBucket string `json:"dst_bucket,omitempty"`
+	// Transform is the name of a transform registered on every node.
+	Transform string `json:"transform"`
+	// Rename, when set, renames each output: the extension FromExt is
+	// replaced by ToExt (see [ReplaceExt]).
+	Rename *RenameExt `json:"rename,omitempty"`
+	// Args reach the transform unchanged.
+	Args string `json:"args,omitempty"`
+	// Workers, SkipExisting, DryRun, ContinueOnError, Retries and Timeout
+	// are the runner's [Options] of the same names, per node.
+	Workers         int      `json:"workers,omitempty"`
+	SkipExisting    bool     `json:"skip_existing,omitempty"`
+	DryRun          bool     `json:"dry_run,omitempty"`
+	ContinueOnError bool     `json:"continue_on_error,omitempty"`
+	Retries         int      `json:"retries,omitempty"`
+	Timeout         Duration `json:"timeout,omitempty"`
+}
+
+// RenameExt is a serializable rename rule: the extension From becomes To.
+type RenameExt struct {
+	From string `json:"from_ext"`
+	To   string `json:"to_ext"`
+}
+
+// Validate checks the spec before anything runs; known reports whether a
+// transform name is registered (nil: any name is). Every problem is an
+// [insitu.InvalidArgument] error that says what is wrong.
+func (s *JobSpec) Validate(known func(transform string) bool) error {
+	bad := func(format string, args ...any) error {
+		return insitu.Errorf(insitu.InvalidArgument, "job spec: "+format, args...)
+	}
+	if err := insitu.ValidateBucket(s.Bucket); err != nil {
+		return bad("bucket: %w", err)
+	}
+	if s.DstBucket != "" {
+		if err := insitu.ValidateBucket(s.DstBucket); err != nil {
+			return bad("dst_bucket: %w", err)
+		}
+	}
+	if s.ID != "" && !validID(s.ID) {
+		return bad("id %q: use 1 to 64 letters, digits, '-' and '_'", s.ID)
+	}
+	switch {
+	case s.Transform == "":
+		return bad("no transform named")
+	case known != nil && !known(s.Transform):
+		return bad("unknown transform %q", s.Transform)
+	case s.Workers < 0:
+		return bad("workers is %d; it must be positive, or 0 for the default", s.Workers)
+	case s.Timeout < 0:
+		return bad("timeout is %v; it must be positive, or 0 for none", time.Duration(s.Timeout))
+	}
+	if r := s.Rename; r != nil {
+		for _, ext := range []string{r.From, r.To} {
+			if ext == "" || strings.ContainsAny(ext, "/\x00") || !strings.HasPrefix(ext, ".") {
+				return bad("rename: extension %q must start with '.' and have no '/' or NUL", ext)
+			}
+		}
+	}
+	return nil
+}
+
+// Options returns the runner options the spec asks for.
+func (s *JobSpec) Options() *Options {
+	o := &Options{
+		Workers:         s.Workers,
+		Args:            s.Args,
+		SkipExisting:    s.SkipExisting,
+		DryRun:          s.DryRun,
+		ContinueOnError: s.ContinueOnError,
+		Retries:         s.Retries,
+		Timeout:         time.Duration(s.Timeout),
+	}
+	dst := s.Bucket
+	if s.DstBucket != "" {
+		dst = s.DstBucket
+	}
+	rename := func(n insitu.Name) (insitu.Name, error) { return n, nil }
+	if s.Rename != nil {
+		rename = ReplaceExt(s.Rename.From, s.Rename.To)
+	}
+	o.Rename = func(n insitu.Name) (insitu.Name, error) {
+		out, err := rename(n)
+		out.Bucket = dst
+		return out, err
+	}
+	return o
+}
+
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Duration is a time.Duration that JSON encodes as a string such as "1m30s".
+type Duration time.Duration
+
+// MarshalJSON encodes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON accepts a Go duration string, or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("duration %s: want a string such as \"30s\"", b)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
