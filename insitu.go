@@ -98,3 +98,34 @@ type PutResult struct {
 	// Owner is the node that stored the object, or "" for sinks without nodes.
 	Owner string `json:"owner,omitempty"`
 }
+
+// Destination is where an output can be put directly, in one HTTP PUT of
+// its bytes, by whoever produces them: normally the object endpoint of the
+// storage node that owns the output's name. See [DirectSink] and
+// [DirectTransform].
+type Destination struct {
+	Name Name `json:"name"`
+	// URL is the absolute URL of the PUT.
+	URL string `json:"url"`
+	// Token is the bearer token the PUT must carry; "" for none.
+	Token string `json:"token,omitempty"`
+}
+
+// DirectSink is a Sink that can tell where an output should be put, so
+// that the transform's side can send it there itself ("direct put")
+// instead of handing the bytes back to the runner.
+type DirectSink interface {
+	Sink
+	// Destination returns where name should be put. A sink that cannot
+	// place this name returns an error, and the runner falls back to Put.
+	Destination(ctx context.Context, name Name) (Destination, error)
+}
+
+// DirectTransform is a Transform that can deliver its output to a
+// Destination itself, such as a client of a remote transform server.
+type DirectTransform interface {
+	Transform
+	// TransformTo transforms in and puts the output to dst, returning what
+	// the destination stored. Like Sink.Put, it is all or nothing.
+	TransformTo(ctx context.Context, in *Input, dst Destination) (PutResult, error)
+}
