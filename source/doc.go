@@ -1,0 +1,13 @@
+// Package source holds insitu's sources: the lists of objects a pipeline
+// reads.
+//
+//   - [Dir] is a local directory seen as a bucket (a node's local store):
+//     files listed recursively in S3 key order, with their local paths.
+//   - [Names] and [Template] list explicit names, or the names a brace
+//     template such as "shard-{0000..0999}.tar" expands to, and open them
+//     through another source.
+//
+// Every source here lists with iter.Seq2: the listing is lazy, stops when
+// the consumer stops, and yields an error for one entry without ending.
+// Package sourcetest holds the conformance suite they all pass.
+package source
