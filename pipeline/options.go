@@ -34,6 +34,14 @@ type Options struct {
 	// nothing to the sink. Default: off.
 	DryRun bool
 
+	// DirectPut lets the transform's side put each output straight to
+	// where the sink says it belongs, when the sink is an
+	// [insitu.DirectSink] and the transform an [insitu.DirectTransform]
+	// (e.g. a remote transform server and the cluster sink): the bytes
+	// never pass through the runner. Ignored otherwise, and in a dry run.
+	// Default: off.
+	DirectPut bool
+
 	// ContinueOnError records every failure and goes on. When off (the
 	// default), the first failure cancels the run and Run returns it.
 	ContinueOnError bool

@@ -47,6 +47,10 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel, failures: failures}
+	if o.DirectPut && !o.DryRun {
+		r.directSink, _ = dst.(insitu.DirectSink)
+		r.directT, _ = t.(insitu.DirectTransform)
+	}
 	stopProgress := startProgress(o.Progress, o.ProgressInterval, r.stats)
 
 	workers := pool.New().WithMaxGoroutines(o.Workers)
@@ -90,6 +94,10 @@ type runner struct {
 	start    time.Time
 	cancel   context.CancelCauseFunc
 	failures *failuresFile
+
+	// Both set when outputs go by direct put.
+	directSink insitu.DirectSink
+	directT    insitu.DirectTransform
 
 	listed, transformed, skipped, failed atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
@@ -163,6 +171,9 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 
 	body := &lazyBody{open: func() (io.ReadCloser, error) { return r.src.Open(actx, obj) }, n: &r.bytesIn}
 	defer body.Close()
+	if r.directT != nil && r.directSink != nil {
+		return r.attemptDirect(ctx, actx, obj, out, body)
+	}
 	pr, pw := io.Pipe()
 	stop := context.AfterFunc(actx, func() {
 		pr.CloseWithError(actx.Err())
@@ -197,6 +208,32 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 	if err == nil || errors.Is(err, errSinkDone) {
 		err = putErr
 	}
+	return r.attemptError(ctx, actx, obj, err)
+}
+
+// attemptDirect has the transform deliver the output to the sink's
+// destination itself.
+func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out insitu.Name, body *lazyBody) error {
+	dst, err := r.directSink.Destination(actx, out)
+	if err != nil {
+		return r.attemptError(ctx, actx, obj, err)
+	}
+	var res insitu.PutResult
+	var pc panics.Catcher
+	pc.Try(func() { res, err = r.directT.TransformTo(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, dst) })
+	if rec := pc.Recovered(); rec != nil {
+		err = &insitu.Error{Code: insitu.Internal, Name: obj.Name, Msg: "transform panicked", Err: rec.AsError()}
+	}
+	if err == nil {
+		r.bytesOut.Add(res.Size)
+	}
+	return r.attemptError(ctx, actx, obj, err)
+}
+
+// attemptError turns the error of an attempt into the one to record: the
+// run's cause when the run is ending, a DeadlineExceeded naming the
+// per-object timeout when that passed, else err itself.
+func (r *runner) attemptError(ctx, actx context.Context, obj insitu.Object, err error) error {
 	if err == nil {
 		return nil
 	}
