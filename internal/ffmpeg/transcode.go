@@ -1,0 +1,317 @@
+package ffmpeg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wav"
+)
+
+// WAVOptions configure [NewWAV]. A nil *WAVOptions means all defaults.
+type WAVOptions struct {
+	// Channels is the number of output channels. Default 2.
+	Channels int
+	// SampleRate is the output sample rate in Hz. Default 44100.
+	SampleRate int
+	// Binary is the ffmpeg executable, a name searched on PATH or a path.
+	// Default "ffmpeg".
+	Binary string
+	// TempDir is where the output is staged before it is streamed out.
+	// Default os.TempDir().
+	TempDir string
+	// Logger receives a debug record per object and a warning when a
+	// temporary file cannot be removed. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// stderrTail is how much of ffmpeg's standard error an error keeps.
+const stderrTail = 2 << 10
+
+// WAV is an [insitu.Transform] that decodes any audio ffmpeg can read and
+// outputs 16-bit PCM WAV with the configured channels and sample rate. It
+// is safe for concurrent use.
+//
+// It reads the input from in.Path when set (no copy of the bytes), else
+// feeds in.Body to ffmpeg's standard input. ffmpeg writes the WAV to a
+// temporary file, not to a pipe: a WAV written to a pipe cannot be seeked
+// back, so ffmpeg leaves its RIFF and data sizes at 0xFFFFFFFF, and many
+// readers reject such files. A seekable file gets the correct sizes without
+// holding the object in memory. The header of that file is then checked
+// (sizes consistent with the file length, the requested channels and rate),
+// so a bad output is never passed on, and the file is streamed to out and
+// always removed, on success and on error.
+//
+// Errors: when ffmpeg exits non-zero (the input is not audio it can
+// decode) the error has the code [insitu.InvalidArgument] and the end of
+// ffmpeg's standard error; a missing Path is [insitu.NotFound]; when ctx
+// ends, ffmpeg is killed and reaped, and ctx's error is returned as is;
+// errors reading in.Body or writing out are returned as they are.
+type WAV struct {
+	bin        string
+	channels   int
+	sampleRate int
+	tempDir    string
+	log        *slog.Logger
+}
+
+// NewWAV returns a WAV transcoder. It fails when the options are invalid
+// ([insitu.InvalidArgument]) or ffmpeg is not installed (an error wrapping
+// [ErrNotInstalled] that says how to install it).
+func NewWAV(opts *WAVOptions) (*WAV, error) {
+	var o WAVOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Channels == 0 {
+		o.Channels = 2
+	}
+	if o.SampleRate == 0 {
+		o.SampleRate = 44100
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Channels < 0 || o.Channels > 64 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "ffmpeg: %d channels; want 1 to 64", o.Channels)
+	}
+	if o.SampleRate < 0 || o.SampleRate > 768000 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "ffmpeg: sample rate %d Hz; want 1 to 768000", o.SampleRate)
+	}
+	bin, err := Lookup(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	return &WAV{bin: bin, channels: o.Channels, sampleRate: o.SampleRate, tempDir: o.TempDir, log: o.Logger}, nil
+}
+
+// Binary returns the path of the ffmpeg executable the transcoder runs.
+func (w *WAV) Binary() string { return w.bin }
+
+// Args returns ffmpeg's arguments (without the program name) to transcode
+// the file inPath to the WAV file outPath; "pipe:0" as inPath reads
+// standard input. Paths are given to ffmpeg with the "file:" protocol, so a
+// name with a colon or a leading dash means the file.
+func (w *WAV) Args(inPath, outPath string) []string {
+	if inPath != "pipe:0" {
+		inPath = "file:" + inPath
+	}
+	return []string{
+		"-nostdin", "-hide_banner", "-loglevel", "error",
+		"-i", inPath,
+		"-vn",
+		"-ac", strconv.Itoa(w.channels),
+		"-ar", strconv.Itoa(w.sampleRate),
+		"-c:a", "pcm_s16le",
+		"-map_metadata", "-1",
+		"-fflags", "+bitexact", "-flags:a", "+bitexact",
+		"-f", "wav",
+		"-y", "file:" + outPath,
+	}
+}
+
+// Command returns the ffmpeg command the transform runs, reading the file
+// inPath and writing the WAV file outPath, killed when ctx ends. It lets a
+// benchmark measure ffmpeg alone on the same arguments.
+func (w *WAV) Command(ctx context.Context, inPath, outPath string) *exec.Cmd {
+	return exec.CommandContext(ctx, w.bin, w.Args(inPath, outPath)...)
+}
+
+// Transform transcodes one object to WAV and streams it to out.
+func (w *WAV) Transform(ctx context.Context, in *insitu.Input, out io.Writer) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	inPath := "pipe:0"
+	if in.Path != "" {
+		if _, err := os.Stat(in.Path); errors.Is(err, fs.ErrNotExist) {
+			return &insitu.Error{Code: insitu.NotFound, Name: in.Name, Msg: "ffmpeg: input file not found", Err: err}
+		}
+		inPath = in.Path
+	} else if in.Body == nil {
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: in.Name, Msg: "ffmpeg: input has neither Path nor Body"}
+	}
+
+	tmp, err := os.CreateTemp(w.tempDir, ".insitu-ffmpeg-*.wav")
+	if err != nil {
+		return fmt.Errorf("ffmpeg: staging file: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if rerr := os.Remove(tmpName); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			w.log.Warn("ffmpeg: cannot remove staging file", "path", tmpName, "err", rerr)
+		}
+	}()
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("ffmpeg: staging file: %w", err)
+	}
+
+	start := time.Now()
+	if err := w.run(ctx, in, inPath, tmpName); err != nil {
+		return err
+	}
+	w.log.Debug("ffmpeg: transcoded", "name", in.Name.String(), "elapsed", time.Since(start))
+	return w.send(ctx, in.Name, tmpName, out)
+}
+
+// run runs ffmpeg from inPath ("pipe:0": in.Body) to outPath and waits
+// for it.
+func (w *WAV) run(ctx context.Context, in *insitu.Input, inPath, outPath string) error {
+	cmd := w.Command(ctx, inPath, outPath)
+	stderr := &tail{max: stderrTail}
+	cmd.Stderr = stderr
+
+	var (
+		pw       *os.File
+		copyDone chan error
+	)
+	if inPath == "pipe:0" {
+		pr, pwr, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("ffmpeg: stdin pipe: %w", err)
+		}
+		cmd.Stdin, pw = pr, pwr
+		defer pr.Close()
+	}
+	if err := cmd.Start(); err != nil {
+		if pw != nil {
+			pw.Close()
+		}
+		return fmt.Errorf("ffmpeg: start: %w", err)
+	}
+	if pw != nil {
+		cmd.Stdin.(*os.File).Close() // the child has its copy
+		copyDone = make(chan error, 1)
+		go func() {
+			// ffmpeg's stdin. Once ffmpeg exits, writes fail at once
+			// (EPIPE); only a Read of in.Body can keep this goroutine,
+			// until the caller closes the body.
+			_, err := io.Copy(pw, bodyReader{in.Body})
+			pw.Close()
+			copyDone <- err
+		}()
+	}
+	waitErr := cmd.Wait() // reaps ffmpeg; CommandContext kills it when ctx ends
+
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if copyDone != nil {
+		// ffmpeg has exited, so the copy ends as soon as the body's
+		// current Read returns.
+		if err := <-copyDone; err != nil {
+			var be bodyError
+			if errors.As(err, &be) {
+				return be.err // the source's error, as it is
+			}
+			// Writing to ffmpeg failed: it stopped reading; waitErr says why.
+			if waitErr == nil {
+				return fmt.Errorf("ffmpeg: writing its input: %w", err)
+			}
+		}
+	}
+	if waitErr != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = "no message"
+		}
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) && ee.ExitCode() > 0 {
+			return &insitu.Error{Code: insitu.InvalidArgument, Name: in.Name, Msg: "ffmpeg cannot transcode the input: " + msg, Err: waitErr}
+		}
+		return &insitu.Error{Code: insitu.Internal, Name: in.Name, Msg: "ffmpeg: " + msg, Err: waitErr}
+	}
+	return nil
+}
+
+// send checks the WAV file at path and copies it to out.
+func (w *WAV) send(ctx context.Context, name insitu.Name, path string, out io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("ffmpeg: staging file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("ffmpeg: staging file: %w", err)
+	}
+	h, err := wav.Parse(f, fi.Size())
+	if err == nil && (h.Format != wav.FormatPCM || h.BitsPerSample != 16 || h.Channels != w.channels || h.SampleRate != w.sampleRate) {
+		err = fmt.Errorf("got %v, want 16-bit PCM, %d ch, %d Hz", h, w.channels, w.sampleRate)
+	}
+	if err != nil {
+		return &insitu.Error{Code: insitu.Internal, Name: name, Msg: "ffmpeg produced an invalid WAV", Err: err}
+	}
+	_, err = io.Copy(out, ctxReader{ctx, f})
+	return err
+}
+
+// bodyReader marks the errors of the input body, to tell them from errors
+// writing to ffmpeg.
+type bodyReader struct{ r io.Reader }
+
+type bodyError struct{ err error }
+
+func (e bodyError) Error() string { return e.err.Error() }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = bodyError{err}
+	}
+	return n, err
+}
+
+// ctxReader stops reading when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	buf []byte
+	cut bool
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+		t.cut = true
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	b := t.buf
+	if t.cut {
+		// Start at a line boundary when one is near.
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < 200 {
+			b = b[i+1:]
+		}
+		return "…" + string(b)
+	}
+	return string(b)
+}
