@@ -221,6 +221,9 @@ func TestTranscodeCorruptInput(t *testing.T) {
 		if !strings.Contains(err.Error(), "ffmpeg cannot transcode the input: ") || len(ie.Msg) < len("ffmpeg cannot transcode the input: ")+10 {
 			t.Fatalf("viaPath=%v: error %q lacks ffmpeg's message", viaPath, err)
 		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Fatalf("viaPath=%v: error %q spans lines", viaPath, err)
+		}
 		t.Logf("viaPath=%v: %v", viaPath, err)
 		if out.Len() != 0 {
 			t.Fatalf("viaPath=%v: %d bytes written for a failed object", viaPath, out.Len())

@@ -80,7 +80,7 @@ func GenerateFLAC(ctx context.Context, bin, path string, spec SampleSpec) error 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return insitu.Errorf(insitu.Internal, "ffmpeg: generating %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
+		return insitu.Errorf(insitu.Internal, "ffmpeg: generating %s: %v: %s", path, err, stderr.oneLine())
 	}
 	if err := os.Rename(tmpName, path); err != nil {
 		return fmt.Errorf("ffmpeg: %w", err)

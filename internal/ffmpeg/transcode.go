@@ -224,10 +224,7 @@ func (w *WAV) run(ctx context.Context, in *insitu.Input, inPath, outPath string)
 		}
 	}
 	if waitErr != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = "no message"
-		}
+		msg := stderr.oneLine()
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) && ee.ExitCode() > 0 {
 			return &insitu.Error{Code: insitu.InvalidArgument, Name: in.Name, Msg: "ffmpeg cannot transcode the input: " + msg, Err: waitErr}
@@ -302,6 +299,21 @@ func (t *tail) Write(p []byte) (int, error) {
 		t.cut = true
 	}
 	return len(p), nil
+}
+
+// oneLine returns what was kept as one line, its lines joined by "; ",
+// or "no message".
+func (t *tail) oneLine() string {
+	var lines []string
+	for l := range strings.Lines(t.String()) {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return "no message"
+	}
+	return strings.Join(lines, "; ")
 }
 
 func (t *tail) String() string {
