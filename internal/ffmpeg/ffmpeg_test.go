@@ -58,7 +58,8 @@ func TestLookupFound(t *testing.T) {
 
 func TestNewWAVBadOptions(t *testing.T) {
 	requireFFmpeg(t)
-	for _, o := range []ffmpeg.WAVOptions{{Channels: -1}, {Channels: 65}, {SampleRate: -8000}, {SampleRate: 1 << 30}} {
+	for _, o := range []ffmpeg.WAVOptions{{Channels: -1}, {Channels: 65}, {SampleRate: -8000}, {SampleRate: 1 << 30},
+		{TempDir: filepath.Join(t.TempDir(), "missing")}, {TempDir: testutil.Testdata(t, "test-text.txt")}} {
 		if _, err := ffmpeg.NewWAV(&o); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("NewWAV(%+v) error = %v, want InvalidArgument", o, err)
 		}

@@ -57,6 +57,10 @@ const stderrTail = 2 << 10
 // ffmpeg's standard error; a missing Path is [insitu.NotFound]; when ctx
 // ends, ffmpeg is killed and reaped, and ctx's error is returned as is;
 // errors reading in.Body or writing out are returned as they are.
+//
+// in.Args is not used. ffmpeg's default error handling applies: damage it
+// can decode around (a truncated last frame) gives a shorter output, not an
+// error.
 type WAV struct {
 	bin        string
 	channels   int
@@ -66,7 +70,7 @@ type WAV struct {
 }
 
 // NewWAV returns a WAV transcoder. It fails when the options are invalid
-// ([insitu.InvalidArgument]) or ffmpeg is not installed (an error wrapping
+// ([insitu.InvalidArgument], also when TempDir is not a directory) or ffmpeg is not installed (an error wrapping
 // [ErrNotInstalled] that says how to install it).
 func NewWAV(opts *WAVOptions) (*WAV, error) {
 	var o WAVOptions
@@ -90,6 +94,9 @@ func NewWAV(opts *WAVOptions) (*WAV, error) {
 	}
 	if o.SampleRate < 0 || o.SampleRate > 768000 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "ffmpeg: sample rate %d Hz; want 1 to 768000", o.SampleRate)
+	}
+	if fi, err := os.Stat(o.TempDir); err != nil || !fi.IsDir() {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "ffmpeg: TempDir %q is not a directory", o.TempDir)
 	}
 	bin, err := Lookup(o.Binary)
 	if err != nil {
