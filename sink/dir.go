@@ -1,0 +1,354 @@
+package sink
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+)
+
+// TempPrefix starts the names of the temporary files [DirSink.Put] writes
+// next to their final names. source.Dir skips such files, and keys whose
+// last segment starts with it are refused.
+const TempPrefix = ".insitu-tmp-"
+
+// bufSize is the size of the copy buffer of one Put.
+const bufSize = 256 << 10
+
+// DirOptions configure [Dir]. A nil *DirOptions means the defaults.
+type DirOptions struct {
+	// NoSync skips the fsync calls. Default false: Put fsyncs the file
+	// before renaming it, then its directory (and the parent of every
+	// directory it created), so a stored object survives a crash. Set it
+	// for scratch output where speed matters more.
+	NoSync bool
+}
+
+// DirSink stores objects as files under a local directory. Make one with
+// [Dir]. A DirSink is safe for concurrent use.
+type DirSink struct {
+	root string // absolute and clean
+	sync bool
+	err  error // a bad root, reported by every call
+	bufs sync.Pool
+}
+
+// Dir returns a sink that writes the object bucket/key to the file
+// root/key. The bucket is ignored: a DirSink is one bucket. root and the
+// directories under it are created as needed. A relative root is made
+// absolute now.
+//
+// Put writes to a temporary file in the final file's directory, named
+// ".insitu-tmp-" and a random suffix, renames it over the final name once
+// the whole input is written (and synced, see [DirOptions]), and removes it
+// on any failure: a reader never sees a partial object, and an older object
+// under the name stays whole until the new one replaces it. Concurrent
+// Puts of one name leave one of the versions whole.
+func Dir(root string, opts *DirOptions) *DirSink {
+	s := &DirSink{sync: opts == nil || !opts.NoSync}
+	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
+	if root == "" {
+		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.Dir: empty root directory")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil && s.err == nil {
+		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.Dir: root %q: %w", root, err)
+	}
+	s.root = abs
+	return s
+}
+
+// Root returns the absolute path of the sink's directory.
+func (s *DirSink) Root() string { return s.root }
+
+// Put stores the bytes of r as root/<name.Key>, all or nothing, and returns
+// their size and XXH64 checksum. The errors:
+//   - InvalidArgument: an invalid name (see [insitu.Name.Validate]); a key
+//     ending in a segment that starts with [TempPrefix]; a key that collides
+//     with an existing path ("a/b" when the object "a" exists, or "a" when
+//     "a/" holds objects); a size other than the bytes r gave; a root that
+//     is not a directory;
+//   - PermissionDenied: a directory that cannot be written;
+//   - ctx.Err(), unwrapped, when ctx ends (checked between chunks);
+//   - r's error, with the name, when r fails.
+//
+// In every case, nothing is left under the name but what was there before.
+func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	final, err := s.path(name, true)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	if fi, err := os.Lstat(final); err == nil && fi.IsDir() {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+			Msg: fmt.Sprintf("%q is a directory holding other objects", final)}
+	}
+	dir := filepath.Dir(final)
+	if err := s.mkdirs(name, dir); err != nil {
+		return insitu.PutResult{}, err
+	}
+	f, err := createTemp(dir)
+	if err != nil {
+		return insitu.PutResult{}, s.fsError(name, err)
+	}
+	tmp := f.Name()
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	n, sum, err := s.copy(ctx, name, f, r, size)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	if s.sync {
+		if err := f.Sync(); err != nil {
+			return insitu.PutResult{}, s.fsError(name, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return insitu.PutResult{}, s.fsError(name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+				Msg: fmt.Sprintf("%q is a directory holding other objects", final)}
+		}
+		return insitu.PutResult{}, s.fsError(name, err)
+	}
+	done = true
+	if s.sync {
+		// The object is in place; a failure here means it may not survive
+		// a crash, and is reported as such.
+		if err := syncDir(dir); err != nil {
+			return insitu.PutResult{}, &insitu.Error{Code: insitu.Unknown, Name: name,
+				Msg: "stored, but syncing its directory failed", Err: err}
+		}
+	}
+	return insitu.PutResult{Name: name, Size: n, Checksum: fmt.Sprintf("%016x", sum)}, nil
+}
+
+// Stat returns the object of name, with Size and Path set, or a NotFound
+// error. A directory is not an object.
+func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	p, err := s.path(name, false)
+	if err != nil {
+		return insitu.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.Object{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		code := insitu.Unknown
+		switch {
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+			code = insitu.NotFound
+		case errors.Is(err, fs.ErrPermission):
+			code = insitu.PermissionDenied
+		}
+		return insitu.Object{}, &insitu.Error{Code: code, Name: name, Err: err}
+	}
+	if !fi.Mode().IsRegular() {
+		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: fmt.Sprintf("%q is not a regular file", p)}
+	}
+	return insitu.Object{Name: name, Size: fi.Size(), Path: p}, nil
+}
+
+// path returns the file of name under the root, refusing names that could
+// leave it. For a put, a reserved temp name is InvalidArgument; for a
+// stat, NotFound.
+func (s *DirSink) path(name insitu.Name, put bool) (string, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	if err := name.Validate(); err != nil {
+		return "", err
+	}
+	local, err := filepath.Localize(name.Key)
+	if err != nil {
+		return "", &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "key cannot be a file name on this system", Err: err}
+	}
+	if strings.HasPrefix(path.Base(name.Key), TempPrefix) {
+		code := insitu.NotFound
+		if put {
+			code = insitu.InvalidArgument
+		}
+		return "", &insitu.Error{Code: code, Name: name, Msg: "names starting with " + TempPrefix + " are reserved for temporary files"}
+	}
+	return filepath.Join(s.root, local), nil
+}
+
+// copy streams r into f, checking ctx between chunks and the size, and
+// returns the byte count and the XXH64 of the bytes.
+func (s *DirSink) copy(ctx context.Context, name insitu.Name, f *os.File, r io.Reader, size int64) (int64, uint64, error) {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+	h := xxhash.New()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, 0, err
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			if size >= 0 && n+int64(m) > size {
+				return n, 0, sizeError(name, size, fmt.Sprintf("more than %d", size))
+			}
+			if _, err := f.Write(buf[:m]); err != nil {
+				return n, 0, s.fsError(name, err)
+			}
+			h.Write(buf[:m])
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, 0, readError(name, rerr)
+		}
+	}
+	if size >= 0 && n != size {
+		return n, 0, sizeError(name, size, fmt.Sprint(n))
+	}
+	return n, h.Sum64(), nil
+}
+
+// createTemp creates a new temporary file in dir.
+func createTemp(dir string) (*os.File, error) {
+	for {
+		p := filepath.Join(dir, TempPrefix+rand.Text())
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue // 130 random bits collided: try again
+		}
+		return f, err
+	}
+}
+
+// mkdirs creates dir and its missing parents, and with sync on, syncs the
+// parent of each directory it created, so the new entries are durable.
+func (s *DirSink) mkdirs(name insitu.Name, dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	var missing []string
+	for d := dir; ; {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return s.collision(name, dir)
+		}
+		return s.fsError(name, err)
+	}
+	if s.sync {
+		for _, d := range missing {
+			if err := syncDir(filepath.Dir(d)); err != nil {
+				return s.fsError(name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// collision explains why dir could not be made: a file stands on its path.
+func (s *DirSink) collision(name insitu.Name, dir string) error {
+	file := ""
+	for d := dir; ; {
+		if fi, err := os.Stat(d); err == nil {
+			if !fi.IsDir() {
+				file = d
+			}
+			break
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if file != "" && strings.HasPrefix(file, s.root+string(filepath.Separator)) {
+		key := filepath.ToSlash(strings.TrimPrefix(file, s.root+string(filepath.Separator)))
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+			Msg: fmt.Sprintf("key collides with the object %q: an object cannot also be a directory of keys", key)}
+	}
+	return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+		Msg: fmt.Sprintf("sink root %q cannot be a directory: %q is a file", s.root, file)}
+}
+
+// fsError wraps a file system error of a put; err names the file.
+func (s *DirSink) fsError(name insitu.Name, err error) error {
+	code := insitu.Unknown
+	switch {
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		code = insitu.PermissionDenied
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		code = insitu.InvalidArgument
+	}
+	return &insitu.Error{Code: code, Name: name, Err: err}
+}
+
+func sizeError(name insitu.Name, size int64, got string) error {
+	return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+		Msg: fmt.Sprintf("size mismatch: told %d bytes, the input had %s", size, got)}
+}
+
+// readError names the object in the input's error, leaving context errors
+// and errors that already name an object as they are.
+func readError(name insitu.Name, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if _, ok := errors.AsType[*insitu.Error](err); ok {
+		return insitu.WithName(err, name)
+	}
+	return &insitu.Error{Code: insitu.CodeOf(err), Name: name, Msg: "reading the input", Err: err}
+}
+
+// syncDir fsyncs a directory, so the entries just made in it are durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for syncing there
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil // the file system does not sync directories
+	}
+	return err
+}

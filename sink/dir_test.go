@@ -1,0 +1,325 @@
+package sink_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/testutil"
+	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/sink/sinktest"
+	"github.com/insitu-data/insitu/source"
+)
+
+// tree returns every path under dir with its size (-1 for directories).
+func tree(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	m := map[string]int64{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		size := int64(-1)
+		if !d.IsDir() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			size = fi.Size()
+		}
+		m[p] = size
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// noTempFiles fails the test if a temporary file of the sink is left under root.
+func noTempFiles(t *testing.T, root string) {
+	t.Helper()
+	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	for p := range tree(t, root) {
+		if strings.HasPrefix(filepath.Base(p), sink.TempPrefix) {
+			t.Errorf("temporary file left behind: %s", p)
+		}
+	}
+}
+
+// readDir reads an object back through source.Dir, which maps a missing
+// file to NotFound.
+func readDir(t *testing.T, s insitu.Sink, name insitu.Name) ([]byte, error) {
+	src := source.Dir(s.(*sink.DirSink).Root(), nil)
+	rc, err := src.Open(context.Background(), insitu.Object{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func TestDirConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bucket string
+		opts   *sink.DirOptions
+	}{
+		{"defaults", "", nil},
+		{"bucket", "bk", nil},
+		{"nosync", "", &sink.DirOptions{NoSync: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sinktest.Run(t, sinktest.Harness{
+				Bucket: tc.bucket,
+				Read:   readDir,
+				MakeSink: func(t *testing.T) insitu.Sink {
+					root := filepath.Join(t.TempDir(), "out") // created by the first Put
+					t.Cleanup(func() { noTempFiles(t, root) })
+					return sink.Dir(root, tc.opts)
+				},
+			})
+		})
+	}
+}
+
+func TestDirWritesRootKeyAndIgnoresBucket(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "a", "b")
+	s := sink.Dir(root, nil)
+	for _, tc := range []struct{ file, sum string }{
+		{"test-text.txt", "4d274921566a7ab3"}, // known answers, internal/testdata/README.md
+		{"test-image.jpg", "4747d15e3ea12932"},
+	} {
+		f, err := os.Open(testutil.Testdata(t, tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := insitu.Name{Bucket: "ignored", Key: "in/" + tc.file}
+		res, err := s.Put(context.Background(), name, f, -1)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Checksum != tc.sum || res.Name != name || res.Owner != "" {
+			t.Errorf("%s: result %+v, want checksum %s", tc.file, res, tc.sum)
+		}
+		p := filepath.Join(root, "in", tc.file)
+		fi, err := os.Stat(p)
+		if err != nil || fi.Size() != res.Size {
+			t.Errorf("%s: file %s: %v, size %v; want %d bytes", tc.file, p, err, fi, res.Size)
+		}
+		obj, err := s.Stat(context.Background(), name)
+		if err != nil || obj != (insitu.Object{Name: name, Size: res.Size, Path: p}) {
+			t.Errorf("Stat = %+v, %v", obj, err)
+		}
+	}
+}
+
+// TestDirBadNamesTouchNothingOutsideRoot puts and stats hostile names and
+// checks that the root's parent is byte-for-byte untouched (the root is not
+// even created).
+func TestDirBadNamesTouchNothingOutsideRoot(t *testing.T) {
+	parent := t.TempDir()
+	if err := os.WriteFile(filepath.Join(parent, "escape"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, parent)
+	s := sink.Dir(filepath.Join(parent, "root"), nil)
+	keys := append(sinktest.InvalidKeys(), "x/"+sink.TempPrefix+"abc", sink.TempPrefix+"1")
+	for _, key := range keys {
+		name := insitu.Name{Key: key}
+		if _, err := s.Put(context.Background(), name, strings.NewReader("evil"), 4); !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("Put(%.40q): %v, want InvalidArgument", key, err)
+		}
+		if _, err := s.Stat(context.Background(), name); err == nil {
+			t.Errorf("Stat(%.40q) succeeded", key)
+		}
+	}
+	after := tree(t, parent)
+	if len(after) != len(before) {
+		t.Errorf("the root's parent changed:\nbefore %v\nafter  %v", before, after)
+	}
+	for p, size := range before {
+		if after[p] != size {
+			t.Errorf("%s: size %d, was %d", p, after[p], size)
+		}
+	}
+}
+
+func TestDirKeyCollisions(t *testing.T) {
+	root := t.TempDir()
+	s := sink.Dir(root, nil)
+	ctx := context.Background()
+	put := func(key, data string) error {
+		_, err := s.Put(ctx, insitu.Name{Key: key}, strings.NewReader(data), int64(len(data)))
+		return err
+	}
+	if err := put("a", "file a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("d/e", "file d/e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, frag string }{
+		{"a/b", `collides with the object "a"`},
+		{"a/b/c", `collides with the object "a"`},
+		{"d", "is a directory"},
+		{"d/e/f", `collides with the object "d/e"`},
+	} {
+		err := put(tc.key, "new")
+		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), tc.frag) {
+			t.Errorf("Put(%s): %v, want InvalidArgument containing %q", tc.key, err, tc.frag)
+		}
+	}
+	for key, want := range map[string]string{"a": "file a", "d/e": "file d/e"} {
+		if b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key))); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q intact", key, b, err, want)
+		}
+	}
+	noTempFiles(t, root)
+}
+
+// TestDirRootUnderAFile: a root that cannot be a directory fails every Put,
+// as root or not, and creates nothing.
+func TestDirRootUnderAFile(t *testing.T) {
+	parent := t.TempDir()
+	file := filepath.Join(parent, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, parent)
+	for _, root := range []string{file, filepath.Join(file, "sub")} {
+		s := sink.Dir(root, nil)
+		_, err := s.Put(context.Background(), insitu.Name{Key: "k/v"}, strings.NewReader("data"), 4)
+		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "sink root") {
+			t.Errorf("root %s: %v, want InvalidArgument about the sink root", root, err)
+		}
+	}
+	if after := tree(t, parent); len(after) != len(before) {
+		t.Errorf("files appeared: %v", after)
+	}
+	if _, err := sink.Dir("", nil).Put(context.Background(), insitu.Name{Key: "k"}, strings.NewReader(""), 0); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("empty root: %v, want InvalidArgument", err)
+	}
+}
+
+func TestDirUnwritableDestination(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(root, 0o755) })
+	probe := filepath.Join(root, "probe")
+	if err := os.WriteFile(probe, nil, 0o644); err == nil {
+		os.Remove(probe)
+		t.Skip("chmod 0500 does not stop this user (root) from writing; TestDirRootUnderAFile covers an unusable destination")
+	}
+	s := sink.Dir(root, nil)
+	for _, key := range []string{"k", "sub/k"} {
+		_, err := s.Put(context.Background(), insitu.Name{Key: key}, strings.NewReader("data"), 4)
+		if !errors.Is(err, insitu.PermissionDenied) {
+			t.Errorf("Put(%s) into a read-only directory: %v, want PermissionDenied", key, err)
+		}
+	}
+}
+
+// TestDirPutInProgressIsInvisible holds a Put midway and checks that only
+// its temporary file exists, which source.Dir does not list.
+func TestDirPutInProgressIsInvisible(t *testing.T) {
+	root := t.TempDir()
+	s := sink.Dir(root, nil)
+	name := insitu.Name{Key: "dir/obj"}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Put(context.Background(), name, pr, -1)
+		done <- err
+	}()
+	// Write returns once Put has read the bytes: its temp file exists.
+	if _, err := pw.Write([]byte("first half ")); err != nil {
+		t.Fatal(err)
+	}
+	temps, _ := filepath.Glob(filepath.Join(root, "dir", sink.TempPrefix+"*"))
+	if len(temps) != 1 {
+		t.Errorf("temporary files during the Put: %q, want 1", temps)
+	}
+	if _, err := os.Stat(filepath.Join(root, "dir", "obj")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("final file visible during the Put: %v", err)
+	}
+	for obj, err := range source.Dir(root, nil).Objects(context.Background()) {
+		t.Errorf("listed during the Put: %+v, %v", obj, err)
+	}
+	if _, err := s.Stat(context.Background(), name); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("Stat during the Put: %v, want NotFound", err)
+	}
+	pw.Write([]byte("second half"))
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for obj, err := range source.Dir(root, nil).Objects(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, obj.Name.Key)
+	}
+	if !slices.Equal(keys, []string{"dir/obj"}) {
+		t.Errorf("listed %q after the Put", keys)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "dir", "obj")); string(b) != "first half second half" {
+		t.Errorf("stored %q", b)
+	}
+}
+
+// TestDirCopyFromSource copies a directory through source.Dir to sink.Dir
+// and checks every checksum.
+func TestDirCopyFromSource(t *testing.T) {
+	in := t.TempDir()
+	for _, f := range []string{"test-text.txt", "test-audio-flac.flac", "test-audio-wav.wav"} {
+		b, err := os.ReadFile(testutil.Testdata(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(in, "sub"), 0o755)
+		if err := os.WriteFile(filepath.Join(in, "sub", f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	src := source.Dir(in, nil)
+	dst := sink.Dir(filepath.Join(t.TempDir(), "out"), nil)
+	n := 0
+	for obj, err := range src.Objects(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := src.Open(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := dst.Put(ctx, obj.Name, rc, obj.Size)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := readDir(t, dst, obj.Name)
+		orig, _ := os.ReadFile(obj.Path)
+		if err != nil || string(back) != string(orig) || res.Size != int64(len(orig)) {
+			t.Errorf("%s: copy differs (%v)", obj.Name, err)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Errorf("copied %d objects, want 3", n)
+	}
+}
