@@ -169,3 +169,84 @@ func TestTemplateSource(t *testing.T) {
 		t.Errorf("bad template: %v, want InvalidArgument", err)
 	}
 }
+
+// refExpand is a plain reference expander for list-only templates: nil
+// when the template is malformed.
+func refExpand(tmpl string) []string {
+	keys := []string{""}
+	product := func(alts []string) {
+		var next []string
+		for _, k := range keys {
+			for _, a := range alts {
+				next = append(next, k+a)
+			}
+		}
+		keys = next
+	}
+	for tmpl != "" {
+		i := strings.IndexAny(tmpl, "{}")
+		if i < 0 {
+			i = len(tmpl)
+		}
+		if i < len(tmpl) && tmpl[i] == '}' {
+			return nil
+		}
+		product([]string{tmpl[:i]})
+		tmpl = tmpl[i:]
+		if tmpl != "" { // a group
+			j := strings.IndexAny(tmpl[1:], "{}")
+			if j < 0 || tmpl[1+j] == '{' || !strings.Contains(tmpl[1:1+j], ",") {
+				return nil
+			}
+			product(strings.Split(tmpl[1:1+j], ","))
+			tmpl = tmpl[2+j:]
+		}
+	}
+	return keys
+}
+
+// TestExpandTemplateChecksKeysExactly compares, for every template of up
+// to 7 characters over a small alphabet, ExpandTemplate's static key check
+// with validating each expanded key.
+func TestExpandTemplateChecksKeysExactly(t *testing.T) {
+	alphabet := []string{".", "/", "a", "{", "}", ","}
+	var tmpls []string
+	var gen func(s string)
+	gen = func(s string) {
+		tmpls = append(tmpls, s)
+		if len(s) == 7 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(s + c)
+		}
+	}
+	gen("")
+	for _, tmpl := range tmpls {
+		ref := refExpand(tmpl)
+		seq, err := source.ExpandTemplate(tmpl)
+		if ref == nil {
+			if err == nil {
+				t.Errorf("%q: accepted a malformed template", tmpl)
+			}
+			continue
+		}
+		var bad error
+		for _, k := range ref {
+			if bad = (insitu.Name{Key: k}).Validate(); bad != nil {
+				break
+			}
+		}
+		switch {
+		case bad == nil && err != nil:
+			t.Errorf("%q: refused (%v), but every key is valid: %q", tmpl, err, ref)
+		case bad != nil && err == nil:
+			t.Errorf("%q: accepted, but %v", tmpl, bad)
+		case err == nil:
+			if got := slices.Collect(seq); !slices.Equal(got, ref) {
+				t.Errorf("%q: keys %q, want %q", tmpl, got, ref)
+			}
+		}
+	}
+	t.Logf("checked %d templates", len(tmpls))
+}
