@@ -1,0 +1,269 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// DialOptions configures a [Client]. The zero value (or nil) gives the
+// defaults each field documents.
+type DialOptions struct {
+	// Mode is the transport. Default: [WS].
+	Mode Mode
+	// Pool is the number of connections to the server: for WS, the
+	// WebSocket connections objects are spread across (default: GOMAXPROCS,
+	// at least 2); for HPush and HPull, the most keep-alive HTTP
+	// connections (default 64; have it at least the number of objects
+	// in flight at once, or they queue for a connection).
+	Pool int
+	// Secret authenticates the client: every request carries the bearer
+	// token of this secret. Default: none.
+	Secret locality.Secret
+	// Timeout bounds the time of one object, end to end; the server is
+	// told so too, and stops the transform when it passes. Past it the
+	// object fails with [insitu.DeadlineExceeded]. Default 0: no limit
+	// but the caller's context.
+	Timeout time.Duration
+	// LocalFile sends an input's local path (Input.Path) instead of its
+	// bytes, when it has one: for a server that shares the disk and lists
+	// the file's directory in its ServerOptions.Roots. Default: false.
+	LocalFile bool
+	// SourceURL tells, for an object, the URL the server GETs its bytes
+	// from and the bearer token to send there ("" for the server's own
+	// secret). HPull requires it (or LocalFile and a path); WS uses it
+	// when set, and then sends no bytes; HPush ignores it.
+	SourceURL func(obj insitu.Object) (url, token string, err error)
+	// HTTPClient makes the requests and the WebSocket handshakes. Default:
+	// a client with a keep-alive pool of Pool connections.
+	HTTPClient *http.Client
+	// Window is the WebSocket receive window of one request: the bytes
+	// of output the server may send ahead of the writing to out. Default
+	// 256 KiB; at least 64 KiB.
+	Window int
+	// Logger receives the client's log records. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Destination is where a direct put goes: the PUT endpoint of the output
+// name on the node that owns it.
+type Destination struct {
+	// URL is the full URL of the PUT, such as
+	// http://127.0.0.1:7001/v1/objects/bucket/key.
+	URL string
+	// Token is the bearer token the node expects; "" sends none.
+	Token string
+}
+
+// Client reaches one transform server. It implements [insitu.Transform]
+// (the output comes back to the caller) and direct put ([Client.Deliver]:
+// the server sends the output to its destination). A Client is safe for
+// concurrent use; its connections are pooled, and a connection that dies is
+// replaced on the next use.
+type Client struct {
+	base   *url.URL
+	opts   DialOptions
+	http   *http.Client
+	log    *slog.Logger
+	ws     *wsPool
+	closed atomic.Bool
+}
+
+var _ insitu.Transform = (*Client)(nil)
+
+// Dial returns a Client of the transform server at serverURL (such as
+// http://127.0.0.1:7101). For WS it opens one connection, so that a wrong
+// address or secret fails here (with [insitu.Unavailable] or
+// [insitu.PermissionDenied]); the HTTP modes connect on first use.
+func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Client, error) {
+	c := &Client{}
+	if opts != nil {
+		c.opts = *opts
+	}
+	o := &c.opts
+	u, err := parseHTTPURL(strings.TrimSuffix(serverURL, "/"))
+	if err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transform server URL: %v", err)
+	}
+	c.base = u
+	if int(o.Mode) >= len(modeNames) {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "unknown transport mode %d", uint8(o.Mode))
+	}
+	if o.Mode == HPull && o.SourceURL == nil && !o.LocalFile {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "hpull needs DialOptions.SourceURL (or LocalFile) to tell the server where each input is")
+	}
+	if o.Pool <= 0 {
+		if o.Mode == WS {
+			o.Pool = max(2, runtime.GOMAXPROCS(0))
+		} else {
+			o.Pool = 64
+		}
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	o.Window = min(max(o.Window, minWindow), maxWindow)
+	c.log = o.Logger
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.http = o.HTTPClient
+	if c.http == nil {
+		conns := o.Pool
+		if o.Mode == WS {
+			conns = 0 // WebSocket connections leave the pool; do not count them
+		}
+		c.http = &http.Client{Transport: newHTTPTransport(conns)}
+	}
+	if o.Mode == WS {
+		c.ws = newWSPool(c)
+		if err := c.ws.warm(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Mode returns the client's transport.
+func (c *Client) Mode() Mode { return c.opts.Mode }
+
+// Close closes the client's connections; objects in flight on them fail.
+// Calls after Close fail with [insitu.Canceled].
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	if c.ws != nil {
+		c.ws.close()
+	}
+	if c.opts.HTTPClient == nil {
+		c.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+var errClientClosed = insitu.Errorf(insitu.Canceled, "the transport client is closed")
+
+// Transform sends in to the server and writes the output to out. The
+// server's errors come back as *insitu.Error with their code and message;
+// [insitu.ErrSkip] comes back as is; a connection lost while the object is
+// in flight fails it with [insitu.Unavailable], so a retry may resend it.
+func (c *Client) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	_, err := c.do(ctx, in, nil, out)
+	return err
+}
+
+// Deliver sends in to the server, which transforms it and puts the output
+// to dst itself (direct put), and returns what dst stored: its size and
+// checksum. The output never comes back through the client.
+func (c *Client) Deliver(ctx context.Context, in *insitu.Input, dst Destination) (insitu.PutResult, error) {
+	if dst.URL == "" {
+		return insitu.PutResult{}, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "a direct put needs a destination URL"), in.Name)
+	}
+	return c.do(ctx, in, &dst, io.Discard)
+}
+
+func (c *Client) do(callerCtx context.Context, in *insitu.Input, dst *Destination, out io.Writer) (insitu.PutResult, error) {
+	if c.closed.Load() {
+		return insitu.PutResult{}, insitu.WithName(errClientClosed, in.Name)
+	}
+	req, err := c.newRequest(in, dst)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	ctx := callerCtx
+	if c.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(callerCtx, c.opts.Timeout,
+			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", c.opts.Timeout))
+		defer cancel()
+	}
+	body := in.Body
+	if !req.hasBody() {
+		body = nil
+	} else if body == nil {
+		body = http.NoBody
+	}
+	var res insitu.PutResult
+	if c.opts.Mode == WS {
+		res, err = c.ws.do(ctx, req, body, out)
+	} else {
+		res, err = c.doHTTP(ctx, req, body, out)
+	}
+	if err != nil {
+		return insitu.PutResult{}, c.fixErr(callerCtx, ctx, err, in.Name)
+	}
+	return res, nil
+}
+
+// fixErr gives an error its final form: the caller's context error as is;
+// the client's own timeout as DeadlineExceeded; errors of the caller's
+// reader and writer as they are; all else named after the object.
+func (c *Client) fixErr(callerCtx, ctx context.Context, err error, name insitu.Name) error {
+	if err == insitu.ErrSkip {
+		return err
+	}
+	if callerCtx.Err() != nil {
+		return callerCtx.Err()
+	}
+	if ctx.Err() != nil {
+		return insitu.WithName(context.Cause(ctx), name)
+	}
+	var we *outputError
+	if errors.As(err, &we) {
+		return we.err
+	}
+	var re *readError
+	if errors.As(err, &re) {
+		return re.err
+	}
+	return insitu.WithName(err, name)
+}
+
+// newRequest builds the request of an input.
+func (c *Client) newRequest(in *insitu.Input, dst *Destination) (*request, error) {
+	r := &request{
+		Bucket: in.Name.Bucket, Key: in.Name.Key, Size: in.Size,
+		Owner: in.Owner, Args: in.Args,
+	}
+	if r.Size < -1 {
+		r.Size = -1
+	}
+	switch {
+	case c.opts.LocalFile && in.Path != "":
+		p, err := filepath.Abs(in.Path)
+		if err != nil {
+			return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "local path %q: %v", in.Path, err), in.Name)
+		}
+		r.Path, r.Size = p, -1
+	case c.opts.SourceURL != nil && c.opts.Mode != HPush:
+		u, tok, err := c.opts.SourceURL(in.Object)
+		if err != nil {
+			return nil, insitu.WithName(err, in.Name)
+		}
+		r.SourceURL, r.SourceToken, r.Size = u, tok, -1
+	case c.opts.Mode == HPull:
+		return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "hpull: the input has no local path and DialOptions.SourceURL is not set"), in.Name)
+	}
+	if dst != nil {
+		r.PutURL, r.PutToken = dst.URL, dst.Token
+	}
+	if c.opts.Timeout > 0 {
+		r.TimeoutMS = max(1, c.opts.Timeout.Milliseconds())
+	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -1,0 +1,217 @@
+package transport
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+)
+
+// The request headers of hpush and hpull (see docs/PROTOCOL.md). Values that
+// may hold any text (args, path, owner) are percent-encoded UTF-8.
+const (
+	HeaderArgs        = "Insitu-Args"
+	HeaderPath        = "Insitu-Path"
+	HeaderSize        = "Insitu-Size"
+	HeaderOwner       = "Insitu-Owner"
+	HeaderTimeout     = "Insitu-Timeout"
+	HeaderSourceURL   = "Insitu-Source-Url"
+	HeaderSourceToken = "Insitu-Source-Token"
+	HeaderPutURL      = "Insitu-Put-Url"
+	HeaderPutToken    = "Insitu-Put-Token"
+)
+
+// The response headers and trailers of hpush and hpull.
+const (
+	// HeaderSkipped is "true" on a 204 response (or in the trailer of a 200
+	// one) when the transform dropped the object with [insitu.ErrSkip].
+	HeaderSkipped = "Insitu-Skipped"
+	// HeaderErrorCode and HeaderErrorMessage are trailers of a 200 response
+	// whose transform failed after its output had started to stream.
+	HeaderErrorCode    = "Insitu-Error-Code"
+	HeaderErrorMessage = "Insitu-Error-Message"
+)
+
+// emptyBucket stands for the empty bucket in a URL path; it is not a valid
+// bucket name, so it cannot clash with one.
+const emptyBucket = "~"
+
+// request is one object's request, whatever the transport: the JSON payload
+// of a WebSocket OPEN frame, or the URL path and headers of an HTTP request.
+type request struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	// Size is the input's length in bytes, -1 when unknown.
+	Size  int64  `json:"size"`
+	Owner string `json:"owner,omitempty"`
+	Args  string `json:"args,omitempty"`
+	// Path is the input's local file (local-file mode): no bytes are sent.
+	Path string `json:"path,omitempty"`
+	// SourceURL is where the server GETs the input (pull): no bytes are sent.
+	SourceURL   string `json:"source_url,omitempty"`
+	SourceToken string `json:"source_token,omitempty"`
+	// PutURL is the direct-put destination of the output.
+	PutURL   string `json:"put_url,omitempty"`
+	PutToken string `json:"put_token,omitempty"`
+	// TimeoutMS is the client's per-object timeout in milliseconds, 0 for none.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+func (r *request) name() insitu.Name { return insitu.Name{Bucket: r.Bucket, Key: r.Key} }
+
+// hasBody reports whether the input's bytes travel with the request.
+func (r *request) hasBody() bool { return r.Path == "" && r.SourceURL == "" }
+
+func (r *request) timeout() time.Duration { return time.Duration(r.TimeoutMS) * time.Millisecond }
+
+// validate checks what every transport requires of a request.
+func (r *request) validate() error {
+	name := r.name()
+	if err := name.Validate(); err != nil {
+		return err
+	}
+	bad := func(format string, args ...any) error {
+		return insitu.WithName(insitu.Errorf(insitu.InvalidArgument, format, args...), name)
+	}
+	switch {
+	case r.Size < -1:
+		return bad("size %d is negative", r.Size)
+	case r.TimeoutMS < 0:
+		return bad("timeout %dms is negative", r.TimeoutMS)
+	case r.Path != "" && r.SourceURL != "":
+		return bad("a request names both a local path and a source URL; send one")
+	case r.Path != "" && (!filepath.IsAbs(r.Path) || strings.IndexByte(r.Path, 0) >= 0):
+		return bad("local path %q is not an absolute path", r.Path)
+	}
+	if r.SourceURL != "" {
+		if _, err := parseHTTPURL(r.SourceURL); err != nil {
+			return bad("source URL: %v", err)
+		}
+	}
+	if r.PutURL != "" {
+		if _, err := parseHTTPURL(r.PutURL); err != nil {
+			return bad("put URL: %v", err)
+		}
+	}
+	return nil
+}
+
+// parseHTTPURL parses an absolute http or https URL.
+func parseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "%q is not an http or https URL", s)
+	}
+	if u.Host == "" {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "%q has no host", s)
+	}
+	if u.User != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "URL %q carries credentials; send a token instead", u.Redacted())
+	}
+	return u, nil
+}
+
+// parseOpen decodes the JSON payload of an OPEN frame.
+func parseOpen(payload []byte) (*request, error) {
+	r := &request{Size: -1}
+	if err := json.Unmarshal(payload, r); err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "bad OPEN frame: the JSON does not parse: %v", err)
+	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseHeaders builds the request of an HTTP call from the two wildcards of
+// its URL path (already unescaped) and its headers. contentLength is the
+// request's Content-Length, -1 when unknown.
+func parseHeaders(bucket, key string, h http.Header, contentLength int64) (*request, error) {
+	if bucket == emptyBucket {
+		bucket = ""
+	}
+	r := &request{Bucket: bucket, Key: key, Size: -1}
+	name := r.name()
+	bad := func(header string, err error) error {
+		return insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "header %s: %v", header, err), name)
+	}
+	var err error
+	for _, f := range []struct {
+		header string
+		dst    *string
+	}{{HeaderArgs, &r.Args}, {HeaderPath, &r.Path}, {HeaderOwner, &r.Owner}} {
+		if *f.dst, err = url.PathUnescape(h.Get(f.header)); err != nil {
+			return nil, bad(f.header, err)
+		}
+	}
+	r.SourceURL = h.Get(HeaderSourceURL)
+	r.SourceToken = h.Get(HeaderSourceToken)
+	r.PutURL = h.Get(HeaderPutURL)
+	r.PutToken = h.Get(HeaderPutToken)
+	if v := h.Get(HeaderSize); v != "" {
+		if r.Size, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, bad(HeaderSize, err)
+		}
+	}
+	if contentLength >= 0 && r.hasBody() {
+		if r.Size >= 0 && r.Size != contentLength {
+			return nil, bad(HeaderSize, insitu.Errorf(insitu.InvalidArgument, "%d does not match the Content-Length %d", r.Size, contentLength))
+		}
+		r.Size = contentLength
+	}
+	if v := h.Get(HeaderTimeout); v != "" {
+		if r.TimeoutMS, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, bad(HeaderTimeout, err)
+		}
+	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// urlPath returns the hpush/hpull path of the request's object.
+func (r *request) urlPath() string {
+	var b strings.Builder
+	b.WriteString("/v1/transform/")
+	if r.Bucket == "" {
+		b.WriteString(emptyBucket)
+	} else {
+		b.WriteString(url.PathEscape(r.Bucket))
+	}
+	for seg := range strings.SplitSeq(r.Key, "/") {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String()
+}
+
+// setHeaders writes the request's fields, but its name, into h.
+func (r *request) setHeaders(h http.Header) {
+	set := func(k, v string) {
+		if v != "" {
+			h.Set(k, v)
+		}
+	}
+	set(HeaderArgs, url.PathEscape(r.Args))
+	set(HeaderPath, url.PathEscape(r.Path))
+	set(HeaderOwner, url.PathEscape(r.Owner))
+	set(HeaderSourceURL, r.SourceURL)
+	set(HeaderSourceToken, r.SourceToken)
+	set(HeaderPutURL, r.PutURL)
+	set(HeaderPutToken, r.PutToken)
+	if r.Size >= 0 {
+		h.Set(HeaderSize, strconv.FormatInt(r.Size, 10))
+	}
+	if r.TimeoutMS > 0 {
+		h.Set(HeaderTimeout, strconv.FormatInt(r.TimeoutMS, 10))
+	}
+}

@@ -1,0 +1,460 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/conc/panics"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// ServerOptions configures a [Server]. The zero value (or nil) gives the
+// defaults each field documents.
+type ServerOptions struct {
+	// MaxConcurrent bounds the objects transformed at once, over all
+	// transports and connections; more wait for a slot (their deadline
+	// running). Default: 4 × GOMAXPROCS.
+	MaxConcurrent int
+	// MaxObjectSize bounds an input's length in bytes; a longer one fails
+	// with [insitu.TooLarge]. Default 0: no limit.
+	MaxObjectSize int64
+	// Timeout bounds the time spent on one object, from its request to its
+	// last output byte; past it the object fails with
+	// [insitu.DeadlineExceeded]. A client may ask for a shorter one per
+	// request. Default 0: only the client's.
+	Timeout time.Duration
+	// Roots are the directories local-file input may come from: a request's
+	// path must resolve, after cleaning and following symbolic links,
+	// inside one of them. Default: none, and local-file input is refused.
+	Roots []string
+	// HTTPClient makes the direct-put requests and the hpull fetches.
+	// Default: a client with a keep-alive pool sized to MaxConcurrent.
+	HTTPClient *http.Client
+	// Secret authenticates every request but GET /health: each must carry
+	// the bearer token of this secret, or gets 401. Its token is also sent
+	// to an hpull source when the request names no source token. Default:
+	// the zero Secret, no authentication.
+	Secret locality.Secret
+	// AllowPut reports whether the output may be put to u, the direct-put
+	// destination a request names; a refused destination fails the object
+	// with [insitu.InvalidArgument] before anything is sent. Default:
+	// [LoopbackOnly].
+	AllowPut func(u *url.URL) bool
+	// AllowSource reports whether the input may be fetched from u, the
+	// source URL of an hpull request; a refused source fails the object
+	// with [insitu.InvalidArgument]. Default: [LoopbackOnly].
+	AllowSource func(u *url.URL) bool
+	// Window is the WebSocket receive window of one stream: the bytes of
+	// input a client may send ahead of the transform's reading. Default
+	// 256 KiB; at least 64 KiB.
+	Window int
+	// MaxStreams bounds the objects one WebSocket connection carries at
+	// once, so a connection holds at most MaxStreams × Window bytes of
+	// input. Default 128.
+	MaxStreams int
+	// Logger receives the server's log records. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Default WebSocket limits.
+const (
+	// DefaultWindow is the default per-stream receive window of the WebSocket transport.
+	DefaultWindow = 256 << 10
+	// DefaultMaxStreams is the default bound on the objects in flight on one WebSocket connection.
+	DefaultMaxStreams = 128
+	// chunkSize is the largest DATA payload a sender puts in one frame.
+	chunkSize = 64 << 10
+	// minWindow is the smallest window a peer may announce: one chunk.
+	minWindow = chunkSize
+	// maxWindow is the largest window a peer may announce.
+	maxWindow = 64 << 20
+)
+
+// LoopbackOnly reports whether u's host is a loopback address (127.0.0.0/8,
+// ::1) or "localhost". It is the default of [ServerOptions.AllowPut] and
+// [ServerOptions.AllowSource].
+func LoopbackOnly(u *url.URL) bool {
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server serves a [insitu.Transform] over every transport: it is an
+// http.Handler with its own routes (see docs/PROTOCOL.md):
+//
+//	GET /health                        200 while serving, 503 once shutting down
+//	PUT /v1/transform/{bucket}/{key...} hpush: the bytes, or a local path
+//	GET /v1/transform/{bucket}/{key...} hpull: a source URL, or a local path
+//	GET /v1/stream                      the WebSocket stream
+//
+// Mount it at the root of an http.Server, or under a prefix with
+// http.StripPrefix. A Server is safe for concurrent use.
+type Server struct {
+	t      insitu.Transform
+	opts   ServerOptions
+	roots  []string // resolved
+	sem    chan struct{}
+	mux    *http.ServeMux
+	log    *slog.Logger
+	client *http.Client
+
+	// ctx ends when a Shutdown gives up waiting: it cancels what is left.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+	conns    map[*wsServerConn]struct{}
+}
+
+// NewServer returns a Server of t. A root in opts.Roots that does not
+// resolve is logged and left out.
+func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
+	s := &Server{t: t, conns: make(map[*wsServerConn]struct{})}
+	if opts != nil {
+		s.opts = *opts
+	}
+	o := &s.opts
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 4 * runtime.GOMAXPROCS(0)
+	}
+	if o.AllowPut == nil {
+		o.AllowPut = LoopbackOnly
+	}
+	if o.AllowSource == nil {
+		o.AllowSource = LoopbackOnly
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	o.Window = min(max(o.Window, minWindow), maxWindow)
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
+	}
+	s.log = o.Logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.client = o.HTTPClient
+	if s.client == nil {
+		s.client = &http.Client{Transport: newHTTPTransport(o.MaxConcurrent)}
+	}
+	s.roots = resolveRoots(o.Roots, s.log)
+	s.sem = make(chan struct{}, o.MaxConcurrent)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /health", s.handleHealth)
+	s.mux.HandleFunc("PUT /v1/transform/{bucket}/{key...}", s.authed(s.handleTransform))
+	s.mux.HandleFunc("GET /v1/transform/{bucket}/{key...}", s.authed(s.handleTransform))
+	s.mux.HandleFunc("GET /v1/stream", s.authed(s.handleStream))
+	return s
+}
+
+// ServeHTTP routes r to the endpoint it names.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Shutdown stops accepting objects (new requests get [insitu.Unavailable])
+// and waits for those in flight to finish, then closes the WebSocket
+// connections. If ctx ends first, it cancels the objects left, closes the
+// connections and returns ctx.Err(). Shut the http.Server that serves s
+// down too (http.Server.Shutdown does not see WebSocket connections, and
+// this method does not close listeners).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(drained)
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+	}
+	s.mu.Lock()
+	conns := make([]*wsServerConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
+	return err
+}
+
+// errShuttingDown is the error of a request that arrives during Shutdown.
+var errShuttingDown = insitu.Errorf(insitu.Unavailable, "the transform server is shutting down")
+
+// begin counts an object in flight, unless the server is shutting down.
+func (s *Server) begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return errShuttingDown
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+func (s *Server) end() { s.inflight.Done() }
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if s.shuttingDown() {
+		writeError(w, errShuttingDown)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// authed refuses a request without the bearer token of the secret.
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.Secret.Verify(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="insitu"`)
+			writeWireError(w, http.StatusUnauthorized, wireError{
+				Code:    insitu.PermissionDenied,
+				Message: "missing or wrong bearer token (the server and its client need the same secret)",
+			})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// prepared is a request checked against the server's policy.
+type prepared struct {
+	*request
+	root, rel string // the local file: a root and its path inside it
+	put       *url.URL
+}
+
+// prepare checks what a request asks against the options: the local path
+// against Roots, the source against AllowSource, the destination against
+// AllowPut. It runs before the request waits for a slot.
+func (s *Server) prepare(req *request) (*prepared, error) {
+	p := &prepared{request: req}
+	name := req.name()
+	if req.Path != "" {
+		root, rel, resolved, err := s.confine(req.Path)
+		if err != nil {
+			return nil, insitu.WithName(err, name)
+		}
+		p.root, p.rel, p.Path = root, rel, resolved
+	}
+	if req.SourceURL != "" {
+		u, _ := url.Parse(req.SourceURL) // validated
+		if !s.opts.AllowSource(u) {
+			return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
+				"source %s is not allowed by the server (ServerOptions.AllowSource)", u.Redacted()), name)
+		}
+	}
+	if req.PutURL != "" {
+		u, _ := url.Parse(req.PutURL) // validated
+		if !s.opts.AllowPut(u) {
+			return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
+				"direct-put destination %s is not allowed by the server (ServerOptions.AllowPut)", u.Redacted()), name)
+		}
+		p.put = u
+	}
+	return p, nil
+}
+
+// serveObject runs the transform on one prepared request. body holds the
+// input when the request carries it. The output goes to out, or to the
+// request's direct-put destination, whose result it then returns.
+// insitu.ErrSkip comes back as is.
+func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader, out io.Writer) (insitu.PutResult, error) {
+	name := req.name()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.ctx, func() { cancel(errShuttingDown) })
+	defer stop()
+	timeout := s.opts.Timeout
+	if t := req.timeout(); t > 0 && (timeout == 0 || t < timeout) {
+		timeout = t
+	}
+	if timeout > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeoutCause(ctx, timeout,
+			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", timeout))
+		defer c()
+	}
+	fail := func(err error) (insitu.PutResult, error) {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		if err == insitu.ErrSkip {
+			return insitu.PutResult{}, err
+		}
+		return insitu.PutResult{}, insitu.WithName(err, name)
+	}
+
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	defer func() { <-s.sem }()
+
+	in := &insitu.Input{
+		Object: insitu.Object{Name: name, Size: req.Size, Owner: req.Owner, Path: req.Path},
+		Args:   req.Args,
+	}
+	switch {
+	case req.Path != "":
+		f, size, err := openLocal(req.root, req.rel, req.Path)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		in.Size, body = size, f
+	case req.SourceURL != "":
+		rc, size, err := s.fetch(ctx, req.request)
+		if err != nil {
+			return fail(err)
+		}
+		defer rc.Close()
+		in.Size, body = size, rc
+	}
+	if body == nil {
+		body = http.NoBody
+	}
+	if max := s.opts.MaxObjectSize; max > 0 {
+		if in.Size > max {
+			return fail(insitu.Errorf(insitu.TooLarge, "the input is %d bytes, over the server's limit of %d", in.Size, max))
+		}
+		body = &limitReader{r: body, left: max, max: max}
+	}
+	in.Body = body
+
+	var put *putWriter
+	if req.put != nil {
+		put = s.newPutWriter(ctx, req.put, req.PutToken)
+		out = put
+	}
+	var err error
+	if r := panics.Try(func() { err = s.t.Transform(ctx, in, out) }); r != nil {
+		s.log.Error("transform panicked", "object", name.String(), "panic", r.Value, "stack", string(r.Stack))
+		err = insitu.Errorf(insitu.Internal, "the transform panicked: %v", r.Value)
+	}
+	if put != nil {
+		var res insitu.PutResult
+		res, err = put.finish(err)
+		if err == nil {
+			return res, nil
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return insitu.PutResult{}, nil
+}
+
+// limitReader fails with TooLarge once more than max bytes came through.
+type limitReader struct {
+	r         io.Reader
+	left, max int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, insitu.Errorf(insitu.TooLarge, "the input is over the server's limit of %d bytes", l.max)
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, insitu.Errorf(insitu.TooLarge, "the input is over the server's limit of %d bytes", l.max)
+	}
+	return n, err
+}
+
+// fetch GETs the input of an hpull request from its source.
+func (s *Server) fetch(ctx context.Context, req *request) (io.ReadCloser, int64, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, req.SourceURL, nil)
+	if err != nil {
+		return nil, 0, insitu.Errorf(insitu.InvalidArgument, "source URL: %v", err)
+	}
+	token := req.SourceToken
+	if token == "" {
+		token = s.opts.Secret.Token()
+	}
+	if token != "" {
+		hr.Header.Set("Authorization", "Bearer "+token)
+	}
+	src := hr.URL.Redacted()
+	resp, err := s.client.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		return nil, 0, insitu.Errorf(insitu.Unavailable, "fetching the input from %s: %w", src, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, 0, prefixed(readHTTPError(resp, insitu.Name{}), "fetching the input from "+src)
+	}
+	return resp.Body, resp.ContentLength, nil
+}
+
+// prefixed puts words before the message of an *insitu.Error.
+func prefixed(err error, words string) error {
+	var e *insitu.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Msg = words + ": " + c.Msg
+		return &c
+	}
+	return fmt.Errorf("%s: %w", words, err)
+}
+
+// newHTTPTransport returns a keep-alive pool for one host with conns
+// connections, tuned for streaming large bodies on a local network.
+func newHTTPTransport(conns int) *http.Transport {
+	// conns <= 0: no limit on the connections (WebSocket handshakes).
+	perHost := max(conns, 0)
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4 * perHost,
+		MaxIdleConnsPerHost:   perHost,
+		MaxConnsPerHost:       perHost,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0,
+		ExpectContinueTimeout: 0,
+		DisableCompression:    true,
+		WriteBufferSize:       64 << 10,
+		ReadBufferSize:        64 << 10,
+	}
+}

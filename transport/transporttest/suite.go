@@ -1,0 +1,497 @@
+package transporttest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// Run runs the conformance suite against the implementation h starts.
+// Tests that need a server (authentication, local-file confinement, a
+// server killed mid-stream, a panic) run only when h.Remote(); direct put
+// runs when the endpoint has a Deliver.
+func Run(t *testing.T, h Harness) {
+	t.Run("Identity", func(t *testing.T) { testIdentity(t, h) })
+	t.Run("ObjectFields", func(t *testing.T) { testObjectFields(t, h) })
+	t.Run("TransformError", func(t *testing.T) { testTransformError(t, h) })
+	t.Run("ErrorAfterOutput", func(t *testing.T) { testErrorAfterOutput(t, h) })
+	t.Run("Skip", func(t *testing.T) { testSkip(t, h) })
+	t.Run("Timeout", func(t *testing.T) { testTimeout(t, h) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, h) })
+	if h.Remote() {
+		t.Run("Panic", func(t *testing.T) { testPanic(t, h) })
+		t.Run("ServerKilled", func(t *testing.T) { testServerKilled(t, h) })
+		t.Run("LocalFile", func(t *testing.T) { testLocalFile(t, h) })
+		t.Run("Unauthenticated", func(t *testing.T) { testUnauthenticated(t, h) })
+	}
+	t.Run("DirectPut", func(t *testing.T) { testDirectPut(t, h) })
+}
+
+// identity copies its input; a transform of the suite.
+var identity = insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+	_, err := io.Copy(out, in.Body)
+	return err
+})
+
+// gen returns n deterministic pseudo-random bytes of a seed, made as they
+// are read, and their checksum.
+func gen(seed uint64, n int64) io.Reader {
+	var key [32]byte
+	for i := range 8 {
+		key[i] = byte(seed >> (8 * i))
+	}
+	return io.LimitReader(rand.NewChaCha8(key), n)
+}
+
+func genBytes(seed uint64, n int64) []byte {
+	b, _ := io.ReadAll(gen(seed, n))
+	return b
+}
+
+func hex16(v uint64) string { return fmt.Sprintf("%016x", v) }
+
+// sum hashes what is written to it.
+type sum struct {
+	d *xxhash.Digest
+	n int64
+}
+
+func newSum() *sum { return &sum{d: xxhash.New()} }
+
+func (s *sum) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	return s.d.Write(p)
+}
+
+func (s *sum) String() string { return hex16(s.d.Sum64()) }
+
+// checksumOf reads r through and returns its size and checksum.
+func checksumOf(r io.Reader) (int64, string) {
+	s := newSum()
+	io.Copy(s, r)
+	return s.n, s.String()
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func input(bucket, key string, body io.Reader, size int64) *insitu.Input {
+	return &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: bucket, Key: key}, Size: size}, Body: body}
+}
+
+// wantCode fails t unless err carries code (as errors.Is and insitu.CodeOf see it).
+func wantCode(t testing.TB, err error, code insitu.Code, what string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: no error, want %s", what, code)
+	}
+	if !errors.Is(err, code) && insitu.CodeOf(err) != code {
+		t.Fatalf("%s: error %q has code %s, want %s", what, err, insitu.CodeOf(err), code)
+	}
+}
+
+func testIdentity(t *testing.T, h Harness) {
+	e := h.Start(t, identity, Config{})
+	cases := []struct {
+		name  string
+		size  int64
+		known bool
+	}{
+		{"0B", 0, true}, {"1B", 1, true}, {"16KiB", 16 << 10, true},
+		{"64MiB", 64 << 20, true}, {"1MiB-unknown-size", 1 << 20, false},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			seed := uint64(i + 1)
+			wantN, want := checksumOf(gen(seed, c.size))
+			size := c.size
+			if !c.known {
+				size = -1
+			}
+			got := newSum()
+			if err := e.Client.Transform(ctxT(t), input("b", "identity/"+c.name, gen(seed, c.size), size), got); err != nil {
+				t.Fatalf("Transform: %v", err)
+			}
+			if got.n != wantN || got.String() != want {
+				t.Fatalf("output is %d bytes with checksum %s, want %d bytes with %s", got.n, got, wantN, want)
+			}
+		})
+	}
+}
+
+// fields is what the transform of testObjectFields saw.
+type fields struct {
+	Name  insitu.Name
+	Size  int64
+	Owner string
+	Args  string
+	Body  string
+}
+
+func testObjectFields(t *testing.T, h Harness) {
+	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+		b, err := io.ReadAll(in.Body)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "%q\n%d\n%q\n%q\n%q", in.Name.String(), in.Size, in.Owner, in.Args, b)
+		return err
+	}), Config{})
+	args := []string{
+		"",
+		"-ar 44100 -ac 2",
+		"ünïcödé, spaces, 100% \"quotes\", new\nlines\ttabs & ?query=#frag",
+		strings.Repeat("long args ", 2000),
+	}
+	names := []insitu.Name{
+		{Bucket: "b", Key: "plain.txt"},
+		{Bucket: "", Key: "no-bucket/file.flac"},
+		{Bucket: "My_Bucket-2.0", Key: "dir/sub dir/ünï%20?#&+;=.bin"},
+	}
+	for i, a := range args {
+		name := names[i%len(names)]
+		body := fmt.Sprintf("body %d", i)
+		in := &insitu.Input{
+			Object: insitu.Object{Name: name, Size: int64(len(body)), Owner: "node-7"},
+			Args:   a, Body: strings.NewReader(body),
+		}
+		var out bytes.Buffer
+		if err := e.Client.Transform(ctxT(t), in, &out); err != nil {
+			t.Fatalf("Transform(%v, args %d): %v", name, i, err)
+		}
+		want := fmt.Sprintf("%q\n%d\n%q\n%q\n%q", name.String(), len(body), "node-7", a, body)
+		if out.String() != want {
+			t.Errorf("the transform saw\n%s\nwant\n%s", trunc(out.String()), trunc(want))
+		}
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}
+
+// failing fails objects whose key starts with "fail" and copies the others.
+var failing = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	if strings.HasPrefix(in.Name.Key, "fail") {
+		return insitu.Errorf(insitu.NotFound, "no such %s in %s", "thing", in.Name.Key)
+	}
+	return identity(ctx, in, out)
+})
+
+func testTransformError(t *testing.T, h Harness) {
+	e := h.Start(t, failing, Config{})
+	ctx := ctxT(t)
+	for i := range 3 {
+		err := e.Client.Transform(ctx, input("b", "fail.bin", strings.NewReader("x"), 1), io.Discard)
+		wantCode(t, err, insitu.NotFound, "a failing transform")
+		var ie *insitu.Error
+		if !errors.As(err, &ie) {
+			t.Fatalf("error %T %q is not an *insitu.Error", err, err)
+		}
+		if ie.Msg != "no such thing in fail.bin" {
+			t.Fatalf("error message %q, want %q", ie.Msg, "no such thing in fail.bin")
+		}
+		// The next object on the same connection succeeds.
+		var out bytes.Buffer
+		body := fmt.Sprintf("after failure %d", i)
+		if err := e.Client.Transform(ctx, input("b", "ok.bin", strings.NewReader(body), int64(len(body))), &out); err != nil {
+			t.Fatalf("the object after a failure: %v", err)
+		}
+		if out.String() != body {
+			t.Fatalf("the object after a failure: output %q, want %q", out.String(), body)
+		}
+	}
+}
+
+func testErrorAfterOutput(t *testing.T, h Harness) {
+	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+		if _, err := io.Copy(out, in.Body); err != nil {
+			return err
+		}
+		return insitu.Errorf(insitu.InvalidArgument, "bad data at the end")
+	}), Config{})
+	const n = 300 << 10
+	err := e.Client.Transform(ctxT(t), input("b", "late-failure", gen(7, n), n), io.Discard)
+	wantCode(t, err, insitu.InvalidArgument, "a transform that fails after writing")
+	if !strings.Contains(err.Error(), "bad data at the end") {
+		t.Fatalf("error %q does not hold the transform's message", err)
+	}
+}
+
+func testSkip(t *testing.T, h Harness) {
+	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+		if in.Name.Key == "skip-me" {
+			return insitu.ErrSkip
+		}
+		return identity(context.Background(), in, out)
+	}), Config{})
+	ctx := ctxT(t)
+	err := e.Client.Transform(ctx, input("b", "skip-me", strings.NewReader("abc"), 3), io.Discard)
+	if !errors.Is(err, insitu.ErrSkip) {
+		t.Fatalf("a skipped object: error %v, want insitu.ErrSkip", err)
+	}
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, input("b", "keep-me", strings.NewReader("abc"), 3), &out); err != nil || out.String() != "abc" {
+		t.Fatalf("the object after a skip: %q, %v", out.String(), err)
+	}
+}
+
+// blocking blocks objects whose key starts with "block" until their
+// context ends, after reading their input and writing a little.
+func blocking(started chan<- string) insitu.Transform {
+	return insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		if !strings.HasPrefix(in.Name.Key, "block") {
+			return identity(ctx, in, out)
+		}
+		if _, err := io.Copy(io.Discard, in.Body); err != nil {
+			return err
+		}
+		out.Write([]byte("partial output"))
+		if started != nil {
+			started <- in.Name.Key
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+}
+
+func testTimeout(t *testing.T, h Harness) {
+	e := h.Start(t, blocking(nil), Config{Timeout: 300 * time.Millisecond})
+	ctx := ctxT(t)
+	start := time.Now()
+	err := e.Client.Transform(ctx, input("b", "block-timeout", strings.NewReader("x"), 1), io.Discard)
+	wantCode(t, err, insitu.DeadlineExceeded, "a transform that outlives the timeout")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("the timeout fired after %v", d)
+	}
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, input("b", "quick", strings.NewReader("fast"), 4), &out); err != nil || out.String() != "fast" {
+		t.Fatalf("the object after a timeout: %q, %v", out.String(), err)
+	}
+}
+
+func testConcurrent(t *testing.T, h Harness) {
+	e := h.Start(t, identity, Config{})
+	ctx := ctxT(t)
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			body := strings.Repeat(fmt.Sprintf("object %d;", i), 1+i%200)
+			var out bytes.Buffer
+			err := e.Client.Transform(ctx, input("b", fmt.Sprintf("many/%04d", i), strings.NewReader(body), int64(len(body))), &out)
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("object %d: %w", i, err)
+			case out.String() != body:
+				errs <- fmt.Errorf("object %d: output of %d bytes, want %d", i, out.Len(), len(body))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func testPanic(t *testing.T, h Harness) {
+	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+		if in.Name.Key == "panic" {
+			panic("transform bug")
+		}
+		return identity(context.Background(), in, out)
+	}), Config{})
+	ctx := ctxT(t)
+	err := e.Client.Transform(ctx, input("b", "panic", strings.NewReader("x"), 1), io.Discard)
+	wantCode(t, err, insitu.Internal, "a panicking transform")
+	if !strings.Contains(err.Error(), "transform bug") {
+		t.Fatalf("error %q does not tell the panic", err)
+	}
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, input("b", "after-panic", strings.NewReader("alive"), 5), &out); err != nil || out.String() != "alive" {
+		t.Fatalf("the object after a panic: %q, %v", out.String(), err)
+	}
+}
+
+func testServerKilled(t *testing.T, h Harness) {
+	const n = 4
+	started := make(chan string, n)
+	e := h.Start(t, blocking(started), Config{})
+	ctx := ctxT(t)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			body := genBytes(uint64(i), 100<<10)
+			errs <- e.Client.Transform(ctx, input("b", fmt.Sprintf("block-%d", i), bytes.NewReader(body), int64(len(body))), io.Discard)
+		}()
+	}
+	for range n {
+		select {
+		case <-started:
+		case err := <-errs:
+			t.Fatalf("an object ended before the kill: %v", err)
+		}
+	}
+	e.Kill()
+	for range n {
+		wantCode(t, <-errs, insitu.Unavailable, "an object in flight when its server died")
+	}
+	e.Restart()
+	for i := range 3 {
+		body := genBytes(uint64(100+i), 64<<10)
+		var out bytes.Buffer
+		if err := e.Client.Transform(ctx, input("b", fmt.Sprintf("after-restart-%d", i), bytes.NewReader(body), int64(len(body))), &out); err != nil {
+			t.Fatalf("object %d after the restart: %v", i, err)
+		}
+		if !bytes.Equal(out.Bytes(), body) {
+			t.Fatalf("object %d after the restart: wrong output", i)
+		}
+	}
+}
+
+func testLocalFile(t *testing.T, h Harness) {
+	root, outside := t.TempDir(), t.TempDir()
+	inRoot := filepath.Join(root, "in.bin")
+	data := genBytes(42, 1<<20)
+	must(t, os.WriteFile(inRoot, data, 0o644))
+	secret := filepath.Join(outside, "secret.bin")
+	must(t, os.WriteFile(secret, []byte("not yours"), 0o644))
+	link := filepath.Join(root, "escape.bin")
+	must(t, os.Symlink(secret, link))
+
+	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		if strings.HasPrefix(in.Name.Key, "path") {
+			_, err := fmt.Fprint(out, in.Path)
+			return err
+		}
+		return identity(ctx, in, out)
+	})
+	e := h.Start(t, tr, Config{Roots: []string{root}, LocalFile: true})
+	ctx := ctxT(t)
+	fileInput := func(key, p string) *insitu.Input {
+		return &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "b", Key: key}, Size: -1, Path: p}, Body: strings.NewReader("the bytes must not be sent")}
+	}
+
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, fileInput("file", inRoot), &out); err != nil {
+		t.Fatalf("a file inside the root: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("a file inside the root: %d bytes back, want the file's %d", out.Len(), len(data))
+	}
+	out.Reset()
+	if err := e.Client.Transform(ctx, fileInput("path", inRoot), &out); err != nil {
+		t.Fatalf("a file inside the root: %v", err)
+	}
+	resolved, _ := filepath.EvalSymlinks(inRoot)
+	if out.String() != resolved {
+		t.Fatalf("the transform got Path %q, want %q", out.String(), resolved)
+	}
+	for _, c := range []struct{ what, path string }{
+		{"a file outside the roots", secret},
+		{"a link out of the root", link},
+		{"a path that climbs out of the root", filepath.Join(root, "..", filepath.Base(outside), "secret.bin")},
+	} {
+		err := e.Client.Transform(ctx, fileInput("file", c.path), io.Discard)
+		wantCode(t, err, insitu.PermissionDenied, c.what)
+	}
+	err := e.Client.Transform(ctx, fileInput("file", filepath.Join(root, "missing.bin")), io.Discard)
+	wantCode(t, err, insitu.NotFound, "a missing file inside the root")
+
+	// A server with no roots refuses every path.
+	e2 := h.Start(t, tr, Config{LocalFile: true})
+	err = e2.Client.Transform(ctx, fileInput("file", inRoot), io.Discard)
+	wantCode(t, err, insitu.PermissionDenied, "local-file input on a server without roots")
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testUnauthenticated(t *testing.T, h Harness) {
+	ctx := ctxT(t)
+	server := locality.Secret("server secret")
+	for _, c := range []struct {
+		what   string
+		client locality.Secret
+	}{{"no secret", nil}, {"a wrong secret", locality.Secret("guess")}} {
+		e := h.Start(t, identity, Config{Secret: server, ClientSecret: c.client})
+		err := e.Client.Transform(ctx, input("b", "k", strings.NewReader("x"), 1), io.Discard)
+		wantCode(t, err, insitu.PermissionDenied, "a client with "+c.what)
+	}
+	e := h.Start(t, identity, Config{Secret: server, ClientSecret: server})
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, input("b", "k", strings.NewReader("x"), 1), &out); err != nil || out.String() != "x" {
+		t.Fatalf("a client with the secret: %q, %v", out.String(), err)
+	}
+}
+
+func testDirectPut(t *testing.T, h Harness) {
+	e := h.Start(t, failing, Config{})
+	if e.Deliver == nil {
+		t.Skipf("%s cannot put directly", h.Name())
+	}
+	ctx := ctxT(t)
+	n := startNode(t, "node-token")
+	for i, size := range []int64{0, 1, 1 << 20} {
+		name := insitu.Name{Bucket: "out", Key: fmt.Sprintf("put/%d.bin", size)}
+		data := genBytes(uint64(i), size)
+		res, err := e.Deliver(ctx, input("b", name.Key, bytes.NewReader(data), size), n.dest(name))
+		if err != nil {
+			t.Fatalf("Deliver %d bytes: %v", size, err)
+		}
+		stored, ok := n.get(name)
+		if !ok || !bytes.Equal(stored, data) {
+			t.Fatalf("Deliver %d bytes: the node has %d bytes (stored %v), want the input", size, len(stored), ok)
+		}
+		if res.Size != size || res.Checksum != checksum(data) || res.Name != name {
+			t.Fatalf("Deliver %d bytes: result %+v, want name %v, size %d, checksum %s", size, res, name, size, checksum(data))
+		}
+	}
+
+	// A failed transform puts nothing.
+	name := insitu.Name{Bucket: "out", Key: "fail/x"}
+	_, err := e.Deliver(ctx, input("b", "fail-put", strings.NewReader("x"), 1), n.dest(name))
+	wantCode(t, err, insitu.NotFound, "a failing transform with direct put")
+	if _, ok := n.get(name); ok {
+		t.Fatalf("a failed transform left an object at its destination")
+	}
+
+	// The node refuses a bad token.
+	dst := n.dest(insitu.Name{Bucket: "out", Key: "badtoken"})
+	dst.Token = "wrong"
+	_, err = e.Deliver(ctx, input("b", "k", strings.NewReader("x"), 1), dst)
+	wantCode(t, err, insitu.PermissionDenied, "a direct put with a wrong token")
+
+	// A destination the server does not allow is refused before anything is sent.
+	e2 := h.Start(t, identity, Config{AllowPut: func(u *url.URL) bool { return u.Host == n.host() }})
+	_, err = e2.Deliver(ctx, input("b", "k", strings.NewReader("x"), 1),
+		Destination("http://127.0.0.1:1/v1/objects/out/k", "t"))
+	wantCode(t, err, insitu.InvalidArgument, "a direct put to a destination that is not allowed")
+}

@@ -1,0 +1,497 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+
+	"github.com/insitu-data/insitu"
+)
+
+// wsPool is a client's WebSocket connections to one server.
+type wsPool struct {
+	cl     *Client
+	slots  []*wsSlot
+	next   atomic.Uint32
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+}
+
+type wsSlot struct {
+	mu   sync.Mutex
+	conn *wsConn
+}
+
+func newWSPool(cl *Client) *wsPool {
+	p := &wsPool{cl: cl, slots: make([]*wsSlot, cl.opts.Pool)}
+	for i := range p.slots {
+		p.slots[i] = &wsSlot{}
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p
+}
+
+// warm opens the first connection.
+func (p *wsPool) warm(ctx context.Context) error {
+	_, err := p.slotConn(ctx, p.slots[0])
+	return err
+}
+
+func (p *wsPool) close() {
+	p.cancel()
+	for _, s := range p.slots {
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		if c != nil {
+			c.c.Close(websocket.StatusNormalClosure, "the client is closing")
+			c.die(errClientClosed)
+		}
+	}
+}
+
+// slotConn returns the slot's connection, dialing a new one when it has
+// none or its last one died.
+func (p *wsPool) slotConn(ctx context.Context, s *wsSlot) (*wsConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil && s.conn.usable() {
+		return s.conn, nil
+	}
+	if p.ctx.Err() != nil {
+		return nil, errClientClosed
+	}
+	c, err := p.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.conn = c
+	return c, nil
+}
+
+// errConnGone makes acquire pick a connection again.
+var errConnGone = errors.New("connection gone")
+
+// acquire returns a connection and a new call on it: round robin over the
+// slots, taking a free stream anywhere before waiting for one.
+func (p *wsPool) acquire(ctx context.Context) (*wsConn, *wsCall, error) {
+	n := len(p.slots)
+	for attempt := 0; ; attempt++ {
+		start := int(p.next.Add(1) % uint32(n))
+		conn, err := p.slotConn(ctx, p.slots[start])
+		if err != nil {
+			return nil, nil, err
+		}
+		if call := conn.tryRegister(ctx); call != nil {
+			return conn, call, nil
+		}
+		for i := 1; i < n; i++ {
+			s := p.slots[(start+i)%n]
+			s.mu.Lock()
+			other := s.conn
+			s.mu.Unlock()
+			if other != nil && other.usable() {
+				if call := other.tryRegister(ctx); call != nil {
+					return other, call, nil
+				}
+			}
+		}
+		call, err := conn.register(ctx)
+		if err == errConnGone && attempt < 3 {
+			continue
+		}
+		if err == errConnGone {
+			err = conn.deadErr()
+		}
+		return conn, call, err
+	}
+}
+
+// dial opens a WebSocket connection.
+func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
+	cl := p.cl
+	h := http.Header{}
+	h.Set(HeaderWindow, strconv.Itoa(cl.opts.Window))
+	if tok := cl.opts.Secret.Token(); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	where := cl.base.Redacted()
+	wc, resp, err := websocket.Dial(ctx, cl.base.String()+"/v1/stream", &websocket.DialOptions{
+		HTTPClient:      cl.http,
+		HTTPHeader:      h,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, prefixed(readHTTPError(resp, insitu.Name{}), "opening a WebSocket to "+where)
+		}
+		return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: %w", where, err)
+	}
+	bad := func(err error) (*wsConn, error) {
+		wc.Close(websocket.StatusProtocolError, closeReason(err.Error()))
+		return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: %w", where, err)
+	}
+	sendWin, err := parseWindow(resp.Header.Get(HeaderWindow))
+	if err != nil {
+		return bad(err)
+	}
+	streams := DefaultMaxStreams
+	if v := resp.Header.Get(HeaderMaxStreams); v != "" {
+		if streams, err = strconv.Atoi(v); err != nil || streams < 1 || streams > 1<<16 {
+			return bad(insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not a number between 1 and 65536", HeaderMaxStreams, v))
+		}
+	}
+	wc.SetReadLimit(frameHeaderLen + maxFramePayload)
+	c := &wsConn{
+		pool: p, c: wc, where: where, sendWin: sendWin,
+		slots: make(chan struct{}, streams), calls: make(map[uint32]*wsCall),
+	}
+	c.ctx, c.cancel = context.WithCancelCause(p.ctx)
+	context.AfterFunc(c.ctx, func() { wc.CloseNow() })
+	go c.readLoop()
+	return c, nil
+}
+
+// wsConn is the client's side of one WebSocket connection.
+type wsConn struct {
+	pool    *wsPool
+	c       *websocket.Conn
+	where   string
+	sendWin int // the server's window: input credit per request
+	slots   chan struct{}
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+
+	mu      sync.Mutex
+	calls   map[uint32]*wsCall
+	nextID  uint32
+	dead    error
+	retired bool // out of request ids: closes once its calls end
+}
+
+// wsCall is one request in flight on a connection.
+type wsCall struct {
+	id     uint32
+	name   insitu.Name
+	out    *inbox      // the output
+	win    *sendWindow // the input's credit
+	result *resultFrame
+}
+
+func (c *wsConn) usable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead == nil && !c.retired
+}
+
+func (c *wsConn) deadErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead != nil {
+		return c.dead
+	}
+	return insitu.Errorf(insitu.Unavailable, "the WebSocket connection to %s is closing", c.where)
+}
+
+// tryRegister starts a call if the connection has a free stream.
+func (c *wsConn) tryRegister(ctx context.Context) *wsCall {
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		return nil
+	}
+	call, _ := c.newCall(ctx)
+	return call
+}
+
+// register starts a call, waiting for a free stream.
+func (c *wsConn) register(ctx context.Context) (*wsCall, error) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.ctx.Done():
+		return nil, errConnGone
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return c.newCall(ctx)
+}
+
+// newCall registers a call on a stream slot already taken.
+func (c *wsConn) newCall(ctx context.Context) (*wsCall, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead != nil || c.retired {
+		<-c.slots
+		return nil, errConnGone
+	}
+	c.nextID++
+	id := c.nextID
+	if id == math.MaxUint32 {
+		c.retired = true
+	}
+	call := &wsCall{id: id, out: newInbox(ctx, c, id, c.pool.cl.opts.Window), win: newSendWindow(c.sendWin)}
+	c.calls[id] = call
+	return call, nil
+}
+
+// finish removes a call whose final frame arrived and frees its stream.
+func (c *wsConn) finish(id uint32) *wsCall {
+	c.mu.Lock()
+	call := c.calls[id]
+	if call != nil {
+		delete(c.calls, id)
+		<-c.slots
+	}
+	closeNow := c.retired && len(c.calls) == 0
+	c.mu.Unlock()
+	if closeNow {
+		go c.c.Close(websocket.StatusNormalClosure, "out of request ids")
+	}
+	return call
+}
+
+// cancelCall tells the server the client gave the call up, unless it has
+// ended already. Its stream is freed when the server's final frame comes.
+func (c *wsConn) cancelCall(call *wsCall) {
+	c.mu.Lock()
+	_, inflight := c.calls[call.id]
+	c.mu.Unlock()
+	if inflight {
+		c.sendFrame(frameCancel, 0, call.id, nil)
+	}
+}
+
+// die fails the calls in flight with Unavailable and closes the connection.
+func (c *wsConn) die(cause error) {
+	c.mu.Lock()
+	if c.dead != nil {
+		c.mu.Unlock()
+		return
+	}
+	var err error
+	if errors.Is(cause, insitu.Canceled) {
+		err = cause
+	} else {
+		err = insitu.Errorf(insitu.Unavailable, "the WebSocket connection to %s was lost: %v", c.where, cause)
+	}
+	c.dead = err
+	calls := c.calls
+	c.calls = make(map[uint32]*wsCall)
+	c.mu.Unlock()
+	for _, call := range calls {
+		call.out.fail(err)
+		call.win.close(err)
+	}
+	c.cancel(err)
+	c.c.CloseNow()
+}
+
+func (c *wsConn) readLoop() {
+	var err error
+	for {
+		var typ websocket.MessageType
+		var r io.Reader
+		typ, r, err = c.c.Reader(context.Background())
+		if err != nil {
+			break
+		}
+		if typ != websocket.MessageBinary {
+			err = protoErrorf("a text message; insitu frames are binary")
+		} else {
+			var h frameHeader
+			var f *frameBuf
+			if h, f, err = readFrame(r); err == nil {
+				err = c.dispatch(h, f)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		c.pool.cl.log.Warn("transport: closing a WebSocket connection on a protocol error", "server", c.where, "err", err)
+		c.c.Close(websocket.StatusProtocolError, closeReason(pe.msg))
+	}
+	c.die(err)
+}
+
+// errEnded stops an input sender whose call ended.
+var errEnded = errors.New("the request ended")
+
+// dispatch handles one frame from the server; an error closes the connection.
+func (c *wsConn) dispatch(h frameHeader, f *frameBuf) error {
+	lookup := func() *wsCall {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.calls[h.id]
+	}
+	switch h.typ {
+	case frameData:
+		var call *wsCall
+		if h.end() {
+			call = c.finish(h.id)
+		} else {
+			call = lookup()
+		}
+		if call == nil {
+			putFrame(f)
+			return nil
+		}
+		if h.end() {
+			call.win.close(errEnded)
+		}
+		return call.out.push(f, h.end())
+	case frameCredit:
+		n, _ := creditOf(f.payload()) // checked by readFrame
+		putFrame(f)
+		if call := lookup(); call != nil {
+			call.win.add(n)
+		}
+		return nil
+	case frameError:
+		defer putFrame(f)
+		var we wireError
+		if err := json.Unmarshal(f.payload(), &we); err != nil {
+			return protoErrorf("ERROR frame for request %d: the JSON does not parse: %v", h.id, err)
+		}
+		if call := c.finish(h.id); call != nil {
+			call.win.close(errEnded)
+			call.out.fail(we.toError(call.name))
+		}
+		return nil
+	case frameResult:
+		defer putFrame(f)
+		var res resultFrame
+		if err := json.Unmarshal(f.payload(), &res); err != nil {
+			return protoErrorf("RESULT frame for request %d: the JSON does not parse: %v", h.id, err)
+		}
+		if call := c.finish(h.id); call != nil {
+			call.win.close(errEnded)
+			call.result = &res
+			call.out.close(io.EOF)
+		}
+		return nil
+	}
+	putFrame(f)
+	return protoErrorf("%s frame from a server; only a client sends it", h.typ)
+}
+
+// sendFrame sends a control frame.
+func (c *wsConn) sendFrame(typ frameType, flags uint8, id uint32, payload []byte) error {
+	f := getFrame(len(payload))
+	defer putFrame(f)
+	putHeader(f.b, frameHeader{typ: typ, flags: flags, id: id, len: uint32(len(payload))})
+	copy(f.payload(), payload)
+	return c.send(f.b)
+}
+
+func (c *wsConn) sendCredit(id uint32, n uint32) {
+	var b [frameHeaderLen + 4]byte
+	putHeader(b[:], frameHeader{typ: frameCredit, id: id, len: 4})
+	binary.BigEndian.PutUint32(b[frameHeaderLen:], n)
+	c.send(b[:])
+}
+
+// send writes one frame; the connection's lifetime bounds it. A failed
+// write kills the connection.
+func (c *wsConn) send(frame []byte) error {
+	if err := c.c.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+		c.die(err)
+		return c.deadErr()
+	}
+	return nil
+}
+
+// do runs one request on a connection of the pool.
+func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Writer) (insitu.PutResult, error) {
+	conn, call, err := p.acquire(ctx)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	call.name = req.name()
+	defer call.out.discard()
+	payload, err := json.Marshal(req)
+	if err != nil {
+		conn.finish(call.id)
+		return insitu.PutResult{}, insitu.Errorf(insitu.InvalidArgument, "encoding the request: %v", err)
+	}
+	if len(payload) > maxFramePayload {
+		conn.finish(call.id)
+		return insitu.PutResult{}, insitu.Errorf(insitu.InvalidArgument, "the request is %d bytes of JSON, over the frame limit of %d (are the args that long?)", len(payload), maxFramePayload)
+	}
+	var flags uint8
+	if body == nil {
+		flags = flagEnd
+	}
+	if err := conn.sendFrame(frameOpen, flags, call.id, payload); err != nil {
+		return insitu.PutResult{}, err
+	}
+
+	// The input goes out while the output comes in: a transform may write
+	// before it has read everything.
+	var sent chan error
+	if body != nil {
+		sctx, scancel := context.WithCancel(ctx)
+		defer scancel()
+		snd := &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win}
+		eof, err := snd.fill(body)
+		switch {
+		case err != nil:
+			snd.release()
+			conn.cancelCall(call)
+			return insitu.PutResult{}, &readError{err}
+		case eof:
+			// A small input: one frame, within the initial window.
+			snd.flush(flagEnd, nil)
+			snd.release()
+		default:
+			sent = make(chan error, 1)
+			go func() {
+				defer snd.release()
+				err := snd.flush(0, nil)
+				if err == nil {
+					err = snd.sendAll(body)
+				}
+				var re *readError
+				if errors.As(err, &re) {
+					call.out.fail(err)
+					conn.cancelCall(call)
+				}
+				sent <- err
+			}()
+		}
+	}
+	_, err = call.out.WriteTo(out)
+	if err != nil {
+		conn.cancelCall(call)
+	}
+	if sent != nil {
+		call.win.close(errEnded)
+		<-sent
+	}
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	switch r := call.result; {
+	case r != nil && r.Skipped:
+		return insitu.PutResult{}, insitu.ErrSkip
+	case r != nil:
+		return r.PutResult, nil
+	case req.PutURL != "":
+		return insitu.PutResult{}, insitu.Errorf(insitu.Internal, "the server sent the output back instead of putting it to its destination")
+	}
+	return insitu.PutResult{}, nil
+}

@@ -1,0 +1,395 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"sync"
+)
+
+// frameConn sends whole frames (header and payload) on a connection.
+type frameConn interface {
+	send(frame []byte) error
+	sendCredit(id uint32, n uint32)
+}
+
+// inbox holds the DATA a request received and its consumer has not read
+// yet. Its sender respects the window, so it never holds more than window
+// bytes; as the consumer reads, the inbox grants the sender more with
+// CREDIT frames.
+type inbox struct {
+	ctx    context.Context // the consumer's
+	conn   frameConn
+	id     uint32
+	window int
+
+	mu        sync.Mutex
+	bufs      []*frameBuf
+	off       int // bytes of bufs[0]'s payload already read
+	size      int // bytes buffered
+	err       error
+	ended     bool // the last DATA arrived: no credit to grant any more
+	discarded bool
+	unacked   int // bytes read and not yet credited back
+	wake      chan struct{}
+}
+
+func newInbox(ctx context.Context, conn frameConn, id uint32, window int) *inbox {
+	return &inbox{ctx: ctx, conn: conn, id: id, window: window, wake: make(chan struct{}, 1)}
+}
+
+func (q *inbox) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push adds the payload of a DATA frame; it takes f. It fails when the
+// sender overran the window or sent DATA after its last.
+func (q *inbox) push(f *frameBuf, end bool) error {
+	n := len(f.payload())
+	q.mu.Lock()
+	switch {
+	case q.ended:
+		q.mu.Unlock()
+		putFrame(f)
+		return protoErrorf("DATA for request %d after its last DATA frame", q.id)
+	case q.discarded || q.err != nil:
+		q.ended = q.ended || end
+		q.mu.Unlock()
+		putFrame(f)
+		return nil
+	case q.size+n > q.window:
+		q.mu.Unlock()
+		putFrame(f)
+		return protoErrorf("DATA for request %d overruns its flow-control window of %d bytes", q.id, q.window)
+	}
+	if n > 0 {
+		q.bufs = append(q.bufs, f)
+		q.size += n
+	} else {
+		putFrame(f)
+	}
+	if end {
+		q.ended = true
+		q.err = io.EOF
+	}
+	q.mu.Unlock()
+	q.signal()
+	return nil
+}
+
+// close ends the inbox: after the bytes buffered, reads return err (io.EOF
+// for a clean end). It does nothing once the inbox has ended.
+func (q *inbox) close(err error) {
+	q.mu.Lock()
+	if !q.ended && q.err == nil {
+		q.err = err
+	}
+	q.ended = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+// fail ends the inbox with err unless its last DATA already arrived.
+func (q *inbox) fail(err error) {
+	q.mu.Lock()
+	if !q.ended && q.err == nil {
+		q.err = err
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+// discard drops what is buffered and what arrives later. The consumer
+// calls it when it is done.
+func (q *inbox) discard() {
+	q.mu.Lock()
+	bufs := q.bufs
+	q.bufs, q.size, q.off, q.discarded = nil, 0, 0, true
+	if q.err == nil {
+		q.err = io.ErrClosedPipe
+	}
+	q.mu.Unlock()
+	for _, f := range bufs {
+		putFrame(f)
+	}
+}
+
+// next waits for buffered bytes or the end.
+func (q *inbox) next() (*frameBuf, int, error) {
+	for {
+		q.mu.Lock()
+		if q.size > 0 {
+			f, off := q.bufs[0], q.off
+			q.mu.Unlock()
+			return f, off, nil
+		}
+		err := q.err
+		q.mu.Unlock()
+		if err != nil {
+			return nil, 0, err
+		}
+		select {
+		case <-q.wake:
+		case <-q.ctx.Done():
+			return nil, 0, q.ctx.Err()
+		}
+	}
+}
+
+// consumed records that n bytes of bufs[0] were read, and grants credit
+// once half a window was read.
+func (q *inbox) consumed(n int) {
+	q.mu.Lock()
+	if q.discarded {
+		q.mu.Unlock()
+		return
+	}
+	q.off += n
+	q.size -= n
+	var done *frameBuf
+	if q.off == len(q.bufs[0].payload()) {
+		done = q.bufs[0]
+		q.bufs[0] = nil
+		q.bufs = q.bufs[1:]
+		q.off = 0
+	}
+	q.unacked += n
+	grant := 0
+	if !q.ended && q.unacked >= q.window/2 {
+		grant, q.unacked = q.unacked, 0
+	}
+	q.mu.Unlock()
+	putFrame(done)
+	if grant > 0 {
+		q.conn.sendCredit(q.id, uint32(grant))
+	}
+}
+
+// Read reads buffered bytes, waiting for them with the consumer's context.
+func (q *inbox) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	f, off, err := q.next()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, f.payload()[off:])
+	q.consumed(n)
+	return n, nil
+}
+
+// WriteTo writes the bytes to w as they arrive, without copying them, until
+// the end: io.EOF gives a nil error.
+func (q *inbox) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		f, off, err := q.next()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		n, err := w.Write(f.payload()[off:])
+		total += int64(n)
+		q.consumed(n)
+		if err != nil {
+			return total, &outputError{err}
+		}
+	}
+}
+
+// outputError is an error of the writer given to inbox.WriteTo.
+type outputError struct{ err error }
+
+func (e *outputError) Error() string { return e.err.Error() }
+func (e *outputError) Unwrap() error { return e.err }
+
+// sendWindow is the credit a sender has: how many more bytes the receiver
+// takes for one request.
+type sendWindow struct {
+	mu    sync.Mutex
+	avail int64
+	err   error
+	wake  chan struct{}
+}
+
+func newSendWindow(initial int) *sendWindow {
+	return &sendWindow{avail: int64(initial), wake: make(chan struct{}, 1)}
+}
+
+func (w *sendWindow) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add grants n more bytes.
+func (w *sendWindow) add(n uint32) {
+	w.mu.Lock()
+	if w.avail < 1<<40 { // a peer flooding credits cannot overflow it
+		w.avail += int64(n)
+	}
+	w.mu.Unlock()
+	w.signal()
+}
+
+// close makes take fail with err from now on.
+func (w *sendWindow) close(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+	w.signal()
+}
+
+// take waits for credit and takes up to want bytes of it.
+func (w *sendWindow) take(ctx context.Context, want int) (int, error) {
+	for {
+		w.mu.Lock()
+		if w.err != nil {
+			err := w.err
+			w.mu.Unlock()
+			return 0, err
+		}
+		if w.avail > 0 {
+			k := int(min(int64(want), w.avail))
+			w.avail -= int64(k)
+			w.mu.Unlock()
+			return k, nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// frameSender turns a stream of bytes into DATA frames of one request,
+// chunkSize bytes at most, each sent when the window allows.
+type frameSender struct {
+	ctx  context.Context
+	conn frameConn
+	id   uint32
+	win  *sendWindow
+	f    *frameBuf // the pending chunk: payload bytes f.b[frameHeaderLen:frameHeaderLen+n]
+	n    int
+}
+
+func (s *frameSender) buf() []byte {
+	if s.f == nil {
+		s.f = getFrame(chunkSize)
+	}
+	return s.f.b[frameHeaderLen : frameHeaderLen+chunkSize]
+}
+
+// Write sends p on, a chunk at a time.
+func (s *frameSender) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		k := copy(s.buf()[s.n:], p)
+		s.n += k
+		p = p[k:]
+		written += k
+		if s.n == chunkSize {
+			if err := s.flush(0, nil); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// fill reads r into the pending chunk until the chunk is full or r ends,
+// and reports whether r ended.
+func (s *frameSender) fill(r io.Reader) (eof bool, err error) {
+	b := s.buf()
+	for s.n < chunkSize {
+		n, err := r.Read(b[s.n:])
+		s.n += n
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// sendAll sends what r holds and then the last DATA frame.
+func (s *frameSender) sendAll(r io.Reader) error {
+	for {
+		eof, err := s.fill(r)
+		if err != nil {
+			return &readError{err}
+		}
+		if eof {
+			return s.flush(flagEnd, nil)
+		}
+		if err := s.flush(0, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// readError is an error of the input reader given to frameSender.sendAll.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// flush sends the pending bytes, in as many frames as the credit makes
+// it, the last with flags. last, if not nil, runs just before the last
+// frame is sent. A flush of no bytes sends one empty frame with flags.
+func (s *frameSender) flush(flags uint8, last func()) error {
+	if s.n == 0 && flags == 0 {
+		return nil
+	}
+	s.buf()
+	off := 0
+	for {
+		rem := s.n - off
+		k := rem
+		if rem > 0 {
+			var err error
+			if k, err = s.win.take(s.ctx, rem); err != nil {
+				return err
+			}
+		}
+		var fl uint8
+		if k == rem {
+			fl = flags
+			if last != nil {
+				last()
+			}
+		}
+		// The header goes just before this piece's payload, over bytes
+		// that were sent already.
+		frame := s.f.b[off : off+frameHeaderLen+k]
+		putHeader(frame, frameHeader{typ: frameData, flags: fl, id: s.id, len: uint32(k)})
+		if err := s.conn.send(frame); err != nil {
+			return err
+		}
+		off += k
+		if k == rem {
+			break
+		}
+	}
+	s.n = 0
+	return nil
+}
+
+// release returns the chunk buffer.
+func (s *frameSender) release() {
+	putFrame(s.f)
+	s.f = nil
+	s.n = 0
+}
