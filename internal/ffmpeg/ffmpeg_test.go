@@ -392,3 +392,26 @@ func TestTranscodeConcurrent(t *testing.T) {
 	checkWAV(t, outs[0].Bytes(), 1, 16000, time.Second)
 	emptyDir(t, tmp)
 }
+
+// A FLAC file cut off mid-frame fails: with -xerror ffmpeg does not quietly
+// hand back a shorter WAV.
+func TestTranscodeTruncatedInput(t *testing.T) {
+	w, tmp := newWAV(t, 2, 44100)
+	b, err := os.ReadFile(testutil.Testdata(t, "test-audio-flac.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.flac")
+	if err := os.WriteFile(cut, b[:60000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "audio", Key: "cut.flac"}, Size: 60000, Path: cut}}
+	var out bytes.Buffer
+	if err := w.Transform(t.Context(), in, &out); !errors.Is(err, insitu.InvalidArgument) {
+		t.Fatalf("truncated FLAC: error = %v, want InvalidArgument", err)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("%d bytes written for a truncated input", out.Len())
+	}
+	emptyDir(t, tmp)
+}

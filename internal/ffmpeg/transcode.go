@@ -31,7 +31,7 @@ type WAVOptions struct {
 	// Default os.TempDir().
 	TempDir string
 	// Logger receives a debug record per object and a warning when a
-	// temporary file cannot be removed. Default slog.Default().
+	// temporary file cannot be removed. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -58,9 +58,9 @@ const stderrTail = 2 << 10
 // ends, ffmpeg is killed and reaped, and ctx's error is returned as is;
 // errors reading in.Body or writing out are returned as they are.
 //
-// in.Args is not used. ffmpeg's default error handling applies: damage it
-// can decode around (a truncated last frame) gives a shorter output, not an
-// error.
+// in.Args is not used. ffmpeg runs with -xerror, so damaged input (a
+// truncated or corrupt frame) fails the object instead of quietly giving a
+// shorter output: nothing is lost without a word.
 type WAV struct {
 	bin        string
 	channels   int
@@ -87,7 +87,7 @@ func NewWAV(opts *WAVOptions) (*WAV, error) {
 		o.TempDir = os.TempDir()
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Channels < 0 || o.Channels > 64 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "ffmpeg: %d channels; want 1 to 64", o.Channels)
@@ -117,7 +117,7 @@ func (w *WAV) Args(inPath, outPath string) []string {
 		inPath = "file:" + inPath
 	}
 	return []string{
-		"-nostdin", "-hide_banner", "-loglevel", "error",
+		"-nostdin", "-hide_banner", "-loglevel", "error", "-xerror",
 		"-i", inPath,
 		"-vn",
 		"-ac", strconv.Itoa(w.channels),
