@@ -151,3 +151,26 @@ func TestRunUnwritableDestination(t *testing.T) {
 		t.Fatalf("error %v does not name the object", err)
 	}
 }
+
+// A transform that reads the local file at Input.Path, as ffmpeg does,
+// never opens the body, and its input still counts in BytesIn.
+func TestRunPathInputCounts(t *testing.T) {
+	in := t.TempDir()
+	copyTestdata(t, in, "test-text.txt", "test-audio-flac.flac")
+	fromPath := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		f, err := os.Open(in.Path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(out, f)
+		return err
+	})
+	rep, err := pipeline.Run(t.Context(), source.Dir(in, nil), fromPath, sink.Discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.BytesIn != 3541+90224 || rep.BytesOut != rep.BytesIn {
+		t.Fatalf("bytes in %d, out %d; want %d both", rep.BytesIn, rep.BytesOut, 3541+90224)
+	}
+}

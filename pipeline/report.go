@@ -43,9 +43,14 @@ type Failure struct {
 	Message string      `json:"message"`
 }
 
-// String formats the failure as "bucket/key: message (code)".
+// String formats the failure as "bucket/key: message (code)". A failure
+// with no name (a listing error that named no object) shows "(listing)".
 func (f Failure) String() string {
-	return fmt.Sprintf("%s: %s (%s)", f.Name, f.Message, f.Code)
+	name := f.Name.String()
+	if f.Name == (insitu.Name{}) {
+		name = "(listing)"
+	}
+	return fmt.Sprintf("%s: %s (%s)", name, f.Message, f.Code)
 }
 
 // String summarizes the report on a few lines, failures last.

@@ -162,7 +162,7 @@ var errSinkDone = errors.New("pipeline: the sink stopped reading")
 // goroutine, writing into a pipe that the sink (or, in a dry run, a
 // counter) reads on this one. The object's deadline closes both ends of the
 // pipe, so a transform or sink that ignores its context cannot hang the run.
-func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name) error {
+func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name) (err error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if r.o.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, r.o.Timeout)
@@ -171,6 +171,13 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 
 	body := &lazyBody{open: func() (io.ReadCloser, error) { return r.src.Open(actx, obj) }, n: &r.bytesIn}
 	defer body.Close()
+	defer func() {
+		// A transform that read the local file at obj.Path never opened
+		// the body; its input still counts.
+		if err == nil && !body.opened() && obj.Path != "" && obj.Size > 0 {
+			r.bytesIn.Add(obj.Size)
+		}
+	}()
 	if r.directT != nil && r.directSink != nil {
 		return r.attemptDirect(ctx, actx, obj, out, body)
 	}
@@ -204,7 +211,7 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 		// ends of its pipe and its body closed.
 		terr = actx.Err()
 	}
-	err := terr
+	err = terr
 	if err == nil || errors.Is(err, errSinkDone) {
 		err = putErr
 	}
@@ -377,6 +384,13 @@ func (b *lazyBody) Read(p []byte) (int, error) {
 	n, err := rc.Read(p)
 	b.n.Add(int64(n))
 	return n, err
+}
+
+// opened reports whether the body was ever opened.
+func (b *lazyBody) opened() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rc != nil || b.err != nil
 }
 
 func (b *lazyBody) Close() error {
