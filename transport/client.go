@@ -24,7 +24,7 @@ type DialOptions struct {
 	Mode Mode
 	// Pool is the number of connections to the server: for WS, the
 	// WebSocket connections objects are spread across (default: GOMAXPROCS,
-	// at least 2); for HPush and HPull, the most keep-alive HTTP
+	// at least 4); for HPush and HPull, the most keep-alive HTTP
 	// connections (default 64; have it at least the number of objects
 	// in flight at once, or they queue for a connection).
 	Pool int
@@ -105,7 +105,7 @@ func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Client, er
 	}
 	if o.Pool <= 0 {
 		if o.Mode == WS {
-			o.Pool = max(2, runtime.GOMAXPROCS(0))
+			o.Pool = max(4, runtime.GOMAXPROCS(0))
 		} else {
 			o.Pool = 64
 		}
@@ -120,11 +120,14 @@ func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Client, er
 	}
 	c.http = o.HTTPClient
 	if c.http == nil {
-		conns := o.Pool
 		if o.Mode == WS {
-			conns = 0 // WebSocket connections leave the pool; do not count them
+			// WebSocket connections leave the pool: do not count them.
+			tr := newHTTPTransport(0)
+			tr.DialContext = batchDialer()
+			c.http = &http.Client{Transport: tr}
+		} else {
+			c.http = &http.Client{Transport: newHTTPTransport(o.Pool)}
 		}
-		c.http = &http.Client{Transport: newHTTPTransport(conns)}
 	}
 	if o.Mode == WS {
 		c.ws = newWSPool(c)

@@ -448,6 +448,9 @@ func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Wr
 		defer scancel()
 		snd := &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win}
 		eof, err := snd.fill(body)
+		if err == nil && !eof && req.Size == int64(snd.n) {
+			eof, err = snd.atEOF(body)
+		}
 		switch {
 		case err != nil:
 			snd.release()
@@ -463,7 +466,7 @@ func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Wr
 				defer snd.release()
 				err := snd.flush(0, nil)
 				if err == nil {
-					err = snd.sendAll(body)
+					err = snd.sendAll(body, req.Size)
 				}
 				var re *readError
 				if errors.As(err, &re) {

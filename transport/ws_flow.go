@@ -281,6 +281,10 @@ type frameSender struct {
 	win  *sendWindow
 	f    *frameBuf // the pending chunk: payload bytes f.b[frameHeaderLen:frameHeaderLen+n]
 	n    int
+	sent int64 // bytes sent before the pending chunk
+
+	carry    byte // a byte read ahead by atEOF, for the next chunk
+	hasCarry bool
 }
 
 func (s *frameSender) buf() []byte {
@@ -290,19 +294,21 @@ func (s *frameSender) buf() []byte {
 	return s.f.b[frameHeaderLen : frameHeaderLen+chunkSize]
 }
 
-// Write sends p on, a chunk at a time.
+// Write sends p on, a chunk at a time. A full chunk waits for the next
+// Write (or the final flush), so that the last chunk of an output can
+// carry the END flag.
 func (s *frameSender) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		k := copy(s.buf()[s.n:], p)
-		s.n += k
-		p = p[k:]
-		written += k
 		if s.n == chunkSize {
 			if err := s.flush(0, nil); err != nil {
 				return written, err
 			}
 		}
+		k := copy(s.buf()[s.n:], p)
+		s.n += k
+		p = p[k:]
+		written += k
 	}
 	return written, nil
 }
@@ -311,6 +317,11 @@ func (s *frameSender) Write(p []byte) (int, error) {
 // and reports whether r ended.
 func (s *frameSender) fill(r io.Reader) (eof bool, err error) {
 	b := s.buf()
+	if s.hasCarry && s.n < chunkSize {
+		b[s.n] = s.carry
+		s.n++
+		s.hasCarry = false
+	}
 	for s.n < chunkSize {
 		n, err := r.Read(b[s.n:])
 		s.n += n
@@ -324,18 +335,45 @@ func (s *frameSender) fill(r io.Reader) (eof bool, err error) {
 	return false, nil
 }
 
-// sendAll sends what r holds and then the last DATA frame.
-func (s *frameSender) sendAll(r io.Reader) error {
+// sendAll sends what r holds, size bytes when size >= 0, the last chunk
+// with the END flag.
+func (s *frameSender) sendAll(r io.Reader, size int64) error {
 	for {
 		eof, err := s.fill(r)
 		if err != nil {
 			return &readError{err}
+		}
+		if !eof && size >= 0 && s.sent+int64(s.n) == size {
+			// All the bytes announced are in: make sure r ends, so that
+			// this chunk can be the last.
+			if eof, err = s.atEOF(r); err != nil {
+				return &readError{err}
+			}
 		}
 		if eof {
 			return s.flush(flagEnd, nil)
 		}
 		if err := s.flush(0, nil); err != nil {
 			return err
+		}
+	}
+}
+
+// atEOF reports whether r has ended; a byte it reads instead is kept for
+// the next chunk.
+func (s *frameSender) atEOF(r io.Reader) (bool, error) {
+	var one [1]byte
+	for {
+		n, err := r.Read(one[:])
+		if n == 1 {
+			s.carry, s.hasCarry = one[0], true
+			return false, nil
+		}
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
 		}
 	}
 }
@@ -379,6 +417,7 @@ func (s *frameSender) flush(flags uint8, last func()) error {
 			return err
 		}
 		off += k
+		s.sent += int64(k)
 		if k == rem {
 			break
 		}

@@ -1,0 +1,184 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/transport"
+)
+
+// The transport benchmarks: an identity transform over each transport on
+// 4 KiB to 16 MiB objects, many objects in flight at once (RunParallel with
+// 8 goroutines per CPU), reporting MB/s, objects/s and allocations; and a
+// plain TCP echo on loopback as the ceiling.
+//
+//	go test -run '^$' -bench . -benchmem ./transport/
+
+var benchSizes = []int{4 << 10, 16 << 10, 64 << 10, 1 << 20, 16 << 20}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
+	return strconv.Itoa(n>>10) + "KiB"
+}
+
+// benchServer serves the identity transform on 127.0.0.1.
+func benchServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := transport.NewServer(insitu.Identity, &transport.ServerOptions{MaxConcurrent: 64, Logger: slog.New(slog.DiscardHandler)})
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		srv.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// benchSource serves data at every object path, for hpull.
+func benchSource(b *testing.B, data []byte) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	})}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func BenchmarkTransport(b *testing.B) {
+	for _, mode := range []string{"inproc", "ws", "hpush", "hpull"} {
+		for _, size := range benchSizes {
+			b.Run(mode+"/"+sizeName(size), func(b *testing.B) { benchMode(b, mode, size) })
+		}
+	}
+}
+
+func benchMode(b *testing.B, mode string, size int) {
+	data := bytes.Repeat([]byte("insitu!\n"), size/8)
+	var t insitu.Transform = insitu.Identity
+	if mode != "inproc" {
+		m, err := transport.ParseMode(mode)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts := &transport.DialOptions{Mode: m, Logger: slog.New(slog.DiscardHandler)}
+		if m == transport.HPull {
+			src := benchSource(b, data)
+			opts.SourceURL = func(obj insitu.Object) (string, string, error) {
+				return src + "/v1/objects/b/" + obj.Name.Key, "", nil
+			}
+		}
+		c, err := transport.Dial(context.Background(), benchServer(b), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		t = c
+	}
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		r := bytes.NewReader(data)
+		in := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "b", Key: "bench.bin"}, Size: int64(size)}}
+		for pb.Next() {
+			r.Reset(data)
+			in.Body = struct{ io.Reader }{r} // a plain reader: the bytes are copied, as from a file
+			if err := t.Transform(ctx, in, io.Discard); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "objects/s")
+}
+
+// BenchmarkLoopbackEcho is the ceiling of the transports: each object's
+// bytes go to a TCP echo server on 127.0.0.1 and come back, as they do
+// through an identity transform, over one long-lived connection per
+// goroutine, with 256 KiB reads and writes.
+func BenchmarkLoopbackEcho(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(sizeName(size), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 256<<10))
+					}()
+				}
+			}()
+			data := bytes.Repeat([]byte("insitu!\n"), size/8)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 256<<10)
+				for pb.Next() {
+					done := make(chan error, 1)
+					go func() {
+						_, err := c.Write(data)
+						done <- err
+					}()
+					if _, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, io.LimitReader(c, int64(size)), buf); err != nil {
+						b.Error(err)
+						return
+					}
+					if err := <-done; err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "objects/s")
+		})
+	}
+}
+
+func ExampleModes() {
+	for _, m := range transport.Modes() {
+		fmt.Println(m)
+	}
+	// Output:
+	// ws
+	// hpush
+	// hpull
+}
