@@ -1,0 +1,413 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/s3err"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// S3 multipart limits.
+const (
+	minPartSize = 5 << 20
+	maxPartSize = 5 << 30
+	maxParts    = 10_000
+
+	// DefaultPartSize is the default [S3SinkOptions.PartSize].
+	DefaultPartSize = 16 << 20
+)
+
+// chunkSize is the unit in which a Put buffers its input: a part is a
+// list of chunks, so a small object holds only what it needs.
+const chunkSize = 256 << 10
+
+// S3SinkOptions configure [S3]. A nil *S3SinkOptions means the defaults.
+type S3SinkOptions struct {
+	// Prefix is put before every key: name.Key is stored as Prefix+Key.
+	// Default "".
+	Prefix string
+	// PartSize is the most a Put buffers, and the size of the parts of a
+	// multipart upload: an object up to PartSize goes in one PUT, a larger
+	// one in parts of PartSize. S3 allows 5 MiB to 5 GiB, and at most
+	// 10,000 parts, so an object of unknown size can be up to 10,000 ×
+	// PartSize (156 GiB by default); with a known size, parts grow to fit.
+	// Default [DefaultPartSize], 16 MiB.
+	PartSize int64
+	// ContentType returns the Content-Type to store with an object, or ""
+	// for the service's default (application/octet-stream). Default: from
+	// the key's extension (mime.TypeByExtension), such as "audio/wav" for
+	// ".wav".
+	ContentType func(insitu.Name) string
+}
+
+// S3Sink stores objects in a bucket of an S3-compatible service, reached
+// through minio-go. Make one with [S3]. An S3Sink is safe for concurrent
+// use.
+type S3Sink struct {
+	client *minio.Client
+	core   minio.Core
+	bucket string
+	opts   S3SinkOptions
+	err    error // a bad argument, reported by every call
+	chunks sync.Pool
+}
+
+// S3 returns a sink that stores the object name as bucket/Prefix+name.Key
+// through client. The name's own bucket is validated but not used: an
+// S3Sink is one bucket, as a migration from one bucket to another needs.
+//
+// Put streams r: it reads up to PartSize bytes; if r ends there, the
+// object goes in one PUT, else in a multipart upload of PartSize parts,
+// each read after the previous one is uploaded. So the memory a Put holds
+// is at most PartSize (16 MiB by default), whatever the object's size and
+// whether it is known; N concurrent Puts hold at most N × PartSize. A small
+// object holds only its size, rounded up to 256 KiB.
+//
+// Visibility is S3's own: a single PUT or the completion of a multipart
+// upload makes the whole object visible at once, and a reader never sees
+// a partial one. If r fails, ctx ends, or the size is not the one given,
+// nothing is sent (one PUT) or the upload is aborted (multipart), so
+// nothing appears under the name and an older object there stays.
+//
+// Errors: an invalid name or a wrong size is InvalidArgument; a missing
+// bucket NotFound; refused credentials PermissionDenied, with a message
+// that says what to check; throttling, 5xx answers and broken connections
+// Unavailable (retried by the runner); an object over the multipart limit
+// TooLarge.
+func S3(client *minio.Client, bucket string, opts *S3SinkOptions) *S3Sink {
+	s := &S3Sink{client: client, core: minio.Core{Client: client}, bucket: bucket}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.PartSize == 0 {
+		s.opts.PartSize = DefaultPartSize
+	}
+	if s.opts.ContentType == nil {
+		s.opts.ContentType = contentTypeByExt
+	}
+	switch {
+	case client == nil:
+		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.S3: nil client")
+	case s.opts.PartSize < minPartSize || s.opts.PartSize > maxPartSize:
+		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.S3: PartSize is %d; S3 needs 5 MiB to 5 GiB", s.opts.PartSize)
+	default:
+		if err := s3utils.CheckValidBucketName(bucket); err != nil {
+			s.err = &insitu.Error{Code: insitu.InvalidArgument, Name: insitu.Name{Bucket: bucket}, Msg: "sink.S3: not a valid S3 bucket name", Err: err}
+		}
+	}
+	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
+	return s
+}
+
+// Bucket returns the bucket the sink stores in.
+func (s *S3Sink) Bucket() string { return s.bucket }
+
+// contentTypeByExt is the default S3SinkOptions.ContentType.
+func contentTypeByExt(n insitu.Name) string { return mime.TypeByExtension(path.Ext(n.Key)) }
+
+// Put stores the bytes of r under name; see [S3] for how, and for the
+// errors. The result has the size and the XXH64 checksum of the bytes
+// stored, and the name as given.
+func (s *S3Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	if size < -1 {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	partSize := s.opts.PartSize
+	if size > partSize*maxParts {
+		// Parts grow to fit a known size, rounded up to whole chunks.
+		partSize = (size + maxParts - 1) / maxParts
+		partSize = (partSize + chunkSize - 1) / chunkSize * chunkSize
+		if partSize > maxPartSize {
+			return insitu.PutResult{}, &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("%d bytes is over S3's limit of 10,000 parts of 5 GiB", size)}
+		}
+	}
+	u := upload{s: s, ctx: ctx, name: name, key: key, size: size, partSize: partSize, r: r, hash: xxhash.New()}
+	defer u.buf.release(s)
+	stored, err := u.run()
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	return insitu.PutResult{Name: name, Size: stored, Checksum: fmt.Sprintf("%016x", u.hash.Sum64())}, nil
+}
+
+// Stat returns the stored object's description from a HEAD, or a
+// NotFound error.
+func (s *S3Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	key, err := s.key(name)
+	if err != nil {
+		return insitu.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.Object{}, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return insitu.Object{}, s3err.Wrap(ctx, err, name, "S3 HeadObject")
+	}
+	return insitu.Object{Name: name, Size: info.Size}, nil
+}
+
+// key returns the S3 key of name, after checking it.
+func (s *S3Sink) key(name insitu.Name) (string, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	if err := name.Validate(); err != nil {
+		return "", err
+	}
+	key := s.opts.Prefix + name.Key
+	if err := (insitu.Name{Key: key}).Validate(); err != nil {
+		return "", &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("with the sink's prefix %q", s.opts.Prefix), Err: err}
+	}
+	return key, nil
+}
+
+// upload is one Put.
+type upload struct {
+	s        *S3Sink
+	ctx      context.Context
+	name     insitu.Name
+	key      string
+	size     int64 // as given; -1 when unknown
+	partSize int64
+	r        io.Reader
+	hash     *xxhash.Digest
+
+	buf   chunks // the part being read
+	total int64  // bytes read from r so far
+	eof   bool   // r has returned io.EOF
+}
+
+// run reads the first part; if that is all, it PUTs it, else it runs a
+// multipart upload. It returns the number of bytes stored.
+func (u *upload) run() (int64, error) {
+	if err := u.fill(); err != nil {
+		return 0, err
+	}
+	opts := minio.PutObjectOptions{ContentType: u.s.opts.ContentType(u.name)}
+	if u.eof {
+		if err := u.checkSize(); err != nil {
+			return 0, err
+		}
+		n := u.buf.len()
+		sha := ""
+		if n == 0 {
+			// An empty body goes with its hash and Content-Length: 0, not
+			// as a chunked streaming-signature body, which versitygw
+			// leaves partly unread on the connection.
+			sha, opts.DisableContentSha256 = emptySHA256, true
+		}
+		_, err := u.s.core.PutObject(u.ctx, u.s.bucket, u.key, u.buf.reader(), n, "", sha, opts)
+		if err != nil {
+			return 0, s3err.Wrap(u.ctx, err, u.name, "S3 PutObject")
+		}
+		return n, nil
+	}
+	return u.multipart(opts)
+}
+
+// multipart uploads the object in parts, the first already read, and
+// aborts the upload on any failure.
+func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
+	id, err := u.s.core.NewMultipartUpload(u.ctx, u.s.bucket, u.key, opts)
+	if err != nil {
+		return 0, s3err.Wrap(u.ctx, err, u.name, "S3 CreateMultipartUpload")
+	}
+	defer func() {
+		if err != nil {
+			// Abort even when ctx has ended, with a bound of its own.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), abortTimeout)
+			defer cancel()
+			u.s.core.AbortMultipartUpload(actx, u.s.bucket, u.key, id)
+		}
+	}()
+	var parts []minio.CompletePart
+	for num := 1; ; num++ {
+		if num > maxParts {
+			return 0, &insitu.Error{Code: insitu.TooLarge, Name: u.name,
+				Msg: fmt.Sprintf("over S3's limit of %d parts of %d bytes; raise S3SinkOptions.PartSize", maxParts, u.partSize)}
+		}
+		if u.eof {
+			if err := u.checkSize(); err != nil {
+				return 0, err
+			}
+		}
+		if u.buf.len() > 0 {
+			p, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, id, num, u.buf.reader(), u.buf.len(), minio.PutObjectPartOptions{})
+			if err != nil {
+				return 0, s3err.Wrap(u.ctx, err, u.name, fmt.Sprintf("S3 UploadPart %d", num))
+			}
+			parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
+		}
+		if u.eof {
+			break
+		}
+		u.buf.reset()
+		if err := u.fill(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := u.s.core.CompleteMultipartUpload(u.ctx, u.s.bucket, u.key, id, parts, opts); err != nil {
+		return 0, s3err.Wrap(u.ctx, err, u.name, "S3 CompleteMultipartUpload")
+	}
+	return u.total, nil
+}
+
+// emptySHA256 is the SHA-256 of no bytes, in hex.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// abortTimeout bounds the abort of a failed multipart upload.
+const abortTimeout = 30 * time.Second
+
+// fill reads from r into buf until buf holds partSize bytes or r ends.
+// It checks ctx between reads, and refuses more bytes than a known size.
+func (u *upload) fill() error {
+	for u.buf.len() < u.partSize && !u.eof {
+		if err := u.ctx.Err(); err != nil {
+			return err
+		}
+		p := u.buf.space(u.s, u.partSize)
+		n, err := u.r.Read(p)
+		u.buf.grow(n)
+		u.hash.Write(p[:n])
+		u.total += int64(n)
+		if u.size >= 0 && u.total > u.size {
+			return u.sizeError()
+		}
+		switch {
+		case err == io.EOF:
+			u.eof = true
+		case err != nil:
+			if cerr := u.ctx.Err(); cerr != nil {
+				return cerr
+			}
+			if insitu.CodeOf(err) != insitu.Unknown {
+				return insitu.WithName(err, u.name) // already has a code, such as a source's error
+			}
+			return &insitu.Error{Code: insitu.Unknown, Name: u.name, Msg: "reading the input", Err: err}
+		}
+	}
+	return nil
+}
+
+func (u *upload) checkSize() error {
+	if u.size >= 0 && u.total != u.size {
+		return u.sizeError()
+	}
+	return nil
+}
+
+func (u *upload) sizeError() error {
+	got := fmt.Sprintf("%d", u.total)
+	if !u.eof {
+		got = "more than that"
+	}
+	return &insitu.Error{Code: insitu.InvalidArgument, Name: u.name, Msg: fmt.Sprintf("size given as %d, but the input had %s bytes", u.size, got)}
+}
+
+// chunks is a buffer made of pooled chunkSize slices.
+type chunks struct {
+	list []*[]byte
+	n    int64 // bytes held
+}
+
+func (c *chunks) len() int64 { return c.n }
+
+// space returns the free room of the last chunk, taking a new chunk from
+// the pool when it is full, never past limit bytes in all.
+func (c *chunks) space(s *S3Sink, limit int64) []byte {
+	idx, off := c.n/chunkSize, c.n%chunkSize
+	if idx == int64(len(c.list)) {
+		c.list = append(c.list, s.chunks.Get().(*[]byte))
+	}
+	end := min(int64(chunkSize), off+limit-c.n)
+	return (*c.list[idx])[off:end]
+}
+
+func (c *chunks) grow(n int) { c.n += int64(n) }
+
+// reset empties the buffer, keeping its chunks.
+func (c *chunks) reset() { c.n = 0 }
+
+// release returns the chunks to the pool.
+func (c *chunks) release(s *S3Sink) {
+	for _, b := range c.list {
+		s.chunks.Put(b)
+	}
+	c.list, c.n = nil, 0
+}
+
+// reader returns a reader of the bytes held that can seek, so that
+// minio-go can hash it and retry.
+func (c *chunks) reader() *chunkReader { return &chunkReader{c: c} }
+
+// chunkReader reads a chunks buffer; it is an io.ReadSeeker and an
+// io.ReaderAt.
+type chunkReader struct {
+	c   *chunks
+	off int64
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	n, err := r.ReadAt(p, r.off)
+	r.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("sink: negative offset")
+	}
+	n := 0
+	for n < len(p) && off < r.c.n {
+		chunk := *r.c.list[off/chunkSize]
+		end := min(int64(chunkSize), r.c.n-off/chunkSize*chunkSize)
+		m := copy(p[n:], chunk[off%chunkSize:end])
+		n += m
+		off += int64(m)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.c.n
+	default:
+		return 0, errors.New("sink: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("sink: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// Len returns the bytes left to read.
+func (r *chunkReader) Len() int { return int(max(r.c.n-r.off, 0)) }

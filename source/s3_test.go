@@ -1,0 +1,461 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/s3test"
+	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/source/sourcetest"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// bucketFor returns a bucket name, valid for S3, unique to the test t.
+func bucketFor(t testing.TB) string {
+	return fmt.Sprintf("t-%016x", xxhash.Sum64String(t.Name()))
+}
+
+// putAll stores objs in bucket with 16 concurrent PUTs.
+func putAll(t testing.TB, c *minio.Client, bucket string, objs map[string][]byte) {
+	t.Helper()
+	keys := make(chan string)
+	errs := make(chan error, len(objs))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for k := range keys {
+				b := objs[k]
+				// An empty body as a streaming-signature chunked body is left
+				// partly unread by versitygw; send it plainly.
+				opts := minio.PutObjectOptions{DisableContentSha256: len(b) == 0}
+				if _, err := c.PutObject(context.Background(), bucket, k, bytes.NewReader(b), int64(len(b)), opts); err != nil {
+					errs <- fmt.Errorf("PutObject(%s): %w", k, err)
+				}
+			}
+		})
+	}
+	for k := range objs {
+		keys <- k
+	}
+	close(keys)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestS3Conformance(t *testing.T) {
+	srv := s3test.Start(t)
+	sourcetest.Run(t, sourcetest.Harness{
+		Bucket: "conformance",
+		MakeSource: func(t *testing.T, objs map[string][]byte) insitu.Source {
+			// Each subtest gets a bucket of its own, so "conformance" is
+			// not the bucket listed; Bucket is what the source reports.
+			b := bucketFor(t)
+			srv.MakeBucket(t, b)
+			putAll(t, srv.Client, b, objs)
+			return renamed{source.S3(srv.Client, b, nil), "conformance"}
+		},
+	})
+}
+
+// renamed reports a source's objects under another bucket name, so that
+// the conformance suite, which wants one bucket name, can run each subtest
+// against a fresh bucket.
+type renamed struct {
+	*source.S3Source
+	bucket string
+}
+
+func (r renamed) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
+	return func(yield func(insitu.Object, error) bool) {
+		for o, err := range r.S3Source.Objects(ctx) {
+			if err == nil {
+				o.Name.Bucket = r.bucket
+			}
+			if !yield(o, err) {
+				return
+			}
+		}
+	}
+}
+
+// countingTransport counts the listing requests that go through it.
+type countingTransport struct {
+	base  http.RoundTripper
+	lists atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Query().Get("list-type") == "2" {
+		c.lists.Add(1)
+	}
+	return c.base.RoundTrip(r)
+}
+
+func TestS3ListPages(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(t, "many")
+	const n = 1500
+	objs := map[string][]byte{}
+	var want []string
+	for i := range n {
+		k := fmt.Sprintf("d%d/obj-%04d.txt", i%3, i)
+		if i%10 == 0 {
+			k = fmt.Sprintf("d%d/obj-%04d.bin", i%3, i)
+		}
+		objs[k] = []byte(strings.Repeat("x", i%97))
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	putAll(t, srv.Client, "many", objs)
+
+	ct := &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+	client, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
+		Region: s3test.Region, Transport: ct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(opts *source.S3Options) []string {
+		t.Helper()
+		var keys []string
+		for o, err := range source.S3(client, "many", opts).Objects(context.Background()) {
+			if err != nil {
+				t.Fatalf("listing %+v: %v", opts, err)
+			}
+			if o.Name.Bucket != "many" || o.Size != int64(len(objs[o.Name.Key])) || o.Owner != "" || o.Path != "" {
+				t.Errorf("listed %+v; want bucket many, size %d, no owner, no path", o, len(objs[o.Name.Key]))
+			}
+			keys = append(keys, o.Name.Key)
+		}
+		return keys
+	}
+	for _, tc := range []struct {
+		opts      *source.S3Options
+		wantPages int64
+	}{{nil, 2}, {&source.S3Options{PageSize: 100}, 15}, {&source.S3Options{PageSize: 7}, 215}} {
+		before := ct.lists.Load()
+		if got := list(tc.opts); !slices.Equal(got, want) {
+			t.Errorf("listing %+v: %d keys, want all %d in order", tc.opts, len(got), len(want))
+		}
+		if pages := ct.lists.Load() - before; pages != tc.wantPages {
+			t.Errorf("listing %+v took %d requests, want %d", tc.opts, pages, tc.wantPages)
+		}
+	}
+
+	// Filters and resumption.
+	filter := func(f func(string) bool) []string {
+		var out []string
+		for _, k := range want {
+			if f(k) {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	checks := []struct {
+		opts source.S3Options
+		want []string
+	}{
+		{source.S3Options{Prefix: "d1/"}, filter(func(k string) bool { return strings.HasPrefix(k, "d1/") })},
+		{source.S3Options{Suffix: ".bin"}, filter(func(k string) bool { return strings.HasSuffix(k, ".bin") })},
+		{source.S3Options{Prefix: "d2/", Suffix: ".bin", PageSize: 50}, filter(func(k string) bool { return strings.HasPrefix(k, "d2/") && strings.HasSuffix(k, ".bin") })},
+		{source.S3Options{StartAfter: want[1234]}, want[1235:]},
+		{source.S3Options{StartAfter: want[n-1]}, nil},
+		{source.S3Options{Prefix: "nothing/"}, nil},
+	}
+	for _, c := range checks {
+		if got := list(&c.opts); !slices.Equal(got, c.want) {
+			t.Errorf("listing %+v: %d keys, want %d", c.opts, len(got), len(c.want))
+		}
+	}
+}
+
+func TestS3EarlyBreakLeavesNothingRunning(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(t, "brk")
+	// One client with a transport of our own does everything, so that its
+	// idle connections can be closed before counting goroutines.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	client, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
+		Region: s3test.Region, Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if _, err := client.PutObject(context.Background(), "brk", fmt.Sprintf("k%02d", i), strings.NewReader("v"), 1, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := source.S3(client, "brk", &source.S3Options{PageSize: 5})
+	tr.CloseIdleConnections()
+	settle := func(limit int) int {
+		// Connection goroutines end asynchronously after
+		// CloseIdleConnections; poll, with a deadline, for the count.
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > limit && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		return runtime.NumGoroutine()
+	}
+	before := runtime.NumGoroutine()
+	for i := range 50 {
+		for o, err := range src.Objects(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Name.Key != "k00" {
+				t.Fatalf("listing %d: first key %q", i, o.Name.Key)
+			}
+			break
+		}
+	}
+	tr.CloseIdleConnections()
+	if after := settle(before); after > before {
+		t.Errorf("%d goroutines before 50 abandoned listings, %d after", before, after)
+	}
+}
+
+func TestS3Errors(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(t, "errs")
+	putAll(t, srv.Client, "errs", map[string][]byte{"a": []byte("aaa")})
+	ctx := context.Background()
+
+	firstErr := func(src *source.S3Source) error {
+		for _, err := range src.Objects(ctx) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	t.Run("MissingBucket", func(t *testing.T) {
+		src := source.S3(srv.Client, "no-such-bucket", nil)
+		if err := firstErr(src); !errors.Is(err, insitu.NotFound) {
+			t.Errorf("listing a missing bucket: %v; want NotFound", err)
+		}
+		if _, err := src.Open(ctx, insitu.Object{Name: insitu.Name{Key: "a"}}); !errors.Is(err, insitu.NotFound) {
+			t.Errorf("Open in a missing bucket: %v; want NotFound", err)
+		}
+		if _, err := src.Stat(ctx, insitu.Name{Key: "a"}); !errors.Is(err, insitu.NotFound) {
+			t.Errorf("Stat in a missing bucket: %v; want NotFound", err)
+		}
+	})
+	t.Run("WrongCredentials", func(t *testing.T) {
+		for _, creds := range [][2]string{{srv.AccessKey, "wrong-secret"}, {"unknown-access-key", "wrong-secret"}} {
+			bad, err := srv.NewClient(creds[0], creds[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := source.S3(bad, "errs", nil)
+			err = firstErr(src)
+			if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "access key") {
+				t.Errorf("listing with credentials %q: %v; want PermissionDenied saying what to check", creds, err)
+			}
+			if _, err := src.Open(ctx, insitu.Object{Name: insitu.Name{Key: "a"}}); !errors.Is(err, insitu.PermissionDenied) {
+				t.Errorf("Open with credentials %q: %v; want PermissionDenied", creds, err)
+			}
+			// versitygw answers an unknown access key with a 404, which a
+			// HEAD carries without a body: Stat can only see a 403.
+			if _, err := src.Stat(ctx, insitu.Name{Key: "a"}); creds[0] == srv.AccessKey && !errors.Is(err, insitu.PermissionDenied) {
+				t.Errorf("Stat with credentials %q: %v; want PermissionDenied", creds, err)
+			}
+		}
+	})
+	t.Run("ConnectionRefused", func(t *testing.T) {
+		client, err := minio.New(refusingEndpoint(t), &minio.Options{Creds: credentials.NewStaticV4("a", "b", ""),
+			Region: s3test.Region, MaxRetries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := source.S3(client, "errs", &source.S3Options{ListRetries: -1})
+		if err := firstErr(src); !errors.Is(err, insitu.Unavailable) {
+			t.Errorf("listing from a refusing endpoint: %v; want Unavailable", err)
+		}
+		if _, err := src.Open(ctx, insitu.Object{Name: insitu.Name{Key: "a"}}); !errors.Is(err, insitu.Unavailable) {
+			t.Errorf("Open from a refusing endpoint: %v; want Unavailable", err)
+		}
+	})
+	t.Run("BadArguments", func(t *testing.T) {
+		for _, src := range []*source.S3Source{
+			source.S3(nil, "errs", nil),
+			source.S3(srv.Client, "Bad_Bucket", nil),
+			source.S3(srv.Client, "ab", nil),
+			source.S3(srv.Client, "errs", &source.S3Options{PageSize: -1}),
+		} {
+			if err := firstErr(src); !errors.Is(err, insitu.InvalidArgument) {
+				t.Errorf("listing with bad arguments: %v; want InvalidArgument", err)
+			}
+		}
+		src := source.S3(srv.Client, "errs", nil)
+		for _, key := range []string{"../x", "a//b", "/abs", ""} {
+			if _, err := src.Open(ctx, insitu.Object{Name: insitu.Name{Key: key}}); !errors.Is(err, insitu.InvalidArgument) {
+				t.Errorf("Open(%q): %v; want InvalidArgument", key, err)
+			}
+		}
+	})
+	t.Run("Canceled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		src := source.S3(srv.Client, "errs", nil)
+		if _, err := src.Open(cctx, insitu.Object{Name: insitu.Name{Key: "a"}}); err != context.Canceled {
+			t.Errorf("Open with a canceled context: %v; want context.Canceled itself", err)
+		}
+	})
+}
+
+// refusingEndpoint returns a 127.0.0.1 address where nothing listens.
+func refusingEndpoint(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestS3StatAndOpen(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(t, "stat")
+	data := sourcetest.Content("stat", 300_000)
+	putAll(t, srv.Client, "stat", map[string][]byte{"x/y.bin": data})
+	src := source.S3(srv.Client, "stat", nil)
+	obj, err := src.Stat(context.Background(), insitu.Name{Bucket: "other", Key: "x/y.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (insitu.Object{Name: insitu.Name{Bucket: "stat", Key: "x/y.bin"}, Size: int64(len(data))}); obj != want {
+		t.Errorf("Stat = %+v, want %+v", obj, want)
+	}
+	if _, err := src.Stat(context.Background(), insitu.Name{Key: "x/missing"}); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("Stat of a missing key: %v; want NotFound", err)
+	}
+	// Reading a prefix of the body and closing early is fine.
+	rc, err := src.Open(context.Background(), obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(rc, head); err != nil || !bytes.Equal(head, data[:10]) {
+		t.Errorf("first 10 bytes: %x, %v; want %x", head, err, data[:10])
+	}
+	if err := rc.Close(); err != nil {
+		t.Errorf("Close after a partial read: %v", err)
+	}
+}
+
+// Keys that S3 allows but insitu names do not. versitygw's posix backend
+// rewrites them ("a//b" becomes "a/b"), so they come from the fake.
+func TestS3InvalidKeysNamedAndSkipped(t *testing.T) {
+	f := s3test.StartFake(t)
+	bad := []string{"../x", "/abs", "a//b", "dir/", "x/./y", "x/../y", "."}
+	good := []string{"a/b", "ok.txt", "z"}
+	for _, k := range append(slices.Clone(bad), good...) {
+		f.Put("mixed", k, []byte("data of "+k))
+	}
+	var gotGood, gotBad []string
+	for o, err := range source.S3(f.Client, "mixed", &source.S3Options{PageSize: 3}).Objects(context.Background()) {
+		if err != nil {
+			var e *insitu.Error
+			if !errors.Is(err, insitu.InvalidArgument) || !errors.As(err, &e) || e.Name.Bucket != "mixed" {
+				t.Errorf("listing: %v; want InvalidArgument naming the bucket and key", err)
+				continue
+			}
+			if !strings.Contains(err.Error(), e.Name.Key) {
+				t.Errorf("error %q does not show the key %q", err, e.Name.Key)
+			}
+			gotBad = append(gotBad, e.Name.Key)
+			continue
+		}
+		gotGood = append(gotGood, o.Name.Key)
+	}
+	slices.Sort(bad)
+	slices.Sort(gotBad)
+	if !slices.Equal(gotGood, good) || !slices.Equal(gotBad, bad) {
+		t.Errorf("listed %q and refused %q; want %q and %q", gotGood, gotBad, good, bad)
+	}
+}
+
+func TestS3ListingRetriesUnavailable(t *testing.T) {
+	f := s3test.StartFake(t)
+	var want []string
+	for i := range 25 {
+		k := fmt.Sprintf("k%02d", i)
+		f.Put("flaky", k, []byte(k))
+		want = append(want, k)
+	}
+	collect := func(src *source.S3Source) ([]string, error) {
+		var keys []string
+		for o, err := range src.Objects(context.Background()) {
+			if err != nil {
+				return keys, err
+			}
+			keys = append(keys, o.Name.Key)
+		}
+		return keys, nil
+	}
+	// The first page is served, then two requests fail: the listing
+	// resumes after the last key it yielded, each key exactly once.
+	src := source.S3(f.Client, "flaky", &source.S3Options{PageSize: 10})
+	var keys []string
+	for o, err := range src.Objects(context.Background()) {
+		if err != nil {
+			t.Fatalf("listing with 2 failed requests: %v", err)
+		}
+		keys = append(keys, o.Name.Key)
+		if len(keys) == 10 {
+			f.FailLists(2)
+		}
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys %q; want %q", keys, want)
+	}
+	// With retries off, the failure ends the listing as Unavailable.
+	f.FailLists(1)
+	keys, err := collect(source.S3(f.Client, "flaky", &source.S3Options{ListRetries: -1}))
+	if !errors.Is(err, insitu.Unavailable) || len(keys) != 0 {
+		t.Errorf("listing with no retries: %q, %v; want nothing and Unavailable", keys, err)
+	}
+	// More failures than retries.
+	f.FailLists(3)
+	if _, err := collect(source.S3(f.Client, "flaky", &source.S3Options{ListRetries: 2})); !errors.Is(err, insitu.Unavailable) {
+		t.Errorf("listing with 3 failures and 2 retries: %v; want Unavailable", err)
+	}
+	f.FailLists(0)
+}
+
+func TestS3BodyCutShortIsUnavailable(t *testing.T) {
+	f := s3test.StartFake(t)
+	data := sourcetest.Content("cut", 1<<20)
+	f.Put("cut", "obj", data)
+	f.CutBodies(true)
+	src := source.S3(f.Client, "cut", nil)
+	rc, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Key: "obj"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	n, err := io.Copy(io.Discard, rc)
+	if !errors.Is(err, insitu.Unavailable) || n >= int64(len(data)) {
+		t.Errorf("reading a body cut short: %d bytes, %v; want fewer than %d and Unavailable", n, err, len(data))
+	}
+}
