@@ -1,0 +1,737 @@
+package locality
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insitu-data/insitu"
+)
+
+// DefaultListLimit is the number of objects in a listing page when the
+// request names no limit; MaxListLimit is the most a node returns at once.
+const (
+	DefaultListLimit = 1000
+	MaxListLimit     = 10000
+)
+
+// ListOptions select a page of a node's listing of a bucket.
+type ListOptions struct {
+	// Prefix keeps only keys that start with it. Default "": every key.
+	Prefix string
+	// After keeps only keys that sort bytewise after it; pass the Next of
+	// the previous page. Default "": from the first key.
+	After string
+	// Limit is the most objects in the page. Default (0): DefaultListLimit;
+	// the node caps it at MaxListLimit.
+	Limit int
+}
+
+// ListPage is one page of a node's listing of a bucket: objects in
+// bytewise key order, each with its size and its owner under the node's
+// map. It is also the JSON body of the listing response.
+type ListPage struct {
+	// Node is the ID of the node that listed the page.
+	Node string `json:"node"`
+	// MapVersion is the version of the map the owners were computed with.
+	MapVersion int64           `json:"map_version"`
+	Objects    []insitu.Object `json:"objects"`
+	// Next is the key to pass as ListOptions.After for the next page, or
+	// "" when this page is the last.
+	Next string `json:"next,omitempty"`
+}
+
+// ClientOptions configure a [Client]. A nil *ClientOptions means every default.
+type ClientOptions struct {
+	// Secret authenticates the client to the nodes. Default: the zero
+	// Secret, for nodes that run without authentication.
+	Secret Secret
+	// HTTPClient sends the requests. Default: a client of its own with
+	// pooled keep-alive connections (64 idle per node) and a one-second
+	// Expect: 100-continue wait, so that a node can refuse an upload before
+	// its body is sent; it has no overall timeout (use the context).
+	HTTPClient *http.Client
+}
+
+// Client talks to the storage nodes of a cluster: it sends each request
+// about an object to the object's owner under its current map, and when a
+// node answers NotOwner it brings the maps up to date (it fetches the
+// newest map from the nodes, or gives a node that is behind its own newer
+// map) and retries once. Errors carry insitu codes; a node that cannot be
+// reached is [insitu.Unavailable]. A Client is safe for concurrent use.
+type Client struct {
+	m      atomic.Pointer[Map]
+	secret Secret
+	hc     *http.Client
+	own    *http.Transport // the transport of a client we made, else nil
+}
+
+// NewClient returns a client that starts with the map m. m must have at
+// least one node.
+func NewClient(m *Map, opts *ClientOptions) (*Client, error) {
+	if m == nil || m.Len() == 0 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: a client needs a map with at least one node")
+	}
+	c := &Client{}
+	if opts != nil {
+		c.secret = opts.Secret
+		c.hc = opts.HTTPClient
+	}
+	if c.hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		t.ExpectContinueTimeout = time.Second
+		c.own = t
+		c.hc = &http.Client{Transport: t}
+	}
+	c.m.Store(m)
+	return c, nil
+}
+
+// Map returns the client's current map.
+func (c *Client) Map() *Map { return c.m.Load() }
+
+// SetMap replaces the client's map with m when m is newer, and reports
+// whether it did.
+func (c *Client) SetMap(m *Map) bool {
+	for {
+		cur := c.m.Load()
+		if m == nil || m.Len() == 0 || !m.Newer(cur) {
+			return false
+		}
+		if c.m.CompareAndSwap(cur, m) {
+			return true
+		}
+	}
+}
+
+// Secret returns the client's secret, for a caller that authorizes its own
+// requests to the nodes (such as a direct-put delivery).
+func (c *Client) Secret() Secret { return c.secret }
+
+// Close releases the idle connections of the client's own HTTP client. The
+// client still works after Close.
+func (c *Client) Close() {
+	if c.own != nil {
+		c.own.CloseIdleConnections()
+	}
+}
+
+// ObjectURL returns the URL of name's object on node: the address for
+// GET, HEAD, PUT and DELETE of the node API.
+func ObjectURL(node Node, name insitu.Name) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(node.URL, "/"))
+	b.WriteString("/v1/objects/")
+	b.WriteString(url.PathEscape(name.Bucket))
+	for seg := range strings.SplitSeq(name.Key, "/") {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String()
+}
+
+// OwnerURL returns the owner of name under the client's current map and
+// the URL to PUT the object to there. A request to it must carry the
+// cluster secret (see [Secret.Authorize]); a NotOwner answer means the map
+// went stale: call [Client.RefreshMap] and ask again.
+func (c *Client) OwnerURL(name insitu.Name) (Node, string, error) {
+	if err := checkName(name); err != nil {
+		return Node{}, "", err
+	}
+	owner := c.Map().Owner(name)
+	return owner, ObjectURL(owner, name), nil
+}
+
+// checkName refuses names a node cannot store: invalid ones and those
+// without a bucket.
+func checkName(name insitu.Name) error {
+	if name.Bucket == "" {
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "a node stores objects in a bucket; the bucket is empty"}
+	}
+	return name.Validate()
+}
+
+// newRequest makes an authorized request.
+func (c *Client) newRequest(ctx context.Context, method, u string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: %s %s: %w", method, u, err)
+	}
+	c.secret.Authorize(req)
+	return req, nil
+}
+
+// do sends req to node; a failure to get a response is Unavailable (or the
+// context's error).
+func (c *Client) do(ctx context.Context, req *http.Request, node string, name insitu.Name) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "node " + node, Err: err}
+	}
+	return resp, nil
+}
+
+// notOwner is what a NotOwner answer tells: the node and its map version.
+type notOwner struct {
+	node    Node
+	version int64
+}
+
+// withOwner runs op against name's owner and, when the owner answers
+// NotOwner, reconciles the maps and runs op once more if that can help.
+func (c *Client) withOwner(ctx context.Context, name insitu.Name, op func(owner Node, retry bool) (*notOwner, error)) error {
+	m := c.Map()
+	no, err := op(m.Owner(name), false)
+	if no == nil {
+		return err
+	}
+	if !c.reconcile(ctx, m, no) {
+		return err
+	}
+	_, err2 := op(c.Map().Owner(name), true)
+	return err2
+}
+
+// reconcile brings the client's map and the refusing node's map in line,
+// and reports whether a retry may now succeed.
+func (c *Client) reconcile(ctx context.Context, m *Map, no *notOwner) bool {
+	switch {
+	case no.version > m.Version():
+		// We are behind: fetch the newer map.
+		got, err := c.refresh(ctx, no.node)
+		return err == nil && got.Newer(m)
+	case no.version < m.Version():
+		// The node is behind: give it our map.
+		got, err := c.PushMap(ctx, no.node, m)
+		return err == nil && got.Version() >= m.Version()
+	}
+	return false // same version and still not the owner: nothing to fix
+}
+
+// RefreshMap asks every node of the current map for its map, keeps the
+// newest (see [Client.SetMap]) and returns the client's map after that. It
+// fails only when no node answers.
+func (c *Client) RefreshMap(ctx context.Context) (*Map, error) {
+	return c.refresh(ctx, Node{})
+}
+
+func (c *Client) refresh(ctx context.Context, extra Node) (*Map, error) {
+	nodes := c.Map().Nodes()
+	if extra.ID != "" {
+		if _, ok := c.Map().Node(extra.ID); !ok {
+			nodes = append(nodes, extra)
+		}
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lastErr error
+		ok      bool
+	)
+	for _, n := range nodes {
+		wg.Go(func() {
+			got, err := c.GetMap(ctx, n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				lastErr = err
+				return
+			}
+			ok = true
+			c.SetMap(got)
+		})
+	}
+	wg.Wait()
+	if !ok {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, lastErr
+	}
+	return c.Map(), nil
+}
+
+// GetMap returns node's current map (GET /v1/map).
+func (c *Client) GetMap(ctx context.Context, node Node) (*Map, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, strings.TrimSuffix(node.URL, "/")+"/v1/map", nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.mapResponse(ctx, req, node)
+}
+
+// PushMap gives node the map m (PUT /v1/map); the node installs it if it
+// is newer than its own. It returns the node's map after that.
+func (c *Client) PushMap(ctx context.Context, node Node, m *Map) (*Map, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPut, strings.TrimSuffix(node.URL, "/")+"/v1/map", strings.NewReader(string(b)))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.mapResponse(ctx, req, node)
+}
+
+func (c *Client) mapResponse(ctx context.Context, req *http.Request, node Node) (*Map, error) {
+	resp, err := c.do(ctx, req, node.ID, insitu.Name{})
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		_, err := responseError(resp, node.ID, insitu.Name{})
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, &insitu.Error{Code: insitu.Unavailable, Msg: "node " + node.ID + ": reading its map", Err: err}
+	}
+	m, err := ParseMap(raw)
+	if err != nil {
+		return nil, insitu.Errorf(insitu.Internal, "node %s sent a bad map: %w", node.ID, err)
+	}
+	return m, nil
+}
+
+// Health checks that node answers (GET /v1/health).
+func (c *Client) Health(ctx context.Context, node Node) error {
+	req, err := c.newRequest(ctx, http.MethodGet, strings.TrimSuffix(node.URL, "/")+"/v1/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, req, node.ID, insitu.Name{})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		_, err := responseError(resp, node.ID, insitu.Name{})
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
+
+// Put stores r under name on its owner, in one request, and returns what
+// the node stored (size, XXH64 checksum, owner). size is the length of r,
+// or -1 when unknown; a known size that r does not match is an
+// InvalidArgument error and nothing is stored. On NotOwner the client
+// reconciles the maps and sends again when r was not read yet (the node
+// refuses before asking for the body) or r is an io.Seeker.
+func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	if err := checkName(name); err != nil {
+		return insitu.PutResult{}, err
+	}
+	start := int64(-1)
+	if s, ok := r.(io.Seeker); ok {
+		if pos, err := s.Seek(0, io.SeekCurrent); err == nil {
+			start = pos
+		}
+	}
+	var (
+		res  insitu.PutResult
+		read int64
+	)
+	err := c.withOwner(ctx, name, func(owner Node, retry bool) (*notOwner, error) {
+		if retry && read > 0 {
+			if start < 0 {
+				return nil, insitu.Errorf(insitu.NotOwner, "locality: %s moved to node %s but the body was already read and cannot be sent again", name, owner.ID)
+			}
+			if _, err := r.(io.Seeker).Seek(start, io.SeekStart); err != nil {
+				return nil, insitu.WithName(err, name)
+			}
+		}
+		body := &putBody{ctx: ctx, r: r, size: size}
+		var no *notOwner
+		var err error
+		res, no, err = c.put(ctx, owner, name, body, size)
+		read = body.detach()
+		return no, err
+	})
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	return res, nil
+}
+
+func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *putBody, size int64) (insitu.PutResult, *notOwner, error) {
+	var rd io.Reader = body
+	if size == 0 {
+		// Still check that r is empty, as for any other size.
+		if err := body.checkEmpty(); err != nil {
+			return insitu.PutResult{}, nil, err
+		}
+		rd = http.NoBody
+	}
+	req, err := c.newRequest(ctx, http.MethodPut, ObjectURL(owner, name), rd)
+	if err != nil {
+		return insitu.PutResult{}, nil, err
+	}
+	req.ContentLength = size
+	if size != 0 {
+		req.Header.Set("Expect", "100-continue")
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.do(ctx, req, owner.ID, name)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return insitu.PutResult{}, nil, cerr
+		}
+		if berr := body.failure(); berr != nil {
+			return insitu.PutResult{}, nil, berr
+		}
+		return insitu.PutResult{}, nil, err
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		if berr := body.failure(); berr != nil {
+			resp.Body.Close()
+			return insitu.PutResult{}, nil, berr
+		}
+		return c.failed(resp, owner, name)
+	}
+	defer resp.Body.Close()
+	var res insitu.PutResult
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&res); err != nil {
+		return insitu.PutResult{}, nil, &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "node " + owner.ID + ": reading the answer", Err: err}
+	}
+	return res, nil, nil
+}
+
+// failed turns an error response into an error, and a NotOwner answer
+// into a *notOwner as well.
+func (c *Client) failed(resp *http.Response, node Node, name insitu.Name) (insitu.PutResult, *notOwner, error) {
+	version, err := responseError(resp, node.ID, name)
+	if errors.Is(err, insitu.NotOwner) {
+		return insitu.PutResult{}, &notOwner{node: node, version: version}, err
+	}
+	return insitu.PutResult{}, nil, err
+}
+
+// putBody reads the body of a PUT for the HTTP transport, checks it
+// against the announced size, and can be detached: the transport may read
+// a request body after the request is over, and must then no longer touch
+// the caller's reader. It stops reading once the context is done; a Read
+// of the caller's reader already in progress then still has to return
+// (as with any sink: a reader that blocks forever blocks Put).
+type putBody struct {
+	mu       sync.Mutex
+	ctx      context.Context // stops the reading of r once done
+	r        io.Reader
+	size     int64 // -1 when unknown
+	n        int64
+	err      error // the caller's reader failed, or its length is wrong
+	eof      bool  // the caller's reader ended where it should
+	detached bool
+}
+
+var errDetached = errors.New("locality: request body read after the request ended")
+
+func (b *putBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.detached:
+		return 0, errDetached
+	case b.err != nil:
+		return 0, b.err
+	case b.eof:
+		return 0, io.EOF
+	}
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if b.size >= 0 {
+		left := b.size - b.n
+		if left == 0 {
+			return 0, b.probeEnd()
+		}
+		if int64(len(p)) > left {
+			p = p[:left]
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	switch {
+	case err == io.EOF && b.size >= 0 && b.n < b.size:
+		b.err = insitu.Errorf(insitu.InvalidArgument, "locality: the body is %d bytes, shorter than its size %d", b.n, b.size)
+		return n, b.err
+	case err == io.EOF:
+		b.eof = true
+		return n, io.EOF
+	case err != nil && b.size >= 0 && b.n == b.size:
+		b.err = err
+		return 0, err // withhold the last bytes, so the node sees a short body
+	case err != nil:
+		b.err = err
+		return n, err
+	case b.size >= 0 && b.n == b.size:
+		// The transport may stop reading here: check now that r ends,
+		// and if it does not, withhold these last bytes so that the node
+		// gets a short body and stores nothing.
+		if perr := b.probeEnd(); perr != io.EOF {
+			return 0, perr
+		}
+	}
+	return n, nil
+}
+
+// probeEnd checks that r has nothing after size bytes: io.EOF if so.
+func (b *putBody) probeEnd() error {
+	var one [1]byte
+	for range 100 {
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			b.err = insitu.Errorf(insitu.InvalidArgument, "locality: the body is longer than its size %d", b.size)
+			return b.err
+		}
+		if err == io.EOF {
+			b.eof = true
+			return io.EOF
+		}
+		if err != nil {
+			b.err = err
+			return err
+		}
+	}
+	b.err = io.ErrNoProgress
+	return b.err
+}
+
+func (b *putBody) checkEmpty() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.probeEnd(); err != io.EOF {
+		return b.failureLocked()
+	}
+	return nil
+}
+
+// failure returns the error that the caller's reader caused, if any:
+// a wrong length or the reader's own error.
+func (b *putBody) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failureLocked()
+}
+
+func (b *putBody) failureLocked() error {
+	return b.err // a wrong length, or the caller's own error as it is
+}
+
+// detach stops further reads of the caller's reader and returns how many
+// bytes were read.
+func (b *putBody) detach() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.detached = true
+	return b.n
+}
+
+func (b *putBody) Close() error { return nil }
+
+// Get opens name's object on its owner. The caller reads and closes the
+// body; the returned Object has the name, size and owner. A read error
+// in the middle of the body is an Unavailable error.
+func (c *Client) Get(ctx context.Context, name insitu.Name) (io.ReadCloser, insitu.Object, error) {
+	var (
+		rc  io.ReadCloser
+		obj insitu.Object
+	)
+	err := c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
+		resp, no, err := c.object(ctx, http.MethodGet, owner, name)
+		if err != nil {
+			return no, err
+		}
+		obj = objectOf(resp, owner, name)
+		rc = &getBody{ctx: ctx, rc: resp.Body, name: name, node: owner.ID}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, insitu.Object{}, err
+	}
+	return rc, obj, nil
+}
+
+// Head returns the description of name's object on its owner: name, size
+// and owner.
+func (c *Client) Head(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	var obj insitu.Object
+	err := c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
+		resp, no, err := c.object(ctx, http.MethodHead, owner, name)
+		if err != nil {
+			return no, err
+		}
+		resp.Body.Close()
+		obj = objectOf(resp, owner, name)
+		return nil, nil
+	})
+	return obj, err
+}
+
+// Delete removes name's object from its owner. A missing object is a
+// NotFound error.
+func (c *Client) Delete(ctx context.Context, name insitu.Name) error {
+	return c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
+		resp, no, err := c.object(ctx, http.MethodDelete, owner, name)
+		if err != nil {
+			return no, err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+		return nil, nil
+	})
+}
+
+// object sends a body-less request about name to owner and returns a
+// successful response, or the error (and *notOwner for NotOwner).
+func (c *Client) object(ctx context.Context, method string, owner Node, name insitu.Name) (*http.Response, *notOwner, error) {
+	if err := checkName(name); err != nil {
+		return nil, nil, err
+	}
+	req, err := c.newRequest(ctx, method, ObjectURL(owner, name), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.do(ctx, req, owner.ID, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		_, no, err := c.failed(resp, owner, name)
+		return nil, no, err
+	}
+	return resp, nil, nil
+}
+
+func objectOf(resp *http.Response, owner Node, name insitu.Name) insitu.Object {
+	obj := insitu.Object{Name: name, Size: resp.ContentLength, Owner: resp.Header.Get(HeaderOwner)}
+	if obj.Owner == "" {
+		obj.Owner = owner.ID
+	}
+	if obj.Size < 0 {
+		obj.Size = -1
+	}
+	return obj
+}
+
+// getBody turns a failure in the middle of a GET body into an Unavailable
+// error about the object.
+type getBody struct {
+	ctx  context.Context
+	rc   io.ReadCloser
+	name insitu.Name
+	node string
+}
+
+func (g *getBody) Read(p []byte) (int, error) {
+	n, err := g.rc.Read(p)
+	if err != nil && err != io.EOF {
+		if cerr := g.ctx.Err(); cerr != nil {
+			return n, cerr
+		}
+		return n, &insitu.Error{Code: insitu.Unavailable, Name: g.name, Msg: "node " + g.node + ": reading the object", Err: err}
+	}
+	return n, err
+}
+
+func (g *getBody) Close() error { return g.rc.Close() }
+
+// List returns one page of node's listing of bucket (GET
+// /v1/objects/{bucket}). A node that has never stored anything in the
+// bucket answers NotFound.
+func (c *Client) List(ctx context.Context, node Node, bucket string, opts *ListOptions) (*ListPage, error) {
+	if err := insitu.ValidateBucket(bucket); err != nil {
+		return nil, err
+	}
+	var o ListOptions
+	if opts != nil {
+		o = *opts
+	}
+	q := url.Values{}
+	if o.Prefix != "" {
+		q.Set("prefix", o.Prefix)
+	}
+	if o.After != "" {
+		q.Set("after", o.After)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	u := strings.TrimSuffix(node.URL, "/") + "/v1/objects/" + url.PathEscape(bucket)
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	bname := insitu.Name{Bucket: bucket}
+	resp, err := c.do(ctx, req, node.ID, bname)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		_, err := responseError(resp, node.ID, bname)
+		return nil, err
+	}
+	defer resp.Body.Close()
+	page := new(ListPage)
+	if err := json.NewDecoder(resp.Body).Decode(page); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, &insitu.Error{Code: insitu.Unavailable, Name: bname, Msg: "node " + node.ID + ": reading the listing", Err: err}
+	}
+	return page, nil
+}
+
+// ListAll lists bucket on node page by page, as an iterator: only one page
+// is in memory at a time. An error ends the iteration and is the last
+// thing yielded.
+func (c *Client) ListAll(ctx context.Context, node Node, bucket string, opts *ListOptions) iter.Seq2[insitu.Object, error] {
+	return func(yield func(insitu.Object, error) bool) {
+		var o ListOptions
+		if opts != nil {
+			o = *opts
+		}
+		for {
+			page, err := c.List(ctx, node, bucket, &o)
+			if err != nil {
+				yield(insitu.Object{}, err)
+				return
+			}
+			for _, obj := range page.Objects {
+				if !yield(obj, nil) {
+					return
+				}
+			}
+			if page.Next == "" {
+				return
+			}
+			if page.Next <= o.After {
+				yield(insitu.Object{}, insitu.Errorf(insitu.Internal, "locality: node %s: listing does not advance past %q", node.ID, o.After))
+				return
+			}
+			o.After = page.Next
+		}
+	}
+}
+
+// String describes the client.
+func (c *Client) String() string { return fmt.Sprintf("locality.Client(%v)", c.Map()) }

@@ -1,0 +1,329 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// ClusterOptions configure [StartCluster]. A nil *ClusterOptions means
+// every default.
+type ClusterOptions struct {
+	// Secret is the cluster secret of every node and of the cluster's
+	// client. Default: 32 random bytes.
+	Secret locality.Secret
+	// Dir holds the nodes' store directories, Dir/<node ID>, which Close
+	// keeps. Default: a new temporary directory, which Close removes.
+	Dir string
+	// MaxObjectSize is every node's Options.MaxObjectSize. Default (0):
+	// DefaultMaxObjectSize.
+	MaxObjectSize int64
+	// Logger receives the nodes' log lines (each with a "node" attribute)
+	// and their HTTP servers' errors. Default: no logging.
+	Logger *slog.Logger
+}
+
+// Cluster is a set of storage nodes running in this process, each with its
+// own HTTP server on a free port of 127.0.0.1, sharing a map and a secret:
+// a real cluster for tests, examples and experiments. Make one with
+// [StartCluster] and stop it with [Cluster.Close]. A Cluster is safe for
+// concurrent use.
+type Cluster struct {
+	secret  locality.Secret
+	dir     string
+	tempDir bool
+	m       *locality.Map
+	client  *locality.Client
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	members []*member // in the order of their IDs' numbers: n1, n2, ...
+	closed  bool
+}
+
+type member struct {
+	node    *Node
+	srv     *http.Server
+	served  chan struct{} // closed when Serve returns
+	stopped bool
+}
+
+// shutdownGrace is how long Close lets requests in flight finish.
+const shutdownGrace = 5 * time.Second
+
+// StartCluster starts n nodes, with IDs n1 … nN, on free ports of
+// 127.0.0.1, and returns once they all accept requests. Their map (version
+// 1) lists them all; their secret authenticates every request. ctx bounds
+// the start only: the nodes run until [Cluster.Close].
+func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster, err error) {
+	if n < 1 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node: a cluster needs at least one node, not %d", n)
+	}
+	var o ClusterOptions
+	if opts != nil {
+		o = *opts
+	}
+	c = &Cluster{secret: o.Secret, dir: o.Dir, log: o.Logger}
+	if len(c.secret) == 0 {
+		c.secret = make(locality.Secret, 32)
+		_, _ = rand.Read(c.secret) // crypto/rand.Read never fails
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "insitu-cluster-"); err != nil {
+			return nil, insitu.Errorf(insitu.Unavailable, "node: cluster directory: %w", err)
+		}
+		c.tempDir = true
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+
+	var lc net.ListenConfig
+	lns := make([]net.Listener, 0, n)
+	defer func() {
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+		}
+	}()
+	nodes := make([]locality.Node, n)
+	for i := range nodes {
+		ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, insitu.Errorf(insitu.Unavailable, "node: listening on 127.0.0.1: %w", err)
+		}
+		lns = append(lns, ln)
+		nodes[i] = locality.Node{ID: fmt.Sprintf("n%d", i+1), URL: "http://" + ln.Addr().String()}
+	}
+	if c.m, err = locality.NewMap(1, nodes...); err != nil {
+		return nil, err
+	}
+	if c.client, err = locality.NewClient(c.m, &locality.ClientOptions{Secret: c.secret}); err != nil {
+		return nil, err
+	}
+	started := 0
+	defer func() {
+		if err != nil {
+			lns = lns[started:] // the servers close the others
+		}
+	}()
+	for i, ln := range lns {
+		nd, err := New(&Options{
+			ID:            nodes[i].ID,
+			Dir:           filepath.Join(c.dir, nodes[i].ID),
+			Map:           c.m,
+			Secret:        c.secret,
+			MaxObjectSize: o.MaxObjectSize,
+			Logger:        c.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		mb := &member{
+			node: nd,
+			srv: &http.Server{
+				Handler:           nd.Handler(),
+				ReadHeaderTimeout: 10 * time.Second,
+				ErrorLog:          slog.NewLogLogger(c.log.With("node", nd.ID()).Handler(), slog.LevelWarn),
+			},
+			served: make(chan struct{}),
+		}
+		go func() {
+			defer close(mb.served)
+			_ = mb.srv.Serve(ln) // returns http.ErrServerClosed on Shutdown or Close
+		}()
+		c.mu.Lock()
+		c.members = append(c.members, mb)
+		c.mu.Unlock()
+		started++
+	}
+	for _, nd := range nodes {
+		if err := c.client.Health(ctx, nd); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Map returns the cluster's map.
+func (c *Cluster) Map() *locality.Map { return c.m }
+
+// Secret returns the cluster secret.
+func (c *Cluster) Secret() locality.Secret { return c.secret }
+
+// Client returns a client of the cluster, with its map and secret.
+func (c *Cluster) Client() *locality.Client { return c.client }
+
+// Dir returns the directory that holds the nodes' store directories.
+func (c *Cluster) Dir() string { return c.dir }
+
+// Nodes returns the nodes, n1 first.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Node, len(c.members))
+	for i, mb := range c.members {
+		out[i] = mb.node
+	}
+	return out
+}
+
+// Node returns the node with the given ID, or nil.
+func (c *Cluster) Node(id string) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, mb := range c.members {
+		if mb.node.ID() == id {
+			return mb.node
+		}
+	}
+	return nil
+}
+
+// Put stores r under name on its owner, as [locality.Client.Put] does.
+func (c *Cluster) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return c.client.Put(ctx, name, r, size)
+}
+
+// SeedDir puts every regular file under dir into bucket, each on its
+// owner, with its path relative to dir ("/"-separated) as its key, and
+// returns how many objects it stored. It stops at the first error.
+func (c *Cluster) SeedDir(ctx context.Context, bucket, dir string) (int, error) {
+	if err := insitu.ValidateBucket(bucket); err != nil {
+		return 0, err
+	}
+	count := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return &insitu.Error{Code: codeOrNotFound(err), Msg: "seeding", Err: err}
+		}
+		if !d.Type().IsRegular() || atomicfile.IsTemp(d.Name()) {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return insitu.Errorf(insitu.Internal, "seeding %s: %w", p, err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return &insitu.Error{Code: codeOrNotFound(err), Msg: "seeding", Err: err}
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return &insitu.Error{Code: codeOrNotFound(err), Msg: "seeding", Err: err}
+		}
+		name := insitu.Name{Bucket: bucket, Key: filepath.ToSlash(rel)}
+		if _, err := c.client.Put(ctx, name, f, fi.Size()); err != nil {
+			return err
+		}
+		count++
+		return nil
+	})
+	return count, err
+}
+
+func codeOrNotFound(err error) insitu.Code {
+	if c := fsCode(err); c != insitu.Unknown {
+		return c
+	}
+	return insitu.Internal
+}
+
+// StopNode stops the HTTP server of the node id, letting requests in
+// flight finish until ctx ends and then cutting them off; a canceled ctx
+// stops the node at once, as a crash would. The node's store stays.
+func (c *Cluster) StopNode(ctx context.Context, id string) error {
+	c.mu.Lock()
+	var mb *member
+	for _, m := range c.members {
+		if m.node.ID() == id {
+			mb = m
+		}
+	}
+	if mb == nil || mb.stopped {
+		c.mu.Unlock()
+		return insitu.Errorf(insitu.NotFound, "node: no running node %q", id)
+	}
+	mb.stopped = true
+	c.mu.Unlock()
+	return mb.stop(ctx)
+}
+
+func (mb *member) stop(ctx context.Context) error {
+	err := mb.srv.Shutdown(ctx)
+	if err != nil {
+		err = mb.srv.Close()
+	}
+	<-mb.served
+	return err
+}
+
+// Close stops every node, letting requests in flight finish for a few
+// seconds, closes their stores and removes the cluster's directory if
+// StartCluster made it. Close is idempotent.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	members := c.members
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, mb := range members {
+		wg.Go(func() {
+			var err error
+			c.mu.Lock()
+			running := !mb.stopped
+			mb.stopped = true
+			c.mu.Unlock()
+			if running {
+				err = mb.stop(ctx)
+			}
+			err = errors.Join(err, mb.node.Close())
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("node %s: %w", mb.node.ID(), err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if c.client != nil {
+		c.client.Close()
+	}
+	if c.tempDir && strings.Contains(filepath.Base(c.dir), "insitu-cluster-") {
+		errs = append(errs, os.RemoveAll(c.dir))
+	}
+	return errors.Join(errs...)
+}

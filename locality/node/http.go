@@ -1,0 +1,243 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// maxMapBody bounds the JSON of a map that a client pushes.
+const maxMapBody = 1 << 20
+
+// Handler returns the node's HTTP handler, which serves the node API:
+//
+//	GET    /v1/health                      no authentication
+//	GET    /v1/map                         the node's map
+//	PUT    /v1/map                         install a newer map
+//	GET    /v1/objects/{bucket}            a page of the listing: ?prefix=&after=&limit=
+//	GET    /v1/objects/{bucket}/{key...}   an object (HEAD: its size)
+//	PUT    /v1/objects/{bucket}/{key...}   store an object; answers {size, checksum, owner}
+//	DELETE /v1/objects/{bucket}/{key...}   remove an object
+//
+// Every endpoint but health requires the header
+// "Authorization: Bearer <token>" with the token of the node's secret (see
+// [locality.Secret.Token]); without it the answer is 401. Errors are JSON
+// [locality.ErrorBody] documents with the insitu code name. The handler
+// uses a ServeMux of its own and may be mounted in any server.
+func (n *Node) Handler() http.Handler { return n.mux }
+
+func (n *Node) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/health", n.serveHealth)
+	mux.Handle("/v1/map", n.authed(n.serveMap))
+	mux.Handle("/v1/objects/{bucket}", n.authed(n.serveList))
+	mux.Handle("/v1/objects/{bucket}/{key...}", n.authed(n.serveObject))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
+	})
+	n.mux = mux
+}
+
+// authed refuses requests without the secret's token, and sets the map
+// version header on the others.
+func (n *Node) authed(h func(http.ResponseWriter, *http.Request, *locality.Map)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.secret.Verify(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="insitu"`)
+			n.writeErrorStatus(w, r, http.StatusUnauthorized, insitu.Errorf(insitu.PermissionDenied, "missing or wrong bearer token"))
+			return
+		}
+		m := n.Map()
+		w.Header().Set(locality.HeaderMapVersion, strconv.FormatInt(m.Version(), 10))
+		h(w, r, m)
+	})
+}
+
+func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		n.methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+		Node   string `json:"node"`
+	}{"ok", n.id})
+}
+
+func (n *Node) serveMap(w http.ResponseWriter, r *http.Request, m *locality.Map) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPut:
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMapBody))
+		if err != nil {
+			n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "reading the map: %w", err))
+			return
+		}
+		nm, err := locality.ParseMap(raw)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		n.SetMap(nm)
+		m = n.Map()
+		w.Header().Set(locality.HeaderMapVersion, strconv.FormatInt(m.Version(), 10))
+	default:
+		n.methodNotAllowed(w, r, "GET, HEAD, PUT")
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (n *Node) serveList(w http.ResponseWriter, r *http.Request, m *locality.Map) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		n.methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	q := r.URL.Query()
+	opts := &locality.ListOptions{Prefix: q.Get("prefix"), After: q.Get("after")}
+	if s := q.Get("limit"); s != "" {
+		limit, err := strconv.Atoi(s)
+		if err != nil || limit < 0 {
+			n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "bad limit %q", s))
+			return
+		}
+		opts.Limit = limit
+	}
+	page, err := n.list(r.Context(), m, r.PathValue("bucket"), opts)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (n *Node) serveObject(w http.ResponseWriter, r *http.Request, m *locality.Map) {
+	name := insitu.Name{Bucket: r.PathValue("bucket"), Key: r.PathValue("key")}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		n.serveGet(w, r, m, name)
+	case http.MethodPut:
+		n.servePut(w, r, m, name)
+	case http.MethodDelete:
+		if err := n.delete(r.Context(), m, name); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		n.methodNotAllowed(w, r, "GET, HEAD, PUT, DELETE")
+	}
+}
+
+func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map, name insitu.Name) {
+	f, _, err := n.open(r.Context(), m, name)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		n.writeError(w, r, n.fileError(name, err, false))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set(locality.HeaderOwner, n.id)
+	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map, name insitu.Name) {
+	// Refuse before reading the body, so a client that waits for
+	// "100 Continue" sends none.
+	if err := n.own(m, name); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if r.ContentLength > n.maxSize {
+		n.writeError(w, r, n.tooLarge(name, r.ContentLength))
+		return
+	}
+	res, err := n.put(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength)
+	if err != nil {
+		if r.Context().Err() != nil || errors.Is(err, errUpload) {
+			n.log.Info("upload aborted; nothing stored", "name", name.String(), "err", err)
+		}
+		n.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set(locality.HeaderChecksum, res.Checksum)
+	h.Set(locality.HeaderOwner, n.id)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// errUpload marks the errors of reading an upload's body.
+var errUpload = errors.New("reading the upload")
+
+// uploadReader classifies the errors of reading a request body, such as a
+// client that disconnects in the middle, as InvalidArgument.
+type uploadReader struct{ r io.Reader }
+
+func (u uploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &insitu.Error{Code: insitu.InvalidArgument, Err: fmt.Errorf("%w: %w", errUpload, err)}
+	}
+	return n, err
+}
+
+func (n *Node) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	n.writeErrorStatus(w, r, http.StatusMethodNotAllowed, insitu.Errorf(insitu.InvalidArgument, "method %s not allowed; use %s", r.Method, allow))
+}
+
+// writeError answers with err as a JSON ErrorBody and the status of its code.
+func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	n.writeErrorStatus(w, r, 0, err)
+}
+
+func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	code := insitu.CodeOf(err)
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = insitu.Canceled
+	case code == insitu.Unknown:
+		code = insitu.Internal
+	}
+	if status == 0 {
+		status = locality.HTTPStatus(code)
+	}
+	body := locality.ErrorBody{Code: code, Message: locality.ErrorMessage(err)}
+	if code == insitu.NotOwner {
+		body.MapVersion = n.Map().Version()
+		if v := w.Header().Get(locality.HeaderMapVersion); v != "" {
+			body.MapVersion, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	w.Header().Set(locality.HeaderErrorCode, code.String())
+	level := n.log.Debug
+	if status >= 500 {
+		level = n.log.Error
+	} else if status == http.StatusUnauthorized {
+		level = n.log.Warn
+	}
+	level("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "code", code.String(), "msg", body.Message, "remote", r.RemoteAddr)
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,381 @@
+// Package node is the insitu storage node: an [http.Handler] that stores
+// objects in a local directory and serves the node API of
+// docs/PROTOCOL.md, for a Go service to embed (see [New] and
+// [Node.Handler]). It also starts whole clusters in one process, on
+// loopback with temporary directories, for tests and examples (see
+// [StartCluster]).
+//
+// A node stores the object bucket/key in the file <Dir>/<bucket>/<key>,
+// written atomically (a temporary file in the same directory, fsync,
+// rename), so other code on the machine, such as a job reading its inputs
+// from disk, sees whole objects only. Every file access goes through an
+// [os.Root] on Dir, and names are validated first, so no request can touch
+// a file outside the store.
+//
+// A node owns the names that its map (see [locality.Map]) places on it, and
+// refuses to store, serve or delete any other name with NotOwner (HTTP 409)
+// and its map version, so a client with a stale map refreshes it and
+// retries.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// DefaultMaxObjectSize is the largest object a node stores when
+// Options.MaxObjectSize is 0: 5 GiB, the largest single PUT of S3.
+const DefaultMaxObjectSize int64 = 5 << 30
+
+// Options configure a [Node]. ID, Dir and Map are required.
+type Options struct {
+	// ID is the node's ID in the cluster map. Required.
+	ID string
+	// Dir is the store directory; it is created (mode 0o755) if missing.
+	// Required.
+	Dir string
+	// Map is the node's first cluster map; [Node.SetMap] installs newer
+	// ones. The node need not be in it (it then owns nothing). Required.
+	Map *locality.Map
+	// Secret authenticates requests: every endpoint but GET /v1/health
+	// requires the bearer token derived from it. Default: the zero Secret,
+	// which turns authentication off (the node logs a warning).
+	Secret locality.Secret
+	// MaxObjectSize is the largest object, in bytes, the node stores; a
+	// larger upload is refused with TooLarge (HTTP 413). Default (0):
+	// DefaultMaxObjectSize.
+	MaxObjectSize int64
+	// Logger receives the node's log lines: refused and failed requests,
+	// aborted uploads. No line holds the secret or a token. Default: no
+	// logging.
+	Logger *slog.Logger
+}
+
+// Node is a storage node. It is safe for concurrent use. Its methods that
+// take a name (Put, Stat, Open, Delete) work on the local store directly,
+// without HTTP, with the same checks as the API: they refuse invalid names
+// and names the node does not own.
+type Node struct {
+	id      string
+	dir     string
+	root    *os.Root
+	m       atomic.Pointer[locality.Map]
+	secret  locality.Secret
+	maxSize int64
+	log     *slog.Logger
+	mux     *http.ServeMux
+	bufs    sync.Pool // *[]byte of copyBufSize
+}
+
+// copyBufSize is the size of the buffers that uploads are copied through.
+const copyBufSize = 256 << 10
+
+// New returns a node over the store directory opts.Dir. Close it when done.
+func New(opts *Options) (*Node, error) {
+	if opts == nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node: options are required (ID, Dir, Map)")
+	}
+	switch {
+	case opts.ID == "":
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node: empty ID")
+	case opts.Dir == "":
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: empty store directory", opts.ID)
+	case opts.Map == nil || opts.Map.Len() == 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: a map with at least one node is required", opts.ID)
+	case opts.MaxObjectSize < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative MaxObjectSize %d", opts.ID, opts.MaxObjectSize)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: store directory: %w", opts.ID, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": store directory", Err: err}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": store directory", Err: err}
+	}
+	n := &Node{
+		id:      opts.ID,
+		dir:     dir,
+		root:    root,
+		secret:  opts.Secret,
+		maxSize: opts.MaxObjectSize,
+		log:     opts.Logger,
+	}
+	if n.maxSize == 0 {
+		n.maxSize = DefaultMaxObjectSize
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	n.log = n.log.With("node", n.id)
+	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	n.m.Store(opts.Map)
+	if len(n.secret) == 0 {
+		n.log.Warn("authentication is off: the node has no secret")
+	}
+	n.routes()
+	return n, nil
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() string { return n.id }
+
+// Dir returns the absolute path of the store directory.
+func (n *Node) Dir() string { return n.dir }
+
+// Map returns the node's current map.
+func (n *Node) Map() *locality.Map { return n.m.Load() }
+
+// SetMap installs m when it is newer than the node's map, and reports
+// whether it did.
+func (n *Node) SetMap(m *locality.Map) bool {
+	for {
+		cur := n.m.Load()
+		if m == nil || m.Len() == 0 || !m.Newer(cur) {
+			return false
+		}
+		if n.m.CompareAndSwap(cur, m) {
+			n.log.Info("new map", "version", m.Version(), "nodes", m.Len())
+			return true
+		}
+	}
+}
+
+// Close releases the store directory. Requests still running may fail.
+func (n *Node) Close() error { return n.root.Close() }
+
+// Path returns the file that holds name's object (whether or not it
+// exists), or "" for a name that is invalid or has no bucket.
+func (n *Node) Path(name insitu.Name) string {
+	if checkName(name) != nil {
+		return ""
+	}
+	return filepath.Join(n.dir, name.Bucket, filepath.FromSlash(name.Key))
+}
+
+// checkName refuses the names a node cannot store: invalid names, names
+// without a bucket, and keys with a segment reserved for temporary files.
+func checkName(name insitu.Name) error {
+	if name.Bucket == "" {
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "empty bucket"}
+	}
+	if err := name.Validate(); err != nil {
+		return err
+	}
+	for seg := range strings.SplitSeq(name.Key, "/") {
+		if atomicfile.IsTemp(seg) {
+			return &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("key segment %q starts with %q, which is reserved for temporary files", seg, atomicfile.TempPrefix)}
+		}
+	}
+	return nil
+}
+
+// own checks name and that the node owns it under m.
+func (n *Node) own(m *locality.Map, name insitu.Name) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if !m.Owns(n.id, name) {
+		return &insitu.Error{Code: insitu.NotOwner, Name: name,
+			Msg: fmt.Sprintf("node %s does not own it under map v%d (its owner is %s)", n.id, m.Version(), m.Owner(name).ID)}
+	}
+	return nil
+}
+
+// relPath returns name's file relative to the store, slash-separated.
+func relPath(name insitu.Name) string { return name.Bucket + "/" + name.Key }
+
+// Put stores r under name, atomically: the object appears whole once r
+// returns io.EOF, and nothing is left if r fails, ctx ends, the object
+// grows over the node's MaxObjectSize (TooLarge) or differs from a known
+// size (InvalidArgument). It returns the size, the XXH64 checksum and the
+// node's ID. It implements [insitu.Sink] for the local store.
+func (n *Node) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return n.put(ctx, n.Map(), name, r, size)
+}
+
+func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	if err := n.own(m, name); err != nil {
+		return insitu.PutResult{}, err
+	}
+	if size > n.maxSize {
+		return insitu.PutResult{}, n.tooLarge(name, size)
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	f, err := atomicfile.Create(n.root, relPath(name), 0o644)
+	if err != nil {
+		return insitu.PutResult{}, n.fileError(name, err, true)
+	}
+	defer f.Abort()
+	bp := n.bufs.Get().(*[]byte)
+	defer n.bufs.Put(bp)
+	buf := *bp
+	h := xxhash.New()
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return insitu.PutResult{}, err
+		}
+		k, rerr := r.Read(buf)
+		if k > 0 {
+			total += int64(k)
+			switch {
+			case total > n.maxSize:
+				return insitu.PutResult{}, n.tooLarge(name, total)
+			case size >= 0 && total > size:
+				return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("the body is longer than its size %d", size)}
+			}
+			if _, err := f.Write(buf[:k]); err != nil {
+				return insitu.PutResult{}, n.fileError(name, err, true)
+			}
+			_, _ = h.Write(buf[:k])
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if err := ctx.Err(); err != nil {
+				return insitu.PutResult{}, err
+			}
+			return insitu.PutResult{}, insitu.WithName(rerr, name)
+		}
+	}
+	if size >= 0 && total != size {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("the body is %d bytes, shorter than its size %d", total, size)}
+	}
+	if err := f.Commit(); err != nil {
+		return insitu.PutResult{}, n.fileError(name, err, true)
+	}
+	return insitu.PutResult{Name: name, Size: total, Checksum: fmt.Sprintf("%016x", h.Sum64()), Owner: n.id}, nil
+}
+
+func (n *Node) tooLarge(name insitu.Name, size int64) error {
+	return &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("%d bytes or more, over the node's limit of %d", size, n.maxSize)}
+}
+
+// Stat describes name's object: name, size, owner (this node) and Path,
+// the local file. A missing object is NotFound.
+func (n *Node) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	return n.stat(ctx, n.Map(), name)
+}
+
+func (n *Node) stat(ctx context.Context, m *locality.Map, name insitu.Name) (insitu.Object, error) {
+	if err := n.own(m, name); err != nil {
+		return insitu.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return insitu.Object{}, err
+	}
+	fi, err := n.root.Lstat(filepath.FromSlash(relPath(name)))
+	if err != nil {
+		return insitu.Object{}, n.fileError(name, err, false)
+	}
+	if !fi.Mode().IsRegular() {
+		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
+	}
+	return insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name)}, nil
+}
+
+// Open opens name's object for reading; the caller closes the file. The
+// Object has the name, size, owner and Path.
+func (n *Node) Open(ctx context.Context, name insitu.Name) (*os.File, insitu.Object, error) {
+	return n.open(ctx, n.Map(), name)
+}
+
+func (n *Node) open(ctx context.Context, m *locality.Map, name insitu.Name) (*os.File, insitu.Object, error) {
+	obj, err := n.stat(ctx, m, name)
+	if err != nil {
+		return nil, insitu.Object{}, err
+	}
+	f, err := n.root.Open(filepath.FromSlash(relPath(name)))
+	if err != nil {
+		return nil, insitu.Object{}, n.fileError(name, err, false)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
+	}
+	obj.Size = fi.Size()
+	return f, obj, nil
+}
+
+// Delete removes name's object, and the directories it leaves empty below
+// the bucket's. A missing object is NotFound.
+func (n *Node) Delete(ctx context.Context, name insitu.Name) error {
+	return n.delete(ctx, n.Map(), name)
+}
+
+func (n *Node) delete(ctx context.Context, m *locality.Map, name insitu.Name) error {
+	if _, err := n.stat(ctx, m, name); err != nil {
+		return err
+	}
+	if err := n.root.Remove(filepath.FromSlash(relPath(name))); err != nil {
+		return n.fileError(name, err, false)
+	}
+	// Remove the parents the object leaves empty; a parent that is not
+	// empty (or that a concurrent Put just filled) stops the walk.
+	for dir := path.Dir(name.Key); dir != "."; dir = path.Dir(dir) {
+		if n.root.Remove(filepath.FromSlash(name.Bucket+"/"+dir)) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// fileError classifies a file system error about name; write tells
+// whether the operation was a write, where a clash between an object and a
+// directory means a bad key rather than a missing object.
+func (n *Node) fileError(name insitu.Name, err error, write bool) error {
+	code := fsCode(err)
+	msg := ""
+	switch {
+	case code == insitu.NotFound || errors.Is(err, syscall.ENOTDIR) && !write:
+		code, msg = insitu.NotFound, "no such object"
+		err = nil // the path would only repeat the store's layout
+	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTDIR), errors.Is(err, fs.ErrExist):
+		code = insitu.InvalidArgument
+		msg = "the key clashes with another object's directory (a key cannot be both an object and a prefix of another key with a \"/\")"
+	case code == insitu.Unknown:
+		code = insitu.Internal
+		n.log.Error("store failure", "name", name.String(), "err", err)
+	}
+	return &insitu.Error{Code: code, Name: name, Msg: msg, Err: err}
+}
+
+// fsCode classifies a file system error.
+func fsCode(err error) insitu.Code {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return insitu.NotFound
+	case errors.Is(err, fs.ErrPermission):
+		return insitu.PermissionDenied
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return insitu.InvalidArgument
+	case errors.Is(err, syscall.ENOSPC):
+		return insitu.Unavailable
+	}
+	return insitu.Unknown
+}
