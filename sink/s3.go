@@ -77,7 +77,9 @@ type S3Sink struct {
 // upload makes the whole object visible at once, and a reader never sees
 // a partial one. If r fails, ctx ends, or the size is not the one given,
 // nothing is sent (one PUT) or the upload is aborted (multipart), so
-// nothing appears under the name and an older object there stays.
+// nothing appears under the name and an older object there stays. (If ctx
+// ends while the last request is in flight, after its body went out, the
+// service may still complete it a moment later: the object is then whole.)
 //
 // Errors: an invalid name or a wrong size is InvalidArgument; a missing
 // bucket NotFound; refused credentials PermissionDenied, with a message

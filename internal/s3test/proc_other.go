@@ -7,10 +7,7 @@ import (
 	"os/exec"
 )
 
-const (
-	syscallTerm = 0
-	syscallKill = 1
-)
+const syscallKill = 1
 
 func setProcAttr(*exec.Cmd) {}
 

@@ -7,10 +7,7 @@ import (
 	"syscall"
 )
 
-const (
-	syscallTerm = syscall.SIGTERM
-	syscallKill = syscall.SIGKILL
-)
+const syscallKill = syscall.SIGKILL
 
 // setProcAttr puts the server in a process group of its own, so that stop
 // reaches everything it started.

@@ -230,20 +230,14 @@ func (s *Server) MakeBucket(t testing.TB, name string) {
 // last 64 KiB).
 func (s *Server) Logs() string { return s.logs.String() }
 
-// Close stops the server: SIGTERM to its process group, SIGKILL after 5s.
-// It removes Root when StartProcess made it. Close is safe to call more
-// than once.
+// Close stops the server: SIGKILL to its process group (a test server
+// has nothing to save, and versitygw waits for idle keep-alive connections
+// on SIGTERM). It removes Root when StartProcess made it. Close is safe to
+// call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		stop(s.cmd, syscallTerm)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			stop(s.cmd, syscallKill)
-			<-s.exited
-		}
-		// Kill whatever is left in the group, such as a child it started.
 		stop(s.cmd, syscallKill)
+		<-s.exited
 		if s.rmRoot {
 			s.closeErr = os.RemoveAll(s.Root)
 		}

@@ -1,0 +1,38 @@
+package sink_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/source"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Upload a local directory to an S3 bucket under a prefix. Each Put holds
+// at most PartSize bytes in memory (here 8 MiB, so 4 workers hold at most
+// 32 MiB), whatever the size of the files; an interrupted run resumes with
+// SkipExisting.
+//
+// This example needs an S3 service: set S3_ENDPOINT, S3_ACCESS_KEY and
+// S3_SECRET_KEY (examples/migrate starts one with a single command).
+func ExampleS3() {
+	client, err := minio.New(os.Getenv("S3_ENDPOINT"), &minio.Options{
+		Creds: credentials.NewStaticV4(os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY"), ""),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dst := sink.S3(client, "backup", &sink.S3SinkOptions{Prefix: "photos/", PartSize: 8 << 20})
+	rep, err := pipeline.Run(context.Background(), source.Dir("/srv/photos", nil), insitu.Identity, dst,
+		&pipeline.Options{Workers: 4, SkipExisting: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(rep)
+}

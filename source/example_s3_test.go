@@ -1,0 +1,54 @@
+package source_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/insitu-data/insitu/source"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// List the .flac objects under a prefix of an S3 bucket, a page of 1,000
+// keys at a time. Keys that are not valid insitu names come as
+// InvalidArgument errors, and the listing goes on.
+//
+// This example needs an S3 service: set S3_ENDPOINT, S3_ACCESS_KEY and
+// S3_SECRET_KEY (examples/migrate starts one with a single command).
+func ExampleS3() {
+	client, err := minio.New(os.Getenv("S3_ENDPOINT"), &minio.Options{
+		Creds:  credentials.NewStaticV4(os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY"), ""),
+		Secure: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	src := source.S3(client, "audio", &source.S3Options{Prefix: "2024/", Suffix: ".flac"})
+	for obj, err := range src.Objects(context.Background()) {
+		if err != nil {
+			fmt.Println("skipped:", err)
+			continue
+		}
+		fmt.Println(obj.Name, obj.Size)
+	}
+}
+
+// Resume a listing after the last key a previous run finished.
+func ExampleS3_startAfter() {
+	client, err := minio.New(os.Getenv("S3_ENDPOINT"), &minio.Options{
+		Creds: credentials.NewStaticV4(os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY"), ""),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	src := source.S3(client, "audio", &source.S3Options{StartAfter: "2024/07/take-0413.flac"})
+	n := 0
+	for _, err := range src.Objects(context.Background()) {
+		if err == nil {
+			n++
+		}
+	}
+	fmt.Println(n, "objects left")
+}
