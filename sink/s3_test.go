@@ -404,3 +404,37 @@ func TestS3SinkSmallPutsAllocateLittle(t *testing.T) {
 		t.Errorf("%d objects stored, want 200", len(k))
 	}
 }
+
+// minio-go retries a PUT that got a 503 by seeking the body back to its
+// start: the bytes the service finally stores are the right ones.
+func TestS3RetriedPutSendsTheSameBytes(t *testing.T) {
+	f := s3test.StartFake(t)
+	f.MakeBucket("retry")
+	client, err := minio.New(f.Endpoint, &minio.Options{Creds: credentials.NewStaticV4("a", "b", ""), Region: s3test.Region, MaxRetries: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sink.S3(client, "retry", nil)
+	data := sinktest.Content("retry", 1<<20+7) // several chunks
+	f.FailPuts(2)
+	res, err := s.Put(context.Background(), insitu.Name{Key: "obj"}, bytes.NewReader(data), -1)
+	if err != nil {
+		t.Fatalf("Put with 2 failed attempts and 4 tries: %v", err)
+	}
+	if got, _ := f.Object("retry", "obj"); !bytes.Equal(got, data) || res.Size != int64(len(data)) {
+		t.Errorf("stored %d bytes (xxh64 %016x), want %d (%016x)", len(got), xxhash.Sum64(got), len(data), xxhash.Sum64(data))
+	}
+	if n := f.Puts(); n != 3 {
+		t.Errorf("%d PUT requests, want 3", n)
+	}
+
+	// With minio-go's retries off, the 503 is Unavailable, for the runner
+	// to retry.
+	f.FailPuts(1)
+	if _, err := sink.S3(f.Client, "retry", nil).Put(context.Background(), insitu.Name{Key: "obj2"}, bytes.NewReader(data), -1); !errors.Is(err, insitu.Unavailable) {
+		t.Errorf("Put answered 503: %v; want Unavailable", err)
+	}
+	if _, ok := f.Object("retry", "obj2"); ok {
+		t.Error("a failed Put stored the object")
+	}
+}

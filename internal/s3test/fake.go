@@ -1,8 +1,10 @@
 package s3test
 
 import (
+	"bufio"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,11 +20,12 @@ import (
 
 // Fake is a small in-memory S3 service on 127.0.0.1, for what a real
 // server cannot hold or cannot do on demand: keys a posix-backed server
-// refuses or rewrites ("a//b", "../x", "/abs", "x/./y"), listings that
-// fail with 503 SlowDown, bodies cut short. It serves ListObjectsV2
+// refuses or rewrites ("a//b", "../x", "/abs", "x/./y"), listings and PUTs
+// that fail with 503 SlowDown, bodies cut short. It serves ListObjectsV2
 // (prefix, start-after, continuation-token, max-keys, encoding-type=url),
-// GetObject and HeadObject, with path-style addressing, and checks no
-// signatures. Use [Start] for everything else.
+// GetObject, HeadObject and single PutObject (plain or aws-chunked
+// bodies), with path-style addressing, and checks no signatures. Use
+// [Start] for everything else.
 type Fake struct {
 	// Endpoint is the server's "127.0.0.1:port"; URL is "http://" + Endpoint.
 	Endpoint, URL string
@@ -35,6 +38,8 @@ type Fake struct {
 	mu        sync.Mutex
 	buckets   map[string]map[string][]byte
 	failLists int  // the next failLists listing requests answer 503 SlowDown
+	failPuts  int  // the next failPuts PUTs answer 503 SlowDown
+	puts      int  // PUT requests served
 	cutBodies bool // GETs send half the body, then drop the connection
 	lists     int  // listing requests served
 }
@@ -70,11 +75,42 @@ func (f *Fake) Put(bucket, key string, data []byte) {
 	f.buckets[bucket][key] = data
 }
 
+// MakeBucket creates an empty bucket.
+func (f *Fake) MakeBucket(bucket string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.buckets[bucket] == nil {
+		f.buckets[bucket] = map[string][]byte{}
+	}
+}
+
 // FailLists makes the next n listing requests fail with 503 SlowDown.
 func (f *Fake) FailLists(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failLists = n
+}
+
+// FailPuts makes the next n PUT requests fail with 503 SlowDown.
+func (f *Fake) FailPuts(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failPuts = n
+}
+
+// Puts returns the number of PUT requests served, failed ones included.
+func (f *Fake) Puts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.puts
+}
+
+// Object returns the bytes stored under bucket/key.
+func (f *Fake) Object(bucket, key string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.buckets[bucket][key]
+	return b, ok
 }
 
 // CutBodies makes GETs send half of the body they announce, then drop the
@@ -130,6 +166,22 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		fakeError(w, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
 	case key == "" && r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
 		f.list(w, r, bucket, objs)
+	case key != "" && r.Method == http.MethodPut && len(r.URL.Query()) == 0:
+		f.puts++
+		if f.failPuts > 0 {
+			f.failPuts--
+			io.Copy(io.Discard, r.Body)
+			fakeError(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
+			return
+		}
+		data, err := readBody(r)
+		if err != nil {
+			fakeError(w, http.StatusBadRequest, "IncompleteBody", err.Error())
+			return
+		}
+		objs[key] = data
+		w.Header().Set("ETag", `"fake"`)
+		w.WriteHeader(http.StatusOK)
 	case key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		data, ok := objs[key]
 		if !ok {
@@ -193,4 +245,37 @@ func fakeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "%s<Error><Code>%s</Code><Message>%s</Message></Error>", xml.Header, code, msg)
+}
+
+// readBody reads a PUT's body, decoding the aws-chunked encoding of
+// minio-go's streaming signature: "<hex size>;chunk-signature=<sig>\r\n",
+// the bytes, "\r\n", ending with a chunk of size 0.
+func readBody(r *http.Request) ([]byte, error) {
+	if !strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+		return io.ReadAll(r.Body)
+	}
+	br := bufio.NewReader(r.Body)
+	var out []byte
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("aws-chunked header: %w", err)
+		}
+		hexSize, _, _ := strings.Cut(strings.TrimSpace(line), ";")
+		n, err := strconv.ParseInt(hexSize, 16, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("aws-chunked size %q", hexSize)
+		}
+		if n == 0 {
+			return out, nil
+		}
+		start := len(out)
+		out = append(out, make([]byte, n)...)
+		if _, err := io.ReadFull(br, out[start:]); err != nil {
+			return nil, fmt.Errorf("aws-chunked data: %w", err)
+		}
+		if crlf, err := br.ReadString('\n'); err != nil || crlf != "\r\n" {
+			return nil, fmt.Errorf("aws-chunked: no CRLF after a chunk")
+		}
+	}
 }
