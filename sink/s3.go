@@ -141,11 +141,14 @@ func (s *S3Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 		}
 	}
 	u := upload{s: s, ctx: ctx, name: name, key: key, size: size, partSize: partSize, r: r, hash: xxhash.New()}
-	defer u.buf.release(s)
 	stored, err := u.run()
 	if err != nil {
+		// The chunks are left to the garbage collector, not the pool: after
+		// a request that failed early, the HTTP transport may still be
+		// reading them.
 		return insitu.PutResult{}, err
 	}
+	u.buf.release(s)
 	return insitu.PutResult{Name: name, Size: stored, Checksum: fmt.Sprintf("%016x", u.hash.Sum64())}, nil
 }
 

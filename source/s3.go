@@ -56,11 +56,13 @@ type S3Source struct {
 //
 // Objects lists with ListObjectsV2, a page at a time (never the whole
 // listing in memory), in the server's order, which for S3 is bytewise key
-// order. Listed objects have Name.Bucket set to bucket and Size set. A
-// key that S3 allows but [insitu.Name.Validate] refuses ("a//b", "../x",
-// "/abs", "x/./y", a key ending in "/") is yielded as an InvalidArgument
-// error naming the key, and the listing goes on, so that a migration to a
-// file system or a cluster names it among its failures. Listing errors
+// order. Listed objects have Name.Bucket set to bucket and Size set.
+// Empty keys ending in "/", the "folder" markers of S3 consoles, are not
+// objects and are not listed. Any other key that S3 allows but
+// [insitu.Name.Validate] refuses ("a//b", "../x", "/abs", "x/./y", a
+// non-empty "dir/") is yielded as an InvalidArgument error naming the key,
+// and the listing goes on, so that a migration to a file system or a
+// cluster names it among its failures. Listing errors
 // that end the listing, yielded last: a missing bucket is NotFound,
 // refused credentials PermissionDenied, an unreachable or failing service
 // Unavailable (after S3Options.ListRetries).
@@ -156,6 +158,9 @@ func (s *S3Source) list(ctx context.Context, after *string, yield func(insitu.Ob
 		*after = info.Key
 		if !strings.HasSuffix(info.Key, s.opts.Suffix) {
 			continue
+		}
+		if info.Size == 0 && strings.HasSuffix(info.Key, "/") {
+			continue // a "folder" marker, not an object
 		}
 		name := insitu.Name{Bucket: s.bucket, Key: info.Key}
 		if err := name.Validate(); err != nil {

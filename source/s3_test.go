@@ -372,6 +372,9 @@ func TestS3InvalidKeysNamedAndSkipped(t *testing.T) {
 	for _, k := range append(slices.Clone(bad), good...) {
 		f.Put("mixed", k, []byte("data of "+k))
 	}
+	// Empty "folder" markers are not objects: neither listed nor errors.
+	f.Put("mixed", "folder/", nil)
+	f.Put("mixed", "a/", nil)
 	var gotGood, gotBad []string
 	for o, err := range source.S3(f.Client, "mixed", &source.S3Options{PageSize: 3}).Objects(context.Background()) {
 		if err != nil {
