@@ -51,7 +51,9 @@ func (s *Server) handleTransform(w http.ResponseWriter, r *http.Request) {
 		body = nil
 	}
 	out := &responseWriter{w: w}
-	res, err := s.serveObject(r.Context(), p, body, out)
+	ctx, cancel := s.objectContext(r.Context(), req)
+	defer cancel()
+	res, err := s.serveObject(ctx, p, body, out)
 	switch {
 	case err == insitu.ErrSkip && !out.started:
 		w.Header().Set(HeaderSkipped, "true")

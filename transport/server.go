@@ -293,22 +293,10 @@ func (s *Server) prepare(req *request) (*prepared, error) {
 // input when the request carries it. The output goes to out, or to the
 // request's direct-put destination, whose result it then returns.
 // insitu.ErrSkip comes back as is.
+//
+// ctx is the object's context, from objectContext.
 func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader, out io.Writer) (insitu.PutResult, error) {
 	name := req.name()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(s.ctx, func() { cancel(errShuttingDown) })
-	defer stop()
-	timeout := s.opts.Timeout
-	if t := req.timeout(); t > 0 && (timeout == 0 || t < timeout) {
-		timeout = t
-	}
-	if timeout > 0 {
-		var c context.CancelFunc
-		ctx, c = context.WithTimeoutCause(ctx, timeout,
-			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", timeout))
-		defer c()
-	}
 	fail := func(err error) (insitu.PutResult, error) {
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
@@ -378,6 +366,28 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 		return fail(err)
 	}
 	return insitu.PutResult{}, nil
+}
+
+// objectContext returns the context of one object: parent's, ended by a
+// forced shutdown and by the per-object timeout (the server's or the
+// request's, whichever is shorter), with the reason as its cause.
+func (s *Server) objectContext(parent context.Context, req *request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stop := context.AfterFunc(s.ctx, func() { cancel(errShuttingDown) })
+	timeout := s.opts.Timeout
+	if t := req.timeout(); t > 0 && (timeout == 0 || t < timeout) {
+		timeout = t
+	}
+	cancelTimeout := context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeoutCause(ctx, timeout,
+			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", timeout))
+	}
+	return ctx, func() {
+		cancelTimeout()
+		stop()
+		cancel(nil)
+	}
 }
 
 // limitReader fails with TooLarge once more than max bytes came through.

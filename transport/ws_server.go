@@ -226,7 +226,13 @@ func (sc *wsServerConn) open(h frameHeader, payload []byte) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancelCause(sc.ctx)
-	st := &wsStream{id: h.id, win: newSendWindow(sc.peerWindow), cancel: cancel}
+	ctx, cancelObject := sc.s.objectContext(ctx, req)
+	st := &wsStream{id: h.id, win: newSendWindow(sc.peerWindow), cancel: func(cause error) {
+		cancel(cause)
+		if cause == nil {
+			cancelObject()
+		}
+	}}
 	if req.hasBody() {
 		st.in = newInbox(ctx, sc, h.id, sc.s.opts.Window)
 		if h.end() {
