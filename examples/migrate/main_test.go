@@ -276,6 +276,11 @@ func TestS3ToDir(t *testing.T) {
 		t.Fatalf("status %d, want 0", status)
 	}
 	wantIn(t, stdout, "listed 10, transformed 10", "verified 10 outputs in "+dir)
+	status, stdout, _ = runMain(t, nil, append(endpointArgs(srv), "-bucket", "src", "-to", "dir", "-dst-dir", dir, "-prefix", "logs/", "-skip-existing", "-verify=false")...)
+	if status != 0 || strings.Contains(stdout, "verified") {
+		t.Fatalf("status %d; want 0 and no verification", status)
+	}
+	wantIn(t, stdout, "listed 10, transformed 0, skipped 10")
 	for k, v := range samples(t) {
 		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(k)))
 		if !strings.HasPrefix(k, "logs/") {
