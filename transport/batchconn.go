@@ -18,14 +18,13 @@ import (
 type batchConn struct {
 	net.Conn
 
-	mu      sync.Mutex
-	buf     []byte // gathered, not yet handed to the flusher
-	err     error
-	closed  bool
-	writing bool          // the flusher holds a batch
-	wake    chan struct{} // the flusher has work
-	space   chan struct{} // the buffer was taken
-	done    chan struct{} // the flusher ended
+	mu     sync.Mutex
+	buf    []byte // gathered, not yet handed to the flusher
+	err    error
+	closed bool
+	wake   chan struct{} // the flusher has work
+	space  chan struct{} // the buffer was taken
+	done   chan struct{} // the flusher ended
 }
 
 // batchLimit bounds the bytes gathered; Write waits when it is reached.

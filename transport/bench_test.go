@@ -3,7 +3,6 @@ package transport_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -171,14 +170,4 @@ func BenchmarkLoopbackEcho(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "objects/s")
 		})
 	}
-}
-
-func ExampleModes() {
-	for _, m := range transport.Modes() {
-		fmt.Println(m)
-	}
-	// Output:
-	// ws
-	// hpush
-	// hpull
 }

@@ -137,15 +137,6 @@ func testIdentity(t *testing.T, h Harness) {
 	}
 }
 
-// fields is what the transform of testObjectFields saw.
-type fields struct {
-	Name  insitu.Name
-	Size  int64
-	Owner string
-	Args  string
-	Body  string
-}
-
 func testObjectFields(t *testing.T, h Harness) {
 	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
 		b, err := io.ReadAll(in.Body)

@@ -1,0 +1,30 @@
+// Package transport serves an [insitu.Transform] to remote callers and
+// calls one that is served: the transform-server SDK and its clients.
+//
+// A user writes a Transform once and serves it with one call:
+//
+//	srv := transport.NewServer(myTransform, &transport.ServerOptions{Roots: []string{"/data"}})
+//	http.ListenAndServe("127.0.0.1:7101", srv)
+//
+// and insitu reaches it with [Dial], whose [Client] is itself an
+// insitu.Transform, in one of three modes:
+//
+//   - [WS]: a pool of long-lived WebSocket connections, each carrying many
+//     objects at once, chunked both ways under per-request credit windows,
+//     with request ids, out-of-order replies and explicit error frames.
+//   - [HPush]: one HTTP PUT per object with the bytes in the body, or only
+//     the object's local path when the server shares the disk.
+//   - [HPull]: one HTTP GET per object that names a source URL; the server
+//     fetches the bytes itself (normally from the owner node on loopback).
+//
+// Every mode carries the object's name, size and owner and the job's args;
+// a per-object timeout; and the server's errors as *insitu.Error with
+// their code and message. A request may name a direct-put destination
+// ([Client.Deliver]): the server then streams the output there with an
+// HTTP PUT and answers with the stored size and checksum instead of the
+// bytes.
+//
+// docs/PROTOCOL.md in the repository specifies every path, header, frame,
+// status and error code. Package transporttest holds the conformance suite
+// every mode passes.
+package transport
