@@ -40,7 +40,9 @@ type ServerOptions struct {
 	// inside one of them. Default: none, and local-file input is refused.
 	Roots []string
 	// HTTPClient makes the direct-put requests and the hpull fetches.
-	// Default: a client with a keep-alive pool sized to MaxConcurrent.
+	// Default: a client with a keep-alive pool sized to MaxConcurrent that
+	// follows no redirects (a redirect would escape AllowPut and
+	// AllowSource; a client given here should refuse them too).
 	HTTPClient *http.Client
 	// Secret authenticates every request but GET /health: each must carry
 	// the bearer token of this secret, or gets 401. Its token is also sent
@@ -153,7 +155,11 @@ func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
 	}
 	s.client = o.HTTPClient
 	if s.client == nil {
-		s.client = &http.Client{Transport: newHTTPTransport(o.MaxConcurrent)}
+		s.client = &http.Client{
+			Transport: newHTTPTransport(o.MaxConcurrent),
+			// A redirect could lead past AllowSource and AllowPut.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	s.roots = resolveRoots(o.Roots, s.log)
 	s.sem = make(chan struct{}, o.MaxConcurrent)
