@@ -297,6 +297,9 @@ func (c *coordinator) report() Report {
 				BytesIn: s.BytesIn, BytesOut: s.BytesOut, Elapsed: s.Elapsed}
 		}
 		if err != nil {
+			// The node's part did not complete: every object it counted or
+			// listed and did not finish failed with it.
+			nr.Listed = max(nr.Listed, st.Stats.Total)
 			if unfinished := nr.Listed - nr.Transformed - nr.Skipped - nr.Failed; unfinished > 0 {
 				nr.Failed += unfinished
 			}

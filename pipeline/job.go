@@ -20,8 +20,9 @@ type JobSpec struct {
 	// Bucket and Prefix select the input objects.
 	Bucket string `json:"bucket"`
 	Prefix string `json:"prefix,omitempty"`
-	// DstBucket receives the outputs. Default: Bucket.
-	DstBucket string `json:"dst_bucket,omitempty"`
+	// DstBucket receives the outputs. It must differ from Bucket: a job
+	// that wrote into the bucket it lists could read its own outputs.
+	DstBucket string `json:"dst_bucket"`
 	// Transform is the name of a transform registered on every node.
 	Transform string `json:"transform"`
 	// Rename, when set, renames each output: the extension FromExt is
@@ -55,10 +56,11 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 	if err := insitu.ValidateBucket(s.Bucket); err != nil {
 		return bad("bucket: %w", err)
 	}
-	if s.DstBucket != "" {
-		if err := insitu.ValidateBucket(s.DstBucket); err != nil {
-			return bad("dst_bucket: %w", err)
-		}
+	if err := insitu.ValidateBucket(s.DstBucket); err != nil {
+		return bad("dst_bucket: %w", err)
+	}
+	if s.DstBucket == s.Bucket {
+		return bad("dst_bucket is the source bucket %q; a job that writes into the bucket it lists could read its own outputs", s.Bucket)
 	}
 	if s.ID != "" && !validID(s.ID) {
 		return bad("id %q: use 1 to 64 letters, digits, '-' and '_'", s.ID)
@@ -94,10 +96,7 @@ func (s *JobSpec) Options() *Options {
 		Retries:         s.Retries,
 		Timeout:         time.Duration(s.Timeout),
 	}
-	dst := s.Bucket
-	if s.DstBucket != "" {
-		dst = s.DstBucket
-	}
+	dst := s.DstBucket
 	rename := func(n insitu.Name) (insitu.Name, error) { return n, nil }
 	if s.Rename != nil {
 		rename = ReplaceExt(s.Rename.From, s.Rename.To)

@@ -27,6 +27,7 @@ func TestJobSpecValidate(t *testing.T) {
 		"workers":           func(s *pipeline.JobSpec) { s.Workers = -2 },
 		"timeout":           func(s *pipeline.JobSpec) { s.Timeout = -1 },
 		"id":                func(s *pipeline.JobSpec) { s.ID = "has space" },
+		"source bucket":     func(s *pipeline.JobSpec) { s.DstBucket = s.Bucket },
 	} {
 		s := good
 		mutate(&s)

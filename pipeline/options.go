@@ -42,6 +42,12 @@ type Options struct {
 	// Default: off.
 	DirectPut bool
 
+	// CountFirst lists the source once before the run to count its
+	// objects, so that progress has a true total and ETA from the start
+	// (Stats.Total) and a run cut short knows how much it left undone. It
+	// costs one more listing. Default: off.
+	CountFirst bool
+
 	// ContinueOnError records every failure and goes on. When off (the
 	// default), the first failure cancels the run and Run returns it.
 	ContinueOnError bool

@@ -95,6 +95,7 @@ func firstLine(s string) string {
 // Stats are a live snapshot of a run, handed to Options.Progress.
 type Stats struct {
 	Listed      int64         `json:"listed"` // objects listed so far
+	Total       int64         `json:"total"`  // objects counted before the run (Options.CountFirst); 0 when not counted
 	Transformed int64         `json:"transformed"`
 	Skipped     int64         `json:"skipped"`
 	Failed      int64         `json:"failed"`
@@ -108,7 +109,7 @@ type Stats struct {
 // add sums two stats; the listing is done when both are.
 func (s Stats) add(o Stats) Stats {
 	return Stats{
-		Listed: s.Listed + o.Listed, Transformed: s.Transformed + o.Transformed, Skipped: s.Skipped + o.Skipped,
+		Listed: s.Listed + o.Listed, Total: s.Total + o.Total, Transformed: s.Transformed + o.Transformed, Skipped: s.Skipped + o.Skipped,
 		Failed: s.Failed + o.Failed, BytesIn: s.BytesIn + o.BytesIn, BytesOut: s.BytesOut + o.BytesOut,
 		Elapsed: max(s.Elapsed, o.Elapsed), ListingDone: s.ListingDone && o.ListingDone, Final: s.Final && o.Final,
 	}
@@ -118,22 +119,34 @@ func (s Stats) add(o Stats) Stats {
 func (s Stats) Done() int64 { return s.Transformed + s.Skipped + s.Failed }
 
 // ETA estimates the time left from the rate so far; it is 0 until the
-// listing is done and at least one object has finished.
+// total is known (counted first, or the listing is done) and at least one
+// object has finished.
 func (s Stats) ETA() time.Duration {
-	done := s.Done()
-	if !s.ListingDone || done == 0 || s.Elapsed <= 0 {
+	done, total := s.Done(), s.total()
+	if total < 0 || done == 0 || s.Elapsed <= 0 {
 		return 0
 	}
 	per := s.Elapsed / time.Duration(done)
-	return per * time.Duration(s.Listed-done)
+	return per * time.Duration(max(total-done, 0))
+}
+
+// total returns the number of objects of the run, or -1 while unknown.
+func (s Stats) total() int64 {
+	switch {
+	case s.ListingDone:
+		return s.Listed
+	case s.Total > 0:
+		return s.Total
+	}
+	return -1
 }
 
 // Line formats the stats as one line for a terminal: objects done/total,
 // objects/s, MB/s in and out, and the ETA.
 func (s Stats) Line() string {
-	total := fmt.Sprint(s.Listed)
-	if !s.ListingDone {
-		total += "+"
+	total := fmt.Sprint(s.Listed) + "+"
+	if t := s.total(); t >= 0 {
+		total = fmt.Sprint(t)
 	}
 	secs := s.Elapsed.Seconds()
 	if secs <= 0 {

@@ -53,6 +53,11 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	}
 	stopProgress := startProgress(o.Progress, o.ProgressInterval, r.stats)
 
+	if o.CountFirst {
+		for range src.Objects(ctx) {
+			r.total.Add(1)
+		}
+	}
 	workers := pool.New().WithMaxGoroutines(o.Workers)
 	for obj, err := range src.Objects(ctx) {
 		if ctx.Err() != nil {
@@ -99,7 +104,7 @@ type runner struct {
 	directSink insitu.DirectSink
 	directT    insitu.DirectTransform
 
-	listed, transformed, skipped, failed atomic.Int64
+	listed, total, transformed, skipped, failed atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
 	listingDone                          atomic.Bool
 
@@ -292,6 +297,7 @@ func (r *runner) firstErr() error {
 func (r *runner) stats() Stats {
 	return Stats{
 		Listed:      r.listed.Load(),
+		Total:       r.total.Load(),
 		Transformed: r.transformed.Load(),
 		Skipped:     r.skipped.Load(),
 		Failed:      r.failed.Load(),

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,9 @@ type ClusterOptions struct {
 	// MaxObjectSize is every node's Options.MaxObjectSize. Default (0):
 	// DefaultMaxObjectSize.
 	MaxObjectSize int64
+	// Transforms are every node's Options.Transforms: the in-process
+	// transforms that jobs may name. Default: none.
+	Transforms map[string]insitu.Transform
 	// Logger receives the nodes' log lines (each with a "node" attribute)
 	// and their HTTP servers' errors. Default: no logging.
 	Logger *slog.Logger
@@ -135,20 +139,13 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 			Map:           c.m,
 			Secret:        c.secret,
 			MaxObjectSize: o.MaxObjectSize,
+			Transforms:    o.Transforms,
 			Logger:        c.log,
 		})
 		if err != nil {
 			return nil, err
 		}
-		mb := &member{
-			node: nd,
-			srv: &http.Server{
-				Handler:           nd.Handler(),
-				ReadHeaderTimeout: 10 * time.Second,
-				ErrorLog:          slog.NewLogLogger(c.log.With("node", nd.ID()).Handler(), slog.LevelWarn),
-			},
-			served: make(chan struct{}),
-		}
+		mb := &member{node: nd, srv: c.server(nd), served: make(chan struct{})}
 		go func() {
 			defer close(mb.served)
 			_ = mb.srv.Serve(ln) // returns http.ErrServerClosed on Shutdown or Close
@@ -251,9 +248,10 @@ func codeOrNotFound(err error) insitu.Code {
 	return insitu.Internal
 }
 
-// StopNode stops the HTTP server of the node id, letting requests in
-// flight finish until ctx ends and then cutting them off; a canceled ctx
-// stops the node at once, as a crash would. The node's store stays.
+// StopNode stops the node id: it aborts the node's jobs and stops its HTTP
+// server, letting requests in flight finish until ctx ends and then
+// cutting them off; a canceled ctx stops the node at once, as a crash
+// would. The node's store stays, and [Cluster.RestartNode] brings it back.
 func (c *Cluster) StopNode(ctx context.Context, id string) error {
 	c.mu.Lock()
 	var mb *member
@@ -268,7 +266,57 @@ func (c *Cluster) StopNode(ctx context.Context, id string) error {
 	}
 	mb.stopped = true
 	c.mu.Unlock()
+	mb.node.AbortJobs()
 	return mb.stop(ctx)
+}
+
+// RestartNode serves a node stopped by [Cluster.StopNode] again, on the
+// same address, with the same store.
+func (c *Cluster) RestartNode(ctx context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var mb *member
+	for _, m := range c.members {
+		if m.node.ID() == id {
+			mb = m
+		}
+	}
+	switch {
+	case c.closed:
+		return insitu.Errorf(insitu.InvalidArgument, "node: the cluster is closed")
+	case mb == nil:
+		return insitu.Errorf(insitu.NotFound, "node: no node %q", id)
+	case !mb.stopped:
+		return insitu.Errorf(insitu.InvalidArgument, "node: node %q is running", id)
+	}
+	nd, _ := c.m.Node(id)
+	u, err := url.Parse(nd.URL)
+	if err != nil {
+		return insitu.Errorf(insitu.Internal, "node: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", u.Host)
+	if err != nil {
+		return insitu.Errorf(insitu.Unavailable, "node: listening on %s again: %w", u.Host, err)
+	}
+	mb.srv = c.server(mb.node)
+	mb.served = make(chan struct{})
+	mb.stopped = false
+	srv, served := mb.srv, mb.served
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
+	return nil
+}
+
+// server returns the HTTP server of a member node.
+func (c *Cluster) server(nd *Node) *http.Server {
+	return &http.Server{
+		Handler:           nd.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(c.log.With("node", nd.ID()).Handler(), slog.LevelWarn),
+	}
 }
 
 func (mb *member) stop(ctx context.Context) error {

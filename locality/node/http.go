@@ -25,6 +25,10 @@ const maxMapBody = 1 << 20
 //	GET    /v1/objects/{bucket}/{key...}   an object (HEAD: its size)
 //	PUT    /v1/objects/{bucket}/{key...}   store an object; answers {size, checksum, owner}
 //	DELETE /v1/objects/{bucket}/{key...}   remove an object
+//	POST   /v1/jobs                        start this node's part of a job (a pipeline.JobSpec)
+//	GET    /v1/jobs                        the statuses of the jobs the node knows
+//	GET    /v1/jobs/{id}?wait=500ms        a job's status, waiting up to wait for it to end
+//	DELETE /v1/jobs/{id}                   abort a job; answers its final status
 //
 // Every endpoint but health requires the header
 // "Authorization: Bearer <token>" with the token of the node's secret (see
@@ -39,6 +43,8 @@ func (n *Node) routes() {
 	mux.Handle("/v1/map", n.authed(n.serveMap))
 	mux.Handle("/v1/objects/{bucket}", n.authed(n.serveList))
 	mux.Handle("/v1/objects/{bucket}/{key...}", n.authed(n.serveObject))
+	mux.Handle("/v1/jobs", n.authed(n.serveJobs))
+	mux.Handle("/v1/jobs/{id}", n.authed(n.serveJob))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})

@@ -25,6 +25,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path"
@@ -62,6 +63,9 @@ type Options struct {
 	// larger upload is refused with TooLarge (HTTP 413). Default (0):
 	// DefaultMaxObjectSize.
 	MaxObjectSize int64
+	// Transforms are the in-process transforms that jobs (POST /v1/jobs)
+	// may name. Default: none, so the node runs no jobs.
+	Transforms map[string]insitu.Transform
 	// Logger receives the node's log lines: refused and failed requests,
 	// aborted uploads. No line holds the secret or a token. Default: no
 	// logging.
@@ -82,6 +86,9 @@ type Node struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	bufs    sync.Pool // *[]byte of copyBufSize
+
+	transforms map[string]insitu.Transform
+	jobs       jobTable
 }
 
 // copyBufSize is the size of the buffers that uploads are copied through.
@@ -129,6 +136,8 @@ func New(opts *Options) (*Node, error) {
 	}
 	n.log = n.log.With("node", n.id)
 	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	n.transforms = maps.Clone(opts.Transforms)
+	n.jobs.init()
 	n.m.Store(opts.Map)
 	if len(n.secret) == 0 {
 		n.log.Warn("authentication is off: the node has no secret")
@@ -162,7 +171,10 @@ func (n *Node) SetMap(m *locality.Map) bool {
 }
 
 // Close releases the store directory. Requests still running may fail.
-func (n *Node) Close() error { return n.root.Close() }
+func (n *Node) Close() error {
+	n.AbortJobs()
+	return n.root.Close()
+}
 
 // Path returns the file that holds name's object (whether or not it
 // exists), or "" for a name that is invalid or has no bucket.

@@ -1,0 +1,304 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"iter"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/source"
+)
+
+// Limits of the jobs API.
+const (
+	maxJobBody       = 1 << 20          // the JSON of a job spec
+	maxJobWait       = 60 * time.Second // the longest ?wait= of GET /v1/jobs/{id}
+	maxFinishedJobs  = 256              // finished jobs kept for their status
+	jobProgressEvery = 250 * time.Millisecond
+	abortWait        = 10 * time.Second // how long DELETE waits for the job to stop
+)
+
+// jobTable holds the node's jobs, running and recently finished.
+type jobTable struct {
+	mu       sync.Mutex
+	byID     map[string]*nodeJob
+	finished []string // IDs of finished jobs, oldest first
+}
+
+func (t *jobTable) init() { t.byID = map[string]*nodeJob{} }
+
+// nodeJob is this node's part of one job.
+type nodeJob struct {
+	spec    pipeline.JobSpec
+	run     *pipeline.Job
+	aborted atomic.Bool
+	release func() // frees what the job held, once it has ended
+}
+
+// StartJob starts this node's part of a job: every object of spec.Bucket
+// (under spec.Prefix) in the node's store, read from its local file,
+// through the transform registered under spec.Transform, each output put
+// straight to its owner (locally, without HTTP, when that is this node).
+// It returns at once. An invalid spec, an unknown transform, or an ID in
+// use by a different spec is an [insitu.InvalidArgument] error; starting
+// the same spec twice returns the job already running.
+func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
+	if spec.ID == "" {
+		return pipeline.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
+	}
+	if err := spec.Validate(func(name string) bool { _, ok := n.transforms[name]; return ok }); err != nil {
+		return pipeline.JobStatus{}, err
+	}
+	n.jobs.mu.Lock()
+	defer n.jobs.mu.Unlock()
+	if j, ok := n.jobs.byID[spec.ID]; ok {
+		if !reflect.DeepEqual(j.spec, spec) {
+			return pipeline.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: id %q is in use by another job", spec.ID)
+		}
+		return n.status(j), nil
+	}
+	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret})
+	if err != nil {
+		return pipeline.JobStatus{}, err
+	}
+	opts := spec.Options()
+	opts.ProgressInterval = jobProgressEvery
+	opts.CountFirst = true // so a lost node's unfinished objects are known
+	opts.Progress = func(pipeline.Stats) {} // no terminal line on a node
+	opts.Logger = n.log.With("job", spec.ID)
+	j := &nodeJob{spec: spec, release: client.Close}
+	dst := &jobSink{n: n, remote: sink.Cluster(client)}
+	j.run = pipeline.Start(context.Background(), n.jobSource(spec), n.transforms[spec.Transform], dst, opts)
+	n.jobs.byID[spec.ID] = j
+	go n.retire(j)
+	n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix, "transform", spec.Transform)
+	return n.status(j), nil
+}
+
+// retire waits for a job to end, releases what it held and keeps its
+// status among the last maxFinishedJobs.
+func (n *Node) retire(j *nodeJob) {
+	<-j.run.Done()
+	j.release()
+	st := n.status(j)
+	n.log.Info("job ended", "job", j.spec.ID, "state", st.State, "transformed", st.Stats.Transformed, "failed", st.Stats.Failed)
+	n.jobs.mu.Lock()
+	defer n.jobs.mu.Unlock()
+	n.jobs.finished = append(n.jobs.finished, j.spec.ID)
+	for len(n.jobs.finished) > maxFinishedJobs {
+		delete(n.jobs.byID, n.jobs.finished[0])
+		n.jobs.finished = n.jobs.finished[1:]
+	}
+}
+
+// JobStatus returns the status of the job id; a job the node does not
+// know is NotFound. wait > 0 waits up to that long (or until ctx ends) for
+// a running job to end first.
+func (n *Node) JobStatus(ctx context.Context, id string, wait time.Duration) (pipeline.JobStatus, error) {
+	j, err := n.job(id)
+	if err != nil {
+		return pipeline.JobStatus{}, err
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-j.run.Done():
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return n.status(j), nil
+}
+
+// AbortJob aborts the job id, waits until it has stopped (or ctx ends) and
+// returns its status. Aborting a job touches no other job; outputs already
+// stored stay, and none is left half-written.
+func (n *Node) AbortJob(ctx context.Context, id string) (pipeline.JobStatus, error) {
+	j, err := n.job(id)
+	if err != nil {
+		return pipeline.JobStatus{}, err
+	}
+	select {
+	case <-j.run.Done():
+	default:
+		j.aborted.Store(true)
+		j.run.Abort()
+		select {
+		case <-j.run.Done():
+		case <-ctx.Done():
+		}
+	}
+	return n.status(j), nil
+}
+
+// AbortJobs aborts every running job and waits for them to stop, as a
+// node does when it shuts down.
+func (n *Node) AbortJobs() {
+	n.jobs.mu.Lock()
+	jobs := slices.Collect(maps.Values(n.jobs.byID))
+	n.jobs.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), abortWait)
+	defer cancel()
+	for _, j := range jobs {
+		n.AbortJob(ctx, j.spec.ID)
+	}
+}
+
+func (n *Node) job(id string) (*nodeJob, error) {
+	n.jobs.mu.Lock()
+	defer n.jobs.mu.Unlock()
+	j, ok := n.jobs.byID[id]
+	if !ok {
+		return nil, insitu.Errorf(insitu.NotFound, "no job %q on node %s", id, n.id)
+	}
+	return j, nil
+}
+
+func (n *Node) status(j *nodeJob) pipeline.JobStatus {
+	st := pipeline.JobStatus{ID: j.spec.ID, Node: n.id, State: pipeline.JobRunning, Stats: j.run.Stats()}
+	select {
+	case <-j.run.Done():
+	default:
+		return st
+	}
+	rep, err := j.run.Wait(context.Background())
+	st.Report = &rep
+	st.Stats = j.run.Stats() // the run's final stats, Final set
+	switch {
+	case j.aborted.Load():
+		st.State = pipeline.JobAborted
+		st.Code, st.Message = insitu.Canceled, "aborted"
+	case err != nil:
+		st.State = pipeline.JobFailed
+		st.Code, st.Message = insitu.CodeOf(err), err.Error()
+	default:
+		st.State = pipeline.JobDone
+	}
+	return st
+}
+
+// jobSource lists the job's inputs in the node's store, each with the
+// local file in Path. A bucket the node holds nothing of is empty.
+func (n *Node) jobSource(spec pipeline.JobSpec) insitu.Source {
+	dir := filepath.Join(n.dir, spec.Bucket)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return emptySource{}
+	}
+	return source.Dir(dir, &source.DirOptions{Bucket: spec.Bucket, Prefix: spec.Prefix})
+}
+
+type emptySource struct{}
+
+func (emptySource) Objects(context.Context) iter.Seq2[insitu.Object, error] {
+	return func(func(insitu.Object, error) bool) {}
+}
+
+func (emptySource) Open(_ context.Context, obj insitu.Object) (io.ReadCloser, error) {
+	return nil, &insitu.Error{Code: insitu.NotFound, Name: obj.Name, Msg: "no such object"}
+}
+
+// jobSink puts a job's outputs: on this node's store directly when it owns
+// the name, else straight to the owner over HTTP.
+type jobSink struct {
+	n      *Node
+	remote *sink.ClusterSink
+}
+
+func (s *jobSink) local(name insitu.Name) bool { return s.n.Map().Owns(s.n.id, name) }
+
+func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	if s.local(name) {
+		return s.n.Put(ctx, name, r, size)
+	}
+	return s.remote.Put(ctx, name, r, size)
+}
+
+func (s *jobSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	if s.local(name) {
+		return s.n.Stat(ctx, name)
+	}
+	return s.remote.Stat(ctx, name)
+}
+
+func (s *jobSink) Destination(ctx context.Context, name insitu.Name) (insitu.Destination, error) {
+	return s.remote.Destination(ctx, name)
+}
+
+// serveJobs: POST /v1/jobs starts a job; GET lists the jobs.
+func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map) {
+	switch r.Method {
+	case http.MethodPost:
+		var spec pipeline.JobSpec
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJobBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&spec); err != nil {
+			n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "job spec: %w", err))
+			return
+		}
+		st, err := n.StartJob(spec)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, st)
+	case http.MethodGet:
+		n.jobs.mu.Lock()
+		jobs := slices.Collect(maps.Values(n.jobs.byID))
+		n.jobs.mu.Unlock()
+		out := make([]pipeline.JobStatus, 0, len(jobs))
+		for _, j := range jobs {
+			out = append(out, n.status(j))
+		}
+		slices.SortFunc(out, func(a, b pipeline.JobStatus) int { return strings.Compare(a.ID, b.ID) })
+		writeJSON(w, http.StatusOK, out)
+	default:
+		n.methodNotAllowed(w, r, "GET, POST")
+	}
+}
+
+// serveJob: GET /v1/jobs/{id}?wait= reports; DELETE aborts.
+func (n *Node) serveJob(w http.ResponseWriter, r *http.Request, _ *locality.Map) {
+	id := r.PathValue("id")
+	var st pipeline.JobStatus
+	var err error
+	switch r.Method {
+	case http.MethodGet:
+		var wait time.Duration
+		if v := r.URL.Query().Get("wait"); v != "" {
+			if wait, err = time.ParseDuration(v); err != nil || wait < 0 {
+				n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "wait=%q: want a duration such as 500ms", v))
+				return
+			}
+		}
+		st, err = n.JobStatus(r.Context(), id, min(wait, maxJobWait))
+	case http.MethodDelete:
+		ctx, cancel := context.WithTimeout(r.Context(), abortWait)
+		defer cancel()
+		st, err = n.AbortJob(ctx, id)
+	default:
+		n.methodNotAllowed(w, r, "GET, DELETE")
+		return
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}

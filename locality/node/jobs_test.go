@@ -1,0 +1,323 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/testutil"
+	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/source"
+)
+
+// xxh64 is the ais-etl hashing transformer: the XXH64 of the input, seeded
+// by the job's args, as 16 hex digits. It insists on local-file input, as
+// node jobs provide.
+var xxh64 = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	if in.Path == "" {
+		return insitu.Errorf(insitu.InvalidArgument, "no local path: the job did not read from local disk")
+	}
+	var seed uint64
+	if in.Args != "" {
+		if _, err := fmt.Sscan(in.Args, &seed); err != nil {
+			return insitu.Errorf(insitu.InvalidArgument, "args %q: want a seed", in.Args)
+		}
+	}
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := xxhash.NewWithSeed(seed)
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "%016x", h.Sum64())
+	return err
+})
+
+// seedJobInputs writes the test data files and n generated text files into
+// a local folder and seeds them into bucket on their owners; it returns the
+// folder.
+func seedJobInputs(t *testing.T, c *node.Cluster, bucket string, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"test-text.txt", "test-image.jpg", "test-audio-flac.flac", "test-audio-wav.wav"} {
+		b, err := os.ReadFile(testutil.Testdata(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		p := filepath.Join(dir, "docs", fmt.Sprintf("f-%03d.txt", i))
+		if err := os.WriteFile(p, content(p, 1000+37*i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := c.SeedDir(t.Context(), bucket, dir); err != nil || got != n+4 {
+		t.Fatalf("SeedDir = %d, %v", got, err)
+	}
+	return dir
+}
+
+// outputsByNode walks every node's store of bucket and returns key → the
+// IDs of the nodes that hold it, failing on any temporary file left.
+func outputsByNode(t *testing.T, c *node.Cluster, bucket string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, nd := range c.Nodes() {
+		for k := range files(t, filepath.Join(nd.Dir(), bucket)) {
+			if strings.Contains(k, ".insitu-tmp-") {
+				t.Errorf("node %s: temporary file left: %s", nd.ID(), k)
+			}
+			out[k] = append(out[k], nd.ID())
+		}
+	}
+	return out
+}
+
+func TestJobRunsOnEveryNode(t *testing.T) {
+	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
+	in := seedJobInputs(t, c, "in", 60)
+	spec := pipeline.JobSpec{Bucket: "in", DstBucket: "out", Transform: "xxh64", Args: "42",
+		Rename: &pipeline.RenameExt{From: ".txt", To: ".xxh"}, Workers: 3}
+	rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+	if err != nil {
+		t.Fatalf("RunCluster: %v\n%s", err, rep)
+	}
+	if rep.Listed != 64 || rep.Transformed != 64 || rep.Failed != 0 || len(rep.Nodes) != 3 {
+		t.Fatalf("report:\n%s", rep)
+	}
+	// Each node did exactly its own objects.
+	for _, nr := range rep.Nodes {
+		owned := 0
+		for _, o := range files(t, filepath.Join(c.Node(nr.Node).Dir(), "in")) {
+			_ = o
+			owned++
+		}
+		if nr.Report.Listed != int64(owned) || nr.Report.Transformed != int64(owned) || nr.Err != "" {
+			t.Errorf("node %s: %+v, owns %d inputs", nr.Node, nr, owned)
+		}
+	}
+	// Every output exists exactly once, on its owner.
+	outs := outputsByNode(t, c, "out")
+	if len(outs) != 64 {
+		t.Fatalf("%d outputs, want 64", len(outs))
+	}
+	for k, holders := range outs {
+		owner := c.Map().Owner(insitu.Name{Bucket: "out", Key: k}).ID
+		if len(holders) != 1 || holders[0] != owner {
+			t.Errorf("%s is on %v, want only on its owner %s", k, holders, owner)
+		}
+	}
+	// The outputs are those of the same transform run in-process.
+	local := t.TempDir()
+	if _, err := pipeline.Run(t.Context(), source.Dir(in, nil), xxh64, sink.Dir(local, nil),
+		&pipeline.Options{Args: "42", Rename: pipeline.ReplaceExt(".txt", ".xxh")}); err != nil {
+		t.Fatal(err)
+	}
+	for k := range outs {
+		got, _, err := readAll(t.Context(), c.Client(), insitu.Name{Bucket: "out", Key: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(local, k))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: cluster output %q, in-process %q (%v)", k, got, want, err)
+		}
+	}
+	// Known answers of ais-etl's XXH64 transformer, seed 42.
+	for k, want := range map[string]string{"test-text.xxh": "e31ae61f6b8c93a9", "test-image.jpg.xxh": "822f702067e280e9"} {
+		got, _, err := readAll(t.Context(), c.Client(), insitu.Name{Bucket: "out", Key: k})
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %s", k, got, err, want)
+		}
+	}
+}
+
+func TestJobSpecRefusedBeforeAnythingRuns(t *testing.T) {
+	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
+	seedJobInputs(t, c, "in", 5)
+	for name, spec := range map[string]pipeline.JobSpec{
+		"unknown transform": {Bucket: "in", DstBucket: "out", Transform: "nope"},
+		"bucket":            {Bucket: "../in", DstBucket: "out", Transform: "xxh64"},
+		"rename":            {Bucket: "in", DstBucket: "out", Transform: "xxh64", Rename: &pipeline.RenameExt{From: "flac", To: ".wav"}},
+		"workers":           {Bucket: "in", DstBucket: "out", Transform: "xxh64", Workers: -1},
+	} {
+		spec.ID = "refused"
+		_, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: err = %v, want InvalidArgument naming it", name, err)
+		}
+		for _, nd := range c.Nodes() {
+			if _, err := nd.JobStatus(t.Context(), "refused", 0); !errors.Is(err, insitu.NotFound) {
+				t.Errorf("%s: node %s has the job: %v", name, nd.ID(), err)
+			}
+		}
+	}
+	if outs := outputsByNode(t, c, "out"); len(outs) != 0 {
+		t.Fatalf("a refused job wrote %v", outs)
+	}
+}
+
+// gate blocks the objects whose local file is under a directory named by
+// one of the node IDs, until release is closed or the context ends; it
+// signals each blocked object on entered. Other objects pass unchanged.
+func gate(entered chan<- string, release <-chan struct{}, nodes ...string) insitu.Transform {
+	return insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		for _, id := range nodes {
+			if strings.Contains(in.Path, string(filepath.Separator)+id+string(filepath.Separator)) {
+				select {
+				case entered <- in.Name.Key:
+				default:
+				}
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		_, err := io.Copy(out, in.Body)
+		return err
+	})
+}
+
+func TestAbortStopsOneJobOnly(t *testing.T) {
+	entered := make(chan string, 1)
+	never := make(chan struct{})
+	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{
+		"stuck":    gate(entered, never, "n1", "n2", "n3"),
+		"identity": insitu.Identity,
+	}})
+	seedJobInputs(t, c, "in", 30)
+	opts := &pipeline.ClusterOptions{Secret: c.Secret()}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	type result struct {
+		rep pipeline.Report
+		err error
+	}
+	stuck := make(chan result, 1)
+	go func() {
+		rep, err := pipeline.RunCluster(ctx, c.Map(), pipeline.JobSpec{ID: "stuck", Bucket: "in", DstBucket: "never", Transform: "stuck"}, opts)
+		stuck <- result{rep, err}
+	}()
+	<-entered // the stuck job is running
+
+	rep, err := pipeline.RunCluster(t.Context(), c.Map(), pipeline.JobSpec{ID: "copy", Bucket: "in", DstBucket: "copy", Transform: "identity"}, opts)
+	if err != nil || rep.Transformed != 34 {
+		t.Fatalf("the other job: %v\n%s", err, rep)
+	}
+
+	cancel()
+	res := <-stuck
+	if !errors.Is(res.err, context.Canceled) {
+		t.Fatalf("aborted job returned %v", res.err)
+	}
+	for _, nd := range c.Nodes() {
+		st, err := nd.JobStatus(t.Context(), "stuck", 0)
+		if err != nil || st.State != pipeline.JobAborted {
+			t.Errorf("node %s: stuck job %+v, %v; want aborted", nd.ID(), st, err)
+		}
+		st, err = nd.JobStatus(t.Context(), "copy", 0)
+		if err != nil || st.State != pipeline.JobDone {
+			t.Errorf("node %s: copy job %+v, %v; want done", nd.ID(), st, err)
+		}
+	}
+	if outs := outputsByNode(t, c, "never"); len(outs) != 0 {
+		t.Errorf("the aborted job left outputs: %v", outs)
+	}
+	if outs := outputsByNode(t, c, "copy"); len(outs) != 34 {
+		t.Errorf("the other job has %d outputs, want 34", len(outs))
+	}
+}
+
+func TestNodeLostMidJobThenResume(t *testing.T) {
+	entered := make(chan string, 1)
+	release := make(chan struct{})
+	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{"gated": gate(entered, release, "n2")}})
+	seedJobInputs(t, c, "in", 40)
+	const total = 44
+	owned := int64(len(files(t, filepath.Join(c.Node("n2").Dir(), "in"))))
+	if owned == 0 {
+		t.Fatal("n2 owns no inputs")
+	}
+
+	var counted atomic.Bool
+	countedAll := make(chan struct{})
+	opts := &pipeline.ClusterOptions{Secret: c.Secret(), Lost: 300e6, ProgressInterval: 20e6,
+		Progress: func(s pipeline.Stats) {
+			if s.Total == total && counted.CompareAndSwap(false, true) {
+				close(countedAll)
+			}
+		}}
+	spec := pipeline.JobSpec{ID: "first", Bucket: "in", DstBucket: "out", Transform: "gated", ContinueOnError: true, Workers: 2}
+	type result struct {
+		rep pipeline.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, opts)
+		done <- result{rep, err}
+	}()
+	<-entered
+	<-countedAll // the coordinator knows how many objects every node has
+	stopNow, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.StopNode(stopNow, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err == nil || !strings.Contains(res.err.Error(), "n2") {
+		t.Fatalf("RunCluster = %v, want an error naming n2", res.err)
+	}
+	rep := res.rep
+	if rep.Listed != total || rep.Failed != owned || rep.Transformed != total-owned {
+		t.Fatalf("report (n2 owns %d):\n%s", owned, rep)
+	}
+	for _, nr := range rep.Nodes {
+		if (nr.Node == "n2") != (nr.Err != "") {
+			t.Errorf("node %s: error %q", nr.Node, nr.Err)
+		}
+	}
+
+	// Bring n2 back and rerun with SkipExisting: only what is left runs.
+	close(release)
+	if err := c.RestartNode(t.Context(), "n2"); err != nil {
+		t.Fatal(err)
+	}
+	spec.ID, spec.SkipExisting = "resume", true
+	opts.Progress = nil
+	rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, opts)
+	if err != nil || rep.Transformed != owned || rep.Skipped != total-owned || rep.Failed != 0 {
+		t.Fatalf("resume: %v\n%s", err, rep)
+	}
+	outs := outputsByNode(t, c, "out")
+	if len(outs) != total {
+		t.Fatalf("%d outputs after resume, want %d", len(outs), total)
+	}
+	for k, holders := range outs {
+		if len(holders) != 1 {
+			t.Errorf("%s on %v", k, holders)
+		}
+	}
+}
