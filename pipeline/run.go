@@ -105,8 +105,8 @@ type runner struct {
 	directT    insitu.DirectTransform
 
 	listed, total, transformed, skipped, failed atomic.Int64
-	bytesIn, bytesOut                    atomic.Int64
-	listingDone                          atomic.Bool
+	bytesIn, bytesOut                           atomic.Int64
+	listingDone                                 atomic.Bool
 
 	mu       sync.Mutex
 	failList []Failure
@@ -232,7 +232,9 @@ func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out
 	}
 	var res insitu.PutResult
 	var pc panics.Catcher
-	pc.Try(func() { res, err = r.directT.TransformTo(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, dst) })
+	pc.Try(func() {
+		res, err = r.directT.TransformTo(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, dst)
+	})
 	if rec := pc.Recovered(); rec != nil {
 		err = &insitu.Error{Code: insitu.Internal, Name: obj.Name, Msg: "transform panicked", Err: rec.AsError()}
 	}

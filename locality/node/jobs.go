@@ -79,7 +79,7 @@ func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	}
 	opts := spec.Options()
 	opts.ProgressInterval = jobProgressEvery
-	opts.CountFirst = true // so a lost node's unfinished objects are known
+	opts.CountFirst = true                  // so a lost node's unfinished objects are known
 	opts.Progress = func(pipeline.Stats) {} // no terminal line on a node
 	opts.Logger = n.log.With("job", spec.ID)
 	j := &nodeJob{spec: spec, release: client.Close}
