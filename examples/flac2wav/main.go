@@ -1,21 +1,26 @@
-// Command flac2wav converts a folder of FLAC files to WAV with ffmpeg, as an
-// insitu pipeline: Source (a directory) → Transform (ffmpeg) → Sink (a
-// directory).
+// Command flac2wav converts FLAC files to WAV with ffmpeg, as an insitu
+// pipeline: Source → Transform (ffmpeg) → Sink.
 //
-// Run with no flags, it generates a small set of varied FLAC samples in a
-// fresh temporary directory and converts them, so it shows the whole thing
-// on a machine with nothing but Go and ffmpeg:
+// Run with no flags, it starts an embedded cluster of 3 storage nodes on
+// 127.0.0.1, generates a small set of varied FLAC samples and puts each on
+// the node that owns it, then runs the job where the data lives: every node
+// converts its own files, reading them from its local disk with an
+// in-process ffmpeg transform, and puts each .wav straight to the node that
+// owns the output's name. It shows one live progress line for the whole
+// cluster, prints the report with a per-node breakdown, and checks that
+// every .wav exists exactly once, on its owner, with a valid header:
 //
 //	go run ./examples/flac2wav
+//	go run ./examples/flac2wav -nodes 5 -n 40 -ac 1 -ar 16000
+//	go run ./examples/flac2wav -src ~/music      # your files, seeded into the cluster
 //
-// To convert your own files (recursively, keeping the folder layout):
+// With -dst it runs on local folders instead, converting -src (or
+// generated samples) recursively into -dst with the same layout:
 //
-//	go run ./examples/flac2wav -src ~/music -dst /tmp/music-wav -ac 1 -ar 16000
+//	go run ./examples/flac2wav -src ~/music -dst /tmp/music-wav
 //
-// It prints the run's report and the output folder, checks that every
-// output is a valid WAV file of the requested channels and sample rate, and
-// exits with status 1 if any object failed, 2 on a usage error or when
-// ffmpeg is missing.
+// It exits with status 1 if any object failed or an output is wrong, 2 on a
+// usage error or when ffmpeg is missing.
 package main
 
 import (
@@ -44,6 +49,7 @@ func main() {
 // config holds the command-line flags.
 type config struct {
 	src, dst        string
+	nodes           int
 	samples         int
 	channels, rate  int
 	workers         int
@@ -65,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, err := ffmpeg.Lookup(""); err != nil {
 		fmt.Fprintf(stderr, "flac2wav needs ffmpeg, which is not installed.\n%s\n", ffmpeg.InstallHint)
 		return 2
+	}
+	if cfg.dst == "" {
+		return runCluster(ctx, cfg, stdout, stderr)
 	}
 	if err := prepareDirs(ctx, &cfg, stdout); err != nil {
 		fmt.Fprintln(stderr, "flac2wav:", err)
@@ -122,12 +131,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("flac2wav", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: flac2wav [flags]\n\nConverts every .flac file under -src to .wav under -dst with ffmpeg.\n"+
-			"Without -src it generates -n sample files to convert.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: flac2wav [flags]\n\nConverts .flac files to .wav with ffmpeg on an embedded cluster of -nodes storage nodes,\n"+
+			"or on local folders with -dst. Without -src it generates -n sample files to convert.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.src, "src", "", "directory of .flac files, read recursively (default: generate samples in a temporary directory)")
-	fs.StringVar(&c.dst, "dst", "", "directory for the .wav files, same relative layout (default: a new temporary directory)")
+	fs.StringVar(&c.dst, "dst", "", "convert on local folders, into this directory with -src's layout, instead of on a cluster")
+	fs.IntVar(&c.nodes, "nodes", 3, "storage nodes of the embedded cluster")
 	fs.IntVar(&c.samples, "n", 12, "number of samples to generate when -src is not given")
 	fs.IntVar(&c.channels, "ac", 2, "output channels")
 	fs.IntVar(&c.rate, "ar", 44100, "output sample rate in Hz")
@@ -145,6 +155,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
 	case c.samples < 1 && c.src == "":
 		bad = "-n must be at least 1"
+	case c.nodes < 1:
+		bad = "-nodes must be at least 1"
 	case c.channels < 1:
 		bad = "-ac must be at least 1"
 	case c.rate < 1:

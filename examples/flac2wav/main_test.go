@@ -199,3 +199,63 @@ func TestMissingSource(t *testing.T) {
 		t.Errorf("status %d, want 1 with a not_found error", status)
 	}
 }
+
+// The default mode: an embedded cluster, every .wav on its owner.
+func TestClusterMode(t *testing.T) {
+	requireFFmpeg(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	status, stdout, _ := runMain(t, "-n", "4", "-nodes", "2", "-ac", "1", "-ar", "16000")
+	if status != 0 {
+		t.Fatalf("status %d, want 0", status)
+	}
+	for _, want := range []string{
+		"started 2 storage nodes",
+		"seeded 4 objects",
+		"listed 4, transformed 4, skipped 0, failed 0",
+		"node n1: listed ", "node n2: listed ",
+		"checked 4 WAV files: each exactly once, on its owner, 1 ch, 16000 Hz",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// The outputs are where the report says, and valid.
+	outs, _ := filepath.Glob(filepath.Join(os.Getenv("TMPDIR"), "flac2wav-*", "cluster", "n*", "wav", "*.wav"))
+	if len(outs) != 4 {
+		t.Fatalf("found %d .wav files in the node stores, want 4: %v", len(outs), outs)
+	}
+	for _, p := range outs {
+		if h := parseWAV(t, p); h.Channels != 1 || h.SampleRate != 16000 {
+			t.Errorf("%s: %v", p, h)
+		}
+	}
+}
+
+// A user's folder seeded into the cluster: a broken file fails by name,
+// the rest converts, and the failures file says which.
+func TestClusterOwnFolderWithABrokenFile(t *testing.T) {
+	requireFFmpeg(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	src := t.TempDir()
+	copyFile(t, "test-audio-flac.flac", filepath.Join(src, "a", "good.flac"))
+	copyFile(t, "test-text.txt", filepath.Join(src, "b", "broken.flac"))
+	failures := filepath.Join(t.TempDir(), "failures.jsonl")
+	status, stdout, _ := runMain(t, "-src", src, "-continue-on-error", "-failures", failures)
+	if status != 1 {
+		t.Fatalf("status %d, want 1", status)
+	}
+	if !strings.Contains(stdout, "listed 2, transformed 1, skipped 0, failed 1") || !strings.Contains(stdout, "checked 1 WAV files") {
+		t.Fatalf("unexpected report:\n%s", stdout)
+	}
+	b, err := os.ReadFile(failures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Name struct{ Bucket, Key string } `json:"name"`
+		Code string                       `json:"code"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(b), &f); err != nil || f.Name.Key != "b/broken.flac" || f.Code != "invalid_argument" {
+		t.Fatalf("failures file %q: %+v, %v", b, f, err)
+	}
+}
