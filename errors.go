@@ -99,6 +99,23 @@ type Error struct {
 // Error formats the error as "name: msg: cause (code)".
 func (e *Error) Error() string {
 	s := ""
+	if e.Name != (Name{}) {
+		s = e.Name.String()
+	}
+	if m := e.Message(); m != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += m
+	}
+	return s + " (" + e.Code.String() + ")"
+}
+
+// Message returns the error's text without its name and code, "msg: cause",
+// for carriers that hold those apart, such as a JSON error body or a
+// failure record. It is the code's name when there is no text.
+func (e *Error) Message() string {
+	s := ""
 	add := func(p string) {
 		if p == "" {
 			return
@@ -108,14 +125,14 @@ func (e *Error) Error() string {
 		}
 		s += p
 	}
-	if e.Name != (Name{}) {
-		add(e.Name.String())
-	}
 	add(e.Msg)
 	if e.Err != nil && !e.msgHasCause {
 		add(e.Err.Error())
 	}
-	return s + " (" + e.Code.String() + ")"
+	if s == "" {
+		s = e.Code.String()
+	}
+	return s
 }
 
 // Unwrap returns the cause.

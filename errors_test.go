@@ -80,3 +80,16 @@ func TestCodeOf(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorMessage(t *testing.T) {
+	e := &insitu.Error{Code: insitu.NotFound, Name: insitu.Name{Bucket: "b", Key: "k"}, Msg: "no such object", Err: fs.ErrNotExist}
+	if got, want := e.Message(), "no such object: file does not exist"; got != want {
+		t.Errorf("Message() = %q, want %q", got, want)
+	}
+	if got := (&insitu.Error{Code: insitu.Unavailable}).Message(); got != "unavailable" {
+		t.Errorf("empty Message() = %q, want the code's name", got)
+	}
+	if got, want := insitu.Errorf(insitu.Internal, "wrapped: %w", io.EOF).(*insitu.Error).Message(), "wrapped: EOF"; got != want {
+		t.Errorf("Errorf Message() = %q, want %q", got, want)
+	}
+}

@@ -84,15 +84,10 @@ func codeOfStatus(status int) insitu.Code {
 // err without the object's name and the code in parentheses, which the
 // body and the client carry separately.
 func ErrorMessage(err error) string {
-	s := err.Error()
 	if e, ok := err.(*insitu.Error); ok {
-		s = strings.TrimSuffix(s, " ("+e.Code.String()+")")
-		if e.Name != (insitu.Name{}) {
-			s = strings.TrimPrefix(s, e.Name.String())
-			s = strings.TrimPrefix(s, ": ")
-		}
+		return e.Message()
 	}
-	return s
+	return err.Error()
 }
 
 // maxErrorBody bounds how much of an error response the client reads.

@@ -333,12 +333,8 @@ func objectName(err error) insitu.Name {
 // failureMessage is err's text without the name and code that a Failure
 // carries in fields of their own.
 func failureMessage(err error) string {
-	var e *insitu.Error
-	if errors.As(err, &e) && err == error(e) {
-		c := *e
-		c.Name = insitu.Name{}
-		msg := c.Error()
-		return msg[:len(msg)-len(" ("+c.Code.String()+")")]
+	if e, ok := err.(*insitu.Error); ok {
+		return e.Message()
 	}
 	return err.Error()
 }
