@@ -102,7 +102,7 @@ func (e *Error) Error() string {
 	if e.Name != (Name{}) {
 		s = e.Name.String()
 	}
-	if m := e.Message(); m != "" {
+	if m := e.text(); m != "" {
 		if s != "" {
 			s += ": "
 		}
@@ -115,6 +115,14 @@ func (e *Error) Error() string {
 // for carriers that hold those apart, such as a JSON error body or a
 // failure record. It is the code's name when there is no text.
 func (e *Error) Message() string {
+	if s := e.text(); s != "" {
+		return s
+	}
+	return e.Code.String()
+}
+
+// text is "msg: cause", or "" when the error has neither.
+func (e *Error) text() string {
 	s := ""
 	add := func(p string) {
 		if p == "" {
@@ -128,9 +136,6 @@ func (e *Error) Message() string {
 	add(e.Msg)
 	if e.Err != nil && !e.msgHasCause {
 		add(e.Err.Error())
-	}
-	if s == "" {
-		s = e.Code.String()
 	}
 	return s
 }
