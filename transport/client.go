@@ -56,19 +56,11 @@ type DialOptions struct {
 	Logger *slog.Logger
 }
 
-// Destination is where a direct put goes: the PUT endpoint of the output
-// name on the node that owns it.
-type Destination struct {
-	// URL is the full URL of the PUT, such as
-	// http://127.0.0.1:7001/v1/objects/bucket/key.
-	URL string
-	// Token is the bearer token the node expects; "" sends none.
-	Token string
-}
-
 // Client reaches one transform server. It implements [insitu.Transform]
-// (the output comes back to the caller) and direct put ([Client.Deliver]:
-// the server sends the output to its destination). A Client is safe for
+// (the output comes back to the caller) and [insitu.DirectTransform]
+// ([Client.TransformTo]: the server puts the output to its destination
+// itself, so pipeline.Run with Options.DirectPut and a direct sink such
+// as sink.Cluster never carries the output). A Client is safe for
 // concurrent use; its connections are pooled, and a connection that dies is
 // replaced on the next use.
 type Client struct {
@@ -80,7 +72,7 @@ type Client struct {
 	closed atomic.Bool
 }
 
-var _ insitu.Transform = (*Client)(nil)
+var _ insitu.DirectTransform = (*Client)(nil)
 
 // Dial returns a Client of the transform server at serverURL (such as
 // http://127.0.0.1:7101). For WS it opens one connection, so that a wrong
@@ -167,17 +159,20 @@ func (c *Client) Transform(ctx context.Context, in *insitu.Input, out io.Writer)
 	return err
 }
 
-// Deliver sends in to the server, which transforms it and puts the output
-// to dst itself (direct put), and returns what dst stored: its size and
-// checksum. The output never comes back through the client.
-func (c *Client) Deliver(ctx context.Context, in *insitu.Input, dst Destination) (insitu.PutResult, error) {
+// TransformTo sends in to the server, which transforms it and puts the
+// output to dst itself (direct put: dst.URL and dst.Token travel in the
+// request), and returns what dst stored: its name, size, checksum and
+// owner. The output never comes back through the client. Like
+// [Client.Transform], errors carry their codes; a failed transform stores
+// nothing at dst.
+func (c *Client) TransformTo(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error) {
 	if dst.URL == "" {
 		return insitu.PutResult{}, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "a direct put needs a destination URL"), in.Name)
 	}
 	return c.do(ctx, in, &dst, io.Discard)
 }
 
-func (c *Client) do(callerCtx context.Context, in *insitu.Input, dst *Destination, out io.Writer) (insitu.PutResult, error) {
+func (c *Client) do(callerCtx context.Context, in *insitu.Input, dst *insitu.Destination, out io.Writer) (insitu.PutResult, error) {
 	if c.closed.Load() {
 		return insitu.PutResult{}, insitu.WithName(errClientClosed, in.Name)
 	}
@@ -235,7 +230,7 @@ func (c *Client) fixErr(callerCtx, ctx context.Context, err error, name insitu.N
 }
 
 // newRequest builds the request of an input.
-func (c *Client) newRequest(in *insitu.Input, dst *Destination) (*request, error) {
+func (c *Client) newRequest(in *insitu.Input, dst *insitu.Destination) (*request, error) {
 	r := &request{
 		Bucket: in.Name.Bucket, Key: in.Name.Key, Size: in.Size,
 		Owner: in.Owner, Args: in.Args,

@@ -19,9 +19,10 @@
 //
 // Every mode carries the object's name, size and owner and the job's args;
 // a per-object timeout; and the server's errors as *insitu.Error with
-// their code and message. A request may name a direct-put destination
-// ([Client.Deliver]): the server then streams the output there with an
-// HTTP PUT and answers with the stored size and checksum instead of the
+// their code and message. A request may name a direct-put destination, an
+// [insitu.Destination] ([Client.TransformTo], which makes a Client an
+// [insitu.DirectTransform]): the server then streams the output there with
+// an HTTP PUT and answers with the stored size and checksum instead of the
 // bytes.
 //
 // docs/PROTOCOL.md in the repository specifies every path, header, frame,

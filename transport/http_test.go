@@ -265,8 +265,8 @@ func TestClientOptions(t *testing.T) {
 	if err := c.Transform(ctx, bad, io.Discard); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("a bad name: %v", err)
 	}
-	if _, err := c.Deliver(ctx, in, Destination{}); !errors.Is(err, insitu.InvalidArgument) {
-		t.Errorf("Deliver without a destination: %v", err)
+	if _, err := c.TransformTo(ctx, in, insitu.Destination{}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("TransformTo without a destination: %v", err)
 	}
 	c.Close()
 	if err := c.Transform(ctx, in, io.Discard); !errors.Is(err, insitu.Canceled) {

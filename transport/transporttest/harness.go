@@ -17,7 +17,6 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/transport"
 )
 
 // Config is what a test asks of the server and client it starts.
@@ -39,9 +38,10 @@ type Config struct {
 type Endpoint struct {
 	// Client sends an object to the transform and returns its output.
 	Client insitu.Transform
-	// Deliver transforms an object and has the server put the output to
-	// dst; nil when the implementation cannot put directly.
-	Deliver func(ctx context.Context, in *insitu.Input, dst transport.Destination) (insitu.PutResult, error)
+	// TransformTo transforms an object and has the server put the output
+	// to dst (as [insitu.DirectTransform] does); nil when the
+	// implementation cannot put directly.
+	TransformTo func(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error)
 	// Kill stops the server at once, dropping its connections; nil when
 	// nothing can be killed (in-process).
 	Kill func()

@@ -13,7 +13,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/transport"
 )
 
 // node is a stand-in for a storage node's direct-put receiver:
@@ -64,8 +63,8 @@ func (n *node) put(w http.ResponseWriter, r *http.Request) {
 }
 
 // dest returns the destination of name on the node.
-func (n *node) dest(name insitu.Name) transport.Destination {
-	return transport.Destination{URL: n.base + "/v1/objects/" + name.Bucket + "/" + escapeKey(name.Key), Token: n.token}
+func (n *node) dest(name insitu.Name) insitu.Destination {
+	return insitu.Destination{Name: name, URL: n.base + "/v1/objects/" + name.Bucket + "/" + escapeKey(name.Key), Token: n.token}
 }
 
 func (n *node) get(name insitu.Name) ([]byte, bool) {

@@ -54,15 +54,15 @@ func (h serverHarness) Start(t testing.TB, tr insitu.Transform, cfg Config) *End
 		return &Endpoint{Client: insitu.TransformFunc(fail), Kill: ks.kill, Restart: ks.restart}
 	}
 	t.Cleanup(func() { c.Close() })
-	e := &Endpoint{Client: c, Deliver: c.Deliver, Kill: ks.kill, Restart: ks.restart}
+	e := &Endpoint{Client: c, TransformTo: c.TransformTo, Kill: ks.kill, Restart: ks.restart}
 	if src != nil {
 		e.Client = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 			defer src.offer(in)()
 			return c.Transform(ctx, in, out)
 		})
-		e.Deliver = func(ctx context.Context, in *insitu.Input, dst transport.Destination) (insitu.PutResult, error) {
+		e.TransformTo = func(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error) {
 			defer src.offer(in)()
-			return c.Deliver(ctx, in, dst)
+			return c.TransformTo(ctx, in, dst)
 		}
 	}
 	return e

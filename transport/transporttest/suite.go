@@ -24,7 +24,7 @@ import (
 // Run runs the conformance suite against the implementation h starts.
 // Tests that need a server (authentication, local-file confinement, a
 // server killed mid-stream, a panic) run only when h.Remote(); direct put
-// runs when the endpoint has a Deliver.
+// runs when the endpoint has a TransformTo.
 func Run(t *testing.T, h Harness) {
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, h) })
 	t.Run("ObjectFields", func(t *testing.T) { testObjectFields(t, h) })
@@ -445,7 +445,7 @@ func testUnauthenticated(t *testing.T, h Harness) {
 
 func testDirectPut(t *testing.T, h Harness) {
 	e := h.Start(t, failing, Config{})
-	if e.Deliver == nil {
+	if e.TransformTo == nil {
 		t.Skipf("%s cannot put directly", h.Name())
 	}
 	ctx := ctxT(t)
@@ -453,22 +453,22 @@ func testDirectPut(t *testing.T, h Harness) {
 	for i, size := range []int64{0, 1, 1 << 20} {
 		name := insitu.Name{Bucket: "out", Key: fmt.Sprintf("put/%d.bin", size)}
 		data := genBytes(uint64(i), size)
-		res, err := e.Deliver(ctx, input("b", name.Key, bytes.NewReader(data), size), n.dest(name))
+		res, err := e.TransformTo(ctx, input("b", name.Key, bytes.NewReader(data), size), n.dest(name))
 		if err != nil {
-			t.Fatalf("Deliver %d bytes: %v", size, err)
+			t.Fatalf("TransformTo %d bytes: %v", size, err)
 		}
 		stored, ok := n.get(name)
 		if !ok || !bytes.Equal(stored, data) {
-			t.Fatalf("Deliver %d bytes: the node has %d bytes (stored %v), want the input", size, len(stored), ok)
+			t.Fatalf("TransformTo %d bytes: the node has %d bytes (stored %v), want the input", size, len(stored), ok)
 		}
 		if res.Size != size || res.Checksum != checksum(data) || res.Name != name {
-			t.Fatalf("Deliver %d bytes: result %+v, want name %v, size %d, checksum %s", size, res, name, size, checksum(data))
+			t.Fatalf("TransformTo %d bytes: result %+v, want name %v, size %d, checksum %s", size, res, name, size, checksum(data))
 		}
 	}
 
 	// A failed transform puts nothing.
 	name := insitu.Name{Bucket: "out", Key: "fail/x"}
-	_, err := e.Deliver(ctx, input("b", "fail-put", strings.NewReader("x"), 1), n.dest(name))
+	_, err := e.TransformTo(ctx, input("b", "fail-put", strings.NewReader("x"), 1), n.dest(name))
 	wantCode(t, err, insitu.NotFound, "a failing transform with direct put")
 	if _, ok := n.get(name); ok {
 		t.Fatalf("a failed transform left an object at its destination")
@@ -477,12 +477,12 @@ func testDirectPut(t *testing.T, h Harness) {
 	// The node refuses a bad token.
 	dst := n.dest(insitu.Name{Bucket: "out", Key: "badtoken"})
 	dst.Token = "wrong"
-	_, err = e.Deliver(ctx, input("b", "k", strings.NewReader("x"), 1), dst)
+	_, err = e.TransformTo(ctx, input("b", "k", strings.NewReader("x"), 1), dst)
 	wantCode(t, err, insitu.PermissionDenied, "a direct put with a wrong token")
 
 	// A destination the server does not allow is refused before anything is sent.
 	e2 := h.Start(t, identity, Config{AllowPut: func(u *url.URL) bool { return u.Host == n.host() }})
-	_, err = e2.Deliver(ctx, input("b", "k", strings.NewReader("x"), 1),
+	_, err = e2.TransformTo(ctx, input("b", "k", strings.NewReader("x"), 1),
 		Destination("http://127.0.0.1:1/v1/objects/out/k", "t"))
 	wantCode(t, err, insitu.InvalidArgument, "a direct put to a destination that is not allowed")
 }
