@@ -28,9 +28,7 @@ func toWire(err error) wireError {
 	msg := err.Error()
 	var e *insitu.Error
 	if errors.As(err, &e) && error(e) == err {
-		c := *e
-		c.Name = insitu.Name{}
-		msg = strings.TrimSuffix(c.Error(), " ("+c.Code.String()+")")
+		msg = e.Message()
 	}
 	if msg == "" {
 		msg = code.String()
