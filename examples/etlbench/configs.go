@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/baseline"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/sourcegraph/conc/pool"
+)
+
+// config is one row of the table: a way of doing the whole job.
+type config struct {
+	name string
+	// mode is floor, client-side, embedded, sidecar or remote; transport
+	// is inproc, ws, hpush or hpull ("" for the floor and the baseline).
+	mode, transport      string
+	localFile, directPut bool
+	// run does the whole job once, writing the outputs to dst (a
+	// directory or a bucket of out, named for this run).
+	run func(ctx context.Context, dst string) error
+	out outputs
+
+	times   []time.Duration
+	peakRSS int64
+	err     error // the first failed run; the configuration is not run again
+}
+
+// noProgress keeps the runner from drawing a live line on the terminal.
+func noProgress(pipeline.Stats) {}
+
+// makeConfigs lists the configurations in the order each round runs them:
+// the floor, the client-side baseline, then insitu's.
+func (b *bench) makeConfigs() []*config {
+	cs := []*config{b.floorConfig()}
+	var rest []*config
+	if b.s3 != nil {
+		rest = append(rest, b.baselineConfig())
+	}
+	rest = append(rest, b.clusterConfigs()...)
+	for _, c := range rest {
+		if b.o.only == nil || b.o.only.MatchString(c.name) {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// floorConfig is ffmpeg alone: one process per file, reading the input
+// file and writing the output file, as many at once as there are CPUs,
+// with the transform's own arguments.
+func (b *bench) floorConfig() *config {
+	workers := runtime.NumCPU()
+	c := &config{
+		name: fmt.Sprintf("floor: ffmpeg alone, %d at once", workers),
+		mode: "floor",
+		out:  dirOutputs{root: filepath.Join(b.work, "floor")},
+	}
+	c.run = func(ctx context.Context, dst string) error {
+		root := filepath.Join(b.work, "floor", dst)
+		p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(workers)
+		for _, in := range b.inputs {
+			p.Go(func(ctx context.Context) error {
+				out, err := rename(insitu.Name{Bucket: srcBucket, Key: in.key})
+				if err != nil {
+					return err
+				}
+				path := filepath.Join(root, filepath.FromSlash(out.Key))
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					return err
+				}
+				cmd := b.wavT.Command(ctx, in.path, path)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Run(); err != nil {
+					return fmt.Errorf("ffmpeg on %s: %v: %s", in.key, err, bytes.TrimSpace(stderr.Bytes()))
+				}
+				return nil
+			})
+		}
+		return p.Wait()
+	}
+	return c
+}
+
+// baselineConfig is the client-side baseline: list the S3 bucket, GET
+// each object, transcode it here (ffmpeg reading the bytes on its standard
+// input), PUT the output, with -baseline-workers objects in flight.
+func (b *bench) baselineConfig() *config {
+	c := &config{
+		name: fmt.Sprintf("client-side: S3 GET→ffmpeg→PUT, %d workers", b.o.baseWorkers),
+		mode: "client-side",
+		out:  s3Outputs{s3: b.s3},
+	}
+	c.run = func(ctx context.Context, dst string) error {
+		rep, err := baseline.ClientSide(ctx, b.s3.Client, srcBucket, dst, "", b.wavT, &baseline.Options{
+			Options: pipeline.Options{Workers: b.o.baseWorkers, Rename: rename, Progress: noProgress},
+		})
+		return checkReport(rep, err, len(b.inputs))
+	}
+	return c
+}
+
+// clusterConfigs are insitu's configurations on the embedded cluster, in
+// every combination of mode × transport × local-file input × direct put
+// that the library offers.
+//
+// Embedded mode runs the job on every node (pipeline.RunCluster) with the
+// in-process transform: each node reads its own objects from its local
+// disk and puts each output straight to the output's owner (into its own
+// store without HTTP when that is itself). That is the only combination a
+// job with an in-process transform has: its input is always the local
+// file and its output always goes straight to the owner.
+func (b *bench) clusterConfigs() []*config {
+	return []*config{
+		b.jobConfig("embedded", "inproc", true, true, pipeline.JobSpec{Transform: transformName}),
+	}
+}
+
+// jobConfig is a configuration that runs spec as a job on every node.
+func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spec pipeline.JobSpec) *config {
+	c := &config{
+		name:      configName(mode, transport, localFile, directPut),
+		mode:      mode,
+		transport: transport,
+		localFile: localFile,
+		directPut: directPut,
+		out:       clusterOutputs{c: b.cluster},
+	}
+	c.run = func(ctx context.Context, dst string) error {
+		s := spec
+		s.Bucket, s.DstBucket = srcBucket, dst
+		s.Rename = &pipeline.RenameExt{From: ".flac", To: ".wav"}
+		s.Workers = b.o.nodeWorkers
+		rep, err := pipeline.RunCluster(ctx, b.cluster.Map(), s, &pipeline.ClusterOptions{Secret: b.cluster.Secret(), Progress: noProgress})
+		return checkReport(rep, err, len(b.inputs))
+	}
+	return c
+}
+
+// configName names an insitu configuration, such as
+// "embedded/inproc local-file direct-put".
+func configName(mode, transport string, localFile, directPut bool) string {
+	in, put := "bytes", "put-via-runner"
+	if localFile {
+		in = "local-file"
+	}
+	if directPut {
+		put = "direct-put"
+	}
+	return mode + "/" + transport + " " + in + " " + put
+}
+
+// checkReport turns a run's report into an error unless every input was
+// transformed.
+func checkReport(rep pipeline.Report, err error, n int) error {
+	if err != nil {
+		return err
+	}
+	if rep.Transformed != int64(n) || rep.Failed != 0 {
+		return fmt.Errorf("listed %d, transformed %d, skipped %d, failed %d; want %d transformed", rep.Listed, rep.Transformed, rep.Skipped, rep.Failed, n)
+	}
+	return nil
+}
