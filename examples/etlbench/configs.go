@@ -58,9 +58,10 @@ func (b *bench) makeConfigs() []*config {
 func (b *bench) floorConfig() *config {
 	workers := runtime.NumCPU()
 	c := &config{
-		name: fmt.Sprintf("floor: ffmpeg alone, %d at once", workers),
-		mode: "floor",
-		out:  dirOutputs{root: filepath.Join(b.work, "floor")},
+		name:      fmt.Sprintf("floor: ffmpeg alone, %d at once", workers),
+		mode:      "floor",
+		localFile: true,
+		out:       dirOutputs{root: filepath.Join(b.work, "floor")},
 	}
 	c.run = func(ctx context.Context, dst string) error {
 		root := filepath.Join(b.work, "floor", dst)

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insitu-data/insitu/internal/ffmpeg"
+	"github.com/insitu-data/insitu/internal/s3test"
+	"github.com/insitu-data/insitu/internal/testutil"
+)
+
+func requireTools(t *testing.T) {
+	t.Helper()
+	testutil.RequireTool(t, "ffmpeg", ffmpeg.InstallHint)
+	testutil.RequireTool(t, "versitygw", s3test.InstallHint)
+}
+
+// runMain runs the program with args and returns its status and output.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	status := run(t.Context(), args, &stdout, &stderr)
+	t.Logf("etlbench %s → %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), status, &stdout, &stderr)
+	return status, stdout.String(), stderr.String()
+}
+
+func readResults(t *testing.T, path string) results {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestSmoke runs the whole benchmark on a few short clips, once: every
+// configuration must produce one valid WAV per input, identical to the
+// floor's (etlbench checks that after each run and fails the row
+// otherwise), and the table and the JSON must have a row for each.
+// Nothing here looks at the timings.
+func TestSmoke(t *testing.T) {
+	requireTools(t)
+	work := t.TempDir()
+	jsonFile := filepath.Join(t.TempDir(), "out.json")
+	status, stdout, stderr := runMain(t, "-n", "6", "-min-duration", "1s", "-max-duration", "1500ms",
+		"-repeat", "1", "-work", work, "-json", jsonFile)
+	if status != 0 {
+		t.Fatalf("status %d, want 0; stderr:\n%s", status, stderr)
+	}
+	res := readResults(t, jsonFile)
+	if res.Objects != 6 || res.Repeat != 1 {
+		t.Errorf("objects %d, repeat %d; want 6 and 1", res.Objects, res.Repeat)
+	}
+	modes := map[string]int{}
+	for _, r := range res.Rows {
+		modes[r.Mode]++
+		if r.Error != "" {
+			t.Errorf("%s: %s", r.Config, r.Error)
+		}
+		if len(r.Runs) != 1 || r.Seconds <= 0 || r.ObjectsPerSecond <= 0 || r.RatioToFloor <= 0 || r.SpeedupOverBaseline <= 0 {
+			t.Errorf("%s: incomplete row %+v", r.Config, r)
+		}
+		if !strings.Contains(stdout, r.Config) {
+			t.Errorf("the table has no row %q", r.Config)
+		}
+		if r.PeakRSS <= 0 {
+			t.Errorf("%s: peak RSS %d", r.Config, r.PeakRSS)
+		}
+	}
+	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] < 1 {
+		t.Errorf("rows by mode %v; want a floor, a client-side baseline and the embedded mode", modes)
+	}
+	if want := 2 + len((&bench{}).clusterConfigs()); len(res.Rows) != want {
+		t.Errorf("%d rows, want %d", len(res.Rows), want)
+	}
+	// Each run's outputs were checked and then removed: nothing is left
+	// behind in the stores but the inputs.
+	for _, n := range []string{"n1", "n2", "n3"} {
+		ents, err := os.ReadDir(filepath.Join(work, "cluster", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.Name() != srcBucket {
+				t.Errorf("node %s still holds %s", n, e.Name())
+			}
+		}
+	}
+}
+
+// TestBadInput: an input ffmpeg cannot decode fails the floor, and with it
+// the whole benchmark, with a message naming the file.
+func TestBadInput(t *testing.T) {
+	testutil.RequireTool(t, "ffmpeg", ffmpeg.InstallHint)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "text.flac"), []byte("not audio at all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, _, stderr := runMain(t, "-src", src, "-repeat", "1", "-baseline=false", "-work", t.TempDir(), "-q")
+	if status != 1 {
+		t.Fatalf("status %d, want 1", status)
+	}
+	if !strings.Contains(stderr, "the floor failed") || !strings.Contains(stderr, "text.flac") {
+		t.Errorf("stderr does not say the floor failed on text.flac:\n%s", stderr)
+	}
+}
+
+// TestSource: -src takes the .flac files of a directory tree, keeping
+// their relative paths as keys, and leaves other files alone.
+func TestSource(t *testing.T) {
+	requireTools(t)
+	src := t.TempDir()
+	flac, err := os.ReadFile(testutil.Testdata(t, "test-audio-flac.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a/one.flac", "a/b/two.flac", "three.flac"} {
+		path := filepath.Join(src, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, flac, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(src, "notes.txt"), []byte("skip me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jsonFile := filepath.Join(t.TempDir(), "out.json")
+	status, stdout, _ := runMain(t, "-src", src, "-repeat", "1", "-ac", "2", "-ar", "22050", "-work", t.TempDir(), "-json", jsonFile)
+	if status != 0 {
+		t.Fatalf("status %d, want 0", status)
+	}
+	if !strings.Contains(stdout, "3 inputs") {
+		t.Errorf("stdout does not count 3 inputs")
+	}
+	res := readResults(t, jsonFile)
+	if res.Objects != 3 || res.InputBytes != 3*int64(len(flac)) {
+		t.Errorf("objects %d, input bytes %d; want 3 and %d", res.Objects, res.InputBytes, 3*len(flac))
+	}
+	for _, r := range res.Rows {
+		if r.Error != "" {
+			t.Errorf("%s: %s", r.Config, r.Error)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-n", "0"},
+		{"-repeat", "0"},
+		{"-min-duration", "10ms"},
+		{"-min-duration", "5s", "-max-duration", "4s"},
+		{"-ac", "0"},
+		{"-nodes", "0"},
+		{"-node-workers", "-1"},
+		{"-baseline-workers", "0"},
+		{"-only", "("},
+		{"extra"},
+	} {
+		var stderr bytes.Buffer
+		if status := run(t.Context(), args, &bytes.Buffer{}, &stderr); status != 2 {
+			t.Errorf("%q: status %d, want 2", args, status)
+		}
+		if !strings.Contains(stderr.String(), "Usage: etlbench") {
+			t.Errorf("%q: no usage on stderr", args)
+		}
+	}
+	if status := run(t.Context(), []string{"-h"}, &bytes.Buffer{}, &bytes.Buffer{}); status != 0 {
+		t.Errorf("-h: status %d, want 0", status)
+	}
+}
+
+// TestClipSpec: the clips are 16 kHz mono, their lengths spread over the
+// range asked for, and the same seed gives the same set.
+func TestClipSpec(t *testing.T) {
+	spec := clipSpec(7, 5*time.Second, 15*time.Second)
+	var short, long int
+	seeds := map[int]bool{}
+	for i := range 300 {
+		s := spec(i)
+		if s.SampleRate != 16000 || s.Channels != 1 {
+			t.Fatalf("clip %d: %+v, want 16 kHz mono", i, s)
+		}
+		if s.Duration < 5*time.Second || s.Duration > 15*time.Second {
+			t.Fatalf("clip %d: %v long, want 5–15 s", i, s.Duration)
+		}
+		if s.Duration < 7*time.Second {
+			short++
+		}
+		if s.Duration > 13*time.Second {
+			long++
+		}
+		if s != clipSpec(7, 5*time.Second, 15*time.Second)(i) {
+			t.Fatalf("clip %d: not deterministic", i)
+		}
+		seeds[s.Seed] = true
+	}
+	if short < 30 || long < 30 {
+		t.Errorf("%d clips under 7 s and %d over 13 s of 300: not spread over 5–15 s", short, long)
+	}
+	if len(seeds) != 300 {
+		t.Errorf("%d distinct sounds for 300 clips", len(seeds))
+	}
+	if clipSpec(8, 5*time.Second, 15*time.Second)(0) == spec(0) {
+		t.Errorf("seeds 7 and 8 give the same first clip")
+	}
+	if s := clipSpec(1, time.Second, time.Second)(3); s.Duration != time.Second {
+		t.Errorf("a 1s–1s range gives %v", s.Duration)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	b := &bench{want: map[string]bool{"a.wav": true, "b.wav": true, "c.wav": true}}
+	ref := map[string]uint64{"a.wav": 1, "b.wav": 2, "c.wav": 3}
+	if err := b.compare(ref, nil); err != nil {
+		t.Fatalf("the floor's own outputs: %v", err)
+	}
+	if err := b.compare(map[string]uint64{"a.wav": 1, "b.wav": 2, "c.wav": 3}, ref); err != nil {
+		t.Fatalf("identical outputs: %v", err)
+	}
+	for _, tc := range []struct {
+		sums map[string]uint64
+		want string
+	}{
+		{map[string]uint64{"a.wav": 1, "b.wav": 2}, "1 outputs missing (first: c.wav)"},
+		{map[string]uint64{"a.wav": 1, "b.wav": 2, "c.wav": 3, "d.wav": 4}, "1 outputs unexpected (first: d.wav)"},
+		{map[string]uint64{"a.wav": 1, "b.wav": 9, "c.wav": 9}, "2 outputs different from the floor's (first: b.wav)"},
+	} {
+		err := b.compare(tc.sums, ref)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one saying %q", tc.sums, err, tc.want)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.xs); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.xs, got, tc.want)
+		}
+	}
+}
+
+func TestProcStatus(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc on this system")
+	}
+	rss, ok := procStatus("VmRSS:")
+	hwm, ok2 := procStatus("VmHWM:")
+	if !ok || !ok2 || rss <= 0 || hwm < rss {
+		t.Fatalf("VmRSS %d (%v), VmHWM %d (%v)", rss, ok, hwm, ok2)
+	}
+	s := startRSS(time.Millisecond)
+	defer s.close()
+	s.reset()
+	if p := s.peak(); p <= 0 {
+		t.Fatalf("peak %d", p)
+	}
+	if _, ok := procStatus("NoSuchField:"); ok {
+		t.Fatal("found a field that does not exist")
+	}
+}
