@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,8 +12,9 @@ import (
 
 // JobSpec describes a job that runs on every node of a cluster: each node
 // transforms the objects of Bucket (under Prefix) that it owns, with a
-// transform registered on it by name, and puts each output straight to the
-// node that owns the output's name in DstBucket. It is the body of
+// transform registered on it by name (Transform) or with the transform
+// server next to it (Server), and puts each output straight to the node
+// that owns the output's name in DstBucket. It is the body of
 // POST /v1/jobs; see [RunCluster].
 type JobSpec struct {
 	// ID names the job on every node; RunCluster sets it when empty.
@@ -23,8 +25,16 @@ type JobSpec struct {
 	// DstBucket receives the outputs. It must differ from Bucket: a job
 	// that wrote into the bucket it lists could read its own outputs.
 	DstBucket string `json:"dst_bucket"`
-	// Transform is the name of a transform registered on every node.
-	Transform string `json:"transform"`
+	// Transform is the name of an in-process transform registered on
+	// every node ("embedded" mode). Exactly one of Transform and Server
+	// is set.
+	Transform string `json:"transform,omitempty"`
+	// Server, when set, runs the job through the transform server next to
+	// each node ("sidecar" mode): the server at the TransformURL of the
+	// node's own entry in the cluster map, reached over the transport and
+	// with the options it names. Exactly one of Transform and Server is
+	// set.
+	Server *ServerSpec `json:"server,omitempty"`
 	// Rename, when set, renames each output: the extension FromExt is
 	// replaced by ToExt (see [ReplaceExt]).
 	Rename *RenameExt `json:"rename,omitempty"`
@@ -38,6 +48,25 @@ type JobSpec struct {
 	ContinueOnError bool     `json:"continue_on_error,omitempty"`
 	Retries         int      `json:"retries,omitempty"`
 	Timeout         Duration `json:"timeout,omitempty"`
+}
+
+// ServerSpec says how a node reaches the transform server next to it in a
+// job ([JobSpec.Server]).
+type ServerSpec struct {
+	// Mode is the transport: "ws" (the default when empty), a pooled
+	// WebSocket stream that carries the bytes; "hpush", one HTTP PUT per
+	// object with the bytes; or "hpull", one HTTP GET per object that
+	// names the object's URL on the node, from which the server fetches
+	// the bytes.
+	Mode string `json:"mode,omitempty"`
+	// LocalFile sends the server the path of the input's file on the
+	// node's disk instead of its bytes (the "fqn" mode of AIStore), for a
+	// server that shares the node's disk and allows its store directory.
+	LocalFile bool `json:"local_file,omitempty"`
+	// DirectPut has the server put each output straight to the node that
+	// owns the output's name and answer with its size and checksum; without
+	// it the output comes back to the node, which puts it to its owner.
+	DirectPut bool `json:"direct_put,omitempty"`
 }
 
 // RenameExt is a serializable rename rule: the extension From becomes To.
@@ -66,9 +95,13 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 		return bad("id %q: use 1 to 64 letters, digits, '-' and '_'", s.ID)
 	}
 	switch {
-	case s.Transform == "":
-		return bad("no transform named")
-	case known != nil && !known(s.Transform):
+	case s.Transform == "" && s.Server == nil:
+		return bad("no transform named: set transform (in-process on each node) or server (the transform server next to each node)")
+	case s.Transform != "" && s.Server != nil:
+		return bad("both transform %q and server are set; a job runs one or the other", s.Transform)
+	case s.Server != nil && s.Server.Mode != "" && !slices.Contains([]string{"ws", "hpush", "hpull"}, s.Server.Mode):
+		return bad("server: unknown mode %q (want ws, hpush or hpull)", s.Server.Mode)
+	case s.Transform != "" && known != nil && !known(s.Transform):
 		return bad("unknown transform %q", s.Transform)
 	case s.Workers < 0:
 		return bad("workers is %d; it must be positive, or 0 for the default", s.Workers)
@@ -95,6 +128,7 @@ func (s *JobSpec) Options() *Options {
 		ContinueOnError: s.ContinueOnError,
 		Retries:         s.Retries,
 		Timeout:         time.Duration(s.Timeout),
+		DirectPut:       s.Server != nil && s.Server.DirectPut,
 	}
 	dst := s.DstBucket
 	rename := func(n insitu.Name) (insitu.Name, error) { return n, nil }

@@ -28,6 +28,8 @@ func TestJobSpecValidate(t *testing.T) {
 		"timeout":           func(s *pipeline.JobSpec) { s.Timeout = -1 },
 		"id":                func(s *pipeline.JobSpec) { s.ID = "has space" },
 		"source bucket":     func(s *pipeline.JobSpec) { s.DstBucket = s.Bucket },
+		"both transform":    func(s *pipeline.JobSpec) { s.Server = &pipeline.ServerSpec{Mode: "ws"} },
+		"unknown mode":      func(s *pipeline.JobSpec) { s.Transform, s.Server = "", &pipeline.ServerSpec{Mode: "grpc"} },
 	} {
 		s := good
 		mutate(&s)
@@ -56,5 +58,45 @@ func TestJobSpecOptionsAndJSON(t *testing.T) {
 	b, _ := json.Marshal(s)
 	if !strings.Contains(string(b), `"timeout":"1m30s"`) {
 		t.Errorf("timeout encodes as %s", b)
+	}
+}
+
+func TestJobSpecServer(t *testing.T) {
+	in := `{"bucket":"audio","dst_bucket":"wav","server":{"mode":"hpull","local_file":true,"direct_put":true}}`
+	var s pipeline.JobSpec
+	dec := json.NewDecoder(strings.NewReader(in))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	want := pipeline.ServerSpec{Mode: "hpull", LocalFile: true, DirectPut: true}
+	if s.Server == nil || *s.Server != want || s.Transform != "" {
+		t.Fatalf("decoded %+v, server %+v", s, s.Server)
+	}
+	// A known-transform check does not apply to a server job.
+	if err := s.Validate(func(string) bool { return false }); err != nil {
+		t.Fatalf("a valid server spec refused: %v", err)
+	}
+	if o := s.Options(); !o.DirectPut {
+		t.Errorf("Options().DirectPut = false, want the server's direct put")
+	}
+	for _, mode := range []string{"", "ws", "hpush", "hpull"} {
+		s.Server.Mode = mode
+		if err := s.Validate(nil); err != nil {
+			t.Errorf("mode %q refused: %v", mode, err)
+		}
+	}
+	s.Server.DirectPut = false
+	if s.Options().DirectPut {
+		t.Errorf("Options().DirectPut = true without the server's direct put")
+	}
+	b, _ := json.Marshal(pipeline.JobSpec{Bucket: "a", DstBucket: "b", Server: &pipeline.ServerSpec{}})
+	if strings.Contains(string(b), `"transform"`) || !strings.Contains(string(b), `"server":{}`) {
+		t.Errorf("a server spec encodes as %s", b)
+	}
+	// Neither a transform nor a server.
+	err := (&pipeline.JobSpec{Bucket: "a", DstBucket: "b"}).Validate(nil)
+	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "no transform") {
+		t.Errorf("no transform, no server: %v", err)
 	}
 }
