@@ -58,6 +58,17 @@ type ServerOptions struct {
 	// source URL of an hpull request; a refused source fails the object
 	// with [insitu.InvalidArgument]. Default: [LoopbackOnly].
 	AllowSource func(u *url.URL) bool
+	// NodeMap, when set, confines direct puts and hpull fetches to the
+	// storage nodes of a cluster: a request's destination and source must
+	// be object URLs (<node URL>/v1/objects/...) of nodes of the map it
+	// returns, which is asked for each request so that it follows map
+	// changes; another URL fails the object with [insitu.InvalidArgument]
+	// saying that it is not a node of the map, before any connection is
+	// made. With NodeMap set, AllowPut and AllowSource default to allowing
+	// every host (the map decides), and still apply when given. A
+	// transform server next to a storage node sets it to the node's Map
+	// method (package locality/node). Default: nil, no map check.
+	NodeMap func() *locality.Map
 	// Window is the WebSocket receive window of one stream: the bytes of
 	// input a client may send ahead of the transform's reading. Default
 	// 256 KiB; at least 64 KiB.
@@ -136,11 +147,15 @@ func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 4 * runtime.GOMAXPROCS(0)
 	}
+	defaultAllow := LoopbackOnly
+	if o.NodeMap != nil {
+		defaultAllow = func(*url.URL) bool { return true }
+	}
 	if o.AllowPut == nil {
-		o.AllowPut = LoopbackOnly
+		o.AllowPut = defaultAllow
 	}
 	if o.AllowSource == nil {
-		o.AllowSource = LoopbackOnly
+		o.AllowSource = defaultAllow
 	}
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
@@ -283,12 +298,18 @@ func (s *Server) prepare(req *request) (*prepared, error) {
 			return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
 				"source %s is not allowed by the server (ServerOptions.AllowSource)", u.Redacted()), name)
 		}
+		if err := s.checkNode("source", u); err != nil {
+			return nil, insitu.WithName(err, name)
+		}
 	}
 	if req.PutURL != "" {
 		u, _ := url.Parse(req.PutURL) // validated
 		if !s.opts.AllowPut(u) {
 			return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
 				"direct-put destination %s is not allowed by the server (ServerOptions.AllowPut)", u.Redacted()), name)
+		}
+		if err := s.checkNode("direct-put destination", u); err != nil {
+			return nil, insitu.WithName(err, name)
 		}
 		p.put = u
 	}

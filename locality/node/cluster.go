@@ -20,6 +20,7 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // ClusterOptions configure [StartCluster]. A nil *ClusterOptions means
@@ -37,6 +38,22 @@ type ClusterOptions struct {
 	// Transforms are every node's Options.Transforms: the in-process
 	// transforms that jobs may name. Default: none.
 	Transforms map[string]insitu.Transform
+	// Sidecar, when set, is the transform that a transform server next to
+	// each node serves ("sidecar" and "remote" modes): StartCluster starts,
+	// for each node, a [transport.Server] of it on its own free port of
+	// 127.0.0.1, that allows local-file input from the node's store
+	// directory, authenticates with the cluster secret, and puts to and
+	// fetches from the nodes of the node's map only; it sets the node's
+	// TransformURL in the map to it. Jobs with a [pipeline.JobSpec] Server
+	// and remote-mode clients ([transport.Cluster]) then reach it.
+	// [Cluster.Close] stops them. Default: nil, no transform servers.
+	Sidecar insitu.Transform
+	// SidecarOptions are the options of every transform server, over
+	// which StartCluster sets Roots (the node's store directory), Secret
+	// (the cluster's), NodeMap (the node's map) and, when nil, Logger (the
+	// cluster's, with a "sidecar" attribute). Default: the defaults of
+	// [transport.ServerOptions].
+	SidecarOptions *transport.ServerOptions
 	// Logger receives the nodes' log lines (each with a "node" attribute)
 	// and their HTTP servers' errors. Default: no logging.
 	Logger *slog.Logger
@@ -65,6 +82,7 @@ type member struct {
 	srv     *http.Server
 	served  chan struct{} // closed when Serve returns
 	stopped bool
+	side    *sidecar // the transform server next to the node, or nil
 }
 
 // shutdownGrace is how long Close lets requests in flight finish.
@@ -111,6 +129,14 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 			}
 		}
 	}()
+	var sideLns []net.Listener // the transform servers'
+	defer func() {
+		if err != nil {
+			for _, ln := range sideLns {
+				ln.Close()
+			}
+		}
+	}()
 	nodes := make([]locality.Node, n)
 	for i := range nodes {
 		ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -119,6 +145,14 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 		}
 		lns = append(lns, ln)
 		nodes[i] = locality.Node{ID: fmt.Sprintf("n%d", i+1), URL: "http://" + ln.Addr().String()}
+		if o.Sidecar != nil {
+			sln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, insitu.Errorf(insitu.Unavailable, "node: listening on 127.0.0.1: %w", err)
+			}
+			sideLns = append(sideLns, sln)
+			nodes[i].TransformURL = "http://" + sln.Addr().String()
+		}
 	}
 	if c.m, err = locality.NewMap(1, nodes...); err != nil {
 		return nil, err
@@ -150,6 +184,10 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 			defer close(mb.served)
 			_ = mb.srv.Serve(ln) // returns http.ErrServerClosed on Shutdown or Close
 		}()
+		if o.Sidecar != nil {
+			mb.side = c.startSidecar(nd, o.Sidecar, o.SidecarOptions, sideLns[0])
+			sideLns = sideLns[1:]
+		}
 		c.mu.Lock()
 		c.members = append(c.members, mb)
 		c.mu.Unlock()
@@ -161,6 +199,28 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 		}
 	}
 	return c, nil
+}
+
+// startSidecar serves the transform server next to nd on ln.
+func (c *Cluster) startSidecar(nd *Node, t insitu.Transform, tmpl *transport.ServerOptions, ln net.Listener) *sidecar {
+	var o transport.ServerOptions
+	if tmpl != nil {
+		o = *tmpl
+	}
+	o.Roots = []string{nd.Dir()}
+	o.Secret = c.secret
+	o.NodeMap = nd.Map
+	log := c.log.With("sidecar", nd.ID())
+	if o.Logger == nil {
+		o.Logger = log
+	}
+	s := &sidecar{
+		newHandler: func() *transport.Server { return transport.NewServer(t, &o) },
+		log:        log,
+		addr:       ln.Addr().String(),
+	}
+	s.serve(ln)
+	return s
 }
 
 // Map returns the cluster's map.
@@ -359,6 +419,9 @@ func (c *Cluster) Close() error {
 				err = mb.stop(ctx)
 			}
 			err = errors.Join(err, mb.node.Close())
+			if mb.side != nil {
+				err = errors.Join(err, mb.side.stop(ctx))
+			}
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("node %s: %w", mb.node.ID(), err))

@@ -23,6 +23,7 @@ import (
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // Limits of the jobs API.
@@ -39,6 +40,7 @@ type jobTable struct {
 	mu       sync.Mutex
 	byID     map[string]*nodeJob
 	finished []string // IDs of finished jobs, oldest first
+	sidecars sidecarPool
 }
 
 func (t *jobTable) init() { t.byID = map[string]*nodeJob{} }
@@ -58,6 +60,19 @@ type nodeJob struct {
 // It returns at once. An invalid spec, an unknown transform, or an ID in
 // use by a different spec is an [insitu.InvalidArgument] error; starting
 // the same spec twice returns the job already running.
+//
+// A spec with a Server instead of a Transform runs through the transform
+// server next to the node ("sidecar" mode): the one at the TransformURL of
+// the node's own entry in its map, reached with a [transport.Client] that
+// the node keeps for that server and mode and shares between jobs. With
+// "ws" and "hpush" the node sends each input's bytes; with "hpull" it
+// sends the input's URL on this node and the server fetches the bytes;
+// with LocalFile it sends only the input's path in the node's store. With
+// DirectPut the server puts each output straight to the output's owner;
+// without, the output comes back to the node, which puts it there. A node
+// whose map entry has no TransformURL refuses such a spec with
+// InvalidArgument; a server that cannot be reached fails the start with
+// [insitu.Unavailable].
 func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	if spec.ID == "" {
 		return pipeline.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
@@ -65,9 +80,20 @@ func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	if err := spec.Validate(func(name string) bool { _, ok := n.transforms[name]; return ok }); err != nil {
 		return pipeline.JobStatus{}, err
 	}
+	// The transform server is dialed (the first time only: the client is
+	// pooled) before the job table is locked, so that a slow dial holds up
+	// no other job.
+	t, releaseT := n.transforms[spec.Transform], func() {}
+	if spec.Server != nil {
+		var err error
+		if t, releaseT, err = n.sidecarTransform(spec.Server); err != nil {
+			return pipeline.JobStatus{}, err
+		}
+	}
 	n.jobs.mu.Lock()
 	defer n.jobs.mu.Unlock()
 	if j, ok := n.jobs.byID[spec.ID]; ok {
+		releaseT()
 		if !reflect.DeepEqual(j.spec, spec) {
 			return pipeline.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: id %q is in use by another job", spec.ID)
 		}
@@ -75,6 +101,7 @@ func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	}
 	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret})
 	if err != nil {
+		releaseT()
 		return pipeline.JobStatus{}, err
 	}
 	opts := spec.Options()
@@ -82,12 +109,17 @@ func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	opts.CountFirst = true                  // so a lost node's unfinished objects are known
 	opts.Progress = func(pipeline.Stats) {} // no terminal line on a node
 	opts.Logger = n.log.With("job", spec.ID)
-	j := &nodeJob{spec: spec, release: client.Close}
+	j := &nodeJob{spec: spec, release: func() { client.Close(); releaseT() }}
 	dst := &jobSink{n: n, remote: sink.Cluster(client)}
-	j.run = pipeline.Start(context.Background(), n.jobSource(spec), n.transforms[spec.Transform], dst, opts)
+	j.run = pipeline.Start(context.Background(), n.jobSource(spec), t, dst, opts)
 	n.jobs.byID[spec.ID] = j
 	go n.retire(j)
-	n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix, "transform", spec.Transform)
+	if spec.Server != nil {
+		n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix,
+			"server", t.(*transport.Client).Mode().String(), "local_file", spec.Server.LocalFile, "direct_put", spec.Server.DirectPut)
+	} else {
+		n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix, "transform", spec.Transform)
+	}
 	return n.status(j), nil
 }
 
@@ -149,7 +181,8 @@ func (n *Node) AbortJob(ctx context.Context, id string) (pipeline.JobStatus, err
 }
 
 // AbortJobs aborts every running job and waits for them to stop, as a
-// node does when it shuts down.
+// node does when it shuts down, and closes the node's clients of
+// transform servers (a job started later dials again).
 func (n *Node) AbortJobs() {
 	n.jobs.mu.Lock()
 	jobs := slices.Collect(maps.Values(n.jobs.byID))
@@ -159,6 +192,7 @@ func (n *Node) AbortJobs() {
 	for _, j := range jobs {
 		n.AbortJob(ctx, j.spec.ID)
 	}
+	n.jobs.sidecars.closeAll()
 }
 
 func (n *Node) job(id string) (*nodeJob, error) {

@@ -1,0 +1,157 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/transport"
+)
+
+// sidecarDialWait bounds the dial of a transform server when a job starts.
+const sidecarDialWait = 10 * time.Second
+
+// sidecarKey identifies a pooled client: the server and how it is reached.
+type sidecarKey struct {
+	url       string
+	mode      transport.Mode
+	localFile bool
+}
+
+// sidecarPool holds a node's clients of the transform servers its jobs
+// use ("sidecar" mode): one per server URL and way of reaching it, dialed
+// by the first job that needs it and shared by the jobs after it, closed
+// when the node's jobs are aborted (as when it shuts down) once no job
+// holds it.
+type sidecarPool struct {
+	mu      sync.Mutex
+	clients map[sidecarKey]*sidecarClient
+}
+
+type sidecarClient struct {
+	dial    sync.Mutex // held while dialing
+	c       *transport.Client
+	refs    int  // jobs holding the client
+	retired bool // out of the pool: close when refs reach 0
+}
+
+// acquire returns the pooled client of key, dialing it with dial when
+// there is none yet, and the function that gives it back.
+func (p *sidecarPool) acquire(ctx context.Context, key sidecarKey, dial func(context.Context) (*transport.Client, error)) (*transport.Client, func(), error) {
+	p.mu.Lock()
+	if p.clients == nil {
+		p.clients = make(map[sidecarKey]*sidecarClient)
+	}
+	sc := p.clients[key]
+	if sc == nil {
+		sc = &sidecarClient{}
+		p.clients[key] = sc
+	}
+	sc.refs++
+	p.mu.Unlock()
+
+	sc.dial.Lock()
+	defer sc.dial.Unlock()
+	p.mu.Lock()
+	c := sc.c
+	p.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = dial(ctx); err != nil {
+			p.release(sc)
+			return nil, nil, err
+		}
+		p.mu.Lock()
+		sc.c = c
+		p.mu.Unlock()
+	}
+	var once sync.Once
+	return c, func() { once.Do(func() { p.release(sc) }) }, nil
+}
+
+func (p *sidecarPool) release(sc *sidecarClient) {
+	p.mu.Lock()
+	sc.refs--
+	var c *transport.Client
+	if sc.refs == 0 && sc.retired {
+		c, sc.c = sc.c, nil
+	}
+	p.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// closeAll takes every client out of the pool and closes those no job
+// holds; the others close when their last job ends.
+func (p *sidecarPool) closeAll() {
+	p.mu.Lock()
+	var idle []*transport.Client
+	for k, sc := range p.clients {
+		delete(p.clients, k)
+		sc.retired = true
+		if sc.refs == 0 && sc.c != nil {
+			idle = append(idle, sc.c)
+			sc.c = nil
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// sidecarTransform returns the transform of a job with a server spec: the
+// pooled client of the transform server at the TransformURL of this node's
+// entry in its map, and the function that gives it back when the job ends.
+// A node without a transform server is an InvalidArgument error; a server
+// that cannot be reached is Unavailable.
+func (n *Node) sidecarTransform(spec *pipeline.ServerSpec) (insitu.Transform, func(), error) {
+	mode := transport.WS
+	if spec.Mode != "" {
+		var err error
+		if mode, err = transport.ParseMode(spec.Mode); err != nil {
+			return nil, nil, insitu.Errorf(insitu.InvalidArgument, "job spec: server: %w", err)
+		}
+	}
+	self, ok := n.Map().Node(n.id)
+	if !ok || self.TransformURL == "" {
+		return nil, nil, insitu.Errorf(insitu.InvalidArgument,
+			"job spec: server: node %s has no transform server (its entry in the cluster map has no transform_url)", n.id)
+	}
+	key := sidecarKey{url: self.TransformURL, mode: mode, localFile: spec.LocalFile}
+	dial := func(ctx context.Context) (*transport.Client, error) {
+		opts := &transport.DialOptions{
+			Mode:      mode,
+			Secret:    n.secret,
+			LocalFile: spec.LocalFile,
+			Logger:    n.log,
+		}
+		if mode == transport.HPull {
+			// The server fetches each input from this node, on loopback.
+			opts.SourceURL = n.sourceURL
+		}
+		return transport.Dial(ctx, self.TransformURL, opts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sidecarDialWait)
+	defer cancel()
+	c, release, err := n.jobs.sidecars.acquire(ctx, key, dial)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, release, nil
+}
+
+// sourceURL is where a transform server fetches an input of this node's
+// jobs: the object's URL on this node, with the bearer token of the
+// cluster secret.
+func (n *Node) sourceURL(obj insitu.Object) (string, string, error) {
+	self, ok := n.Map().Node(n.id)
+	if !ok {
+		return "", "", insitu.Errorf(insitu.Unavailable, "node %s is not in its own cluster map", n.id)
+	}
+	return locality.ObjectURL(self, obj.Name), n.secret.Token(), nil
+}

@@ -1,0 +1,75 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/transport"
+)
+
+func (p *sidecarPool) snapshot() map[sidecarKey]*transport.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[sidecarKey]*transport.Client{}
+	for k, sc := range p.clients {
+		out[k] = sc.c
+	}
+	return out
+}
+
+// TestSidecarClientsPooled: the jobs of a node share one client per
+// transform server and transport, which closes with the node's jobs.
+func TestSidecarClientsPooled(t *testing.T) {
+	c, err := StartCluster(t.Context(), 2, &ClusterOptions{Sidecar: insitu.Identity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 10 {
+		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: string(rune('a' + i))}, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(id, mode string) {
+		t.Helper()
+		spec := pipeline.JobSpec{ID: id, Bucket: "in", DstBucket: "out-" + id, Server: &pipeline.ServerSpec{Mode: mode}}
+		rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+		if err != nil || rep.Transformed != 10 {
+			t.Fatalf("job %s: %v\n%s", id, err, rep)
+		}
+	}
+	n1 := c.Node("n1")
+	run("one", "ws")
+	first := n1.jobs.sidecars.snapshot()
+	run("two", "ws")
+	second := n1.jobs.sidecars.snapshot()
+	if len(first) != 1 || len(second) != 1 {
+		t.Fatalf("clients after one job %v, after two %v; want one", first, second)
+	}
+	for k, cl := range first {
+		if cl == nil || second[k] != cl || k.mode != transport.WS {
+			t.Fatalf("the second job did not reuse the client of the first: %v, %v", first, second)
+		}
+	}
+	run("three", "hpull")
+	if got := n1.jobs.sidecars.snapshot(); len(got) != 2 {
+		t.Fatalf("clients after an hpull job: %v, want two", got)
+	}
+
+	// Aborting the node's jobs (as Close does) closes them.
+	n1.AbortJobs()
+	if got := n1.jobs.sidecars.snapshot(); len(got) != 0 {
+		t.Fatalf("clients after AbortJobs: %v", got)
+	}
+	for _, cl := range first {
+		err := cl.Transform(context.Background(), &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "in", Key: "a"}}}, nil)
+		if !errors.Is(err, insitu.Canceled) {
+			t.Fatalf("a pooled client after AbortJobs: %v, want it closed", err)
+		}
+	}
+	run("four", "ws") // dials again
+}
