@@ -1,0 +1,41 @@
+package sourcetest_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/source/sourcetest"
+)
+
+// A source's own tests call Run with a harness that makes a source over
+// given objects. In a _test.go file that is simply
+//
+//	func TestDirSource(t *testing.T) { sourcetest.Run(t, harness) }
+//
+// Here the suite runs through testing.RunTests, so that the example runs.
+func Example() {
+	harness := sourcetest.Harness{
+		MakeSource: func(t *testing.T, objects map[string][]byte) insitu.Source {
+			root := t.TempDir()
+			for key, b := range objects {
+				p := filepath.Join(root, filepath.FromSlash(key))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return source.Dir(root, nil)
+		},
+	}
+	ok := testing.RunTests(func(_, _ string) (bool, error) { return true, nil }, []testing.InternalTest{
+		{Name: "TestDirSource", F: func(t *testing.T) { sourcetest.Run(t, harness) }},
+	})
+	fmt.Println("source.Dir conforms:", ok)
+	// Output: source.Dir conforms: true
+}
