@@ -102,6 +102,7 @@ func newBench(ctx context.Context, o options, stdout io.Writer) (*bench, error) 
 	b.cluster, err = node.StartCluster(ctx, o.nodes, &node.ClusterOptions{
 		Dir:        filepath.Join(b.work, "cluster"),
 		Transforms: map[string]insitu.Transform{transformName: b.wavT},
+		Sidecar:    b.wavT,
 	})
 	if err != nil {
 		return b, fmt.Errorf("starting the embedded cluster: %w", err)
@@ -253,9 +254,11 @@ func (b *bench) measure(ctx context.Context) (*results, error) {
 			runtime.GC()
 			debug.FreeOSMemory()
 			rss.reset()
+			cpu0, cpuOK := sampleCPU()
 			start := time.Now()
 			err := c.run(ctx, dst)
 			elapsed := time.Since(start)
+			cpu1, _ := sampleCPU()
 			peak := rss.peak()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -279,8 +282,16 @@ func (b *bench) measure(ctx context.Context) (*results, error) {
 			} else {
 				c.times = append(c.times, elapsed)
 				c.peakRSS = max(c.peakRSS, peak)
+				if cpuOK {
+					c.cpu = append(c.cpu, cpu1.sub(cpu0))
+				}
 			}
-			fmt.Fprintf(b.log, "round %d/%d  %-44s %8.2fs  %s\n", round, b.o.repeat, c.name, elapsed.Seconds(), status)
+			cpuNote := ""
+			if cpuOK && err == nil {
+				d := cpu1.sub(cpu0)
+				cpuNote = fmt.Sprintf("  CPU %.2fs (ffmpeg %.2f, etlbench %.2f, versitygw %.2f)", d.total().Seconds(), d.children.Seconds(), d.self.Seconds(), d.running.Seconds())
+			}
+			fmt.Fprintf(b.log, "round %d/%d  %-44s %8.2fs%s  %s\n", round, b.o.repeat, c.name, elapsed.Seconds(), cpuNote, status)
 			if ref == nil {
 				return nil, fmt.Errorf("the floor failed, so nothing can be compared: %w", err)
 			}

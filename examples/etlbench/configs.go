@@ -28,6 +28,7 @@ type config struct {
 	out outputs
 
 	times   []time.Duration
+	cpu     []cpuTimes // of each run, when known
 	peakRSS int64
 	err     error // the first failed run; the configuration is not run again
 }
@@ -118,11 +119,32 @@ func (b *bench) baselineConfig() *config {
 // store without HTTP when that is itself). That is the only combination a
 // job with an in-process transform has: its input is always the local
 // file and its output always goes straight to the owner.
+//
+// Sidecar mode runs the same job through the transform server next to each
+// node (JobSpec.Server), over ws, hpush or hpull; the node sends the
+// input's bytes (hpull: the server fetches them from the node) or only its
+// local path, and the output comes back to the node, which puts it to its
+// owner, or the server puts it there itself (direct put). Here the
+// transform servers run in this process, each on its own port of
+// 127.0.0.1, as node.StartCluster starts them.
 func (b *bench) clusterConfigs() []*config {
-	return []*config{
+	cs := []*config{
 		b.jobConfig("embedded", "inproc", true, true, pipeline.JobSpec{Transform: transformName}),
 	}
+	for _, mode := range serverModes {
+		for _, localFile := range []bool{true, false} {
+			for _, directPut := range []bool{true, false} {
+				cs = append(cs, b.jobConfig("sidecar", mode, localFile, directPut, pipeline.JobSpec{
+					Server: &pipeline.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut},
+				}))
+			}
+		}
+	}
+	return cs
 }
+
+// serverModes are the transports to a transform server.
+var serverModes = []string{"ws", "hpush", "hpull"}
 
 // jobConfig is a configuration that runs spec as a job on every node.
 func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spec pipeline.JobSpec) *config {

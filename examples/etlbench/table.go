@@ -47,6 +47,13 @@ type row struct {
 	// client-side baseline's Seconds over this row's (0 without a baseline).
 	RatioToFloor        float64 `json:"ratio_to_floor"`
 	SpeedupOverBaseline float64 `json:"speedup_over_client_side,omitempty"`
+	// CPU is the median CPU time of a run in seconds, in all: this
+	// process, the ffmpeg processes and versitygw; CPUSelf, CPUFFmpeg and
+	// CPUServer are the medians of each part. Absent where unknown.
+	CPU       float64 `json:"cpu_seconds,omitempty"`
+	CPUSelf   float64 `json:"cpu_seconds_etlbench,omitempty"`
+	CPUFFmpeg float64 `json:"cpu_seconds_ffmpeg,omitempty"`
+	CPUServer float64 `json:"cpu_seconds_versitygw,omitempty"`
 	// PeakRSS is the largest RSS of the process sampled during this
 	// configuration's runs, in bytes; -1 when unknown.
 	PeakRSS int64  `json:"peak_rss_bytes"`
@@ -106,6 +113,16 @@ func (b *bench) results() *results {
 		}
 		for _, t := range c.times {
 			r.Runs = append(r.Runs, t.Seconds())
+		}
+		if len(c.cpu) > 0 {
+			var all, self, ff, srv []float64
+			for _, t := range c.cpu {
+				all = append(all, t.total().Seconds())
+				self = append(self, t.self.Seconds())
+				ff = append(ff, t.children.Seconds())
+				srv = append(srv, t.running.Seconds())
+			}
+			r.CPU, r.CPUSelf, r.CPUFFmpeg, r.CPUServer = median(all), median(self), median(ff), median(srv)
 		}
 		if len(r.Runs) > 0 {
 			r.Seconds = median(r.Runs)
@@ -172,7 +189,7 @@ func printTable(w io.Writer, res *results) {
 		width = max(width, utf8.RuneCountInString(r.Config))
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
-	fmt.Fprintf(w, "%s  %8s  %13s  %9s  %7s  %22s  %9s\n", pad("configuration"), "seconds", "min–max", "objects/s", "× floor", "speedup vs client-side", "peak RSS")
+	fmt.Fprintf(w, "%s  %8s  %13s  %9s  %7s  %22s  %9s  %7s  %7s\n", pad("configuration"), "seconds", "min–max", "objects/s", "× floor", "speedup vs client-side", "peak RSS", "CPU s", "Go CPU")
 	for _, r := range res.Rows {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s  %8s\n", pad(r.Config), "FAILED")
@@ -186,10 +203,17 @@ func printTable(w io.Writer, res *results) {
 		if r.SpeedupOverBaseline > 0 {
 			speedup = fmt.Sprintf("%.2fx", r.SpeedupOverBaseline)
 		}
-		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %22s  %9s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, speedup, rssString(r.PeakRSS))
+		cpu, self := "-", "-"
+		if r.CPU > 0 {
+			cpu, self = fmt.Sprintf("%.2f", r.CPU), fmt.Sprintf("%.2f", r.CPUSelf)
+		}
+		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %22s  %9s  %7s  %7s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, speedup, rssString(r.PeakRSS), cpu, self)
 	}
 	if res.ProcessPeakRSS >= 0 {
 		fmt.Fprintf(w, "\npeak RSS: this process's, sampled every 50ms during each configuration's runs (ffmpeg and versitygw are other processes); whole run VmHWM %s\n", rssString(res.ProcessPeakRSS))
+	}
+	if len(res.Rows) > 0 && res.Rows[0].CPU > 0 {
+		fmt.Fprintf(w, "CPU s: median CPU time of a run, user + system, of this process, the ffmpeg processes and versitygw; Go CPU: this process's part\n")
 	}
 }
 
