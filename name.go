@@ -19,10 +19,11 @@ type Name struct {
 	Key    string `json:"key"`
 }
 
-// String returns "bucket/key", or just the key when the bucket is empty.
+// String returns "bucket/key", or just the key when the bucket is empty,
+// or just the bucket when the key is.
 func (n Name) String() string {
-	if n.Bucket == "" {
-		return n.Key
+	if n.Bucket == "" || n.Key == "" {
+		return n.Bucket + n.Key
 	}
 	return n.Bucket + "/" + n.Key
 }

@@ -58,6 +58,9 @@ func TestNameString(t *testing.T) {
 	if got := (insitu.Name{Key: "k"}).String(); got != "k" {
 		t.Errorf("String without bucket = %q", got)
 	}
+	if got := (insitu.Name{Bucket: "b"}).String(); got != "b" {
+		t.Errorf("String without key = %q", got)
+	}
 }
 
 func FuzzNameValidate(f *testing.F) {
