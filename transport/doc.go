@@ -25,6 +25,15 @@
 // an HTTP PUT and answers with the stored size and checksum instead of the
 // bytes.
 //
+// Over a cluster of storage nodes with a transform server next to each
+// (package locality/node starts such clusters), [Cluster] returns the
+// transform of "remote mode": each object goes to the server next to its
+// owner, which reads the bytes from the owner (over loopback, or from its
+// disk) and puts the output straight to the output's owner, so that the
+// caller sends and receives control messages only. A server next to a
+// node sets [ServerOptions.NodeMap] so that it puts to and fetches from
+// the nodes of the cluster only.
+//
 // docs/PROTOCOL.md in the repository specifies every path, header, frame,
 // status and error code. Package transporttest holds the conformance suite
 // every mode passes.
