@@ -428,19 +428,45 @@ func BenchmarkNode(b *testing.B) {
 // 3-node cluster, once per iteration: every node transforms the objects
 // it owns and puts each output to the output's owner. An iteration is the
 // whole set (256 objects of 16 KiB, or 64 of 1 MiB), so MB/s and objects/s
-// are the job's throughput, its start and end included.
+// are the job's throughput, its start and end included. The modes:
+//
+//   - embedded: the in-process transform on each node, local-file input;
+//   - sidecar/<transport>/in=<bytes|file>/put=<node|direct>: through the
+//     transform server next to each node (in this process, on its own
+//     port), the node sending the bytes (hpull: the server fetching them)
+//     or the local path, and the output coming back to the node to be put
+//     by it, or put by the server itself.
 func BenchmarkClusterJob(b *testing.B) {
 	for _, tc := range []struct{ size, count int }{{16 << 10, 256}, {1 << 20, 64}} {
 		b.Run("embedded/"+sizeName(tc.size), func(b *testing.B) {
 			benchJob(b, tc.size, tc.count, pipeline.JobSpec{Transform: "identity"})
 		})
+		for _, mode := range []string{"ws", "hpush", "hpull"} {
+			for _, localFile := range []bool{false, true} {
+				for _, directPut := range []bool{false, true} {
+					in, put := "bytes", "node"
+					if localFile {
+						in = "file"
+					}
+					if directPut {
+						put = "direct"
+					}
+					name := fmt.Sprintf("sidecar/%s/in=%s/put=%s/%s", mode, in, put, sizeName(tc.size))
+					b.Run(name, func(b *testing.B) {
+						benchJob(b, tc.size, tc.count, pipeline.JobSpec{Server: &pipeline.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut}})
+					})
+				}
+			}
+		}
 	}
 }
 
 func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
 	ctx := context.Background()
 	c, err := node.StartCluster(ctx, 3, &node.ClusterOptions{
-		Transforms: map[string]insitu.Transform{"identity": insitu.Identity},
+		Transforms:     map[string]insitu.Transform{"identity": insitu.Identity},
+		Sidecar:        insitu.Identity,
+		SidecarOptions: &transport.ServerOptions{Logger: slog.New(slog.DiscardHandler)},
 	})
 	if err != nil {
 		b.Fatal(err)
