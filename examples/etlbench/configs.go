@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,9 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/baseline"
 	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/transport"
 	"github.com/sourcegraph/conc/pool"
 )
 
@@ -127,6 +131,14 @@ func (b *bench) baselineConfig() *config {
 // owner, or the server puts it there itself (direct put). Here the
 // transform servers run in this process, each on its own port of
 // 127.0.0.1, as node.StartCluster starts them.
+//
+// Remote mode drives the cluster from this process (pipeline.Run over
+// source.Cluster, transport.Cluster and sink.Cluster): each object goes to
+// the transform server next to its owner, which reads it from the owner's
+// disk (local file) or fetches it from the owner over loopback (ws,
+// hpull; with hpush this process fetches the bytes and sends them), and
+// puts the output straight to the output's owner (direct put) or sends it
+// back here, to be put by this process.
 func (b *bench) clusterConfigs() []*config {
 	cs := []*config{
 		b.jobConfig("embedded", "inproc", true, true, pipeline.JobSpec{Transform: transformName}),
@@ -137,6 +149,13 @@ func (b *bench) clusterConfigs() []*config {
 				cs = append(cs, b.jobConfig("sidecar", mode, localFile, directPut, pipeline.JobSpec{
 					Server: &pipeline.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut},
 				}))
+			}
+		}
+	}
+	for _, mode := range serverModes {
+		for _, localFile := range []bool{true, false} {
+			for _, directPut := range []bool{true, false} {
+				cs = append(cs, b.remoteConfig(mode, localFile, directPut))
 			}
 		}
 	}
@@ -165,6 +184,55 @@ func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spe
 		return checkReport(rep, err, len(b.inputs))
 	}
 	return c
+}
+
+// remoteConfig is a remote-mode configuration: this process lists the
+// cluster and sends each object to the transform server next to its
+// owner, with as many objects in flight as the nodes' jobs have in all.
+func (b *bench) remoteConfig(mode string, localFile, directPut bool) *config {
+	c := &config{
+		name:      configName("remote", mode, localFile, directPut),
+		mode:      "remote",
+		transport: mode,
+		localFile: localFile,
+		directPut: directPut,
+		out:       clusterOutputs{c: b.cluster},
+	}
+	c.run = func(ctx context.Context, dst string) error {
+		m, err := transport.ParseMode(mode)
+		if err != nil {
+			return err
+		}
+		opts := &transport.ClusterOptions{Mode: m, Logger: slog.New(slog.DiscardHandler)}
+		if localFile {
+			opts.LocalPath = b.cluster.LocalPath
+		}
+		client := b.cluster.Client()
+		t, err := transport.Cluster(client, opts)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		workers := b.o.nodeWorkers
+		if workers == 0 {
+			workers = runtime.GOMAXPROCS(0) // a node job's default
+		}
+		rep, err := pipeline.Run(ctx, source.Cluster(client, srcBucket, nil), t, sink.Cluster(client), &pipeline.Options{
+			Workers:   workers * len(b.cluster.Nodes()),
+			Rename:    func(n insitu.Name) (insitu.Name, error) { return renameTo(n, dst) },
+			DirectPut: directPut,
+			Progress:  noProgress,
+		})
+		return checkReport(rep, err, len(b.inputs))
+	}
+	return c
+}
+
+// renameTo names the output of in in the bucket dst.
+func renameTo(in insitu.Name, dst string) (insitu.Name, error) {
+	out, err := rename(in)
+	out.Bucket = dst
+	return out, err
 }
 
 // configName names an insitu configuration, such as

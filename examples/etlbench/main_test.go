@@ -76,8 +76,8 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: peak RSS %d", r.Config, r.PeakRSS)
 		}
 	}
-	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] != 1 || modes["sidecar"] != 12 {
-		t.Errorf("rows by mode %v; want a floor, a client-side baseline, the embedded mode and 12 sidecar configurations", modes)
+	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] != 1 || modes["sidecar"] != 12 || modes["remote"] != 12 {
+		t.Errorf("rows by mode %v; want a floor, a client-side baseline, the embedded mode and 12 sidecar and 12 remote configurations", modes)
 	}
 	if want := 2 + len((&bench{}).clusterConfigs()); len(res.Rows) != want {
 		t.Errorf("%d rows, want %d", len(res.Rows), want)
