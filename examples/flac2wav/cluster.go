@@ -42,22 +42,25 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		}
 	}
 
-	// The transform every node runs in-process, by name.
+	// The transform: run in-process by every node (by name), or served by
+	// a transform server next to every node (see modes.go).
 	toWAV, err := ffmpeg.NewWAV(&ffmpeg.WAVOptions{Channels: cfg.channels, SampleRate: cfg.rate})
 	if err != nil {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2
 	}
 	storeDir := filepath.Join(tmp, "cluster")
-	c, err := node.StartCluster(ctx, cfg.nodes, &node.ClusterOptions{
-		Dir:        storeDir, // kept after the run, so the outputs can be looked at
-		Transforms: map[string]insitu.Transform{"ffmpeg-wav": toWAV},
-	})
+	copts := cfg.clusterOptions(toWAV)
+	copts.Dir = storeDir // kept after the run, so the outputs can be looked at
+	c, err := node.StartCluster(ctx, cfg.nodes, &copts)
 	if err != nil {
 		return fail(err)
 	}
 	defer c.Close()
 	fmt.Fprintf(stdout, "started %d storage nodes on 127.0.0.1 (%s)\n", cfg.nodes, c.Map())
+	if copts.Sidecar != nil {
+		fmt.Fprintf(stdout, "started a transform server (ffmpeg) next to each node\n")
+	}
 
 	n, err := c.SeedDir(ctx, flacBucket, cfg.src)
 	if err != nil {
@@ -66,18 +69,20 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "seeded %d objects into bucket %q, each on its owner\n", n, flacBucket)
 
 	// The job: every node converts the .flac objects it owns, reading them
-	// from its disk, and puts each .wav straight to the output's owner.
-	spec := pipeline.JobSpec{
-		Bucket:          flacBucket,
-		DstBucket:       wavBucket,
-		Transform:       "ffmpeg-wav",
-		Rename:          &pipeline.RenameExt{From: ".flac", To: ".wav"},
-		Workers:         cfg.workers,
-		Timeout:         pipeline.Duration(cfg.timeout),
-		SkipExisting:    cfg.skipExisting,
-		ContinueOnError: cfg.continueOnError,
+	// from its disk, and puts each .wav straight to the output's owner; or,
+	// in remote mode, this process has the transform servers next to the
+	// owners do it.
+	fmt.Fprintln(stdout, cfg.describe())
+	for _, n := range cfg.notes() {
+		fmt.Fprintln(stdout, "note:", n)
 	}
-	report, runErr := pipeline.RunCluster(ctx, c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+	var report pipeline.Report
+	var runErr error
+	if cfg.mode == modeRemote {
+		report, runErr = runRemote(ctx, c, cfg, toWAV)
+	} else {
+		report, runErr = pipeline.RunCluster(ctx, c.Map(), cfg.jobSpec(), &pipeline.ClusterOptions{Secret: c.Secret()})
+	}
 	fmt.Fprint(stdout, report)
 	fmt.Fprintf(stdout, "outputs: %s/<node>/%s\n", storeDir, wavBucket)
 	status := 0

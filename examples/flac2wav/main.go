@@ -14,6 +14,26 @@
 //	go run ./examples/flac2wav -nodes 5 -n 40 -ac 1 -ar 16000
 //	go run ./examples/flac2wav -src ~/music      # your files, seeded into the cluster
 //
+// -mode and -transport choose where ffmpeg runs and how it is reached, so
+// that every mode of insitu runs from the command line:
+//
+//	-mode embedded                    each node runs ffmpeg in-process (the default; -transport inproc)
+//	-mode sidecar -transport ws       each node streams its files to a transform server next to it
+//	-mode sidecar -transport hpush    ... one HTTP PUT per file
+//	-mode sidecar -transport hpull    ... one HTTP GET per file; the server fetches the bytes from the node
+//	-mode remote -transport ws|hpull  this process sends the transform server next to each file's owner
+//	                                  a control message; the server reads the file from its owner
+//	-mode remote -transport hpush     ... the bytes go through this process, unless -fqn
+//	-mode remote -transport inproc    this process reads every file and runs ffmpeg itself
+//
+// -fqn (on by default) gives ffmpeg the input's path on the node's disk
+// instead of its bytes; -direct-put (on by default) has the transform
+// server put each .wav straight to its owner instead of handing it back
+// to its caller:
+//
+//	go run ./examples/flac2wav -mode sidecar -transport hpull -fqn=false -direct-put=false
+//	go run ./examples/flac2wav -mode remote -transport ws
+//
 // With -dst it runs on local folders instead, converting -src (or
 // generated samples) recursively into -dst with the same layout:
 //
@@ -57,6 +77,12 @@ type config struct {
 	skipExisting    bool
 	continueOnError bool
 	failuresFile    string
+
+	// How the cluster run reaches the transform (see modes.go).
+	mode      string // embedded, sidecar or remote
+	transport string // inproc, ws, hpush or hpull
+	fqn       bool   // local-file input: the transform gets the input's path
+	directPut bool   // the transform server puts each output to its owner
 }
 
 // run is the whole program; it returns the exit status.
@@ -146,9 +172,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.skipExisting, "skip-existing", false, "do not convert files whose .wav already exists")
 	fs.BoolVar(&c.continueOnError, "continue-on-error", false, "convert the other files when one fails, instead of stopping")
 	fs.StringVar(&c.failuresFile, "failures", "", "write failures to this file, one JSON object per line")
+	fs.StringVar(&c.mode, "mode", "embedded", "where the transform runs: embedded (in each node), sidecar (in a transform server next to each node,\n"+
+		"driven by the node) or remote (in a transform server next to each node, driven by this process)")
+	fs.StringVar(&c.transport, "transport", "", "how the transform is reached: inproc, ws, hpush or hpull\n"+
+		"(default: inproc with -mode embedded, ws otherwise; -mode remote -transport inproc runs ffmpeg in this process)")
+	fs.BoolVar(&c.fqn, "fqn", true, "local-file input: give the transform the input's path on the node's disk instead of its bytes (-fqn=false: the bytes)")
+	fs.BoolVar(&c.directPut, "direct-put", true, "the transform server puts each .wav straight to its owner (-direct-put=false: the output goes back\n"+
+		"to the node, or to this process in remote mode, which puts it); in-process transforms always go through their runner")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var bad string
 	switch {
 	case fs.NArg() > 0:
@@ -165,6 +200,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = "-workers must not be negative"
 	case c.timeout < 0:
 		bad = "-timeout must not be negative"
+	case c.dst != "" && (set["mode"] || set["transport"] || set["fqn"] || set["direct-put"]):
+		bad = "-mode, -transport, -fqn and -direct-put choose how a cluster runs the job; they do not go with -dst"
+	default:
+		bad = resolveMode(&c)
 	}
 	if bad != "" {
 		fmt.Fprintln(stderr, "flac2wav:", bad)
