@@ -90,8 +90,10 @@ const shutdownGrace = 5 * time.Second
 
 // StartCluster starts n nodes, with IDs n1 … nN, on free ports of
 // 127.0.0.1, and returns once they all accept requests. Their map (version
-// 1) lists them all; their secret authenticates every request. ctx bounds
-// the start only: the nodes run until [Cluster.Close].
+// 1) lists them all; their secret authenticates every request. With
+// ClusterOptions.Sidecar it also starts a transform server next to each
+// node, whose URL is the node's TransformURL in the map. ctx bounds the
+// start only: the nodes run until [Cluster.Close].
 func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster, err error) {
 	if n < 1 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: a cluster needs at least one node, not %d", n)
