@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ import (
 	"github.com/insitu-data/insitu/locality/node"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/source"
 	"github.com/insitu-data/insitu/transport"
 )
 
@@ -435,7 +437,12 @@ func BenchmarkNode(b *testing.B) {
 //     transform server next to each node (in this process, on its own
 //     port), the node sending the bytes (hpull: the server fetching them)
 //     or the local path, and the output coming back to the node to be put
-//     by it, or put by the server itself.
+//     by it, or put by the server itself;
+//   - remote/<transport>/in=<bytes|file>/put=<caller|direct>: the caller
+//     lists the cluster and sends each object to the transform server
+//     next to its owner (transport.Cluster), which fetches the bytes from
+//     the owner (hpush: the caller sends them) or reads its file, and puts
+//     the output to its owner, or sends it back to the caller to put.
 func BenchmarkClusterJob(b *testing.B) {
 	for _, tc := range []struct{ size, count int }{{16 << 10, 256}, {1 << 20, 64}} {
 		b.Run("embedded/"+sizeName(tc.size), func(b *testing.B) {
@@ -458,10 +465,30 @@ func BenchmarkClusterJob(b *testing.B) {
 				}
 			}
 		}
+		for _, mode := range []string{"ws", "hpush", "hpull"} {
+			for _, localFile := range []bool{false, true} {
+				for _, directPut := range []bool{false, true} {
+					in, put := "bytes", "caller"
+					if localFile {
+						in = "file"
+					}
+					if directPut {
+						put = "direct"
+					}
+					b.Run(fmt.Sprintf("remote/%s/in=%s/put=%s/%s", mode, in, put, sizeName(tc.size)), func(b *testing.B) {
+						benchRemote(b, tc.size, tc.count, mode, localFile, directPut)
+					})
+				}
+			}
+		}
 	}
 }
 
-func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
+// startJobCluster starts a 3-node cluster with the identity transform in
+// process and in a transform server next to each node, holding count
+// objects of size bytes in the bucket "in".
+func startJobCluster(b *testing.B, size, count int) *node.Cluster {
+	b.Helper()
 	ctx := context.Background()
 	c, err := node.StartCluster(ctx, 3, &node.ClusterOptions{
 		Transforms:     map[string]insitu.Transform{"identity": insitu.Identity},
@@ -471,7 +498,7 @@ func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	b.Cleanup(func() { c.Close() })
 	data := benchData(size)
 	for i := range count {
 		name := insitu.Name{Bucket: "in", Key: fmt.Sprintf("obj-%04d", i)}
@@ -479,6 +506,13 @@ func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
 			b.Fatal(err)
 		}
 	}
+	return c
+}
+
+// benchJob runs spec as a job on every node, once per iteration.
+func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
+	ctx := context.Background()
+	c := startJobCluster(b, size, count)
 	spec.Bucket, spec.DstBucket = "in", "out"
 	opts := &pipeline.ClusterOptions{Secret: c.Secret(), Progress: func(pipeline.Stats) {}}
 	b.SetBytes(int64(size * count))
@@ -486,6 +520,47 @@ func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
 	for b.Loop() {
 		spec.ID = "" // a new job each time; its outputs replace the last one's
 		rep, err := pipeline.RunCluster(ctx, c.Map(), spec, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Transformed != int64(count) || rep.BytesOut != int64(size*count) {
+			b.Fatalf("transformed %d objects, %d bytes; want %d, %d", rep.Transformed, rep.BytesOut, count, size*count)
+		}
+	}
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N*count)/s, "objects/s")
+	}
+}
+
+// benchRemote runs the job in remote mode, once per iteration, with as
+// many objects in flight as the nodes' jobs have in all.
+func benchRemote(b *testing.B, size, count int, mode string, localFile, directPut bool) {
+	ctx := context.Background()
+	c := startJobCluster(b, size, count)
+	m, err := transport.ParseMode(mode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	topts := &transport.ClusterOptions{Mode: m, Logger: slog.New(slog.DiscardHandler)}
+	if localFile {
+		topts.LocalPath = c.LocalPath
+	}
+	t, err := transport.Cluster(c.Client(), topts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	src, dst := source.Cluster(c.Client(), "in", nil), sink.Cluster(c.Client())
+	opts := &pipeline.Options{
+		Workers:   3 * runtime.GOMAXPROCS(0),
+		Rename:    func(n insitu.Name) (insitu.Name, error) { return insitu.Name{Bucket: "out", Key: n.Key}, nil },
+		DirectPut: directPut,
+		Progress:  func(pipeline.Stats) {},
+	}
+	b.SetBytes(int64(size * count))
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := pipeline.Run(ctx, src, t, dst, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
