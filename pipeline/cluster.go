@@ -139,7 +139,15 @@ func RunCluster(ctx context.Context, m *locality.Map, spec JobSpec, opts *Cluste
 		}
 	}
 	if !spec.ContinueOnError && len(rep.Failures) > 0 {
+		// The failure that stopped the run, not an object canceled because
+		// of it on another node.
 		f := rep.Failures[0]
+		for _, c := range rep.Failures {
+			if c.Code != insitu.Canceled {
+				f = c
+				break
+			}
+		}
 		return rep, &insitu.Error{Code: f.Code, Name: f.Name, Msg: f.Message}
 	}
 	return rep, nil

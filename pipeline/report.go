@@ -16,7 +16,7 @@ type Report struct {
 	Transformed int64 `json:"transformed"` // objects transformed and stored (or counted, in a dry run)
 	Skipped     int64 `json:"skipped"`     // outputs that existed (SkipExisting) or that the transform dropped (ErrSkip)
 	Failed      int64 `json:"failed"`      // objects that failed, listed in Failures
-	BytesIn     int64 `json:"bytes_in"`    // bytes read from the source, retries included
+	BytesIn     int64 `json:"bytes_in"`    // bytes read from the source, retries included; an input the transform read by itself (Input.Path, a remote fetch) counts its Size
 	BytesOut    int64 `json:"bytes_out"`   // bytes the transform wrote, retries included
 
 	Elapsed  time.Duration `json:"elapsed_ns"`

@@ -177,9 +177,10 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 	body := &lazyBody{open: func() (io.ReadCloser, error) { return r.src.Open(actx, obj) }, n: &r.bytesIn}
 	defer body.Close()
 	defer func() {
-		// A transform that read the local file at obj.Path never opened
-		// the body; its input still counts.
-		if err == nil && !body.opened() && obj.Path != "" && obj.Size > 0 {
+		// A transform that read the local file at obj.Path, or a remote
+		// one that fetched the object itself, never opened the body; its
+		// input still counts.
+		if err == nil && !body.opened() && obj.Size > 0 {
 			r.bytesIn.Add(obj.Size)
 		}
 	}()

@@ -389,8 +389,9 @@ func TestRunBodyIsLazy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if src.opens.Load() != 0 || rep.BytesIn != 0 {
-		t.Fatalf("a transform that never read its body caused %d opens, %d bytes in", src.opens.Load(), rep.BytesIn)
+	// The body was never opened, yet the inputs count by their size.
+	if src.opens.Load() != 0 || rep.BytesIn != 10+11+12+13+14 {
+		t.Fatalf("a transform that never read its body caused %d opens, %d bytes in (want 0 opens, 60 bytes)", src.opens.Load(), rep.BytesIn)
 	}
 }
 
