@@ -47,7 +47,7 @@ func HTTPStatus(c insitu.Code) int {
 	case insitu.Unavailable:
 		return http.StatusServiceUnavailable
 	case insitu.Canceled:
-		return 499 // client closed request, as nginx has it
+		return StatusClientClosed
 	case insitu.DeadlineExceeded:
 		return http.StatusGatewayTimeout
 	case insitu.PermissionDenied:
@@ -58,27 +58,37 @@ func HTTPStatus(c insitu.Code) int {
 	return http.StatusInternalServerError
 }
 
-// codeOfStatus guesses the code of an error response that carries none.
-func codeOfStatus(status int) insitu.Code {
+// CodeOfStatus guesses the code of an HTTP error response that carries
+// none (an answer from a proxy, say); it is the inverse of [HTTPStatus]
+// where that is one to one.
+func CodeOfStatus(status int) insitu.Code {
 	switch status {
 	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusLengthRequired:
 		return insitu.InvalidArgument
 	case http.StatusNotFound:
 		return insitu.NotFound
-	case http.StatusConflict:
+	case http.StatusConflict, http.StatusMisdirectedRequest:
 		return insitu.NotOwner
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return insitu.PermissionDenied
 	case http.StatusRequestEntityTooLarge:
 		return insitu.TooLarge
-	case http.StatusGatewayTimeout:
+	case StatusClientClosed:
+		return insitu.Canceled
+	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
 		return insitu.DeadlineExceeded
+	case http.StatusInternalServerError:
+		return insitu.Internal
 	}
 	if status >= 500 {
 		return insitu.Unavailable
 	}
 	return insitu.Unknown
 }
+
+// StatusClientClosed is the status (nginx's) that carries [insitu.Canceled]:
+// the client canceled the request.
+const StatusClientClosed = 499
 
 // ErrorMessage returns the message of err for an [ErrorBody]: the text of
 // err without the object's name and the code in parentheses, which the
@@ -105,7 +115,7 @@ func responseError(resp *http.Response, node string, name insitu.Name) (int64, e
 	} else {
 		body = ErrorBody{Code: insitu.ParseCode(resp.Header.Get(HeaderErrorCode))}
 		if body.Code == insitu.Unknown {
-			body.Code = codeOfStatus(resp.StatusCode)
+			body.Code = CodeOfStatus(resp.StatusCode)
 		}
 		body.Message = strings.TrimSpace(string(raw))
 		if body.Message == "" || resp.Request != nil && resp.Request.Method == http.MethodHead {

@@ -359,25 +359,16 @@ func (c *coordinator) call(ctx context.Context, n locality.Node, method, path st
 	return nil
 }
 
-// decodeHTTPError turns a {"code","message"} reply into an *insitu.Error.
+// decodeHTTPError turns a node's {"code","message"} reply into an
+// *insitu.Error.
 func decodeHTTPError(resp *http.Response) error {
-	var e struct {
-		Code    insitu.Code `json:"code"`
-		Message string      `json:"message"`
-	}
+	var e locality.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &e) != nil || e.Message == "" {
 		e.Message = fmt.Sprintf("HTTP %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	if e.Code == insitu.Unknown {
-		switch {
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			e.Code = insitu.PermissionDenied
-		case resp.StatusCode == http.StatusNotFound:
-			e.Code = insitu.NotFound
-		case resp.StatusCode >= 500:
-			e.Code = insitu.Unavailable
-		}
+		e.Code = locality.CodeOfStatus(resp.StatusCode)
 	}
 	return &insitu.Error{Code: e.Code, Msg: e.Message}
 }

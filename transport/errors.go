@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
 )
 
 // wireError is the JSON form of an error on every transport: the body of
@@ -41,63 +42,11 @@ func (w wireError) toError(name insitu.Name) error {
 	return &insitu.Error{Code: w.Code, Name: name, Msg: w.Message}
 }
 
-// statusOf returns the HTTP status that carries code.
-func statusOf(code insitu.Code) int {
-	switch code {
-	case insitu.InvalidArgument:
-		return http.StatusBadRequest
-	case insitu.NotFound:
-		return http.StatusNotFound
-	case insitu.NotOwner:
-		return http.StatusConflict
-	case insitu.Unavailable:
-		return http.StatusServiceUnavailable
-	case insitu.Canceled:
-		return statusClientClosed
-	case insitu.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case insitu.PermissionDenied:
-		return http.StatusForbidden
-	case insitu.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusInternalServerError
-}
-
-// statusClientClosed is the (nginx) status of a request its client canceled.
-const statusClientClosed = 499
-
-// codeOfStatus guesses the code of an HTTP error response whose body is not
-// a JSON error (a proxy's answer, say).
-func codeOfStatus(status int) insitu.Code {
-	switch {
-	case status == http.StatusBadRequest:
-		return insitu.InvalidArgument
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return insitu.PermissionDenied
-	case status == http.StatusNotFound:
-		return insitu.NotFound
-	case status == http.StatusConflict || status == http.StatusMisdirectedRequest:
-		return insitu.NotOwner
-	case status == http.StatusRequestEntityTooLarge:
-		return insitu.TooLarge
-	case status == statusClientClosed:
-		return insitu.Canceled
-	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
-		return insitu.DeadlineExceeded
-	case status == http.StatusInternalServerError:
-		return insitu.Internal
-	case status >= 500:
-		return insitu.Unavailable
-	}
-	return insitu.Unknown
-}
-
 // writeError answers an HTTP request with err as a JSON error and the
 // status of its code.
 func writeError(w http.ResponseWriter, err error) {
 	we := toWire(err)
-	writeWireError(w, statusOf(we.Code), we)
+	writeWireError(w, locality.HTTPStatus(we.Code), we)
 }
 
 func writeWireError(w http.ResponseWriter, status int, we wireError) {
@@ -127,5 +76,5 @@ func readHTTPError(resp *http.Response, name insitu.Name) error {
 	} else {
 		msg = resp.Status + ": " + msg
 	}
-	return &insitu.Error{Code: codeOfStatus(resp.StatusCode), Name: name, Msg: msg}
+	return &insitu.Error{Code: locality.CodeOfStatus(resp.StatusCode), Name: name, Msg: msg}
 }
