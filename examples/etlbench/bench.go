@@ -52,8 +52,9 @@ type bench struct {
 
 	inputs     []input
 	inputBytes int64
-	want       map[string]bool // the output keys every run must produce
-	wavT       *ffmpeg.WAV
+	want       map[string]bool  // the output keys every run must produce
+	wavT       *ffmpeg.WAV      // the floor runs its Command
+	transform  insitu.Transform // wavT within -ffmpeg-slots: what the other configurations run
 	cluster    *node.Cluster
 	s3         *s3test.Server
 	configs    []*config
@@ -97,12 +98,13 @@ func newBench(ctx context.Context, o options, stdout io.Writer) (*bench, error) 
 	if err != nil {
 		return b, err
 	}
+	b.transform = limit(b.wavT, o.slots)
 
 	start := time.Now()
 	b.cluster, err = node.StartCluster(ctx, o.nodes, &node.ClusterOptions{
 		Dir:        filepath.Join(b.work, "cluster"),
-		Transforms: map[string]insitu.Transform{transformName: b.wavT},
-		Sidecar:    b.wavT,
+		Transforms: map[string]insitu.Transform{transformName: b.transform},
+		Sidecar:    b.transform,
 	})
 	if err != nil {
 		return b, fmt.Errorf("starting the embedded cluster: %w", err)

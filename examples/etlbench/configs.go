@@ -105,7 +105,7 @@ func (b *bench) baselineConfig() *config {
 		out:  s3Outputs{s3: b.s3},
 	}
 	c.run = func(ctx context.Context, dst string) error {
-		rep, err := baseline.ClientSide(ctx, b.s3.Client, srcBucket, dst, "", b.wavT, &baseline.Options{
+		rep, err := baseline.ClientSide(ctx, b.s3.Client, srcBucket, dst, "", b.transform, &baseline.Options{
 			Options: pipeline.Options{Workers: b.o.baseWorkers, Rename: rename, Progress: noProgress},
 		})
 		return checkReport(rep, err, len(b.inputs))

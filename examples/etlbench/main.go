@@ -22,9 +22,12 @@
 // floor produced; the outputs are checked after each run, outside the
 // timing, and removed. The table, sorted by the median time, gives per
 // configuration the seconds, objects/s, the ratio to the floor, the speedup
-// over the client-side baseline and the peak RSS of this process while that
-// configuration ran (VmRSS from /proc/self/status, sampled every 50ms; the
-// ffmpeg processes and versitygw are other processes and are not in it).
+// over the client-side baseline, the peak RSS of this process while that
+// configuration ran (the resident size from /proc/self/statm, sampled
+// every 50ms; the ffmpeg processes and versitygw are other processes and
+// are not in it), and the CPU time of a run: this process's, the ffmpeg
+// processes' and versitygw's, which on a shared machine is steadier than
+// the elapsed time.
 //
 // The exit status is 0 when every run produced the expected outputs, 1 when
 // one did not (the table is still printed, the failing rows marked), and 2
@@ -40,6 +43,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -62,6 +66,7 @@ type options struct {
 	work           string
 	nodes          int
 	nodeWorkers    int
+	slots          int
 	baseWorkers    int
 	baseline       bool
 	only           *regexp.Regexp
@@ -92,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.work, "work", "", "working directory for clips, stores and outputs (default: a temporary directory, removed at exit)")
 	fs.IntVar(&o.nodes, "nodes", 3, "nodes of the embedded cluster")
 	fs.IntVar(&o.nodeWorkers, "node-workers", 0, "objects in flight per node in insitu jobs (default: the runner's, GOMAXPROCS)")
+	fs.IntVar(&o.slots, "ffmpeg-slots", runtime.NumCPU(), "most ffmpeg processes at once in every configuration but the floor (which runs one per CPU), across all nodes; 0: no bound, each runner's workers decide")
 	fs.IntVar(&o.baseWorkers, "baseline-workers", 24, "objects in flight in the client-side baseline")
 	fs.BoolVar(&o.baseline, "baseline", true, "measure the client-side baseline (needs versitygw)")
 	fs.StringVar(&only, "only", "", "measure only the configurations whose name matches this regular expression (the floor always runs)")
@@ -118,6 +124,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		bad = "-nodes must be at least 1"
 	case o.nodeWorkers < 0:
 		bad = "-node-workers must not be negative"
+	case o.slots < 0:
+		bad = "-ffmpeg-slots must not be negative"
 	case o.baseWorkers < 1:
 		bad = "-baseline-workers must be at least 1"
 	}

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/ffmpeg"
 	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/internal/testutil"
@@ -163,6 +169,7 @@ func TestFlags(t *testing.T) {
 		{"-ac", "0"},
 		{"-nodes", "0"},
 		{"-node-workers", "-1"},
+		{"-ffmpeg-slots", "-1"},
 		{"-baseline-workers", "0"},
 		{"-only", "("},
 		{"extra"},
@@ -266,10 +273,84 @@ func TestProcStatus(t *testing.T) {
 	s := startRSS(time.Millisecond)
 	defer s.close()
 	s.reset()
-	if p := s.peak(); p <= 0 {
-		t.Fatalf("peak %d", p)
+	// statm and status count the same pages.
+	if p := s.peak(); p < rss/2 || p > 2*hwm {
+		t.Fatalf("peak %d from statm; VmRSS %d, VmHWM %d", p, rss, hwm)
 	}
 	if _, ok := procStatus("NoSuchField:"); ok {
 		t.Fatal("found a field that does not exist")
+	}
+}
+
+// TestSlots: at most n transforms run at once before their first output
+// byte, and a slot is given back at that byte, so that writing the
+// output overlaps with the next transform.
+func TestSlots(t *testing.T) {
+	const n = 2
+	var running, peak atomic.Int32
+	wrote := make(chan struct{})
+	proceed := make(chan struct{})
+	inner := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		v := running.Add(1)
+		for {
+			p := peak.Load()
+			if v <= p || peak.CompareAndSwap(p, v) {
+				break
+			}
+		}
+		running.Add(-1) // the "ffmpeg run" ends here
+		if _, err := out.Write([]byte("x")); err != nil {
+			return err
+		}
+		if in.Args == "hold" {
+			wrote <- struct{}{}
+			<-proceed // still streaming the output, slot released
+		}
+		return nil
+	})
+	tr := limit(inner, n)
+	ctx := t.Context()
+
+	// Two transforms hold on after their first byte: their slots are free,
+	// so others still run.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- tr.Transform(ctx, &insitu.Input{Args: "hold"}, io.Discard) }()
+		<-wrote
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := tr.Transform(ctx, &insitu.Input{}, io.Discard); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(proceed)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := peak.Load(); p < 1 || p > n {
+		t.Fatalf("%d ran at once, want at most %d", p, n)
+	}
+
+	// A canceled context gives up waiting for a slot.
+	full := limit(insitu.TransformFunc(func(ctx context.Context, _ *insitu.Input, _ io.Writer) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}), 1)
+	c1, cancel1 := context.WithCancel(ctx)
+	go full.Transform(c1, &insitu.Input{}, io.Discard)
+	c2, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	if err := full.Transform(c2, &insitu.Input{}, io.Discard); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting on a full limit: %v, want the context's deadline", err)
+	}
+	cancel1()
+	if _, wrapped := limit(inner, 0).(*slots); wrapped {
+		t.Error("limit 0 wraps the transform")
 	}
 }

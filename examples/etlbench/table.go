@@ -21,15 +21,26 @@ import (
 
 // results are what etlbench prints, and writes with -json.
 type results struct {
-	Machine    machine `json:"machine"`
-	Objects    int     `json:"objects"`
-	InputBytes int64   `json:"input_bytes"`
-	Repeat     int     `json:"repeat"`
+	Machine    machine  `json:"machine"`
+	Objects    int      `json:"objects"`
+	InputBytes int64    `json:"input_bytes"`
+	Repeat     int      `json:"repeat"`
+	Settings   settings `json:"settings"`
 	// Rows are sorted by Seconds, the rows that failed last.
 	Rows []row `json:"rows"`
 	// ProcessPeakRSS is the kernel's high-water mark of the process's
 	// RSS (VmHWM) over the whole run, setup included; -1 when unknown.
 	ProcessPeakRSS int64 `json:"process_peak_rss_bytes"`
+}
+
+// settings are the flags that shape the runs.
+type settings struct {
+	Channels        int `json:"channels"`
+	SampleRate      int `json:"sample_rate"`
+	Nodes           int `json:"nodes"`
+	NodeWorkers     int `json:"node_workers"` // 0: the runner's default, GOMAXPROCS
+	FFmpegSlots     int `json:"ffmpeg_slots"` // 0: no bound
+	BaselineWorkers int `json:"baseline_workers"`
 }
 
 // row is one configuration's line of the table.
@@ -104,7 +115,9 @@ func describeMachine(ctx context.Context) machine {
 
 // results computes the rows from the runs.
 func (b *bench) results() *results {
-	res := &results{Machine: b.machine, Objects: len(b.inputs), InputBytes: b.inputBytes, Repeat: b.o.repeat}
+	res := &results{Machine: b.machine, Objects: len(b.inputs), InputBytes: b.inputBytes, Repeat: b.o.repeat,
+		Settings: settings{Channels: b.o.channels, SampleRate: b.o.rate, Nodes: b.o.nodes, NodeWorkers: b.o.nodeWorkers,
+			FFmpegSlots: b.o.slots, BaselineWorkers: b.o.baseWorkers}}
 	var floor, base float64
 	for _, c := range b.configs {
 		r := row{Config: c.name, Mode: c.mode, Transport: c.transport, LocalFile: c.localFile, DirectPut: c.directPut, PeakRSS: c.peakRSS}
@@ -181,9 +194,19 @@ func median(xs []float64) float64 {
 // on.
 func printTable(w io.Writer, res *results) {
 	m := res.Machine
-	fmt.Fprintf(w, "\n%d objects (%s of FLAC), median of %d runs; %d CPUs (%s), %s, %s, ffmpeg %s\n\n",
+	fmt.Fprintf(w, "\n%d objects (%s of FLAC), median of %d runs; %d CPUs (%s), %s, %s, ffmpeg %s\n",
 		res.Objects, humanize.IBytes(uint64(res.InputBytes)), res.Repeat, m.CPUs, m.CPUModel,
 		humanize.IBytes(uint64(max(m.Memory, 0))), m.Go, m.FFmpeg)
+	st := res.Settings
+	workers, slots := "GOMAXPROCS", "no bound"
+	if st.NodeWorkers > 0 {
+		workers = fmt.Sprint(st.NodeWorkers)
+	}
+	if st.FFmpegSlots > 0 {
+		slots = fmt.Sprint(st.FFmpegSlots)
+	}
+	fmt.Fprintf(w, "-ac %d -ar %d; %d nodes, %s objects in flight per node; ffmpeg processes at once beyond the floor: %s\n\n",
+		st.Channels, st.SampleRate, st.Nodes, workers, slots)
 	width := len("configuration")
 	for _, r := range res.Rows {
 		width = max(width, utf8.RuneCountInString(r.Config))
