@@ -142,7 +142,8 @@ func TestSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	jsonFile := filepath.Join(t.TempDir(), "out.json")
-	status, stdout, _ := runMain(t, "-src", src, "-repeat", "1", "-ac", "2", "-ar", "22050", "-work", t.TempDir(), "-json", jsonFile)
+	status, stdout, _ := runMain(t, "-src", src, "-repeat", "1", "-ac", "2", "-ar", "22050", "-work", t.TempDir(), "-json", jsonFile,
+		"-only", "^(client-side|embedded|sidecar/hpull bytes put-via-runner|remote/ws local-file direct-put)")
 	if status != 0 {
 		t.Fatalf("status %d, want 0", status)
 	}
@@ -152,6 +153,9 @@ func TestSource(t *testing.T) {
 	res := readResults(t, jsonFile)
 	if res.Objects != 3 || res.InputBytes != 3*int64(len(flac)) {
 		t.Errorf("objects %d, input bytes %d; want 3 and %d", res.Objects, res.InputBytes, 3*len(flac))
+	}
+	if len(res.Rows) != 5 {
+		t.Errorf("%d rows, want 5 (-only)", len(res.Rows))
 	}
 	for _, r := range res.Rows {
 		if r.Error != "" {
