@@ -136,6 +136,6 @@ func ExampleWrap() {
 	fmt.Println(werr)
 	fmt.Println(errors.Is(werr, insitu.NotFound))
 	// Output:
-	// photos/: S3 ListObjectsV2: The specified bucket does not exist. (not_found)
+	// photos: S3 ListObjectsV2: The specified bucket does not exist. (not_found)
 	// true
 }
