@@ -71,6 +71,7 @@ type options struct {
 	baseline       bool
 	only           *regexp.Regexp
 	cpuProfile     string
+	table          string
 	quiet          bool
 }
 
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&only, "only", "", "measure only the configurations whose name matches this regular expression (the floor always runs)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	fs.BoolVar(&o.quiet, "q", false, "print only the table")
+	fs.StringVar(&o.table, "table", "", "print the table of a file written with -json, and measure nothing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -152,6 +154,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return 2
+	}
+	if o.table != "" {
+		res, err := readJSON(o.table)
+		if err != nil {
+			fmt.Fprintln(stderr, "etlbench:", err)
+			return 1
+		}
+		printTable(stdout, res)
+		return 0
 	}
 	b, err := newBench(ctx, o, stdout)
 	if b != nil {

@@ -85,6 +85,14 @@ func TestSmoke(t *testing.T) {
 	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] != 1 || modes["sidecar"] != 12 || modes["remote"] != 12 {
 		t.Errorf("rows by mode %v; want a floor, a client-side baseline, the embedded mode and 12 sidecar and 12 remote configurations", modes)
 	}
+	// -table prints the same table from the file.
+	var again bytes.Buffer
+	if st := run(t.Context(), []string{"-table", jsonFile}, &again, io.Discard); st != 0 {
+		t.Fatalf("-table: status %d", st)
+	}
+	if i := strings.Index(stdout, "\n6 objects"); i < 0 || again.String() != stdout[i:] {
+		t.Errorf("-table printed\n%s\nwant the run's table\n%s", &again, stdout[max(i, 0):])
+	}
 	if want := 2 + len((&bench{}).clusterConfigs()); len(res.Rows) != want {
 		t.Errorf("%d rows, want %d", len(res.Rows), want)
 	}

@@ -60,11 +60,14 @@ type row struct {
 	SpeedupOverBaseline float64 `json:"speedup_over_client_side,omitempty"`
 	// CPU is the median CPU time of a run in seconds, in all: this
 	// process, the ffmpeg processes and versitygw; CPUSelf, CPUFFmpeg and
-	// CPUServer are the medians of each part. Absent where unknown.
+	// CPUServer are the medians of each part, and CPUOther the median of
+	// all but ffmpeg (this process and versitygw): what moving the data
+	// costs. Absent where unknown.
 	CPU       float64 `json:"cpu_seconds,omitempty"`
 	CPUSelf   float64 `json:"cpu_seconds_etlbench,omitempty"`
 	CPUFFmpeg float64 `json:"cpu_seconds_ffmpeg,omitempty"`
 	CPUServer float64 `json:"cpu_seconds_versitygw,omitempty"`
+	CPUOther  float64 `json:"cpu_seconds_other,omitempty"`
 	// PeakRSS is the largest RSS of the process sampled during this
 	// configuration's runs, in bytes; -1 when unknown.
 	PeakRSS int64  `json:"peak_rss_bytes"`
@@ -128,14 +131,15 @@ func (b *bench) results() *results {
 			r.Runs = append(r.Runs, t.Seconds())
 		}
 		if len(c.cpu) > 0 {
-			var all, self, ff, srv []float64
+			var all, self, ff, srv, other []float64
 			for _, t := range c.cpu {
 				all = append(all, t.total().Seconds())
 				self = append(self, t.self.Seconds())
 				ff = append(ff, t.children.Seconds())
 				srv = append(srv, t.running.Seconds())
+				other = append(other, (t.self + t.running).Seconds())
 			}
-			r.CPU, r.CPUSelf, r.CPUFFmpeg, r.CPUServer = median(all), median(self), median(ff), median(srv)
+			r.CPU, r.CPUSelf, r.CPUFFmpeg, r.CPUServer, r.CPUOther = median(all), median(self), median(ff), median(srv), median(other)
 		}
 		if len(r.Runs) > 0 {
 			r.Seconds = median(r.Runs)
@@ -212,7 +216,7 @@ func printTable(w io.Writer, res *results) {
 		width = max(width, utf8.RuneCountInString(r.Config))
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
-	fmt.Fprintf(w, "%s  %8s  %13s  %9s  %7s  %22s  %9s  %7s  %7s\n", pad("configuration"), "seconds", "min–max", "objects/s", "× floor", "speedup vs client-side", "peak RSS", "CPU s", "Go CPU")
+	fmt.Fprintf(w, "%s  %8s  %13s  %9s  %7s  %22s  %9s  %7s  %7s  %6s\n", pad("configuration"), "seconds", "min–max", "objects/s", "× floor", "speedup vs client-side", "peak RSS", "CPU s", "ffmpeg", "other")
 	for _, r := range res.Rows {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s  %8s\n", pad(r.Config), "FAILED")
@@ -226,17 +230,20 @@ func printTable(w io.Writer, res *results) {
 		if r.SpeedupOverBaseline > 0 {
 			speedup = fmt.Sprintf("%.2fx", r.SpeedupOverBaseline)
 		}
-		cpu, self := "-", "-"
+		cpu, ff, other := "-", "-", "-"
 		if r.CPU > 0 {
-			cpu, self = fmt.Sprintf("%.2f", r.CPU), fmt.Sprintf("%.2f", r.CPUSelf)
+			if r.CPUOther == 0 { // a file written before CPUOther existed
+				r.CPUOther = r.CPUSelf + r.CPUServer
+			}
+			cpu, ff, other = fmt.Sprintf("%.2f", r.CPU), fmt.Sprintf("%.2f", r.CPUFFmpeg), fmt.Sprintf("%.2f", r.CPUOther)
 		}
-		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %22s  %9s  %7s  %7s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, speedup, rssString(r.PeakRSS), cpu, self)
+		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %22s  %9s  %7s  %7s  %6s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, speedup, rssString(r.PeakRSS), cpu, ff, other)
 	}
 	if res.ProcessPeakRSS >= 0 {
 		fmt.Fprintf(w, "\npeak RSS: this process's, sampled every 50ms during each configuration's runs (ffmpeg and versitygw are other processes); whole run VmHWM %s\n", rssString(res.ProcessPeakRSS))
 	}
 	if len(res.Rows) > 0 && res.Rows[0].CPU > 0 {
-		fmt.Fprintf(w, "CPU s: median CPU time of a run, user + system, of this process, the ffmpeg processes and versitygw; Go CPU: this process's part\n")
+		fmt.Fprintf(w, "CPU s: median CPU time of a run, user + system: in all, of the ffmpeg processes, and of everything else (this process and versitygw: moving the data)\n")
 	}
 }
 
@@ -245,6 +252,19 @@ func rssString(v int64) string {
 		return "-"
 	}
 	return humanize.IBytes(uint64(v))
+}
+
+// readJSON reads results written by writeJSON.
+func readJSON(path string) (*results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &res, nil
 }
 
 // writeJSON writes res to path.
