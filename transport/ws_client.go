@@ -299,27 +299,7 @@ func (c *wsConn) die(cause error) {
 }
 
 func (c *wsConn) readLoop() {
-	var err error
-	for {
-		var typ websocket.MessageType
-		var r io.Reader
-		typ, r, err = c.c.Reader(context.Background())
-		if err != nil {
-			break
-		}
-		if typ != websocket.MessageBinary {
-			err = protoErrorf("a text message; insitu frames are binary")
-		} else {
-			var h frameHeader
-			var f *frameBuf
-			if h, f, err = readFrame(r); err == nil {
-				err = c.dispatch(h, f)
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
+	err := readFrames(c.c, c.dispatch)
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		c.pool.cl.log.Warn("transport: closing a WebSocket connection on a protocol error", "server", c.where, "err", err)

@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
 
+	"github.com/coder/websocket"
 	"github.com/insitu-data/insitu"
 )
 
@@ -204,4 +206,26 @@ func errorPayload(err error) []byte {
 type resultFrame struct {
 	insitu.PutResult
 	Skipped bool `json:"skipped,omitempty"`
+}
+
+// readFrames reads binary frames from c and hands each to dispatch until
+// the connection ends, a message is not a binary frame (a protocol error),
+// or dispatch fails; it returns why it stopped. Client and server share it.
+func readFrames(c *websocket.Conn, dispatch func(frameHeader, *frameBuf) error) error {
+	for {
+		typ, r, err := c.Reader(context.Background())
+		if err != nil {
+			return err
+		}
+		if typ != websocket.MessageBinary {
+			return protoErrorf("a text message; insitu frames are binary")
+		}
+		h, f, err := readFrame(r)
+		if err == nil {
+			err = dispatch(h, f)
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

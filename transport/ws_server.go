@@ -113,27 +113,7 @@ func closeReason(s string) string {
 func (sc *wsServerConn) serve() {
 	stop := context.AfterFunc(sc.ctx, func() { sc.c.CloseNow() })
 	defer stop()
-	var err error
-	for {
-		var typ websocket.MessageType
-		var r io.Reader
-		typ, r, err = sc.c.Reader(context.Background())
-		if err != nil {
-			break
-		}
-		if typ != websocket.MessageBinary {
-			err = protoErrorf("a text message; insitu frames are binary")
-		} else {
-			var h frameHeader
-			var f *frameBuf
-			if h, f, err = readFrame(r); err == nil {
-				err = sc.dispatch(h, f)
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
+	err := readFrames(sc.c, sc.dispatch)
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		sc.s.log.Warn("transport: closing a WebSocket connection on a protocol error", "err", err)
