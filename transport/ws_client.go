@@ -427,6 +427,9 @@ func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Wr
 		sctx, scancel := context.WithCancel(ctx)
 		defer scancel()
 		snd := &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win}
+		if req.Size >= 0 {
+			snd.hint = int(min(req.Size+1, chunkSize)) // +1: room to see the end
+		}
 		eof, err := snd.fill(body)
 		if err == nil && !eof && req.Size == int64(snd.n) {
 			eof, err = snd.atEOF(body)

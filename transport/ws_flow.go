@@ -273,12 +273,15 @@ func (w *sendWindow) take(ctx context.Context, want int) (int, error) {
 }
 
 // frameSender turns a stream of bytes into DATA frames of one request,
-// chunkSize bytes at most, each sent when the window allows.
+// each sent when the window allows. Its first chunk is as large as the
+// size hint (64 KiB when there is none); once a chunk fills up, the next
+// ones are chunkSize bytes.
 type frameSender struct {
 	ctx  context.Context
 	conn frameConn
 	id   uint32
 	win  *sendWindow
+	hint int       // the expected size of the stream; 0: unknown
 	f    *frameBuf // the pending chunk: payload bytes f.b[frameHeaderLen:frameHeaderLen+n]
 	n    int
 	sent int64 // bytes sent before the pending chunk
@@ -287,12 +290,27 @@ type frameSender struct {
 	hasCarry bool
 }
 
+// firstChunk is the first chunk's size when the stream's size is unknown.
+const firstChunk = 64 << 10
+
+// buf returns the pending chunk's payload buffer, whole.
 func (s *frameSender) buf() []byte {
 	if s.f == nil {
-		s.f = getFrame(chunkSize)
+		n := chunkSize
+		if s.sent == 0 {
+			n = firstChunk
+			if s.hint > 0 {
+				n = min(s.hint, chunkSize)
+			}
+		}
+		s.f = getFrame(n)
+		s.f.b = s.f.b[:cap(s.f.b)]
 	}
-	return s.f.b[frameHeaderLen : frameHeaderLen+chunkSize]
+	return s.f.b[frameHeaderLen:]
 }
+
+// full reports whether the pending chunk is full.
+func (s *frameSender) full() bool { return s.f != nil && s.n == len(s.f.b)-frameHeaderLen }
 
 // Write sends p on, a chunk at a time. A full chunk waits for the next
 // Write (or the final flush), so that the last chunk of an output can
@@ -300,7 +318,7 @@ func (s *frameSender) buf() []byte {
 func (s *frameSender) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		if s.n == chunkSize {
+		if s.full() {
 			if err := s.flush(0, nil); err != nil {
 				return written, err
 			}
@@ -317,12 +335,12 @@ func (s *frameSender) Write(p []byte) (int, error) {
 // and reports whether r ended.
 func (s *frameSender) fill(r io.Reader) (eof bool, err error) {
 	b := s.buf()
-	if s.hasCarry && s.n < chunkSize {
+	if s.hasCarry && s.n < len(b) {
 		b[s.n] = s.carry
 		s.n++
 		s.hasCarry = false
 	}
-	for s.n < chunkSize {
+	for s.n < len(b) {
 		n, err := r.Read(b[s.n:])
 		s.n += n
 		if err == io.EOF {
@@ -391,7 +409,9 @@ func (s *frameSender) flush(flags uint8, last func()) error {
 	if s.n == 0 && flags == 0 {
 		return nil
 	}
-	s.buf()
+	if s.f == nil {
+		s.f = getFrame(0) // an empty last frame
+	}
 	off := 0
 	for {
 		rem := s.n - off
@@ -421,6 +441,9 @@ func (s *frameSender) flush(flags uint8, last func()) error {
 		if k == rem {
 			break
 		}
+	}
+	if s.n == len(s.f.b)-frameHeaderLen && s.n < chunkSize {
+		s.release() // the stream is longer than its first chunk: go on with full-size ones
 	}
 	s.n = 0
 	return nil

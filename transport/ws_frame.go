@@ -134,25 +134,48 @@ type frameBuf struct {
 // payload returns the buffer's payload bytes.
 func (f *frameBuf) payload() []byte { return f.b[frameHeaderLen:] }
 
-var framePool = sync.Pool{New: func() any {
-	return &frameBuf{b: make([]byte, frameHeaderLen+chunkSize)}
-}}
+// frameClasses are the payload capacities of the pooled frame buffers: a
+// control frame or a small object takes a small buffer, a large object's
+// chunks the largest, so that many small objects in flight do not each
+// hold a chunk-sized buffer.
+var frameClasses = [...]int{4 << 10, 64 << 10, chunkSize}
 
-// getFrame returns a buffer for a frame of n payload bytes.
+var framePools [len(frameClasses)]sync.Pool
+
+// frameClass returns the index of the smallest class that holds n payload
+// bytes, or -1 when n is over them all.
+func frameClass(n int) int {
+	for i, c := range frameClasses {
+		if n <= c {
+			return i
+		}
+	}
+	return -1
+}
+
+// getFrame returns a buffer for a frame of n payload bytes; its capacity
+// is that of n's class.
 func getFrame(n int) *frameBuf {
-	if n > chunkSize {
+	i := frameClass(n)
+	if i < 0 {
 		return &frameBuf{b: make([]byte, frameHeaderLen+n)}
 	}
-	f := framePool.Get().(*frameBuf)
+	f, _ := framePools[i].Get().(*frameBuf)
+	if f == nil {
+		f = &frameBuf{b: make([]byte, frameHeaderLen+frameClasses[i])}
+	}
 	f.b = f.b[:frameHeaderLen+n]
 	return f
 }
 
-// putFrame returns a buffer to the pool.
+// putFrame returns a buffer to its class's pool.
 func putFrame(f *frameBuf) {
-	if f != nil && cap(f.b) == frameHeaderLen+chunkSize {
+	if f == nil {
+		return
+	}
+	if i := frameClass(cap(f.b) - frameHeaderLen); i >= 0 && cap(f.b) == frameHeaderLen+frameClasses[i] {
 		f.b = f.b[:cap(f.b)]
-		framePool.Put(f)
+		framePools[i].Put(f)
 	}
 }
 
