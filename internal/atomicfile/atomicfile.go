@@ -3,6 +3,9 @@
 // directory, which is synced, closed and renamed over the final name, and
 // the directory is synced so the rename survives a crash. All file system
 // access goes through an [os.Root], so a name can never reach outside it.
+//
+// A crash between creating a temporary file and renaming it leaves the
+// temporary file behind; [Sweep] removes such leftovers.
 package atomicfile
 
 import (
@@ -13,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 )
@@ -26,6 +30,28 @@ const TempPrefix = ".insitu-tmp-"
 // a temporary file of this package.
 func IsTemp(base string) bool { return strings.HasPrefix(base, TempPrefix) }
 
+// Options configure [Create] and [MkdirAll]. A nil *Options means the
+// defaults.
+type Options struct {
+	// NoSync skips every fsync: of the file before the rename, of its
+	// directory after it, and of the parent of each directory made for
+	// it. Other processes still see the file whole or not at all, but a
+	// crash may lose it. Default false.
+	NoSync bool
+	// DirPerm is the mode (before the umask) of the directories made for
+	// the file. Default 0o755.
+	DirPerm fs.FileMode
+}
+
+func (o *Options) sync() bool { return o == nil || !o.NoSync }
+
+func (o *Options) dirPerm() fs.FileMode {
+	if o == nil || o.DirPerm == 0 {
+		return 0o755
+	}
+	return o.DirPerm
+}
+
 // File is a file being written. Its bytes appear under the final name only
 // when [File.Commit] succeeds; [File.Abort] removes them. A File is not safe
 // for concurrent use.
@@ -34,6 +60,7 @@ type File struct {
 	f    *os.File
 	name string // final, slash-separated, relative to root
 	tmp  string // temporary, slash-separated, relative to root
+	sync bool
 	done bool
 }
 
@@ -42,11 +69,16 @@ type File struct {
 const createAttempts = 4
 
 // Create starts writing the file name, a slash-separated path relative to
-// root, creating its missing parent directories (mode 0o755). The file
-// gets mode perm when committed. name must be local (see
-// [filepath.IsLocal]); the root refuses anything that escapes it, such as a
-// symbolic link out of the tree.
-func Create(root *os.Root, name string, perm fs.FileMode) (*File, error) {
+// root, creating its missing parent directories (see [MkdirAll]). The file
+// gets mode perm (before the umask). name must be local (see
+// [filepath.IsLocal]) and its base name must not start with [TempPrefix];
+// the root refuses anything that escapes it, such as a symbolic link out
+// of the tree (see [Escapes]).
+//
+// The temporary file is named [TempPrefix] and 32 random hexadecimal
+// digits, whatever the length of the final name, so any name the file
+// system allows can be written.
+func Create(root *os.Root, name string, perm fs.FileMode, opts *Options) (*File, error) {
 	if !filepath.IsLocal(filepath.FromSlash(name)) {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: fs.ErrInvalid}
 	}
@@ -54,17 +86,16 @@ func Create(root *os.Root, name string, perm fs.FileMode) (*File, error) {
 	if base == "" || IsTemp(base) {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: fs.ErrInvalid}
 	}
+	dir = strings.TrimSuffix(dir, "/")
 	var lastErr error
 	for range createAttempts {
-		if dir != "" {
-			if err := root.MkdirAll(filepath.FromSlash(strings.TrimSuffix(dir, "/")), 0o755); err != nil {
-				return nil, err
-			}
+		if err := MkdirAll(root, dir, opts); err != nil {
+			return nil, err
 		}
-		tmp := dir + TempPrefix + base + "-" + randomSuffix()
+		tmp := path.Join(dir, TempPrefix+randomSuffix())
 		f, err := root.OpenFile(filepath.FromSlash(tmp), os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 		if err == nil {
-			return &File{root: root, f: f, name: name, tmp: tmp}, nil
+			return &File{root: root, f: f, name: name, tmp: tmp, sync: opts.sync()}, nil
 		}
 		lastErr = err
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
@@ -77,9 +108,48 @@ func Create(root *os.Root, name string, perm fs.FileMode) (*File, error) {
 }
 
 func randomSuffix() string {
-	var b [8]byte
+	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return hex.EncodeToString(b[:])
+}
+
+// MkdirAll creates the directory dir, a slash-separated path relative to
+// root ("" or "." is the root itself), and its missing parents, with mode
+// opts.DirPerm. Unless opts.NoSync, it then syncs the parent of every
+// directory it made, so that the new entries survive a crash. dir must be
+// local (see [filepath.IsLocal]).
+func MkdirAll(root *os.Root, dir string, opts *Options) error {
+	if dir == "" || dir == "." {
+		return nil
+	}
+	local := filepath.FromSlash(dir)
+	if !filepath.IsLocal(local) {
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: fs.ErrInvalid}
+	}
+	if fi, err := root.Stat(local); err == nil && fi.IsDir() {
+		return nil
+	}
+	// The directories that are missing now, deepest first: once made,
+	// each one's parent holds a new entry to sync.
+	var missing []string
+	for d := path.Clean(dir); d != "."; d = path.Dir(d) {
+		if _, err := root.Lstat(filepath.FromSlash(d)); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := root.MkdirAll(local, opts.dirPerm()); err != nil {
+		return err
+	}
+	if !opts.sync() {
+		return nil
+	}
+	for _, d := range missing {
+		if err := syncDir(root, path.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Name returns the final name, as given to [Create].
@@ -91,16 +161,36 @@ func (f *File) TempName() string { return f.tmp }
 // Write writes to the temporary file.
 func (f *File) Write(p []byte) (int, error) { return f.f.Write(p) }
 
+// A DirSyncError is the error of a [File.Commit] that renamed the file
+// into place but could not sync its directory: the file is visible under
+// its final name, but may not survive a crash.
+type DirSyncError struct {
+	Dir string // the directory, slash-separated, relative to the root
+	Err error
+}
+
+// Error describes the failed sync.
+func (e *DirSyncError) Error() string {
+	return "committed, but syncing the directory " + e.Dir + " failed: " + e.Err.Error()
+}
+
+// Unwrap returns the sync's error.
+func (e *DirSyncError) Unwrap() error { return e.Err }
+
 // Commit syncs and closes the temporary file, renames it over the final
-// name and syncs the directory. On error the temporary file is removed and
-// whatever was under the final name stays. Commit after Commit or Abort is
-// an error.
+// name and syncs the directory (no syncs with [Options.NoSync]). On error
+// the temporary file is removed and whatever was under the final name
+// stays, except for a [*DirSyncError]: the file is then in place. Commit
+// after Commit or Abort is an error.
 func (f *File) Commit() error {
 	if f.done {
 		return fs.ErrClosed
 	}
 	f.done = true
-	err := f.f.Sync()
+	var err error
+	if f.sync {
+		err = f.f.Sync()
+	}
 	if cerr := f.f.Close(); err == nil {
 		err = cerr
 	}
@@ -111,7 +201,14 @@ func (f *File) Commit() error {
 		_ = f.root.Remove(filepath.FromSlash(f.tmp))
 		return err
 	}
-	return syncDir(f.root, path.Dir(f.name))
+	if !f.sync {
+		return nil
+	}
+	dir := path.Dir(f.name)
+	if err := syncDir(f.root, dir); err != nil {
+		return &DirSyncError{Dir: dir, Err: err}
+	}
+	return nil
 }
 
 // Abort closes and removes the temporary file. It does nothing after
@@ -128,9 +225,28 @@ func (f *File) Abort() error {
 	return err
 }
 
+// Escapes reports whether err is an [os.Root]'s refusal of a path that
+// leaves the root, such as one through a symbolic link that points out of
+// the tree. The os package exports no sentinel error for it, so Escapes
+// compares the text of the innermost error with the one os uses.
+func Escapes(err error) bool {
+	for err != nil {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error() == "path escapes from parent"
+		}
+		err = next
+	}
+	return false
+}
+
 // syncDir makes a rename in dir durable. File systems that cannot sync a
-// directory (some report EINVAL) are not an error.
+// directory (some report EINVAL) are not an error, nor is Windows, where a
+// directory cannot be opened for syncing.
 func syncDir(root *os.Root, dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := root.Open(filepath.FromSlash(dir))
 	if err != nil {
 		return err

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/insitu-data/insitu/internal/atomicfile"
@@ -43,7 +45,7 @@ func entries(t *testing.T, dir string) []string {
 
 func TestCommit(t *testing.T) {
 	root, dir := openRoot(t)
-	f, err := atomicfile.Create(root, "a/b/c.txt", 0o644)
+	f, err := atomicfile.Create(root, "a/b/c.txt", 0o644, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func TestAbortKeepsOldFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "x"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := atomicfile.Create(root, "x", 0o644)
+	f, err := atomicfile.Create(root, "x", 0o644, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestCommitOverDirectoryFails(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "d", "e"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f, err := atomicfile.Create(root, "d", 0o644)
+	f, err := atomicfile.Create(root, "d", 0o644, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,15 +125,103 @@ func TestCreateRefusesEscapes(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"../x", "/etc/x", "a/../../x", "", "a/", "link/x", "a/" + atomicfile.TempPrefix + "x"} {
-		f, err := atomicfile.Create(root, name, 0o644)
+	for _, name := range []string{"../x", "/etc/x", "a/../../x", "", "a/", "link/x", "link/d/x", "a/" + atomicfile.TempPrefix + "x"} {
+		f, err := atomicfile.Create(root, name, 0o644, nil)
 		if err == nil {
 			f.Abort()
 			t.Errorf("Create(%q) succeeded", name)
 		}
+		if strings.HasPrefix(name, "link/") && !atomicfile.Escapes(err) {
+			t.Errorf("Create(%q): %v, which Escapes does not recognize", name, err)
+		}
 	}
 	if got := entries(t, outside); len(got) != 0 {
 		t.Fatalf("written outside the root: %v", got)
+	}
+}
+
+func TestEscapes(t *testing.T) {
+	root, _ := openRoot(t)
+	_, err := root.Open("missing")
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{{nil, false}, {err, false}, {fs.ErrNotExist, false}} {
+		if got := atomicfile.Escapes(tc.err); got != tc.want {
+			t.Errorf("Escapes(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestCreateLongName writes a file whose base name is as long as Linux
+// allows: the temporary name must not grow with the final one.
+func TestCreateLongName(t *testing.T) {
+	root, dir := openRoot(t)
+	name := "d/" + strings.Repeat("n", 255)
+	f, err := atomicfile.Create(root, name, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(path.Base(f.TempName())) != len(atomicfile.TempPrefix)+32 {
+		t.Errorf("temporary name %q, want the prefix and 32 hex digits", f.TempName())
+	}
+	if _, err := f.Write([]byte("long")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name))); err != nil || string(b) != "long" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+}
+
+func TestCreateOptions(t *testing.T) {
+	root, dir := openRoot(t)
+	f, err := atomicfile.Create(root, "p/q/r", 0o600, &atomicfile.Options{NoSync: true, DirPerm: 0o700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("unsynced")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]fs.FileMode{"p": fs.ModeDir | 0o700, "p/q": fs.ModeDir | 0o700, "p/q/r": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p)))
+		if err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v, %v; want %v", p, fi.Mode(), err, want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "p", "q", "r")); string(b) != "unsynced" {
+		t.Errorf("read back %q", b)
+	}
+	if got := entries(t, dir); len(got) != 3 {
+		t.Errorf("left behind: %v", got)
+	}
+}
+
+func TestMkdirAll(t *testing.T) {
+	root, dir := openRoot(t)
+	for _, d := range []string{"", ".", "x/y/z", "x/y/z", "x/w"} {
+		if err := atomicfile.MkdirAll(root, d, nil); err != nil {
+			t.Fatalf("MkdirAll(%q): %v", d, err)
+		}
+	}
+	if got := entries(t, dir); len(got) != 4 { // x, x/y, x/y/z, x/w
+		t.Errorf("made %v", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.MkdirAll(root, "file/sub", nil); err == nil {
+		t.Error("MkdirAll under a file succeeded")
+	}
+	for _, d := range []string{"../out", "/abs", "x/../../out"} {
+		if err := atomicfile.MkdirAll(root, d, nil); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("MkdirAll(%q): %v, want fs.ErrInvalid", d, err)
+		}
 	}
 }
 
@@ -141,7 +231,7 @@ func ExampleCreate() {
 	root, _ := os.OpenRoot(dir)
 	defer root.Close()
 
-	f, err := atomicfile.Create(root, "reports/today.txt", 0o644)
+	f, err := atomicfile.Create(root, "reports/today.txt", 0o644, nil)
 	if err != nil {
 		panic(err)
 	}

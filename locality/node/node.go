@@ -236,7 +236,7 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err
 	}
-	f, err := atomicfile.Create(n.root, relPath(name), 0o644)
+	f, err := atomicfile.Create(n.root, relPath(name), 0o644, nil)
 	if err != nil {
 		return insitu.PutResult{}, n.fileError(name, err, true)
 	}
