@@ -10,7 +10,9 @@
 // rename), so other code on the machine, such as a job reading its inputs
 // from disk, sees whole objects only. Every file access goes through an
 // [os.Root] on Dir, and names are validated first, so no request can touch
-// a file outside the store.
+// a file outside the store. A process that crashes while writing leaves a
+// temporary file behind; a node removes them all when it starts (see
+// [New]).
 //
 // A node owns the names that its map (see [locality.Map]) places on it, and
 // refuses to store, serve or delete any other name with NotOwner (HTTP 409)
@@ -95,6 +97,12 @@ type Node struct {
 const copyBufSize = 256 << 10
 
 // New returns a node over the store directory opts.Dir. Close it when done.
+//
+// The node owns its store directory: before New returns (so before the
+// node serves anything), it removes every temporary file under it (names
+// starting with ".insitu-tmp-"), which only a process that crashed while
+// writing an object can have left, and logs how many it removed. This
+// walks the whole store. A failure of that sweep fails New.
 func New(opts *Options) (*Node, error) {
 	if opts == nil {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: options are required (ID, Dir, Map)")
@@ -141,6 +149,14 @@ func New(opts *Options) (*Node, error) {
 	n.m.Store(opts.Map)
 	if len(n.secret) == 0 {
 		n.log.Warn("authentication is off: the node has no secret")
+	}
+	removed, err := atomicfile.Sweep(context.Background(), root, 0)
+	if removed > 0 {
+		n.log.Info("removed stale temporary files from the store", "count", removed, "dir", dir)
+	}
+	if err != nil {
+		root.Close()
+		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": removing stale temporary files from the store " + dir, Err: err}
 	}
 	n.routes()
 	return n, nil
