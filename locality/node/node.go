@@ -236,8 +236,9 @@ func relPath(name insitu.Name) string { return name.Bucket + "/" + name.Key }
 // Put stores r under name, atomically: the object appears whole once r
 // returns io.EOF, and nothing is left if r fails, ctx ends, the object
 // grows over the node's MaxObjectSize (TooLarge) or differs from a known
-// size (InvalidArgument). It returns the size, the XXH64 checksum and the
-// node's ID. It implements [insitu.Sink] for the local store.
+// size (InvalidArgument). A nil r is InvalidArgument. It returns the size,
+// the XXH64 checksum and the node's ID. It implements [insitu.Sink] for
+// the local store.
 func (n *Node) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
 	return n.put(ctx, n.Map(), name, r, size)
 }
@@ -245,6 +246,9 @@ func (n *Node) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
 	if err := n.own(m, name); err != nil {
 		return insitu.PutResult{}, err
+	}
+	if r == nil {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
 	}
 	if size > n.maxSize {
 		return insitu.PutResult{}, n.tooLarge(name, size)

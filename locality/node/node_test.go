@@ -584,3 +584,20 @@ func TestNewInvalid(t *testing.T) {
 		t.Errorf("StartCluster(0): %v", err)
 	}
 }
+
+func TestPutNilReader(t *testing.T) {
+	s := startSingle(t, nil)
+	name := insitu.Name{Bucket: "bkt", Key: "nil/reader"}
+	for _, size := range []int64{-1, 0, 10} {
+		_, err := s.node.Put(context.Background(), name, nil, size)
+		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "nil reader") {
+			t.Errorf("Put(nil reader, size %d): %v, want InvalidArgument \"nil reader\"", size, err)
+		}
+	}
+	if got := files(t, s.node.Dir()); len(got) != 0 {
+		t.Errorf("files stored: %v", got)
+	}
+	if _, err := s.node.Stat(context.Background(), name); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("Stat after the refused Put: %v, want NotFound", err)
+	}
+}
