@@ -15,12 +15,15 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
 )
 
 // TempPrefix starts the names of the temporary files [DirSink.Put] writes
-// next to their final names. source.Dir skips such files, and keys whose
-// last segment starts with it are refused.
-const TempPrefix = ".insitu-tmp-"
+// next to their final names: ".insitu-tmp-". It equals the prefix of the
+// temporary files of the storage nodes (locality/node), both being
+// internal/atomicfile.TempPrefix. source.Dir skips such files, and keys
+// whose last segment starts with it are refused.
+const TempPrefix = atomicfile.TempPrefix
 
 // bufSize is the size of the copy buffer of one Put.
 const bufSize = 256 << 10
@@ -37,10 +40,10 @@ type DirOptions struct {
 // DirSink stores objects as files under a local directory. Make one with
 // [Dir]. A DirSink is safe for concurrent use.
 type DirSink struct {
-	root string // absolute and clean
-	sync bool
-	err  error // a bad root, reported by every call
-	bufs sync.Pool
+	root  string // absolute and clean
+	files *atomicfile.Options
+	err   error // a bad root, reported by every call
+	bufs  sync.Pool
 }
 
 // Dir returns a sink that writes the object bucket/key to the file
@@ -49,13 +52,18 @@ type DirSink struct {
 // absolute now.
 //
 // Put writes to a temporary file in the final file's directory, named
-// ".insitu-tmp-" and a random suffix, renames it over the final name once
-// the whole input is written (and synced, see [DirOptions]), and removes it
-// on any failure: a reader never sees a partial object, and an older object
-// under the name stays whole until the new one replaces it. Concurrent
-// Puts of one name leave one of the versions whole.
+// [TempPrefix] and 32 random hexadecimal digits, renames it over the final
+// name once the whole input is written (and synced, see [DirOptions]), and
+// removes it on any failure: a reader never sees a partial object, and an
+// older object under the name stays whole until the new one replaces it.
+// Concurrent Puts of one name leave one of the versions whole.
+//
+// Every file access of a Put goes through an [os.Root] on the sink's
+// directory, so no key reaches outside it, not even through a symbolic
+// link in the tree that points out of it (such a Put fails with
+// PermissionDenied); links that stay inside the tree are followed.
 func Dir(root string, opts *DirOptions) *DirSink {
-	s := &DirSink{sync: opts == nil || !opts.NoSync}
+	s := &DirSink{files: &atomicfile.Options{NoSync: opts != nil && opts.NoSync, DirPerm: 0o777}}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	if root == "" {
 		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.Dir: empty root directory")
@@ -74,11 +82,12 @@ func (s *DirSink) Root() string { return s.root }
 // Put stores the bytes of r as root/<name.Key>, all or nothing, and returns
 // their size and XXH64 checksum. The errors:
 //   - InvalidArgument: an invalid name (see [insitu.Name.Validate]); a key
-//     ending in a segment that starts with [TempPrefix]; a key that collides
-//     with an existing path ("a/b" when the object "a" exists, or "a" when
-//     "a/" holds objects); a size other than the bytes r gave; a root that
-//     is not a directory;
-//   - PermissionDenied: a directory that cannot be written;
+//     ending in a segment that starts with [TempPrefix]; a key that
+//     collides with an existing path ("a/b" when the object "a" exists, or
+//     "a" when "a/" holds objects); a size other than the bytes r gave; a
+//     root that is not a directory;
+//   - PermissionDenied: a directory that cannot be written; a symbolic
+//     link on the key's path that leads out of the root;
 //   - ctx.Err(), unwrapped, when ctx ends (checked between chunks);
 //   - r's error, with the name, when r fails.
 //
@@ -91,56 +100,37 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if fi, err := os.Lstat(final); err == nil && fi.IsDir() {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-			Msg: fmt.Sprintf("%q is a directory holding other objects", final)}
-	}
-	dir := filepath.Dir(final)
-	if err := s.mkdirs(name, dir); err != nil {
+	root, err := s.openRoot(name)
+	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	f, err := createTemp(dir)
-	if err != nil {
-		return insitu.PutResult{}, s.fsError(name, err)
+	defer root.Close()
+	if fi, err := root.Lstat(filepath.FromSlash(name.Key)); err == nil && fi.IsDir() {
+		return insitu.PutResult{}, isDirError(name, final)
 	}
-	tmp := f.Name()
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	f, err := atomicfile.Create(root, name.Key, 0o666, s.files)
+	if err != nil {
+		return insitu.PutResult{}, s.createError(root, name, err)
+	}
+	defer f.Abort()
 	n, sum, err := s.copy(ctx, name, f, r, size)
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if s.sync {
-		if err := f.Sync(); err != nil {
-			return insitu.PutResult{}, s.fsError(name, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return insitu.PutResult{}, s.fsError(name, err)
-	}
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := f.Commit(); err != nil {
+		if serr, ok := errors.AsType[*atomicfile.DirSyncError](err); ok {
+			// The object is in place; a failure here means it may not
+			// survive a crash, and is reported as such.
+			return insitu.PutResult{}, &insitu.Error{Code: insitu.Unknown, Name: name,
+				Msg: "stored, but syncing its directory failed", Err: serr.Err}
+		}
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-				Msg: fmt.Sprintf("%q is a directory holding other objects", final)}
+			return insitu.PutResult{}, isDirError(name, final)
 		}
 		return insitu.PutResult{}, s.fsError(name, err)
-	}
-	done = true
-	if s.sync {
-		// The object is in place; a failure here means it may not survive
-		// a crash, and is reported as such.
-		if err := syncDir(dir); err != nil {
-			return insitu.PutResult{}, &insitu.Error{Code: insitu.Unknown, Name: name,
-				Msg: "stored, but syncing its directory failed", Err: err}
-		}
 	}
 	return insitu.PutResult{Name: name, Size: n, Checksum: fmt.Sprintf("%016x", sum)}, nil
 }
@@ -198,7 +188,7 @@ func (s *DirSink) path(name insitu.Name, put bool) (string, error) {
 
 // copy streams r into f, checking ctx between chunks and the size, and
 // returns the byte count and the XXH64 of the bytes.
-func (s *DirSink) copy(ctx context.Context, name insitu.Name, f *os.File, r io.Reader, size int64) (int64, uint64, error) {
+func (s *DirSink) copy(ctx context.Context, name insitu.Name, f io.Writer, r io.Reader, size int64) (int64, uint64, error) {
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := *bp

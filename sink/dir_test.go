@@ -323,3 +323,50 @@ func TestDirCopyFromSource(t *testing.T) {
 		t.Errorf("copied %d objects, want 3", n)
 	}
 }
+
+// TestDirSymlinks: a Put follows a symbolic link that stays inside the
+// root and refuses one that leads out of it, writing nothing there.
+func TestDirSymlinks(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(root, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "out")); err != nil {
+		t.Fatal(err)
+	}
+	s := sink.Dir(root, nil)
+	ctx := context.Background()
+	if _, err := s.Put(ctx, insitu.Name{Key: "alias/in"}, strings.NewReader("inside"), 6); err != nil {
+		t.Fatalf("Put through a link inside the root: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "real", "in")); err != nil || string(b) != "inside" {
+		t.Errorf("real/in: %q, %v", b, err)
+	}
+	for _, key := range []string{"out/x", "out/new/dir/x"} {
+		_, err := s.Put(ctx, insitu.Name{Key: key}, strings.NewReader("escape"), 6)
+		if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "leads out of the sink root") {
+			t.Errorf("Put(%s) through a link out of the root: %v, want PermissionDenied", key, err)
+		}
+	}
+	if got := tree(t, outside); len(got) != 1 { // outside itself
+		t.Errorf("written outside the root: %v", got)
+	}
+	noTempFiles(t, root)
+}
+
+// TestDirLongKeySegment stores a key whose last segment is as long as a
+// Linux file name can be: the temporary name must not be longer.
+func TestDirLongKeySegment(t *testing.T) {
+	root := t.TempDir()
+	key := "d/" + strings.Repeat("x", 255)
+	res, err := sink.Dir(root, nil).Put(context.Background(), insitu.Name{Key: key}, strings.NewReader("long"), 4)
+	if err != nil || res.Size != 4 {
+		t.Fatalf("Put(255-byte segment) = %+v, %v", res, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key))); err != nil || string(b) != "long" {
+		t.Errorf("read back %q, %v", b, err)
+	}
+}

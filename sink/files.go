@@ -2,88 +2,112 @@ package sink
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
 )
 
-// createTemp creates a new temporary file in dir.
-func createTemp(dir string) (*os.File, error) {
-	for {
-		p := filepath.Join(dir, TempPrefix+rand.Text())
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-		if errors.Is(err, fs.ErrExist) {
-			continue // 130 random bits collided: try again
+// openRoot opens the sink's directory for a Put of name, creating it first
+// when it is missing.
+func (s *DirSink) openRoot(name insitu.Name) (*os.Root, error) {
+	root, err := os.OpenRoot(s.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = s.makeRoot(); err == nil {
+			root, err = os.OpenRoot(s.root)
 		}
-		return f, err
 	}
+	if err != nil {
+		return nil, s.rootError(name, err)
+	}
+	return root, nil
 }
 
-// mkdirs creates dir and its missing parents, and with sync on, syncs the
-// parent of each directory it created, so the new entries are durable.
-func (s *DirSink) mkdirs(name insitu.Name, dir string) error {
-	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		return nil
-	}
-	var missing []string
-	for d := dir; ; {
-		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-			return s.collision(name, dir)
-		}
-		return s.fsError(name, err)
-	}
-	if s.sync {
-		for _, d := range missing {
-			if err := syncDir(filepath.Dir(d)); err != nil {
-				return s.fsError(name, err)
+// makeRoot creates the sink's directory and its missing parents through a
+// root on its nearest existing ancestor, so that they are made (and, with
+// sync on, their parents synced) like the directories under it.
+func (s *DirSink) makeRoot() error {
+	for anc := filepath.Dir(s.root); ; anc = filepath.Dir(anc) {
+		r, err := os.OpenRoot(anc)
+		if err == nil {
+			rel, err := filepath.Rel(anc, s.root)
+			if err == nil {
+				err = atomicfile.MkdirAll(r, filepath.ToSlash(rel), s.files)
 			}
+			r.Close()
+			return err
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(anc) == anc {
+			return err
 		}
 	}
-	return nil
 }
 
-// collision explains why dir could not be made: a file stands on its path.
-func (s *DirSink) collision(name insitu.Name, dir string) error {
-	file := ""
-	for d := dir; ; {
-		if fi, err := os.Stat(d); err == nil {
+// rootError explains why the sink's directory could not be opened or
+// made for a Put of name. A file on the root's path
+// is looked for whatever err is: os.OpenRoot of a file fails with an error
+// that is no syscall.ENOTDIR.
+func (s *DirSink) rootError(name insitu.Name, err error) error {
+	for d := s.root; ; d = filepath.Dir(d) {
+		if fi, serr := os.Stat(d); serr == nil {
 			if !fi.IsDir() {
-				file = d
+				return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+					Msg: fmt.Sprintf("sink root %q cannot be a directory: %q is a file", s.root, d)}
 			}
 			break
 		}
-		parent := filepath.Dir(d)
-		if parent == d {
+		if filepath.Dir(d) == d {
 			break
 		}
-		d = parent
 	}
-	if file != "" && strings.HasPrefix(file, s.root+string(filepath.Separator)) {
-		key := filepath.ToSlash(strings.TrimPrefix(file, s.root+string(filepath.Separator)))
-		return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-			Msg: fmt.Sprintf("key collides with the object %q: an object cannot also be a directory of keys", key)}
+	return s.fsError(name, err)
+}
+
+// createError classifies an error of atomicfile.Create for name: a path
+// out of the root, a file where the key needs a directory, or a file
+// system failure.
+func (s *DirSink) createError(root *os.Root, name insitu.Name, err error) error {
+	switch {
+	case atomicfile.Escapes(err):
+		return &insitu.Error{Code: insitu.PermissionDenied, Name: name,
+			Msg: fmt.Sprintf("a symbolic link on the key's path leads out of the sink root %q", s.root), Err: err}
+	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, fs.ErrExist):
+		return collision(root, name, err)
+	}
+	return s.fsError(name, err)
+}
+
+// collision explains why the directory of name's file could not be made:
+// an object stands on its path.
+func collision(root *os.Root, name insitu.Name, err error) error {
+	dir := path.Dir(name.Key)
+	for i := 0; i <= len(dir); i++ {
+		if i < len(dir) && dir[i] != '/' {
+			continue
+		}
+		fi, serr := root.Stat(filepath.FromSlash(dir[:i]))
+		if serr != nil {
+			break
+		}
+		if !fi.IsDir() {
+			return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+				Msg: fmt.Sprintf("key collides with the object %q: an object cannot also be a directory of keys", dir[:i])}
+		}
 	}
 	return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-		Msg: fmt.Sprintf("sink root %q cannot be a directory: %q is a file", s.root, file)}
+		Msg: "something other than a directory stands where the key needs one", Err: err}
+}
+
+// isDirError is the error of a Put whose file would replace a directory.
+func isDirError(name insitu.Name, file string) error {
+	return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+		Msg: fmt.Sprintf("%q is a directory holding other objects", file)}
 }
 
 // fsError wraps a file system error of a put; err names the file.
@@ -113,23 +137,4 @@ func readError(name insitu.Name, err error) error {
 		return insitu.WithName(err, name)
 	}
 	return &insitu.Error{Code: insitu.CodeOf(err), Name: name, Msg: "reading the input", Err: err}
-}
-
-// syncDir fsyncs a directory, so the entries just made in it are durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for syncing there
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
-		return nil // the file system does not sync directories
-	}
-	return err
 }
