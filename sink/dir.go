@@ -82,10 +82,10 @@ func (s *DirSink) Root() string { return s.root }
 // Put stores the bytes of r as root/<name.Key>, all or nothing, and returns
 // their size and XXH64 checksum. The errors:
 //   - InvalidArgument: an invalid name (see [insitu.Name.Validate]); a key
-//     ending in a segment that starts with [TempPrefix]; a key that
-//     collides with an existing path ("a/b" when the object "a" exists, or
-//     "a" when "a/" holds objects); a size other than the bytes r gave; a
-//     root that is not a directory;
+//     ending in a segment that starts with [TempPrefix]; a nil r; a key
+//     that collides with an existing path ("a/b" when the object "a"
+//     exists, or "a" when "a/" holds objects); a size other than the bytes
+//     r gave; a root that is not a directory;
 //   - PermissionDenied: a directory that cannot be written; a symbolic
 //     link on the key's path that leads out of the root;
 //   - ctx.Err(), unwrapped, when ctx ends (checked between chunks);
@@ -96,6 +96,9 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 	final, err := s.path(name, true)
 	if err != nil {
 		return insitu.PutResult{}, err
+	}
+	if r == nil {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
 	}
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err

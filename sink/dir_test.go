@@ -324,6 +324,20 @@ func TestDirCopyFromSource(t *testing.T) {
 	}
 }
 
+func TestDirPutNilReader(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "out")
+	s := sink.Dir(root, nil)
+	for _, size := range []int64{-1, 0, 5} {
+		_, err := s.Put(context.Background(), insitu.Name{Key: "k"}, nil, size)
+		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "nil reader") {
+			t.Errorf("Put(nil reader, size %d): %v, want InvalidArgument \"nil reader\"", size, err)
+		}
+	}
+	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the root was created for a nil reader: %v", err)
+	}
+}
+
 // TestDirSymlinks: a Put follows a symbolic link that stays inside the
 // root and refuses one that leads out of it, writing nothing there.
 func TestDirSymlinks(t *testing.T) {
