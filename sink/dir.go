@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
@@ -21,8 +22,9 @@ import (
 // TempPrefix starts the names of the temporary files [DirSink.Put] writes
 // next to their final names: ".insitu-tmp-". It equals the prefix of the
 // temporary files of the storage nodes (locality/node), both being
-// internal/atomicfile.TempPrefix. source.Dir skips such files, and keys
-// whose last segment starts with it are refused.
+// internal/atomicfile.TempPrefix. source.Dir skips such files, keys whose
+// last segment starts with it are refused, and [DirSink.Sweep] removes the
+// ones a crash left.
 const TempPrefix = atomicfile.TempPrefix
 
 // bufSize is the size of the copy buffer of one Put.
@@ -56,7 +58,9 @@ type DirSink struct {
 // name once the whole input is written (and synced, see [DirOptions]), and
 // removes it on any failure: a reader never sees a partial object, and an
 // older object under the name stays whole until the new one replaces it.
-// Concurrent Puts of one name leave one of the versions whole.
+// Concurrent Puts of one name leave one of the versions whole. A crash
+// (kill -9, power loss) during a Put can leave its temporary file behind;
+// [DirSink.Sweep] removes such files when asked, never on its own.
 //
 // Every file access of a Put goes through an [os.Root] on the sink's
 // directory, so no key reaches outside it, not even through a symbolic
@@ -136,6 +140,53 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 		return insitu.PutResult{}, s.fsError(name, err)
 	}
 	return insitu.PutResult{Name: name, Size: n, Checksum: fmt.Sprintf("%016x", sum)}, nil
+}
+
+// Sweep removes the temporary files that Puts interrupted by a crash
+// (kill -9, power loss) left under the sink's directory: the regular files
+// whose names start with [TempPrefix] and that were last modified more
+// than olderThan ago, or all of them when olderThan is 0. It returns how
+// many it removed. Such files are never objects: Put refuses their names
+// and source.Dir skips them.
+//
+// A DirSink never sweeps on its own: its directory is the caller's, and
+// other processes may be writing to it. A Put in progress, in this process
+// or another, has a temporary file too, so make olderThan longer than any
+// Put takes, or 0 only when nothing else writes to the directory.
+//
+// Sweep walks the whole tree without following symbolic links. A missing
+// directory has nothing to sweep. The errors: InvalidArgument for a
+// negative olderThan or a root that is not a directory; ctx.Err(),
+// unwrapped, when ctx ends (checked between entries); PermissionDenied or
+// Unknown when the file system fails. The count is of the files removed
+// before the error.
+func (s *DirSink) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if olderThan < 0 {
+		return 0, insitu.Errorf(insitu.InvalidArgument, "sink.Dir: negative age %v for a sweep", olderThan)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	root, err := os.OpenRoot(s.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.rootError(insitu.Name{}, err)
+	}
+	defer root.Close()
+	n, err := atomicfile.Sweep(ctx, root, olderThan)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		code := insitu.Unknown
+		if errors.Is(err, fs.ErrPermission) {
+			code = insitu.PermissionDenied
+		}
+		err = &insitu.Error{Code: code, Msg: fmt.Sprintf("sweeping the temporary files under %q", s.root), Err: err}
+	}
+	return n, err
 }
 
 // Stat returns the object of name, with Size and Path set, or a NotFound

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/sink"
@@ -65,6 +66,35 @@ func ExampleDirSink_Put_sizeMismatch() {
 	// Output:
 	// invalid_argument
 	// not_found
+}
+
+// Remove what Puts interrupted by a crash left behind: temporary files
+// older than an hour, an age no Put of this program reaches, so that a
+// Put running in another process keeps its file.
+func ExampleDirSink_Sweep() {
+	out, _ := os.MkdirTemp("", "insitu-out-")
+	defer os.RemoveAll(out)
+	ctx := context.Background()
+	dst := sink.Dir(out, nil)
+	dst.Put(ctx, insitu.Name{Key: "songs/a.wav"}, strings.NewReader("RIFF"), 4)
+
+	// What a Put killed midway two days ago left next to its object.
+	stale := filepath.Join(out, "songs", sink.TempPrefix+"4f1c9a0d2b7e83a6")
+	os.WriteFile(stale, []byte("RI"), 0o644)
+	twoDaysAgo := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(stale, twoDaysAgo, twoDaysAgo)
+
+	n, err := dst.Sweep(ctx, time.Hour)
+	fmt.Println("removed", n, err)
+	for obj, err := range source.Dir(out, nil).Objects(ctx) {
+		fmt.Println(obj.Name, obj.Size, err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(out, "songs"))
+	fmt.Println(len(entries), "file in songs/")
+	// Output:
+	// removed 1 <nil>
+	// songs/a.wav 4 <nil>
+	// 1 file in songs/
 }
 
 // Discard counts the bytes and stores nothing: a dry run.

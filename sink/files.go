@@ -50,7 +50,7 @@ func (s *DirSink) makeRoot() error {
 }
 
 // rootError explains why the sink's directory could not be opened or
-// made for a Put of name. A file on the root's path
+// made; name is the object of the Put, if any. A file on the root's path
 // is looked for whatever err is: os.OpenRoot of a file fails with an error
 // that is no syscall.ENOTDIR.
 func (s *DirSink) rootError(name insitu.Name, err error) error {
