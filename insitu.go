@@ -83,6 +83,8 @@ type Sink interface {
 	// [InvalidArgument] error. The object becomes visible, whole, only
 	// after r returns io.EOF; if r fails, ctx ends or anything else goes
 	// wrong, nothing is left under the name (an older object there stays).
+	// A nil r is an [InvalidArgument] error; an empty object is an empty
+	// reader (such as strings.NewReader("")).
 	Put(ctx context.Context, name Name, r io.Reader, size int64) (PutResult, error)
 	// Stat returns the stored object's description, or a [NotFound] error.
 	Stat(ctx context.Context, name Name) (Object, error)

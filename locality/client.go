@@ -333,10 +333,14 @@ func (c *Client) Health(ctx context.Context, node Node) error {
 // or -1 when unknown; a known size that r does not match is an
 // InvalidArgument error and nothing is stored. On NotOwner the client
 // reconciles the maps and sends again when r was not read yet (the node
-// refuses before asking for the body) or r is an io.Seeker.
+// refuses before asking for the body) or r is an io.Seeker. A nil r is an
+// InvalidArgument error.
 func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
 	if err := checkName(name); err != nil {
 		return insitu.PutResult{}, err
+	}
+	if r == nil {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
 	}
 	start := int64(-1)
 	if s, ok := r.(io.Seeker); ok {

@@ -22,6 +22,9 @@ func (discard) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 	if err := name.Validate(); err != nil {
 		return insitu.PutResult{}, err
 	}
+	if r == nil {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
+	}
 	if size >= 0 {
 		r = io.LimitReader(r, size+1) // one byte over is enough to tell
 	}

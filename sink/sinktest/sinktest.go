@@ -37,7 +37,8 @@ type Harness struct {
 // cannot seek, with known and unknown sizes; PutResult's size and checksum;
 // Stat after Put and of a missing name; overwrites; a failing reader, a
 // context canceled mid-put and a size mismatch leave nothing (and leave an
-// older object whole); invalid names are InvalidArgument; 64 concurrent
+// older object whole); a nil reader and invalid names are InvalidArgument
+// and store nothing; 64 concurrent
 // Puts of distinct names; concurrent Puts of one name leave one whole
 // version.
 func Run(t *testing.T, h Harness) {
@@ -56,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 		{"CanceledMidPutLeavesNothing", testCanceledMidPut},
 		{"CanceledBeforePut", testCanceledBeforePut},
 		{"SizeMismatch", testSizeMismatch},
+		{"NilReader", testNilReader},
 		{"InvalidNames", testInvalidNames},
 		{"ConcurrentDistinctNames", testConcurrentDistinct},
 		{"ConcurrentSameName", testConcurrentSameName},
@@ -310,6 +312,17 @@ func testSizeMismatch(t *testing.T, h Harness) {
 		}
 	}
 	wantStored(t, h, s, old, oldBytes)
+}
+
+func testNilReader(t *testing.T, h Harness) {
+	s := h.MakeSink(t)
+	name := h.name("nil-reader")
+	for _, size := range []int64{0, -1} {
+		if _, err := s.Put(context.Background(), name, nil, size); !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("Put(%s, nil reader, size %d): %v; want InvalidArgument", name, size, err)
+		}
+	}
+	wantNothing(t, h, s, name)
 }
 
 func testInvalidNames(t *testing.T, h Harness) {
