@@ -2,6 +2,7 @@ package sinktest_test
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -29,6 +30,12 @@ func Example() {
 			}
 			return b, err
 		},
+	}
+	// Under go test -v the suite's own "=== RUN" lines would join this
+	// example's output: run it quietly.
+	if v := flag.Lookup("test.v"); v != nil {
+		defer v.Value.Set(v.Value.String())
+		v.Value.Set("false")
 	}
 	ok := testing.RunTests(func(_, _ string) (bool, error) { return true, nil }, []testing.InternalTest{
 		{Name: "TestDirSink", F: func(t *testing.T) { sinktest.Run(t, harness) }},

@@ -1,6 +1,7 @@
 package sourcetest_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,12 @@ func Example() {
 			}
 			return source.Dir(root, nil)
 		},
+	}
+	// Under go test -v the suite's own "=== RUN" lines would join this
+	// example's output: run it quietly.
+	if v := flag.Lookup("test.v"); v != nil {
+		defer v.Value.Set(v.Value.String())
+		v.Value.Set("false")
 	}
 	ok := testing.RunTests(func(_, _ string) (bool, error) { return true, nil }, []testing.InternalTest{
 		{Name: "TestDirSource", F: func(t *testing.T) { sourcetest.Run(t, harness) }},
