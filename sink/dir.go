@@ -190,7 +190,8 @@ func (s *DirSink) Sweep(ctx context.Context, olderThan time.Duration) (int, erro
 }
 
 // Stat returns the object of name, with Size and Path set, or a NotFound
-// error. A directory is not an object.
+// error. A directory is not an object; a symbolic link on the key's path
+// that leads out of the root is PermissionDenied, as for Put.
 func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	p, err := s.path(name, false)
 	if err != nil {
@@ -199,13 +200,20 @@ func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, er
 	if err := ctx.Err(); err != nil {
 		return insitu.Object{}, err
 	}
-	fi, err := os.Stat(p)
+	// Through an os.Root, as Put writes: a link out of the tree is refused
+	// here too.
+	var fi fs.FileInfo
+	root, err := os.OpenRoot(s.root)
+	if err == nil {
+		fi, err = root.Stat(filepath.FromSlash(name.Key))
+		root.Close()
+	}
 	if err != nil {
 		code := insitu.Unknown
 		switch {
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 			code = insitu.NotFound
-		case errors.Is(err, fs.ErrPermission):
+		case errors.Is(err, fs.ErrPermission), atomicfile.Escapes(err):
 			code = insitu.PermissionDenied
 		}
 		return insitu.Object{}, &insitu.Error{Code: code, Name: name, Err: err}

@@ -368,6 +368,17 @@ func TestDirSymlinks(t *testing.T) {
 	if got := tree(t, outside); len(got) != 1 { // outside itself
 		t.Errorf("written outside the root: %v", got)
 	}
+	// Stat goes through the root too: a file behind a link out of it is
+	// not the sink's.
+	if err := os.WriteFile(filepath.Join(outside, "there"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, insitu.Name{Key: "out/there"}); !errors.Is(err, insitu.PermissionDenied) {
+		t.Errorf("Stat(out/there) through a link out of the root: %v, want PermissionDenied", err)
+	}
+	if obj, err := s.Stat(ctx, insitu.Name{Key: "alias/in"}); err != nil || obj.Size != 6 {
+		t.Errorf("Stat(alias/in) through a link inside the root = %+v, %v", obj, err)
+	}
 	noTempFiles(t, root)
 }
 
