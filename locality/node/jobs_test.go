@@ -242,6 +242,15 @@ func TestAbortStopsOneJobOnly(t *testing.T) {
 			t.Errorf("node %s: copy job %+v, %v; want done", nd.ID(), st, err)
 		}
 	}
+	// A put the aborted job had begun on another node ends when that node
+	// sees the request canceled, which may be after the job has ended;
+	// stopping a node waits for its requests in flight, so what is on disk
+	// afterwards is final.
+	for _, nd := range c.Nodes() {
+		if err := c.StopNode(t.Context(), nd.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if outs := outputsByNode(t, c, "never"); len(outs) != 0 {
 		t.Errorf("the aborted job left outputs: %v", outs)
 	}
