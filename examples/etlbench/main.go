@@ -6,7 +6,8 @@
 //	go run ./examples/etlbench -n 50 -repeat 1 # a quick look
 //	go run ./examples/etlbench -src ~/LibriSpeech/dev-clean -json out.json
 //
-// It measures, alternating in a fixed order for -repeat rounds:
+// It measures, alternating for -repeat rounds (in a fixed order, backwards
+// in the even rounds):
 //
 //   - the floor: ffmpeg run directly on the local files, one process per
 //     file, as many at once as there are CPUs, with the very arguments of
