@@ -75,7 +75,7 @@ type ServerOptions struct {
 	Window int
 	// MaxStreams bounds the objects one WebSocket connection carries at
 	// once, so a connection holds at most MaxStreams × Window bytes of
-	// input. Default 128.
+	// input (in buffers of at most about twice that). Default 128.
 	MaxStreams int
 	// Logger receives the server's log records. Default: slog.Default().
 	Logger *slog.Logger
@@ -87,9 +87,10 @@ const (
 	DefaultWindow = 256 << 10
 	// DefaultMaxStreams is the default bound on the objects in flight on one WebSocket connection.
 	DefaultMaxStreams = 128
-	// chunkSize is the largest DATA payload a sender puts in one frame: at
-	// 64 KiB, a 1 MiB object took twice the system calls, and twice the
-	// frames to read, of the 256 KiB chunks (see docs/BENCHMARKS.md).
+	// chunkSize is the largest DATA payload a sender puts in one frame
+	// (chunkFor: half the peer's window, up to this). At 64 KiB, a 1 MiB
+	// object took twice the system calls, and twice the frames to read,
+	// of 128–256 KiB chunks (see docs/BENCHMARKS.md).
 	chunkSize = 256 << 10
 	// minWindow is the smallest window a peer may announce. A sender with
 	// less credit than a chunk sends the chunk in pieces.

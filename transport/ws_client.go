@@ -426,7 +426,7 @@ func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Wr
 	if body != nil {
 		sctx, scancel := context.WithCancel(ctx)
 		defer scancel()
-		snd := &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win}
+		snd := &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win, limit: chunkFor(conn.sendWin)}
 		if req.Size >= 0 {
 			snd.hint = int(min(req.Size+1, chunkSize)) // +1: room to see the end
 		}
@@ -440,7 +440,9 @@ func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Wr
 			conn.cancelCall(call)
 			return insitu.PutResult{}, &readError{err}
 		case eof:
-			// A small input: one frame, within the initial window.
+			// A small input: one chunk, at most half the server's window
+			// (chunkFor), so it fits the initial credit and the flush
+			// does not wait for the transform to read.
 			snd.flush(flagEnd, nil)
 			snd.release()
 		default:

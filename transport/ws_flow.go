@@ -44,6 +44,10 @@ func (q *inbox) signal() {
 	}
 }
 
+// coalesceBelow is the payload size under which a DATA frame is copied
+// into the inbox's last buffer when it fits there.
+const coalesceBelow = 4 << 10
+
 // push adds the payload of a DATA frame; it takes f. It fails when the
 // sender overran the window or sent DATA after its last.
 func (q *inbox) push(f *frameBuf, end bool) error {
@@ -64,11 +68,20 @@ func (q *inbox) push(f *frameBuf, end bool) error {
 		putFrame(f)
 		return protoErrorf("DATA for request %d overruns its flow-control window of %d bytes", q.id, q.window)
 	}
-	if n > 0 {
+	switch tail := len(q.bufs) - 1; {
+	case n == 0:
+		putFrame(f)
+	case n < coalesceBelow && tail >= 1 && cap(q.bufs[tail].b)-len(q.bufs[tail].b) >= n:
+		// A small frame joins the last one buffered, so that a peer
+		// sending tiny frames cannot make each hold a whole buffer. Not
+		// the first one: the consumer reads it without the lock.
+		t := q.bufs[tail]
+		t.b = append(t.b, f.payload()...)
+		q.size += n
+		putFrame(f)
+	default:
 		q.bufs = append(q.bufs, f)
 		q.size += n
-	} else {
-		putFrame(f)
 	}
 	if end {
 		q.ended = true
@@ -273,22 +286,30 @@ func (w *sendWindow) take(ctx context.Context, want int) (int, error) {
 }
 
 // frameSender turns a stream of bytes into DATA frames of one request,
-// each sent when the window allows. Its first chunk is as large as the
-// size hint (64 KiB when there is none); once a chunk fills up, the next
-// ones are chunkSize bytes.
+// each sent when the window allows. Its chunks are limit bytes (see
+// chunkFor), the first one as large as the size hint when that is less
+// (64 KiB when there is no hint).
 type frameSender struct {
-	ctx  context.Context
-	conn frameConn
-	id   uint32
-	win  *sendWindow
-	hint int       // the expected size of the stream; 0: unknown
-	f    *frameBuf // the pending chunk: payload bytes f.b[frameHeaderLen:frameHeaderLen+n]
-	n    int
-	sent int64 // bytes sent before the pending chunk
+	ctx   context.Context
+	conn  frameConn
+	id    uint32
+	win   *sendWindow
+	limit int       // the chunk size: chunkFor(the peer's window)
+	hint  int       // the expected size of the stream; 0: unknown
+	f     *frameBuf // the pending chunk: payload bytes f.b[frameHeaderLen:frameHeaderLen+n]
+	size  int       // the pending chunk's size
+	n     int
+	sent  int64 // bytes sent before the pending chunk
 
 	carry    byte // a byte read ahead by atEOF, for the next chunk
 	hasCarry bool
 }
+
+// chunkFor returns the chunk size for a peer with a receive window of
+// window bytes: half the window, as the receiver grants credit half a
+// window at a time, so that a chunk goes out whole and the first one
+// always fits the initial credit; at most chunkSize.
+func chunkFor(window int) int { return min(chunkSize, window/2) }
 
 // firstChunk is the first chunk's size when the stream's size is unknown.
 const firstChunk = 64 << 10
@@ -296,21 +317,20 @@ const firstChunk = 64 << 10
 // buf returns the pending chunk's payload buffer, whole.
 func (s *frameSender) buf() []byte {
 	if s.f == nil {
-		n := chunkSize
+		s.size = s.limit
 		if s.sent == 0 {
-			n = firstChunk
+			s.size = min(firstChunk, s.limit)
 			if s.hint > 0 {
-				n = min(s.hint, chunkSize)
+				s.size = min(s.hint, s.limit)
 			}
 		}
-		s.f = getFrame(n)
-		s.f.b = s.f.b[:cap(s.f.b)]
+		s.f = getFrame(s.size)
 	}
-	return s.f.b[frameHeaderLen:]
+	return s.f.b[frameHeaderLen : frameHeaderLen+s.size]
 }
 
 // full reports whether the pending chunk is full.
-func (s *frameSender) full() bool { return s.f != nil && s.n == len(s.f.b)-frameHeaderLen }
+func (s *frameSender) full() bool { return s.f != nil && s.n == s.size }
 
 // Write sends p on, a chunk at a time. A full chunk waits for the next
 // Write (or the final flush), so that the last chunk of an output can
@@ -410,7 +430,7 @@ func (s *frameSender) flush(flags uint8, last func()) error {
 		return nil
 	}
 	if s.f == nil {
-		s.f = getFrame(0) // an empty last frame
+		s.f, s.size = getFrame(0), 0 // an empty last frame
 	}
 	off := 0
 	for {
@@ -442,7 +462,7 @@ func (s *frameSender) flush(flags uint8, last func()) error {
 			break
 		}
 	}
-	if s.n == len(s.f.b)-frameHeaderLen && s.n < chunkSize {
+	if s.n == s.size && s.size < s.limit {
 		s.release() // the stream is longer than its first chunk: go on with full-size ones
 	}
 	s.n = 0

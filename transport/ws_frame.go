@@ -134,11 +134,11 @@ type frameBuf struct {
 // payload returns the buffer's payload bytes.
 func (f *frameBuf) payload() []byte { return f.b[frameHeaderLen:] }
 
-// frameClasses are the payload capacities of the pooled frame buffers: a
-// control frame or a small object takes a small buffer, a large object's
-// chunks the largest, so that many small objects in flight do not each
-// hold a chunk-sized buffer.
-var frameClasses = [...]int{4 << 10, 64 << 10, chunkSize}
+// frameClasses are the payload capacities of the pooled frame buffers,
+// powers of two from 4 KiB to chunkSize: a control frame or a small object
+// takes a small buffer and a large object's chunks a large one, and a
+// frame never holds more than twice its payload (or 4 KiB).
+var frameClasses = [...]int{4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10, chunkSize}
 
 var framePools [len(frameClasses)]sync.Pool
 

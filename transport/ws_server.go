@@ -237,7 +237,7 @@ func (sc *wsServerConn) run(ctx context.Context, st *wsStream, p *prepared) {
 		body = st.in
 		defer st.in.discard()
 	}
-	out := &frameSender{ctx: ctx, conn: sc, id: st.id, win: st.win}
+	out := &frameSender{ctx: ctx, conn: sc, id: st.id, win: st.win, limit: chunkFor(sc.peerWindow)}
 	defer out.release()
 	unregister := func() {
 		sc.mu.Lock()
