@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,4 +126,60 @@ func TestInboxSmallFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordingConn records the payload size of every DATA frame sent.
+type recordingConn struct{ sizes []int }
+
+func (c *recordingConn) send(frame []byte) error {
+	c.sizes = append(c.sizes, len(frame)-frameHeaderLen)
+	return nil
+}
+func (c *recordingConn) sendCredit(uint32, uint32) {}
+
+// TestFrameSenderChunks: with credit to spare, an output of unknown size
+// goes out as a 64 KiB chunk, one up to the chunk size, then whole chunks
+// (which line up with the receiver's grants), and the last with what is
+// left; a known size makes the first chunk just large enough.
+func TestFrameSenderChunks(t *testing.T) {
+	const limit = 128 << 10
+	for _, tc := range []struct {
+		name  string
+		hint  int
+		total int
+		want  []int
+	}{
+		{"unknown size", 0, 4<<20 + 100, append(append([]int{64 << 10, 64 << 10}, repeat(limit, 31)...), 100)},
+		{"known small size", 5000 + 1, 5000, []int{5000}},
+		{"known size over a chunk", limit, 3*limit + 7, []int{limit, limit, limit, 7}},
+		{"announced too small", 1000 + 1, 1001 + limit, []int{1001, limit - 1001, 1001}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &recordingConn{}
+			s := &frameSender{ctx: context.Background(), conn: c, id: 1, win: newSendWindow(1 << 30), limit: limit, hint: tc.hint}
+			data := make([]byte, tc.total)
+			for p := data; len(p) > 0; {
+				k := min(len(p), 32<<10)
+				if _, err := s.Write(p[:k]); err != nil {
+					t.Fatal(err)
+				}
+				p = p[k:]
+			}
+			if err := s.flush(flagEnd, nil); err != nil {
+				t.Fatal(err)
+			}
+			s.release()
+			if !slices.Equal(c.sizes, tc.want) {
+				t.Errorf("frames %v, want %v", c.sizes, tc.want)
+			}
+		})
+	}
+}
+
+func repeat(v, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
 }

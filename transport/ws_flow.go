@@ -288,7 +288,8 @@ func (w *sendWindow) take(ctx context.Context, want int) (int, error) {
 // frameSender turns a stream of bytes into DATA frames of one request,
 // each sent when the window allows. Its chunks are limit bytes (see
 // chunkFor), the first one as large as the size hint when that is less
-// (64 KiB when there is no hint).
+// (at most 64 KiB when there is no hint), the second one what is left to
+// the next multiple of limit.
 type frameSender struct {
 	ctx   context.Context
 	conn  frameConn
@@ -306,18 +307,20 @@ type frameSender struct {
 }
 
 // chunkFor returns the chunk size for a peer with a receive window of
-// window bytes: half the window, as the receiver grants credit half a
-// window at a time, so that a chunk goes out whole and the first one
-// always fits the initial credit; at most chunkSize.
+// window bytes: half the window, at most chunkSize. The first chunk then
+// always fits the initial credit, and as the receiver grants credit half
+// a window or more at a time, a chunk usually goes out as one frame.
 func chunkFor(window int) int { return min(chunkSize, window/2) }
 
 // firstChunk is the first chunk's size when the stream's size is unknown.
 const firstChunk = 64 << 10
 
-// buf returns the pending chunk's payload buffer, whole.
+// buf returns the pending chunk's payload buffer, whole. After a short
+// first chunk the next one ends at a multiple of limit, so that the later
+// ones line up with the credit the receiver grants.
 func (s *frameSender) buf() []byte {
 	if s.f == nil {
-		s.size = s.limit
+		s.size = s.limit - int(s.sent%int64(s.limit))
 		if s.sent == 0 {
 			s.size = min(firstChunk, s.limit)
 			if s.hint > 0 {

@@ -297,7 +297,7 @@ func TestWSFlowControl(t *testing.T) {
 	if !errors.Is(err, insitu.DeadlineExceeded) {
 		t.Fatalf("a transform that reads nothing: %v, want DeadlineExceeded", err)
 	}
-	if limit := int64(window + chunkSize + 1); in.read > limit {
+	if limit := int64(window + chunkFor(window) + 1); in.read > limit {
 		t.Fatalf("the client read %d bytes ahead of a transform that reads nothing, want at most %d", in.read, limit)
 	}
 
@@ -308,7 +308,7 @@ func TestWSFlowControl(t *testing.T) {
 	if !errors.Is(err, insitu.DeadlineExceeded) {
 		t.Fatalf("a client that takes no output: %v, want DeadlineExceeded", err)
 	}
-	if got, limit := written.Load(), int64(window+chunkSize+4096); got > limit {
+	if got, limit := written.Load(), int64(window+chunkFor(window)+4096); got > limit {
 		t.Fatalf("the transform wrote %d bytes ahead of a client that takes nothing, want at most %d", got, limit)
 	}
 }
