@@ -107,7 +107,7 @@ func TestAuthRequired(t *testing.T) {
 // TestNoSecretNoAuth checks that a node with the zero Secret serves anyone.
 func TestNoSecretNoAuth(t *testing.T) {
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
-	nd, err := node.New(&node.Options{ID: "n1", Dir: t.TempDir(), Map: m})
+	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: t.TempDir(), Map: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,7 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 		}
 	}()
 	for i, ln := range lns {
-		nd, err := New(&Options{
+		nd, err := New(ctx, &Options{
 			ID:            nodes[i].ID,
 			Dir:           filepath.Join(c.dir, nodes[i].ID),
 			Map:           c.m,

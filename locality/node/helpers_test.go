@@ -98,7 +98,7 @@ func startSingle(t *testing.T, opts *node.Options) *single {
 	if o.Secret == nil {
 		o.Secret = locality.Secret("test secret")
 	}
-	nd, err := node.New(&o)
+	nd, err := node.New(t.Context(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,8 +102,9 @@ const copyBufSize = 256 << 10
 // node serves anything), it removes every temporary file under it (names
 // starting with ".insitu-tmp-"), which only a process that crashed while
 // writing an object can have left, and logs how many it removed. This
-// walks the whole store. A failure of that sweep fails New.
-func New(opts *Options) (*Node, error) {
+// walks the whole store; ctx bounds it (a canceled ctx fails New with its
+// error), and the node does not keep ctx. A failure of that sweep fails New.
+func New(ctx context.Context, opts *Options) (*Node, error) {
 	if opts == nil {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: options are required (ID, Dir, Map)")
 	}
@@ -150,12 +151,15 @@ func New(opts *Options) (*Node, error) {
 	if len(n.secret) == 0 {
 		n.log.Warn("authentication is off: the node has no secret")
 	}
-	removed, err := atomicfile.Sweep(context.Background(), root, 0)
+	removed, err := atomicfile.Sweep(ctx, root, 0)
 	if removed > 0 {
 		n.log.Info("removed stale temporary files from the store", "count", removed, "dir", dir)
 	}
 	if err != nil {
 		root.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": removing stale temporary files from the store " + dir, Err: err}
 	}
 	n.routes()

@@ -573,11 +573,11 @@ func TestNewInvalid(t *testing.T) {
 		"no Map":         {ID: "n1", Dir: dir},
 		"negative limit": {ID: "n1", Dir: dir, Map: m, MaxObjectSize: -1},
 	} {
-		if _, err := node.New(o); !errors.Is(err, insitu.InvalidArgument) {
+		if _, err := node.New(t.Context(), o); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("%s: %v, want InvalidArgument", what, err)
 		}
 	}
-	if _, err := node.New(&node.Options{ID: "n1", Dir: filepath.Join(file, "store"), Map: m}); err == nil {
+	if _, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: filepath.Join(file, "store"), Map: m}); err == nil {
 		t.Error("a store under a file was accepted")
 	}
 	if _, err := node.StartCluster(context.Background(), 0, nil); !errors.Is(err, insitu.InvalidArgument) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func TestStartWithoutTempFilesLogsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd, err := node.New(&node.Options{ID: "n1", Dir: t.TempDir(), Map: m, Secret: locality.Secret("s"), Logger: debugLogger(&log)})
+	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: t.TempDir(), Map: m, Secret: locality.Secret("s"), Logger: debugLogger(&log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +108,43 @@ func TestStartSweepFailure(t *testing.T) {
 		t.Skip("chmod 0 does not stop this user (root) from reading a directory")
 	}
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
-	nd, err := node.New(&node.Options{ID: "n1", Dir: store, Map: m})
+	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: store, Map: m})
 	if err == nil {
 		nd.Close()
 		t.Fatal("New over a store it cannot sweep succeeded")
 	}
 	if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "removing stale temporary files") {
 		t.Errorf("New: %v, want PermissionDenied about removing stale temporary files", err)
+	}
+}
+
+// TestStartSweepCanceled: the sweep at start is bounded by New's context;
+// a canceled one fails New with the context's error (as root too, where
+// a permission cannot make the sweep fail), and a later New sweeps.
+func TestStartSweepCanceled(t *testing.T) {
+	store := t.TempDir()
+	stale := filepath.Join(store, "bkt", atomicfile.TempPrefix+"left")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if nd, err := node.New(ctx, &node.Options{ID: "n1", Dir: store, Map: m}); !errors.Is(err, context.Canceled) {
+		if nd != nil {
+			nd.Close()
+		}
+		t.Fatalf("New with a canceled context: %v, want context.Canceled", err)
+	}
+	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: store, Map: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the stale temporary file after New: %v, want it gone", err)
 	}
 }
