@@ -79,8 +79,8 @@ type Source interface {
 // Sink stores outputs. A Sink is safe for concurrent use.
 type Sink interface {
 	// Put stores the bytes of r under name. size is the length of r, or -1
-	// when unknown; a known size that r does not match is an
-	// [InvalidArgument] error. The object becomes visible, whole, only
+	// when unknown; a known size that r does not match, or a size below
+	// -1, is an [InvalidArgument] error. The object becomes visible, whole, only
 	// after r returns io.EOF; if r fails, ctx ends or anything else goes
 	// wrong, nothing is left under the name (an older object there stays).
 	// A nil r is an [InvalidArgument] error; an empty object is an empty

@@ -342,6 +342,9 @@ func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 	if r == nil {
 		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
 	}
+	if size < -1 {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	}
 	start := int64(-1)
 	if s, ok := r.(io.Seeker); ok {
 		if pos, err := s.Seek(0, io.SeekCurrent); err == nil {

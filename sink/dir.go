@@ -88,8 +88,8 @@ func (s *DirSink) Root() string { return s.root }
 //   - InvalidArgument: an invalid name (see [insitu.Name.Validate]); a key
 //     ending in a segment that starts with [TempPrefix]; a nil r; a key
 //     that collides with an existing path ("a/b" when the object "a"
-//     exists, or "a" when "a/" holds objects); a size other than the bytes
-//     r gave; a root that is not a directory;
+//     exists, or "a" when "a/" holds objects); a size below -1 or other
+//     than the bytes r gave; a root that is not a directory;
 //   - PermissionDenied: a directory that cannot be written; a symbolic
 //     link on the key's path that leads out of the root;
 //   - ctx.Err(), unwrapped, when ctx ends (checked between chunks);
@@ -103,6 +103,9 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 	}
 	if r == nil {
 		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
+	}
+	if size < -1 {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
 	}
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err

@@ -254,6 +254,9 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	if r == nil {
 		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
 	}
+	if size < -1 {
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	}
 	if size > n.maxSize {
 		return insitu.PutResult{}, n.tooLarge(name, size)
 	}

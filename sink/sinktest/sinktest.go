@@ -37,10 +37,9 @@ type Harness struct {
 // cannot seek, with known and unknown sizes; PutResult's size and checksum;
 // Stat after Put and of a missing name; overwrites; a failing reader, a
 // context canceled mid-put and a size mismatch leave nothing (and leave an
-// older object whole); a nil reader and invalid names are InvalidArgument
-// and store nothing; 64 concurrent
-// Puts of distinct names; concurrent Puts of one name leave one whole
-// version.
+// older object whole); a nil reader, a size below -1 and invalid names are
+// InvalidArgument and store nothing; 64 concurrent Puts of distinct names;
+// concurrent Puts of one name leave one whole version.
 func Run(t *testing.T, h Harness) {
 	if h.MakeSink == nil || h.Read == nil {
 		t.Fatal("sinktest: Harness.MakeSink and Harness.Read are required")
@@ -58,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 		{"CanceledBeforePut", testCanceledBeforePut},
 		{"SizeMismatch", testSizeMismatch},
 		{"NilReader", testNilReader},
+		{"NegativeSize", testNegativeSize},
 		{"InvalidNames", testInvalidNames},
 		{"ConcurrentDistinctNames", testConcurrentDistinct},
 		{"ConcurrentSameName", testConcurrentSameName},
@@ -321,6 +321,15 @@ func testNilReader(t *testing.T, h Harness) {
 		if _, err := s.Put(context.Background(), name, nil, size); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("Put(%s, nil reader, size %d): %v; want InvalidArgument", name, size, err)
 		}
+	}
+	wantNothing(t, h, s, name)
+}
+
+func testNegativeSize(t *testing.T, h Harness) {
+	s := h.MakeSink(t)
+	name := h.name("negative-size")
+	if _, err := s.Put(context.Background(), name, newStream([]byte("abc")), -2); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("Put(%s, size -2): %v; want InvalidArgument", name, err)
 	}
 	wantNothing(t, h, s, name)
 }
