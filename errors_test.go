@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/insitu-data/insitu"
@@ -91,5 +92,23 @@ func TestErrorMessage(t *testing.T) {
 	}
 	if got, want := insitu.Errorf(insitu.Internal, "wrapped: %w", io.EOF).(*insitu.Error).Message(), "wrapped: EOF"; got != want {
 		t.Errorf("Errorf Message() = %q, want %q", got, want)
+	}
+}
+
+func TestValidatePut(t *testing.T) {
+	name := insitu.Name{Bucket: "b", Key: "k"}
+	body := strings.NewReader("abc")
+	for _, tc := range []struct {
+		r    io.Reader
+		size int64
+		ok   bool
+	}{{body, 3, true}, {body, -1, true}, {body, 0, true}, {nil, 3, false}, {body, -2, false}} {
+		err := insitu.ValidatePut(name, tc.r, tc.size)
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, insitu.InvalidArgument)) {
+			t.Errorf("ValidatePut(nil reader: %v, size %d) = %v", tc.r == nil, tc.size, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "b/k") {
+			t.Errorf("%v does not name the object", err)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package insitu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 )
@@ -88,6 +89,20 @@ type Sink interface {
 	Put(ctx context.Context, name Name, r io.Reader, size int64) (PutResult, error)
 	// Stat returns the stored object's description, or a [NotFound] error.
 	Stat(ctx context.Context, name Name) (Object, error)
+}
+
+// ValidatePut returns the [InvalidArgument] error that the [Sink] contract
+// requires of Put for a nil r or a size below -1, naming name, or nil.
+// Sink implementations call it before anything else; what makes a valid
+// name is theirs to check.
+func ValidatePut(name Name, r io.Reader, size int64) error {
+	switch {
+	case r == nil:
+		return &Error{Code: InvalidArgument, Name: name, Msg: "nil reader"}
+	case size < -1:
+		return &Error{Code: InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	}
+	return nil
 }
 
 // PutResult describes a stored object.

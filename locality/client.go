@@ -339,11 +339,8 @@ func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 	if err := checkName(name); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if r == nil {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
-	}
-	if size < -1 {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	if err := insitu.ValidatePut(name, r, size); err != nil {
+		return insitu.PutResult{}, err
 	}
 	start := int64(-1)
 	if s, ok := r.(io.Seeker); ok {

@@ -101,11 +101,8 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if r == nil {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
-	}
-	if size < -1 {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	if err := insitu.ValidatePut(name, r, size); err != nil {
+		return insitu.PutResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err

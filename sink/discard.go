@@ -22,11 +22,8 @@ func (discard) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 	if err := name.Validate(); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if r == nil {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
-	}
-	if size < -1 {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	if err := insitu.ValidatePut(name, r, size); err != nil {
+		return insitu.PutResult{}, err
 	}
 	if size >= 0 {
 		r = io.LimitReader(r, size+1) // one byte over is enough to tell

@@ -125,11 +125,8 @@ func (s *S3Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if size < -1 {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
-	}
-	if r == nil {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
+	if err := insitu.ValidatePut(name, r, size); err != nil {
+		return insitu.PutResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err

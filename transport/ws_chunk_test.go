@@ -149,7 +149,7 @@ func TestFrameSenderChunks(t *testing.T) {
 		total int
 		want  []int
 	}{
-		{"unknown size", 0, 4<<20 + 100, append(append([]int{64 << 10, 64 << 10}, repeat(limit, 31)...), 100)},
+		{"unknown size", 0, 4<<20 + 100, slices.Concat([]int{64 << 10, 64 << 10}, slices.Repeat([]int{limit}, 31), []int{100})},
 		{"known small size", 5000 + 1, 5000, []int{5000}},
 		{"known size over a chunk", limit, 3*limit + 7, []int{limit, limit, limit, 7}},
 		{"announced too small", 1000 + 1, 1001 + limit, []int{1001, limit - 1001, 1001}},
@@ -174,12 +174,4 @@ func TestFrameSenderChunks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func repeat(v, n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = v
-	}
-	return s
 }

@@ -251,11 +251,8 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	if err := n.own(m, name); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if r == nil {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: "nil reader"}
-	}
-	if size < -1 {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("size %d; want the length, or -1 when unknown", size)}
+	if err := insitu.ValidatePut(name, r, size); err != nil {
+		return insitu.PutResult{}, err
 	}
 	if size > n.maxSize {
 		return insitu.PutResult{}, n.tooLarge(name, size)
