@@ -16,11 +16,12 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
 	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/locality/node"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
 	"github.com/minio/minio-go/v7"
 	"github.com/sourcegraph/conc/pool"
 )
@@ -150,7 +151,7 @@ func (b *bench) loadInputs(ctx context.Context) error {
 		dir = filepath.Join(b.work, "flac")
 		start := time.Now()
 		fmt.Fprintf(b.log, "generating %d clips (16 kHz mono, %v–%v, seed %d) in %s\n", b.o.n, b.o.minDur, b.o.maxDur, b.o.seed, dir)
-		if _, err := ffmpeg.GenerateSet(ctx, "", dir, b.o.n, clipSpec(b.o.seed, b.o.minDur, b.o.maxDur)); err != nil {
+		if _, err := ffmpegtest.GenerateSet(ctx, "", dir, b.o.n, clipSpec(b.o.seed, b.o.minDur, b.o.maxDur)); err != nil {
 			return fmt.Errorf("generating clips: %w", err)
 		}
 		fmt.Fprintf(b.log, "generated in %v\n", time.Since(start).Round(time.Millisecond))
@@ -184,15 +185,15 @@ func (b *bench) loadInputs(ctx context.Context) error {
 // clipSpec describes generated clip i: 16 kHz mono, its length spread
 // evenly over [minDur, maxDur] by a hash of (seed, i), its sound picked by
 // its own seed. The same seed gives the same set.
-func clipSpec(seed int, minDur, maxDur time.Duration) func(i int) ffmpeg.SampleSpec {
-	return func(i int) ffmpeg.SampleSpec {
+func clipSpec(seed int, minDur, maxDur time.Duration) func(i int) ffmpegtest.SampleSpec {
+	return func(i int) ffmpegtest.SampleSpec {
 		h := uint64(seed)*0x9E3779B97F4A7C15 + uint64(i)*0xBF58476D1CE4E5B9
 		h ^= h >> 31
 		h *= 0x94D049BB133111EB
 		h ^= h >> 29
 		span := int64(maxDur-minDur) / int64(time.Millisecond)
 		ms := int64(minDur/time.Millisecond) + int64(h%uint64(span+1))
-		return ffmpeg.SampleSpec{Seed: seed*1_000_003 + i, Duration: time.Duration(ms) * time.Millisecond, SampleRate: 16000, Channels: 1}
+		return ffmpegtest.SampleSpec{Seed: seed*1_000_003 + i, Duration: time.Duration(ms) * time.Millisecond, SampleRate: 16000, Channels: 1}
 	}
 }
 

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
 	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/internal/testutil"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
 )
 
 func requireTools(t *testing.T) {

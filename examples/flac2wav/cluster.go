@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
 	"github.com/insitu-data/insitu/locality/node"
 	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
 )
 
 // The buckets of the cluster run.
@@ -116,7 +117,7 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 func generate(ctx context.Context, cfg config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "generating %d FLAC samples in %s\n", cfg.samples, cfg.src)
 	start := time.Now()
-	if _, err := ffmpeg.GenerateSet(ctx, "", cfg.src, cfg.samples, sampleSpec); err != nil {
+	if _, err := ffmpegtest.GenerateSet(ctx, "", cfg.src, cfg.samples, sampleSpec); err != nil {
 		return fmt.Errorf("generating samples: %w", err)
 	}
 	fmt.Fprintf(stdout, "generated in %v\n", time.Since(start).Round(time.Millisecond))

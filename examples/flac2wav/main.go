@@ -54,10 +54,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/insitu-data/insitu/internal/ffmpeg"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu/internal/testutil"
-	"github.com/insitu-data/insitu/internal/wav"
+	"github.com/insitu-data/insitu/transform/wav"
 )
 
 func requireFFmpeg(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/insitu-data/insitu/internal/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
 )
 
 // Every mode and transport from the command line, on one set of generated
@@ -15,7 +15,7 @@ func TestModes(t *testing.T) {
 	requireFFmpeg(t)
 	t.Setenv("TMPDIR", t.TempDir())
 	src := filepath.Join(t.TempDir(), "flac")
-	if _, err := ffmpeg.GenerateSet(t.Context(), "", src, 3, sampleSpec); err != nil {
+	if _, err := ffmpegtest.GenerateSet(t.Context(), "", src, 3, sampleSpec); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

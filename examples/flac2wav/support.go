@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
-	"github.com/insitu-data/insitu/internal/wav"
 	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
+	"github.com/insitu-data/insitu/transform/wav"
 )
 
 // prepareDirs fills in the default directories: without -src, a fresh
@@ -34,7 +34,7 @@ func prepareDirs(ctx context.Context, cfg *config, stdout io.Writer) error {
 	cfg.src = filepath.Join(tmp, "flac")
 	fmt.Fprintf(stdout, "generating %d FLAC samples in %s\n", cfg.samples, cfg.src)
 	start := time.Now()
-	if _, err := ffmpeg.GenerateSet(ctx, "", cfg.src, cfg.samples, sampleSpec); err != nil {
+	if _, err := ffmpegtest.GenerateSet(ctx, "", cfg.src, cfg.samples, sampleSpec); err != nil {
 		return fmt.Errorf("generating samples: %w", err)
 	}
 	fmt.Fprintf(stdout, "generated in %v\n", time.Since(start).Round(time.Millisecond))
@@ -43,9 +43,9 @@ func prepareDirs(ctx context.Context, cfg *config, stdout io.Writer) error {
 
 // sampleSpec describes generated sample i: 44.1 kHz stereo, 2 to 6 seconds
 // long, its sound picked by its seed.
-func sampleSpec(i int) ffmpeg.SampleSpec {
+func sampleSpec(i int) ffmpegtest.SampleSpec {
 	ms := 2000 + (i*7919)%4001 // spread over 2–6 s, the same on every run
-	return ffmpeg.SampleSpec{Seed: i + 1, Duration: time.Duration(ms) * time.Millisecond, SampleRate: 44100, Channels: 2}
+	return ffmpegtest.SampleSpec{Seed: i + 1, Duration: time.Duration(ms) * time.Millisecond, SampleRate: 44100, Channels: 2}
 }
 
 // verify checks the output of every listed object that did not fail: it

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/wav"
+	"github.com/insitu-data/insitu/transform/wav"
 )
 
 // WAVOptions configure [NewWAV]. A nil *WAVOptions means all defaults.

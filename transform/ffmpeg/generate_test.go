@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
 )
 
 // decode transcodes the file at path and checks its shape and duration.
@@ -31,10 +31,10 @@ func decode(t *testing.T, path string, channels, rate int, dur time.Duration) []
 func TestGenerateFLAC(t *testing.T) {
 	bin := requireFFmpeg(t)
 	dir := t.TempDir()
-	gen := func(name string, spec ffmpeg.SampleSpec) []byte {
+	gen := func(name string, spec ffmpegtest.SampleSpec) []byte {
 		t.Helper()
 		p := filepath.Join(dir, name)
-		if err := ffmpeg.GenerateFLAC(t.Context(), bin, p, spec); err != nil {
+		if err := ffmpegtest.GenerateFLAC(t.Context(), bin, p, spec); err != nil {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(p)
@@ -46,11 +46,11 @@ func TestGenerateFLAC(t *testing.T) {
 		}
 		return b
 	}
-	a := gen("a.flac", ffmpeg.SampleSpec{Seed: 1, Duration: 2500 * time.Millisecond})
-	a2 := gen("a2.flac", ffmpeg.SampleSpec{Seed: 1, Duration: 2500 * time.Millisecond})
-	b := gen("b.flac", ffmpeg.SampleSpec{Seed: 2, Duration: 2500 * time.Millisecond})
-	gen("mono.flac", ffmpeg.SampleSpec{Seed: 3, Duration: 1200 * time.Millisecond, SampleRate: 16000, Channels: 1})
-	gen("default.flac", ffmpeg.SampleSpec{Seed: 4})
+	a := gen("a.flac", ffmpegtest.SampleSpec{Seed: 1, Duration: 2500 * time.Millisecond})
+	a2 := gen("a2.flac", ffmpegtest.SampleSpec{Seed: 1, Duration: 2500 * time.Millisecond})
+	b := gen("b.flac", ffmpegtest.SampleSpec{Seed: 2, Duration: 2500 * time.Millisecond})
+	gen("mono.flac", ffmpegtest.SampleSpec{Seed: 3, Duration: 1200 * time.Millisecond, SampleRate: 16000, Channels: 1})
+	gen("default.flac", ffmpegtest.SampleSpec{Seed: 4})
 
 	if md5.Sum(a) != md5.Sum(a2) {
 		t.Error("the same seed gave different files")
@@ -99,17 +99,17 @@ func abs(x int) int {
 func TestGenerateFLACErrors(t *testing.T) {
 	bin := requireFFmpeg(t)
 	dir := t.TempDir()
-	for _, spec := range []ffmpeg.SampleSpec{{Duration: -time.Second}, {Channels: 9}, {SampleRate: -1}} {
-		if err := ffmpeg.GenerateFLAC(t.Context(), bin, filepath.Join(dir, "x.flac"), spec); !errors.Is(err, insitu.InvalidArgument) {
+	for _, spec := range []ffmpegtest.SampleSpec{{Duration: -time.Second}, {Channels: 9}, {SampleRate: -1}} {
+		if err := ffmpegtest.GenerateFLAC(t.Context(), bin, filepath.Join(dir, "x.flac"), spec); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("GenerateFLAC(%+v) = %v, want InvalidArgument", spec, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := ffmpeg.GenerateFLAC(ctx, bin, filepath.Join(dir, "x.flac"), ffmpeg.SampleSpec{}); err != context.Canceled {
+	if err := ffmpegtest.GenerateFLAC(ctx, bin, filepath.Join(dir, "x.flac"), ffmpegtest.SampleSpec{}); err != context.Canceled {
 		t.Errorf("canceled: error = %v, want context.Canceled", err)
 	}
-	if err := ffmpeg.GenerateFLAC(t.Context(), bin, filepath.Join(dir, "no", "such", "dir.flac"), ffmpeg.SampleSpec{}); err == nil {
+	if err := ffmpegtest.GenerateFLAC(t.Context(), bin, filepath.Join(dir, "no", "such", "dir.flac"), ffmpegtest.SampleSpec{}); err == nil {
 		t.Error("generating into a missing directory succeeded")
 	}
 	emptyDir(t, dir)
@@ -119,8 +119,8 @@ func TestGenerateSet(t *testing.T) {
 	bin := requireFFmpeg(t)
 	dir := filepath.Join(t.TempDir(), "set")
 	durs := []time.Duration{500 * time.Millisecond, 1 * time.Second, 1500 * time.Millisecond, 700 * time.Millisecond}
-	paths, err := ffmpeg.GenerateSet(t.Context(), bin, dir, len(durs), func(i int) ffmpeg.SampleSpec {
-		return ffmpeg.SampleSpec{Seed: 100 + i, Duration: durs[i]}
+	paths, err := ffmpegtest.GenerateSet(t.Context(), bin, dir, len(durs), func(i int) ffmpegtest.SampleSpec {
+		return ffmpegtest.SampleSpec{Seed: 100 + i, Duration: durs[i]}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +140,8 @@ func TestGenerateSet(t *testing.T) {
 	}
 
 	// One bad spec fails the set with its error.
-	_, err = ffmpeg.GenerateSet(t.Context(), bin, t.TempDir(), 3, func(i int) ffmpeg.SampleSpec {
-		return ffmpeg.SampleSpec{Seed: i, Channels: 1 + 9*(i%2), Duration: 200 * time.Millisecond}
+	_, err = ffmpegtest.GenerateSet(t.Context(), bin, t.TempDir(), 3, func(i int) ffmpegtest.SampleSpec {
+		return ffmpegtest.SampleSpec{Seed: i, Channels: 1 + 9*(i%2), Duration: 200 * time.Millisecond}
 	})
 	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "10 channels") {
 		t.Errorf("set with a bad spec: error = %v, want InvalidArgument about 10 channels", err)
@@ -149,7 +149,7 @@ func TestGenerateSet(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := ffmpeg.GenerateSet(ctx, bin, t.TempDir(), 3, func(int) ffmpeg.SampleSpec { return ffmpeg.SampleSpec{} }); err != context.Canceled {
+	if _, err := ffmpegtest.GenerateSet(ctx, bin, t.TempDir(), 3, func(int) ffmpegtest.SampleSpec { return ffmpegtest.SampleSpec{} }); err != context.Canceled {
 		t.Errorf("canceled set: error = %v, want context.Canceled", err)
 	}
 }

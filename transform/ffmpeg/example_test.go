@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
 )
 
 // Lookup says how to install ffmpeg when it is missing.
@@ -30,7 +31,7 @@ func ExampleWAV() {
 	dir, _ := os.MkdirTemp("", "flac")
 	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "speech.flac")
-	if err := ffmpeg.GenerateFLAC(ctx, "", src, ffmpeg.SampleSpec{Seed: 7, Duration: 2 * time.Second}); err != nil {
+	if err := ffmpegtest.GenerateFLAC(ctx, "", src, ffmpegtest.SampleSpec{Seed: 7, Duration: 2 * time.Second}); err != nil {
 		fmt.Println(err) // says how to install ffmpeg when it is missing
 		return
 	}

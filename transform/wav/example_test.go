@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/insitu-data/insitu/internal/wav"
+	"github.com/insitu-data/insitu/transform/wav"
 )
 
 func ExampleParse() {

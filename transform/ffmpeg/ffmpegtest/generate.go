@@ -1,6 +1,11 @@
-package ffmpeg
+// Package ffmpegtest generates varied, reproducible sample audio with
+// ffmpeg's lavfi sources, for tests, examples and benchmarks of audio
+// transforms: FLAC clips that sound more like speech than a test tone, the
+// same bytes for the same seed and ffmpeg version.
+package ffmpegtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +19,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
 	"github.com/sourcegraph/conc/pool"
 )
 
@@ -61,7 +67,7 @@ func GenerateFLAC(ctx context.Context, bin, path string, spec SampleSpec) error 
 	case spec.Channels < 0 || spec.Channels > 8:
 		return insitu.Errorf(insitu.InvalidArgument, "ffmpeg: %d channels; want 1 to 8", spec.Channels)
 	}
-	bin, err := Lookup(bin)
+	bin, err := ffmpeg.Lookup(bin)
 	if err != nil {
 		return err
 	}
@@ -74,13 +80,13 @@ func GenerateFLAC(ctx context.Context, bin, path string, spec SampleSpec) error 
 	defer os.Remove(tmpName) // a no-op after the rename
 
 	cmd := exec.CommandContext(ctx, bin, generateArgs(spec, tmpName)...)
-	stderr := &tail{max: stderrTail}
-	cmd.Stderr = stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return insitu.Errorf(insitu.Internal, "ffmpeg: generating %s: %v: %s", path, err, stderr.oneLine())
+		return insitu.Errorf(insitu.Internal, "ffmpeg: generating %s: %v: %s", path, err, lastLine(stderr.String()))
 	}
 	if err := os.Rename(tmpName, path); err != nil {
 		return fmt.Errorf("ffmpeg: %w", err)
@@ -133,7 +139,7 @@ func GenerateSet(ctx context.Context, bin, dir string, n int, spec func(i int) S
 	if n < 0 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "ffmpeg: negative sample count %d", n)
 	}
-	bin, err := Lookup(bin)
+	bin, err := ffmpeg.Lookup(bin)
 	if err != nil {
 		return nil, err
 	}
@@ -155,4 +161,14 @@ func GenerateSet(ctx context.Context, bin, dir string, n int, spec func(i int) S
 		return nil, err
 	}
 	return paths, nil
+}
+
+// lastLine returns the last non-empty line of ffmpeg's stderr, or "no
+// message".
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+		return l
+	}
+	return "no message"
 }

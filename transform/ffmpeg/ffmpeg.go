@@ -1,6 +1,6 @@
-// Package ffmpeg runs the ffmpeg command-line tool for insitu: a transform
-// that transcodes audio to WAV with correct header sizes, and a generator of
-// varied, reproducible sample audio built from ffmpeg's lavfi sources.
+// Package ffmpeg runs the ffmpeg command-line tool as an insitu transform:
+// [WAV] transcodes audio to WAV with correct header sizes. The sample
+// generator for tests and examples is in package ffmpegtest.
 //
 // The package needs an ffmpeg binary; [Lookup] finds it and, when it is
 // missing, returns an error that says how to install it.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/testutil"
-	"github.com/insitu-data/insitu/internal/wav"
+	"github.com/insitu-data/insitu/transform/wav"
 )
 
 func TestParseRealFile(t *testing.T) {

@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/ffmpeg"
 	"github.com/insitu-data/insitu/internal/testutil"
-	"github.com/insitu-data/insitu/internal/wav"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
+	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
+	"github.com/insitu-data/insitu/transform/wav"
 )
 
 const installHint = "apt-get install -y ffmpeg (Debian/Ubuntu) or brew install ffmpeg (macOS)"
@@ -40,7 +41,7 @@ func TestLookupMissing(t *testing.T) {
 	if _, err := ffmpeg.NewWAV(&ffmpeg.WAVOptions{Binary: "insitu-no-such-ffmpeg"}); !errors.Is(err, ffmpeg.ErrNotInstalled) {
 		t.Fatalf("NewWAV error = %v, want ErrNotInstalled", err)
 	}
-	err = ffmpeg.GenerateFLAC(t.Context(), "insitu-no-such-ffmpeg", filepath.Join(t.TempDir(), "x.flac"), ffmpeg.SampleSpec{})
+	err = ffmpegtest.GenerateFLAC(t.Context(), "insitu-no-such-ffmpeg", filepath.Join(t.TempDir(), "x.flac"), ffmpegtest.SampleSpec{})
 	if !errors.Is(err, ffmpeg.ErrNotInstalled) {
 		t.Fatalf("GenerateFLAC error = %v, want ErrNotInstalled", err)
 	}
