@@ -16,9 +16,9 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/locality/node"
 	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/source"
 	"github.com/insitu-data/insitu/transform/ffmpeg"
 	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/baseline"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -105,7 +104,7 @@ func (b *bench) baselineConfig() *config {
 		out:  s3Outputs{s3: b.s3},
 	}
 	c.run = func(ctx context.Context, dst string) error {
-		rep, err := baseline.ClientSide(ctx, b.s3.Client, srcBucket, dst, "", b.transform, &baseline.Options{
+		rep, err := ClientSide(ctx, b.s3.Client, srcBucket, dst, "", b.transform, &Options{
 			Options: pipeline.Options{Workers: b.o.baseWorkers, Rename: rename, Progress: noProgress},
 		})
 		return checkReport(rep, err, len(b.inputs))

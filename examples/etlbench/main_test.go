@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/internal/testutil"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/transform/ffmpeg"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/transform/wav"
 	"github.com/minio/minio-go/v7"
 )

@@ -17,7 +17,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3test"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/internal/testutil"
 	"github.com/insitu-data/insitu/locality/node"
 	"github.com/insitu-data/insitu/pipeline"

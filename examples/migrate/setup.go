@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3err"
-	"github.com/insitu-data/insitu/internal/s3test"
+	"github.com/insitu-data/insitu/s3"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/locality/node"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -111,13 +111,13 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 			if err := makeBucket(ctx, e.client, cfg.bucket, cfg.region); err != nil {
 				return e, err
 			}
-			n, size, err := seed(ctx, sink.S3(e.client, cfg.bucket, nil), cfg.bucket)
+			n, size, err := seed(ctx, s3.NewSink(e.client, cfg.bucket, nil), cfg.bucket)
 			if err != nil {
 				return e, fmt.Errorf("filling s3://%s with samples: %w", cfg.bucket, err)
 			}
 			fmt.Fprintf(stdout, "filled s3://%s with %d sample objects (%d bytes)\n", cfg.bucket, n, size)
 		}
-		e.src = source.S3(e.client, cfg.bucket, &source.S3Options{Prefix: cfg.prefix})
+		e.src = s3.NewSource(e.client, cfg.bucket, &s3.SourceOptions{Prefix: cfg.prefix})
 		e.srcDesc = "s3://" + cfg.bucket + "/" + cfg.prefix
 	case "cluster":
 		if cfg.seed || cfg.clusterDir == "" {
@@ -139,11 +139,11 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 				return e, err
 			}
 		} else if ok, err := e.client.BucketExists(ctx, cfg.dstBucket); err != nil {
-			return e, fmt.Errorf("checking the destination bucket: %w", s3err.Wrap(ctx, err, insitu.Name{Bucket: cfg.dstBucket}, "S3 HeadBucket"))
+			return e, fmt.Errorf("checking the destination bucket: %w", s3.Wrap(ctx, err, insitu.Name{Bucket: cfg.dstBucket}, "S3 HeadBucket"))
 		} else if !ok {
 			return e, fmt.Errorf("the destination bucket %q does not exist: create it, or pass -seed", cfg.dstBucket)
 		}
-		e.dst = sink.S3(e.client, cfg.dstBucket, nil)
+		e.dst = s3.NewSink(e.client, cfg.dstBucket, nil)
 		e.dstBucket = cfg.dstBucket
 		e.dstDesc = "s3://" + cfg.dstBucket
 	case "cluster":

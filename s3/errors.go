@@ -1,7 +1,8 @@
-// Package s3err maps the errors of minio-go, and of the network under it,
-// to insitu's error codes. It is the one place that knows which S3 error
-// codes mean what; source.S3 and sink.S3 both use it.
-package s3err
+package s3
+
+// This file maps the errors of minio-go, and of the network under it, to
+// insitu's error codes. It is the one place that knows which S3 error codes
+// mean what; the Source and the Sink both use it.
 
 import (
 	"context"
@@ -74,7 +75,7 @@ var tooLarge = map[string]bool{
 // InvalidArgument for other 4xx answers and for minio-go's own argument
 // checks; Canceled and DeadlineExceeded for the context errors; Unknown
 // otherwise.
-func Code(err error) insitu.Code {
+func codeOf(err error) insitu.Code {
 	if err == nil {
 		return insitu.Unknown
 	}
@@ -164,7 +165,7 @@ func Wrap(ctx context.Context, err error, name insitu.Name, op string) error {
 	if insitu.CodeOf(err) != insitu.Unknown {
 		return insitu.WithName(err, name)
 	}
-	code := Code(err)
+	code := codeOf(err)
 	msg := op
 	switch code {
 	case insitu.PermissionDenied:
@@ -178,14 +179,14 @@ func Wrap(ctx context.Context, err error, name insitu.Name, op string) error {
 // Reader wraps the body of a GET so that its read errors carry insitu
 // codes: a connection reset or cut short is Unavailable, so the runner
 // retries the object. io.EOF and context errors come through bare.
-type Reader struct {
+type bodyReader struct {
 	Ctx  context.Context
 	Body io.ReadCloser
 	Name insitu.Name
 }
 
 // Read reads from the body, wrapping its errors.
-func (r *Reader) Read(p []byte) (int, error) {
+func (r *bodyReader) Read(p []byte) (int, error) {
 	n, err := r.Body.Read(p)
 	if err != nil && err != io.EOF {
 		err = Wrap(r.Ctx, err, r.Name, "S3 GetObject: reading the body")
@@ -194,4 +195,4 @@ func (r *Reader) Read(p []byte) (int, error) {
 }
 
 // Close closes the body.
-func (r *Reader) Close() error { return r.Body.Close() }
+func (r *bodyReader) Close() error { return r.Body.Close() }

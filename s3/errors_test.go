@@ -1,4 +1,4 @@
-package s3err_test
+package s3
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3err"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -63,7 +62,7 @@ func TestCode(t *testing.T) {
 		{errors.New("something else"), insitu.Unknown},
 		{nil, insitu.Unknown},
 	} {
-		if got := s3err.Code(tc.err); got != tc.want {
+		if got := codeOf(tc.err); got != tc.want {
 			t.Errorf("Code(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
@@ -72,23 +71,23 @@ func TestCode(t *testing.T) {
 func TestWrap(t *testing.T) {
 	name := insitu.Name{Bucket: "b", Key: "k"}
 	ctx := context.Background()
-	if s3err.Wrap(ctx, nil, name, "op") != nil {
+	if Wrap(ctx, nil, name, "op") != nil {
 		t.Error("Wrap(nil) is not nil")
 	}
 	// Context errors and io.EOF come back bare.
 	for _, err := range []error{context.Canceled, context.DeadlineExceeded, io.EOF} {
-		if got := s3err.Wrap(ctx, err, name, "op"); got != err {
+		if got := Wrap(ctx, err, name, "op"); got != err {
 			t.Errorf("Wrap(%v) = %v, want it bare", err, got)
 		}
 	}
 	// minio-go's *url.Error around a context error gives ctx.Err() when ctx has ended.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if got := s3err.Wrap(cctx, &url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}, name, "op"); got != context.Canceled {
+	if got := Wrap(cctx, &url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}, name, "op"); got != context.Canceled {
 		t.Errorf("Wrap after cancel = %v, want context.Canceled itself", got)
 	}
 	// An S3 error gets the code, the name, the operation and the cause.
-	err := s3err.Wrap(ctx, resp("AccessDenied", 403), name, "S3 GetObject")
+	err := Wrap(ctx, resp("AccessDenied", 403), name, "S3 GetObject")
 	var e *insitu.Error
 	if !errors.As(err, &e) || e.Code != insitu.PermissionDenied || e.Name != name {
 		t.Fatalf("Wrap(AccessDenied) = %#v", err)
@@ -105,19 +104,19 @@ func TestWrap(t *testing.T) {
 	}
 	// An error that already has a code keeps it, named once.
 	inner := insitu.Errorf(insitu.NotOwner, "stale map")
-	if got := s3err.Wrap(ctx, inner, name, "op"); insitu.CodeOf(got) != insitu.NotOwner || strings.Count(got.Error(), "b/k") != 1 {
+	if got := Wrap(ctx, inner, name, "op"); insitu.CodeOf(got) != insitu.NotOwner || strings.Count(got.Error(), "b/k") != 1 {
 		t.Errorf("Wrap(NotOwner) = %v", got)
 	}
 }
 
 func TestReader(t *testing.T) {
 	name := insitu.Name{Bucket: "b", Key: "k"}
-	r := &s3err.Reader{Ctx: context.Background(), Body: io.NopCloser(io.MultiReader(strings.NewReader("abc"), errReader{io.ErrUnexpectedEOF})), Name: name}
+	r := &bodyReader{Ctx: context.Background(), Body: io.NopCloser(io.MultiReader(strings.NewReader("abc"), errReader{io.ErrUnexpectedEOF})), Name: name}
 	b, err := io.ReadAll(r)
 	if string(b) != "abc" || !errors.Is(err, insitu.Unavailable) || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("ReadAll = %q, %v; want abc and Unavailable wrapping io.ErrUnexpectedEOF", b, err)
 	}
-	r = &s3err.Reader{Ctx: context.Background(), Body: io.NopCloser(strings.NewReader("xyz")), Name: name}
+	r = &bodyReader{Ctx: context.Background(), Body: io.NopCloser(strings.NewReader("xyz")), Name: name}
 	if b, err := io.ReadAll(r); string(b) != "xyz" || err != nil {
 		t.Errorf("ReadAll = %q, %v; want xyz, nil", b, err)
 	}
@@ -132,7 +131,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func ExampleWrap() {
 	err := minio.ErrorResponse{Code: "NoSuchBucket", Message: "The specified bucket does not exist.", StatusCode: 404}
-	werr := s3err.Wrap(context.Background(), err, insitu.Name{Bucket: "photos"}, "S3 ListObjectsV2")
+	werr := Wrap(context.Background(), err, insitu.Name{Bucket: "photos"}, "S3 ListObjectsV2")
 	fmt.Println(werr)
 	fmt.Println(errors.Is(werr, insitu.NotFound))
 	// Output:

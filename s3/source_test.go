@@ -1,4 +1,4 @@
-package source_test
+package s3_test
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3test"
-	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/s3"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/source/sourcetest"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -61,7 +61,7 @@ func putAll(t testing.TB, c *minio.Client, bucket string, objs map[string][]byte
 	}
 }
 
-func TestS3Conformance(t *testing.T) {
+func TestSourceConformance(t *testing.T) {
 	srv := s3test.Start(t)
 	sourcetest.Run(t, sourcetest.Harness{
 		Bucket: "conformance",
@@ -71,7 +71,7 @@ func TestS3Conformance(t *testing.T) {
 			b := bucketFor(t)
 			srv.MakeBucket(t, b)
 			putAll(t, srv.Client, b, objs)
-			return renamed{source.S3(srv.Client, b, nil), "conformance"}
+			return renamed{s3.NewSource(srv.Client, b, nil), "conformance"}
 		},
 	})
 }
@@ -80,13 +80,13 @@ func TestS3Conformance(t *testing.T) {
 // the conformance suite, which wants one bucket name, can run each subtest
 // against a fresh bucket.
 type renamed struct {
-	*source.S3Source
+	*s3.Source
 	bucket string
 }
 
 func (r renamed) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 	return func(yield func(insitu.Object, error) bool) {
-		for o, err := range r.S3Source.Objects(ctx) {
+		for o, err := range r.Source.Objects(ctx) {
 			if err == nil {
 				o.Name.Bucket = r.bucket
 			}
@@ -110,7 +110,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.base.RoundTrip(r)
 }
 
-func TestS3ListPages(t *testing.T) {
+func TestSourceListPages(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "many")
 	const n = 1500
@@ -133,10 +133,10 @@ func TestS3ListPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := func(opts *source.S3Options) []string {
+	list := func(opts *s3.SourceOptions) []string {
 		t.Helper()
 		var keys []string
-		for o, err := range source.S3(client, "many", opts).Objects(context.Background()) {
+		for o, err := range s3.NewSource(client, "many", opts).Objects(context.Background()) {
 			if err != nil {
 				t.Fatalf("listing %+v: %v", opts, err)
 			}
@@ -148,9 +148,9 @@ func TestS3ListPages(t *testing.T) {
 		return keys
 	}
 	for _, tc := range []struct {
-		opts      *source.S3Options
+		opts      *s3.SourceOptions
 		wantPages int64
-	}{{nil, 2}, {&source.S3Options{PageSize: 100}, 15}, {&source.S3Options{PageSize: 7}, 215}} {
+	}{{nil, 2}, {&s3.SourceOptions{PageSize: 100}, 15}, {&s3.SourceOptions{PageSize: 7}, 215}} {
 		before := ct.lists.Load()
 		if got := list(tc.opts); !slices.Equal(got, want) {
 			t.Errorf("listing %+v: %d keys, want all %d in order", tc.opts, len(got), len(want))
@@ -171,15 +171,15 @@ func TestS3ListPages(t *testing.T) {
 		return out
 	}
 	checks := []struct {
-		opts source.S3Options
+		opts s3.SourceOptions
 		want []string
 	}{
-		{source.S3Options{Prefix: "d1/"}, filter(func(k string) bool { return strings.HasPrefix(k, "d1/") })},
-		{source.S3Options{Suffix: ".bin"}, filter(func(k string) bool { return strings.HasSuffix(k, ".bin") })},
-		{source.S3Options{Prefix: "d2/", Suffix: ".bin", PageSize: 50}, filter(func(k string) bool { return strings.HasPrefix(k, "d2/") && strings.HasSuffix(k, ".bin") })},
-		{source.S3Options{StartAfter: want[1234]}, want[1235:]},
-		{source.S3Options{StartAfter: want[n-1]}, nil},
-		{source.S3Options{Prefix: "nothing/"}, nil},
+		{s3.SourceOptions{Prefix: "d1/"}, filter(func(k string) bool { return strings.HasPrefix(k, "d1/") })},
+		{s3.SourceOptions{Suffix: ".bin"}, filter(func(k string) bool { return strings.HasSuffix(k, ".bin") })},
+		{s3.SourceOptions{Prefix: "d2/", Suffix: ".bin", PageSize: 50}, filter(func(k string) bool { return strings.HasPrefix(k, "d2/") && strings.HasSuffix(k, ".bin") })},
+		{s3.SourceOptions{StartAfter: want[1234]}, want[1235:]},
+		{s3.SourceOptions{StartAfter: want[n-1]}, nil},
+		{s3.SourceOptions{Prefix: "nothing/"}, nil},
 	}
 	for _, c := range checks {
 		if got := list(&c.opts); !slices.Equal(got, c.want) {
@@ -188,7 +188,7 @@ func TestS3ListPages(t *testing.T) {
 	}
 }
 
-func TestS3EarlyBreakLeavesNothingRunning(t *testing.T) {
+func TestSourceEarlyBreakLeavesNothingRunning(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "brk")
 	// One client with a transport of our own does everything, so that its
@@ -204,7 +204,7 @@ func TestS3EarlyBreakLeavesNothingRunning(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src := source.S3(client, "brk", &source.S3Options{PageSize: 5})
+	src := s3.NewSource(client, "brk", &s3.SourceOptions{PageSize: 5})
 	tr.CloseIdleConnections()
 	settle := func(limit int) int {
 		// Connection goroutines end asynchronously after
@@ -233,13 +233,13 @@ func TestS3EarlyBreakLeavesNothingRunning(t *testing.T) {
 	}
 }
 
-func TestS3Errors(t *testing.T) {
+func TestSourceErrors(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "errs")
 	putAll(t, srv.Client, "errs", map[string][]byte{"a": []byte("aaa")})
 	ctx := context.Background()
 
-	firstErr := func(src *source.S3Source) error {
+	firstErr := func(src *s3.Source) error {
 		for _, err := range src.Objects(ctx) {
 			if err != nil {
 				return err
@@ -248,7 +248,7 @@ func TestS3Errors(t *testing.T) {
 		return nil
 	}
 	t.Run("MissingBucket", func(t *testing.T) {
-		src := source.S3(srv.Client, "no-such-bucket", nil)
+		src := s3.NewSource(srv.Client, "no-such-bucket", nil)
 		if err := firstErr(src); !errors.Is(err, insitu.NotFound) {
 			t.Errorf("listing a missing bucket: %v; want NotFound", err)
 		}
@@ -265,7 +265,7 @@ func TestS3Errors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := source.S3(bad, "errs", nil)
+			src := s3.NewSource(bad, "errs", nil)
 			err = firstErr(src)
 			if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "access key") {
 				t.Errorf("listing with credentials %q: %v; want PermissionDenied saying what to check", creds, err)
@@ -286,7 +286,7 @@ func TestS3Errors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := source.S3(client, "errs", &source.S3Options{ListRetries: -1})
+		src := s3.NewSource(client, "errs", &s3.SourceOptions{ListRetries: -1})
 		if err := firstErr(src); !errors.Is(err, insitu.Unavailable) {
 			t.Errorf("listing from a refusing endpoint: %v; want Unavailable", err)
 		}
@@ -295,17 +295,17 @@ func TestS3Errors(t *testing.T) {
 		}
 	})
 	t.Run("BadArguments", func(t *testing.T) {
-		for _, src := range []*source.S3Source{
-			source.S3(nil, "errs", nil),
-			source.S3(srv.Client, "Bad_Bucket", nil),
-			source.S3(srv.Client, "ab", nil),
-			source.S3(srv.Client, "errs", &source.S3Options{PageSize: -1}),
+		for _, src := range []*s3.Source{
+			s3.NewSource(nil, "errs", nil),
+			s3.NewSource(srv.Client, "Bad_Bucket", nil),
+			s3.NewSource(srv.Client, "ab", nil),
+			s3.NewSource(srv.Client, "errs", &s3.SourceOptions{PageSize: -1}),
 		} {
 			if err := firstErr(src); !errors.Is(err, insitu.InvalidArgument) {
 				t.Errorf("listing with bad arguments: %v; want InvalidArgument", err)
 			}
 		}
-		src := source.S3(srv.Client, "errs", nil)
+		src := s3.NewSource(srv.Client, "errs", nil)
 		for _, key := range []string{"../x", "a//b", "/abs", ""} {
 			if _, err := src.Open(ctx, insitu.Object{Name: insitu.Name{Key: key}}); !errors.Is(err, insitu.InvalidArgument) {
 				t.Errorf("Open(%q): %v; want InvalidArgument", key, err)
@@ -315,7 +315,7 @@ func TestS3Errors(t *testing.T) {
 	t.Run("Canceled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		src := source.S3(srv.Client, "errs", nil)
+		src := s3.NewSource(srv.Client, "errs", nil)
 		if _, err := src.Open(cctx, insitu.Object{Name: insitu.Name{Key: "a"}}); err != context.Canceled {
 			t.Errorf("Open with a canceled context: %v; want context.Canceled itself", err)
 		}
@@ -333,12 +333,12 @@ func refusingEndpoint(t *testing.T) string {
 	return addr
 }
 
-func TestS3StatAndOpen(t *testing.T) {
+func TestSourceStatAndOpen(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "stat")
 	data := sourcetest.Content("stat", 300_000)
 	putAll(t, srv.Client, "stat", map[string][]byte{"x/y.bin": data})
-	src := source.S3(srv.Client, "stat", nil)
+	src := s3.NewSource(srv.Client, "stat", nil)
 	obj, err := src.Stat(context.Background(), insitu.Name{Bucket: "other", Key: "x/y.bin"})
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +365,7 @@ func TestS3StatAndOpen(t *testing.T) {
 
 // Keys that S3 allows but insitu names do not. versitygw's posix backend
 // rewrites them ("a//b" becomes "a/b"), so they come from the fake.
-func TestS3InvalidKeysNamedAndSkipped(t *testing.T) {
+func TestSourceInvalidKeysNamedAndSkipped(t *testing.T) {
 	f := s3test.StartFake(t)
 	bad := []string{"../x", "/abs", "a//b", "dir/", "x/./y", "x/../y", "."}
 	good := []string{"a/b", "ok.txt", "z"}
@@ -376,7 +376,7 @@ func TestS3InvalidKeysNamedAndSkipped(t *testing.T) {
 	f.Put("mixed", "folder/", nil)
 	f.Put("mixed", "a/", nil)
 	var gotGood, gotBad []string
-	for o, err := range source.S3(f.Client, "mixed", &source.S3Options{PageSize: 3}).Objects(context.Background()) {
+	for o, err := range s3.NewSource(f.Client, "mixed", &s3.SourceOptions{PageSize: 3}).Objects(context.Background()) {
 		if err != nil {
 			var e *insitu.Error
 			if !errors.Is(err, insitu.InvalidArgument) || !errors.As(err, &e) || e.Name.Bucket != "mixed" {
@@ -398,7 +398,7 @@ func TestS3InvalidKeysNamedAndSkipped(t *testing.T) {
 	}
 }
 
-func TestS3ListingRetriesUnavailable(t *testing.T) {
+func TestSourceListingRetriesUnavailable(t *testing.T) {
 	f := s3test.StartFake(t)
 	var want []string
 	for i := range 25 {
@@ -406,7 +406,7 @@ func TestS3ListingRetriesUnavailable(t *testing.T) {
 		f.Put("flaky", k, []byte(k))
 		want = append(want, k)
 	}
-	collect := func(src *source.S3Source) ([]string, error) {
+	collect := func(src *s3.Source) ([]string, error) {
 		var keys []string
 		for o, err := range src.Objects(context.Background()) {
 			if err != nil {
@@ -418,7 +418,7 @@ func TestS3ListingRetriesUnavailable(t *testing.T) {
 	}
 	// The first page is served, then two requests fail: the listing
 	// resumes after the last key it yielded, each key exactly once.
-	src := source.S3(f.Client, "flaky", &source.S3Options{PageSize: 10})
+	src := s3.NewSource(f.Client, "flaky", &s3.SourceOptions{PageSize: 10})
 	var keys []string
 	for o, err := range src.Objects(context.Background()) {
 		if err != nil {
@@ -434,24 +434,24 @@ func TestS3ListingRetriesUnavailable(t *testing.T) {
 	}
 	// With retries off, the failure ends the listing as Unavailable.
 	f.FailLists(1)
-	keys, err := collect(source.S3(f.Client, "flaky", &source.S3Options{ListRetries: -1}))
+	keys, err := collect(s3.NewSource(f.Client, "flaky", &s3.SourceOptions{ListRetries: -1}))
 	if !errors.Is(err, insitu.Unavailable) || len(keys) != 0 {
 		t.Errorf("listing with no retries: %q, %v; want nothing and Unavailable", keys, err)
 	}
 	// More failures than retries.
 	f.FailLists(3)
-	if _, err := collect(source.S3(f.Client, "flaky", &source.S3Options{ListRetries: 2})); !errors.Is(err, insitu.Unavailable) {
+	if _, err := collect(s3.NewSource(f.Client, "flaky", &s3.SourceOptions{ListRetries: 2})); !errors.Is(err, insitu.Unavailable) {
 		t.Errorf("listing with 3 failures and 2 retries: %v; want Unavailable", err)
 	}
 	f.FailLists(0)
 }
 
-func TestS3BodyCutShortIsUnavailable(t *testing.T) {
+func TestSourceBodyCutShortIsUnavailable(t *testing.T) {
 	f := s3test.StartFake(t)
 	data := sourcetest.Content("cut", 1<<20)
 	f.Put("cut", "obj", data)
 	f.CutBodies(true)
-	src := source.S3(f.Client, "cut", nil)
+	src := s3.NewSource(f.Client, "cut", nil)
 	rc, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Key: "obj"}})
 	if err != nil {
 		t.Fatal(err)

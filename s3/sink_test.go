@@ -1,4 +1,4 @@
-package sink_test
+package s3_test
 
 import (
 	"bytes"
@@ -16,17 +16,12 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3test"
-	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/s3"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/sink/sinktest"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
-
-// bucketFor returns a bucket name, valid for S3, unique to the test t.
-func bucketFor(t testing.TB) string {
-	return fmt.Sprintf("t-%016x", xxhash.Sum64String(t.Name()))
-}
 
 // readS3 reads bucket/key afresh from the server.
 func readS3(c *minio.Client, bucket, key string) ([]byte, error) {
@@ -68,17 +63,17 @@ func uploads(t *testing.T, c *minio.Client, bucket string) []string {
 	return out
 }
 
-func TestS3Conformance(t *testing.T) {
+func TestSinkConformance(t *testing.T) {
 	srv := s3test.Start(t)
 	sinktest.Run(t, sinktest.Harness{
 		Bucket: "conformance",
 		MakeSink: func(t *testing.T) insitu.Sink {
 			b := bucketFor(t)
 			srv.MakeBucket(t, b)
-			return sink.S3(srv.Client, b, nil)
+			return s3.NewSink(srv.Client, b, nil)
 		},
 		Read: func(t *testing.T, s insitu.Sink, name insitu.Name) ([]byte, error) {
-			return readS3(srv.Client, s.(*sink.S3Sink).Bucket(), name.Key)
+			return readS3(srv.Client, s.(*s3.Sink).Bucket(), name.Key)
 		},
 	})
 }
@@ -119,10 +114,10 @@ func hashOf(t *testing.T, r io.Reader) (uint64, int64) {
 	return h.Sum64(), n
 }
 
-func TestS3UnknownSizeMultipart(t *testing.T) {
+func TestSinkUnknownSizeMultipart(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "big")
-	s := sink.S3(srv.Client, "big", &sink.S3SinkOptions{PartSize: 5 << 20})
+	s := s3.NewSink(srv.Client, "big", &s3.SinkOptions{PartSize: 5 << 20})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		size      int64
@@ -192,10 +187,10 @@ func (f *failAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func TestS3FailedMultipartLeavesNothing(t *testing.T) {
+func TestSinkFailedMultipartLeavesNothing(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "fail")
-	s := sink.S3(srv.Client, "fail", &sink.S3SinkOptions{PartSize: 5 << 20})
+	s := s3.NewSink(srv.Client, "fail", &s3.SinkOptions{PartSize: 5 << 20})
 	name := insitu.Name{Key: "half"}
 	boom := errors.New("transform failed")
 
@@ -245,11 +240,11 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func TestS3ContentTypeAndPrefix(t *testing.T) {
+func TestSinkContentTypeAndPrefix(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "types")
 	ctx := context.Background()
-	s := sink.S3(srv.Client, "types", &sink.S3SinkOptions{Prefix: "out/"})
+	s := s3.NewSink(srv.Client, "types", &s3.SinkOptions{Prefix: "out/"})
 	for _, key := range []string{"a.wav", "b/c.json", "d.html", "noext"} {
 		if _, err := s.Put(ctx, insitu.Name{Key: key}, strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)
@@ -270,7 +265,7 @@ func TestS3ContentTypeAndPrefix(t *testing.T) {
 		}
 	}
 	// A function of our own, for a multipart upload too.
-	s = sink.S3(srv.Client, "types", &sink.S3SinkOptions{PartSize: 5 << 20,
+	s = s3.NewSink(srv.Client, "types", &s3.SinkOptions{PartSize: 5 << 20,
 		ContentType: func(n insitu.Name) string { return "application/x-" + n.Key }})
 	for _, size := range []int64{10, 6 << 20} {
 		key := fmt.Sprint("custom", size)
@@ -287,14 +282,14 @@ func TestS3ContentTypeAndPrefix(t *testing.T) {
 	}
 }
 
-func TestS3SinkErrors(t *testing.T) {
+func TestSinkErrors(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "errs")
 	ctx := context.Background()
 	name := insitu.Name{Key: "obj"}
 
 	t.Run("MissingBucket", func(t *testing.T) {
-		s := sink.S3(srv.Client, "no-such-bucket", &sink.S3SinkOptions{PartSize: 5 << 20})
+		s := s3.NewSink(srv.Client, "no-such-bucket", &s3.SinkOptions{PartSize: 5 << 20})
 		for _, size := range []int64{3, 6 << 20} {
 			if _, err := s.Put(ctx, name, newGen(1, size), -1); !errors.Is(err, insitu.NotFound) {
 				t.Errorf("Put of %d bytes in a missing bucket: %v; want NotFound", size, err)
@@ -310,7 +305,7 @@ func TestS3SinkErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := sink.S3(bad, "errs", &sink.S3SinkOptions{PartSize: 5 << 20})
+			s := s3.NewSink(bad, "errs", &s3.SinkOptions{PartSize: 5 << 20})
 			for _, size := range []int64{3, 6 << 20} {
 				_, err := s.Put(ctx, name, newGen(1, size), -1)
 				if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "secret key") {
@@ -336,7 +331,7 @@ func TestS3SinkErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := sink.S3(client, "errs", nil)
+		s := s3.NewSink(client, "errs", nil)
 		if _, err := s.Put(ctx, name, strings.NewReader("abc"), 3); !errors.Is(err, insitu.Unavailable) {
 			t.Errorf("Put to a refusing endpoint: %v; want Unavailable", err)
 		}
@@ -345,12 +340,12 @@ func TestS3SinkErrors(t *testing.T) {
 		}
 	})
 	t.Run("BadArguments", func(t *testing.T) {
-		for i, s := range []*sink.S3Sink{
-			sink.S3(nil, "errs", nil),
-			sink.S3(srv.Client, "ab", nil),
-			sink.S3(srv.Client, "Bad_Bucket", nil),
-			sink.S3(srv.Client, "errs", &sink.S3SinkOptions{PartSize: 1 << 20}),
-			sink.S3(srv.Client, "errs", &sink.S3SinkOptions{PartSize: 6 << 30}),
+		for i, s := range []*s3.Sink{
+			s3.NewSink(nil, "errs", nil),
+			s3.NewSink(srv.Client, "ab", nil),
+			s3.NewSink(srv.Client, "Bad_Bucket", nil),
+			s3.NewSink(srv.Client, "errs", &s3.SinkOptions{PartSize: 1 << 20}),
+			s3.NewSink(srv.Client, "errs", &s3.SinkOptions{PartSize: 6 << 30}),
 		} {
 			if _, err := s.Put(ctx, name, strings.NewReader("x"), 1); !errors.Is(err, insitu.InvalidArgument) {
 				t.Errorf("sink %d: Put: %v; want InvalidArgument", i, err)
@@ -359,12 +354,12 @@ func TestS3SinkErrors(t *testing.T) {
 				t.Errorf("sink %d: Stat: %v; want InvalidArgument", i, err)
 			}
 		}
-		s := sink.S3(srv.Client, "errs", nil)
+		s := s3.NewSink(srv.Client, "errs", nil)
 		if _, err := s.Put(ctx, name, strings.NewReader("x"), -2); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("Put with size -2: %v; want InvalidArgument", err)
 		}
 		// A prefix that makes keys invalid.
-		s = sink.S3(srv.Client, "errs", &sink.S3SinkOptions{Prefix: "/abs/"})
+		s = s3.NewSink(srv.Client, "errs", &s3.SinkOptions{Prefix: "/abs/"})
 		if _, err := s.Put(ctx, name, strings.NewReader("x"), 1); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("Put with prefix /abs/: %v; want InvalidArgument", err)
 		}
@@ -373,10 +368,10 @@ func TestS3SinkErrors(t *testing.T) {
 
 // Small objects of unknown size hold only what they need, not a whole
 // 16 MiB part each.
-func TestS3SinkSmallPutsAllocateLittle(t *testing.T) {
+func TestSinkSmallPutsAllocateLittle(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "small")
-	s := sink.S3(srv.Client, "small", nil)
+	s := s3.NewSink(srv.Client, "small", nil)
 	data := bytes.Repeat([]byte("z"), 1000)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -407,14 +402,14 @@ func TestS3SinkSmallPutsAllocateLittle(t *testing.T) {
 
 // minio-go retries a PUT that got a 503 by seeking the body back to its
 // start: the bytes the service finally stores are the right ones.
-func TestS3RetriedPutSendsTheSameBytes(t *testing.T) {
+func TestSinkRetriedPutSendsTheSameBytes(t *testing.T) {
 	f := s3test.StartFake(t)
 	f.MakeBucket("retry")
 	client, err := minio.New(f.Endpoint, &minio.Options{Creds: credentials.NewStaticV4("a", "b", ""), Region: s3test.Region, MaxRetries: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sink.S3(client, "retry", nil)
+	s := s3.NewSink(client, "retry", nil)
 	data := sinktest.Content("retry", 1<<20+7) // several chunks
 	f.FailPuts(2)
 	res, err := s.Put(context.Background(), insitu.Name{Key: "obj"}, bytes.NewReader(data), -1)
@@ -431,7 +426,7 @@ func TestS3RetriedPutSendsTheSameBytes(t *testing.T) {
 	// With minio-go's retries off, the 503 is Unavailable, for the runner
 	// to retry.
 	f.FailPuts(1)
-	if _, err := sink.S3(f.Client, "retry", nil).Put(context.Background(), insitu.Name{Key: "obj2"}, bytes.NewReader(data), -1); !errors.Is(err, insitu.Unavailable) {
+	if _, err := s3.NewSink(f.Client, "retry", nil).Put(context.Background(), insitu.Name{Key: "obj2"}, bytes.NewReader(data), -1); !errors.Is(err, insitu.Unavailable) {
 		t.Errorf("Put answered 503: %v; want Unavailable", err)
 	}
 	if _, ok := f.Object("retry", "obj2"); ok {

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/insitu-data/insitu/internal/s3test"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/minio/minio-go/v7"
 )
 

@@ -1,4 +1,4 @@
-package baseline_test
+package main
 
 import (
 	"bufio"
@@ -20,10 +20,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/baseline"
-	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/pipeline"
-	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/s3"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -59,7 +58,7 @@ func content(i int) string {
 // seed stores n small objects under "in/" in bucket, with 16 workers.
 func seed(t *testing.T, c *minio.Client, bucket string, n int) {
 	t.Helper()
-	s := sink.S3(c, bucket, nil)
+	s := s3.NewSink(c, bucket, nil)
 	idx := make(chan int)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -123,7 +122,7 @@ func TestClientSide1500Objects(t *testing.T) {
 	all := make(chan struct{})
 	var once sync.Once
 	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
-		if v := inflight.Add(1); v >= baseline.DefaultWorkers {
+		if v := inflight.Add(1); v >= DefaultWorkers {
 			once.Do(func() { close(all) })
 		}
 		defer inflight.Add(-1)
@@ -140,16 +139,16 @@ func TestClientSide1500Objects(t *testing.T) {
 		}
 		return upper.Transform(ctx, in, out)
 	})
-	rep, err := baseline.ClientSide(context.Background(), srv.Client, "src", "dst", "in/", tr,
-		&baseline.Options{Options: pipeline.Options{Rename: pipeline.ReplaceExt(".txt", ".TXT")}})
+	rep, err := ClientSide(context.Background(), srv.Client, "src", "dst", "in/", tr,
+		&Options{Options: pipeline.Options{Rename: pipeline.ReplaceExt(".txt", ".TXT")}})
 	if err != nil {
 		t.Fatalf("ClientSide: %v\n%s", err, rep)
 	}
 	if rep.Listed != n || rep.Transformed != n || rep.Failed != 0 || rep.Skipped != 0 {
 		t.Errorf("report: %s", rep)
 	}
-	if p := peak.Load(); p != baseline.DefaultWorkers {
-		t.Errorf("at most %d transforms in flight, want %d", p, baseline.DefaultWorkers)
+	if p := peak.Load(); p != DefaultWorkers {
+		t.Errorf("at most %d transforms in flight, want %d", p, DefaultWorkers)
 	}
 	got := stored(t, srv.Client, "dst")
 	if len(got) != n {
@@ -189,7 +188,7 @@ func TestClientSideResumeMovesOnlyWhatIsLeft(t *testing.T) {
 		}
 		return upper.Transform(ctx, in, out)
 	})
-	rep1, err := baseline.ClientSide(ctx, srv.Client, "src", "dst", "", canceling, &baseline.Options{Options: pipeline.Options{Workers: 1}})
+	rep1, err := ClientSide(ctx, srv.Client, "src", "dst", "", canceling, &Options{Options: pipeline.Options{Workers: 1}})
 	cancel()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run: %v; want context.Canceled\n%s", err, rep1)
@@ -210,8 +209,8 @@ func TestClientSideResumeMovesOnlyWhatIsLeft(t *testing.T) {
 		opened.Add(1)
 		return upper.Transform(ctx, in, out)
 	})
-	rep2, err := baseline.ClientSide(context.Background(), srv.Client, "src", "dst", "", counting,
-		&baseline.Options{Options: pipeline.Options{Workers: 8, SkipExisting: true}})
+	rep2, err := ClientSide(context.Background(), srv.Client, "src", "dst", "", counting,
+		&Options{Options: pipeline.Options{Workers: 8, SkipExisting: true}})
 	if err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}
@@ -230,8 +229,8 @@ func TestClientSideResumeMovesOnlyWhatIsLeft(t *testing.T) {
 		}
 	}
 	// A third run has nothing left to do.
-	rep3, err := baseline.ClientSide(context.Background(), srv.Client, "src", "dst", "", counting,
-		&baseline.Options{Options: pipeline.Options{SkipExisting: true}})
+	rep3, err := ClientSide(context.Background(), srv.Client, "src", "dst", "", counting,
+		&Options{Options: pipeline.Options{SkipExisting: true}})
 	if err != nil || rep3.Skipped != n || rep3.Transformed != 0 {
 		t.Errorf("third run: %v\n%s", err, rep3)
 	}
@@ -247,7 +246,7 @@ func TestClientSideWrongCredentialsWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wrong credentials for the source: the listing is refused.
-	rep, err := baseline.ClientSide(context.Background(), bad, "src", "dst", "", upper, nil)
+	rep, err := ClientSide(context.Background(), bad, "src", "dst", "", upper, nil)
 	if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "secret key") {
 		t.Errorf("ClientSide with a wrong secret: %v; want PermissionDenied saying what to check", err)
 	}
@@ -255,8 +254,8 @@ func TestClientSideWrongCredentialsWriteNothing(t *testing.T) {
 		t.Errorf("report: %s", rep)
 	}
 	// Wrong credentials for the destination only: every PUT is refused.
-	rep, err = baseline.ClientSide(context.Background(), srv.Client, "src", "dst", "", upper,
-		&baseline.Options{DstClient: bad, Options: pipeline.Options{ContinueOnError: true}})
+	rep, err = ClientSide(context.Background(), srv.Client, "src", "dst", "", upper,
+		&Options{DstClient: bad, Options: pipeline.Options{ContinueOnError: true}})
 	if err != nil || rep.Failed != 20 || rep.Transformed != 0 {
 		t.Errorf("ClientSide with a wrong destination secret: %v\n%s", err, rep)
 	}
@@ -275,10 +274,10 @@ func TestClientSideBadBucketsAndEndpoints(t *testing.T) {
 	srv.MakeBucket(t, "src")
 	seed(t, srv.Client, "src", 3)
 	ctx := context.Background()
-	if _, err := baseline.ClientSide(ctx, srv.Client, "no-such-bucket", "src", "", upper, nil); !errors.Is(err, insitu.NotFound) {
+	if _, err := ClientSide(ctx, srv.Client, "no-such-bucket", "src", "", upper, nil); !errors.Is(err, insitu.NotFound) {
 		t.Errorf("missing source bucket: %v; want NotFound", err)
 	}
-	rep, err := baseline.ClientSide(ctx, srv.Client, "src", "no-such-bucket", "", upper, nil)
+	rep, err := ClientSide(ctx, srv.Client, "src", "no-such-bucket", "", upper, nil)
 	if !errors.Is(err, insitu.NotFound) {
 		t.Errorf("missing destination bucket: %v; want NotFound\n%s", err, rep)
 	}
@@ -293,12 +292,12 @@ func TestClientSideBadBucketsAndEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = baseline.ClientSide(ctx, refusing, "src", "dst", "", upper, nil)
+	rep, err = ClientSide(ctx, refusing, "src", "dst", "", upper, nil)
 	if !errors.Is(err, insitu.Unavailable) {
 		t.Errorf("refusing source endpoint: %v; want Unavailable\n%s", err, rep)
 	}
 	// A refusing destination: each object is retried, then fails.
-	rep, err = baseline.ClientSide(ctx, srv.Client, "src", "dst", "", upper, &baseline.Options{DstClient: refusing,
+	rep, err = ClientSide(ctx, srv.Client, "src", "dst", "", upper, &Options{DstClient: refusing,
 		Options: pipeline.Options{ContinueOnError: true, Retries: 2, Backoff: time.Millisecond}})
 	if err != nil || rep.Failed != 3 {
 		t.Errorf("refusing destination endpoint: %v\n%s", err, rep)
@@ -387,7 +386,7 @@ func TestClientSide200MiBStreams(t *testing.T) {
 	ctx := context.Background()
 
 	// Seed it from a generator, size unknown: a multipart upload.
-	src := sink.S3(srv.Client, "src", nil)
+	src := s3.NewSink(srv.Client, "src", nil)
 	res, err := src.Put(ctx, insitu.Name{Key: "big.bin"}, &gen{r: rand.NewPCG(1, 2), n: size}, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +421,7 @@ func TestClientSide200MiBStreams(t *testing.T) {
 			}
 		}
 	}()
-	rep, err := baseline.ClientSide(ctx, srv.Client, "src", "dst", "", xor, nil)
+	rep, err := ClientSide(ctx, srv.Client, "src", "dst", "", xor, nil)
 	close(stop)
 	<-sampled
 	if err != nil {

@@ -1,22 +1,21 @@
-// Package baseline is the client-side way of running a transform over an
-// S3 bucket, as the seed's baseline did it and as insitu's fallback mode
-// does it: list the bucket, GET each object, run the transform here, PUT
-// the output, with N workers. The benchmarks measure insitu's modes
-// against it.
-package baseline
+package main
+
+// The client-side way of running a transform over an S3 bucket, as the
+// seed's baseline did it and as insitu's fallback mode does it: list the
+// bucket, GET each object, run the transform here, PUT the output, with N
+// workers. The benchmark measures insitu's modes against it.
 
 import (
 	"context"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/pipeline"
-	"github.com/insitu-data/insitu/sink"
-	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/s3"
 	"github.com/minio/minio-go/v7"
 )
 
 // DefaultWorkers is the number of objects in flight by default, as in the
-// seed's baseline.
+// seed's
 const DefaultWorkers = 24
 
 // Options configure [ClientSide]. A nil *Options means the defaults.
@@ -32,7 +31,7 @@ type Options struct {
 	DstClient *minio.Client
 
 	// PartSize is the sink's part size, the most each PUT holds in memory
-	// (see sink.S3SinkOptions). Default sink.DefaultPartSize, 16 MiB.
+	// (see s3.SinkOptions). Default sink.DefaultPartSize, 16 MiB.
 	PartSize int64
 }
 
@@ -55,7 +54,7 @@ func ClientSide(ctx context.Context, client *minio.Client, srcBucket, dstBucket,
 	if dc == nil {
 		dc = client
 	}
-	src := source.S3(client, srcBucket, &source.S3Options{Prefix: prefix})
-	dst := sink.S3(dc, dstBucket, &sink.S3SinkOptions{PartSize: o.PartSize})
+	src := s3.NewSource(client, srcBucket, &s3.SourceOptions{Prefix: prefix})
+	dst := s3.NewSink(dc, dstBucket, &s3.SinkOptions{PartSize: o.PartSize})
 	return pipeline.Run(ctx, src, t, dst, &o.Options)
 }

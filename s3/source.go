@@ -1,4 +1,4 @@
-package source
+package s3
 
 import (
 	"context"
@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3err"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
-// S3Options configure [S3]. A nil *S3Options lists the whole bucket.
-type S3Options struct {
+// SourceOptions configure [S3]. A nil *SourceOptions lists the whole bucket.
+type SourceOptions struct {
 	// Prefix keeps only keys that start with it; the server filters.
 	// Default "": every key.
 	Prefix string
@@ -38,14 +37,14 @@ type S3Options struct {
 	ListRetries int
 }
 
-// S3Source is a bucket (or part of one) of an S3-compatible service,
-// reached through minio-go. Make one with [S3]. An S3Source is safe for
+// Source is a bucket (or part of one) of an S3-compatible service,
+// reached through minio-go. Make one with [S3]. An Source is safe for
 // concurrent use.
-type S3Source struct {
+type Source struct {
 	client *minio.Client
 	core   minio.Core
 	bucket string
-	opts   S3Options
+	opts   SourceOptions
 	err    error // a bad argument, reported by every call
 }
 
@@ -65,7 +64,7 @@ type S3Source struct {
 // cluster names it among its failures. Listing errors
 // that end the listing, yielded last: a missing bucket is NotFound,
 // refused credentials PermissionDenied, an unreachable or failing service
-// Unavailable (after S3Options.ListRetries).
+// Unavailable (after SourceOptions.ListRetries).
 //
 // Open streams the object with one GET: nothing is buffered beyond the
 // HTTP client's small buffers. Read errors of the body carry insitu codes
@@ -75,8 +74,8 @@ type S3Source struct {
 // minio-go retries failed requests itself, up to minio.Options.MaxRetries
 // times (default 10) with a backoff; set it low (1 disables them) when the
 // runner's retries are enough.
-func S3(client *minio.Client, bucket string, opts *S3Options) *S3Source {
-	s := &S3Source{client: client, core: minio.Core{Client: client}, bucket: bucket}
+func NewSource(client *minio.Client, bucket string, opts *SourceOptions) *Source {
+	s := &Source{client: client, core: minio.Core{Client: client}, bucket: bucket}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -103,14 +102,14 @@ func S3(client *minio.Client, bucket string, opts *S3Options) *S3Source {
 }
 
 // Bucket returns the bucket the source lists.
-func (s *S3Source) Bucket() string { return s.bucket }
+func (s *Source) Bucket() string { return s.bucket }
 
 // Objects lists the bucket; see [S3] for the order, the filters and the
 // errors. Each call lists afresh. The listing runs on the caller's
 // goroutine, one page request at a time: breaking out of the loop early
 // leaves nothing running. When ctx ends, ctx.Err() is the last thing
 // yielded.
-func (s *S3Source) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
+func (s *Source) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 	return func(yield func(insitu.Object, error) bool) {
 		if s.err != nil {
 			yield(insitu.Object{}, s.err)
@@ -147,13 +146,13 @@ func (s *S3Source) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] 
 // and moving after past each key it yields. It returns whether the
 // consumer stopped, and the error that ended the listing (nil when it
 // completed).
-func (s *S3Source) list(ctx context.Context, after *string, yield func(insitu.Object, error) bool) (bool, error) {
+func (s *Source) list(ctx context.Context, after *string, yield func(insitu.Object, error) bool) (bool, error) {
 	lopts := minio.ListObjectsOptions{
 		Prefix: s.opts.Prefix, StartAfter: *after, Recursive: true, MaxKeys: s.opts.PageSize,
 	}
 	for info := range s.client.ListObjectsIter(ctx, s.bucket, lopts) {
 		if info.Err != nil {
-			return false, s3err.Wrap(ctx, info.Err, insitu.Name{Bucket: s.bucket}, "S3 ListObjectsV2")
+			return false, Wrap(ctx, info.Err, insitu.Name{Bucket: s.bucket}, "S3 ListObjectsV2")
 		}
 		*after = info.Key
 		if !strings.HasSuffix(info.Key, s.opts.Suffix) {
@@ -180,7 +179,7 @@ func (s *S3Source) list(ctx context.Context, after *string, yield func(insitu.Ob
 // Open returns a stream of the object's bytes from one GET of
 // bucket/obj.Name.Key (the source's bucket: obj.Name.Bucket is not looked
 // at). A missing object is NotFound.
-func (s *S3Source) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser, error) {
+func (s *Source) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser, error) {
 	name, err := s.name(obj.Name)
 	if err != nil {
 		return nil, err
@@ -190,14 +189,14 @@ func (s *S3Source) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser, 
 	}
 	body, _, _, err := s.core.GetObject(ctx, s.bucket, name.Key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, s3err.Wrap(ctx, err, name, "S3 GetObject")
+		return nil, Wrap(ctx, err, name, "S3 GetObject")
 	}
-	return &s3err.Reader{Ctx: ctx, Body: body, Name: name}, nil
+	return &bodyReader{Ctx: ctx, Body: body, Name: name}, nil
 }
 
 // Stat returns the object of name (from a HEAD), with Size set, or a
 // NotFound error.
-func (s *S3Source) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+func (s *Source) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	n, err := s.name(name)
 	if err != nil {
 		return insitu.Object{}, err
@@ -207,13 +206,13 @@ func (s *S3Source) Stat(ctx context.Context, name insitu.Name) (insitu.Object, e
 	}
 	info, err := s.client.StatObject(ctx, s.bucket, n.Key, minio.StatObjectOptions{})
 	if err != nil {
-		return insitu.Object{}, s3err.Wrap(ctx, err, n, "S3 HeadObject")
+		return insitu.Object{}, Wrap(ctx, err, n, "S3 HeadObject")
 	}
 	return insitu.Object{Name: n, Size: info.Size}, nil
 }
 
 // name returns name with the source's bucket, after checking the key.
-func (s *S3Source) name(name insitu.Name) (insitu.Name, error) {
+func (s *Source) name(name insitu.Name) (insitu.Name, error) {
 	if s.err != nil {
 		return insitu.Name{}, s.err
 	}

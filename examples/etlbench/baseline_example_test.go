@@ -1,4 +1,4 @@
-package baseline_test
+package main
 
 import (
 	"context"
@@ -6,9 +6,8 @@ import (
 	"log"
 	"strings"
 
-	"github.com/insitu-data/insitu/internal/baseline"
-	"github.com/insitu-data/insitu/internal/s3test"
 	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -31,8 +30,8 @@ func ExampleClientSide() {
 			log.Fatal(err)
 		}
 	}
-	rep, err := baseline.ClientSide(ctx, srv.Client, "notes", "loud", "", upper,
-		&baseline.Options{Options: pipeline.Options{Rename: pipeline.ReplaceExt(".txt", ".TXT")}})
+	rep, err := ClientSide(ctx, srv.Client, "notes", "loud", "", upper,
+		&Options{Options: pipeline.Options{Rename: pipeline.ReplaceExt(".txt", ".TXT")}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sink
+package s3
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/internal/s3err"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -23,7 +22,7 @@ const (
 	maxPartSize = 5 << 30
 	maxParts    = 10_000
 
-	// DefaultPartSize is the default [S3SinkOptions.PartSize].
+	// DefaultPartSize is the default [SinkOptions.PartSize].
 	DefaultPartSize = 16 << 20
 )
 
@@ -31,8 +30,8 @@ const (
 // list of chunks, so a small object holds only what it needs.
 const chunkSize = 256 << 10
 
-// S3SinkOptions configure [S3]. A nil *S3SinkOptions means the defaults.
-type S3SinkOptions struct {
+// SinkOptions configure [S3]. A nil *SinkOptions means the defaults.
+type SinkOptions struct {
 	// Prefix is put before every key: name.Key is stored as Prefix+Key.
 	// Default "".
 	Prefix string
@@ -50,21 +49,21 @@ type S3SinkOptions struct {
 	ContentType func(insitu.Name) string
 }
 
-// S3Sink stores objects in a bucket of an S3-compatible service, reached
-// through minio-go. Make one with [S3]. An S3Sink is safe for concurrent
+// Sink stores objects in a bucket of an S3-compatible service, reached
+// through minio-go. Make one with [S3]. An Sink is safe for concurrent
 // use.
-type S3Sink struct {
+type Sink struct {
 	client *minio.Client
 	core   minio.Core
 	bucket string
-	opts   S3SinkOptions
+	opts   SinkOptions
 	err    error // a bad argument, reported by every call
 	chunks sync.Pool
 }
 
 // S3 returns a sink that stores the object name as bucket/Prefix+name.Key
 // through client. The name's own bucket is validated but not used: an
-// S3Sink is one bucket, as a migration from one bucket to another needs.
+// Sink is one bucket, as a migration from one bucket to another needs.
 //
 // Put streams r: it reads up to PartSize bytes; if r ends there, the
 // object goes in one PUT, else in a multipart upload of PartSize parts,
@@ -86,8 +85,8 @@ type S3Sink struct {
 // that says what to check; throttling, 5xx answers and broken connections
 // Unavailable (retried by the runner); an object over the multipart limit
 // TooLarge.
-func S3(client *minio.Client, bucket string, opts *S3SinkOptions) *S3Sink {
-	s := &S3Sink{client: client, core: minio.Core{Client: client}, bucket: bucket}
+func NewSink(client *minio.Client, bucket string, opts *SinkOptions) *Sink {
+	s := &Sink{client: client, core: minio.Core{Client: client}, bucket: bucket}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -112,15 +111,15 @@ func S3(client *minio.Client, bucket string, opts *S3SinkOptions) *S3Sink {
 }
 
 // Bucket returns the bucket the sink stores in.
-func (s *S3Sink) Bucket() string { return s.bucket }
+func (s *Sink) Bucket() string { return s.bucket }
 
-// contentTypeByExt is the default S3SinkOptions.ContentType.
+// contentTypeByExt is the default SinkOptions.ContentType.
 func contentTypeByExt(n insitu.Name) string { return mime.TypeByExtension(path.Ext(n.Key)) }
 
 // Put stores the bytes of r under name; see [S3] for how, and for the
 // errors. The result has the size and the XXH64 checksum of the bytes
 // stored, and the name as given.
-func (s *S3Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
 	key, err := s.key(name)
 	if err != nil {
 		return insitu.PutResult{}, err
@@ -154,7 +153,7 @@ func (s *S3Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 
 // Stat returns the stored object's description from a HEAD, or a
 // NotFound error.
-func (s *S3Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+func (s *Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	key, err := s.key(name)
 	if err != nil {
 		return insitu.Object{}, err
@@ -164,13 +163,13 @@ func (s *S3Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, err
 	}
 	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
-		return insitu.Object{}, s3err.Wrap(ctx, err, name, "S3 HeadObject")
+		return insitu.Object{}, Wrap(ctx, err, name, "S3 HeadObject")
 	}
 	return insitu.Object{Name: name, Size: info.Size}, nil
 }
 
 // key returns the S3 key of name, after checking it.
-func (s *S3Sink) key(name insitu.Name) (string, error) {
+func (s *Sink) key(name insitu.Name) (string, error) {
 	if s.err != nil {
 		return "", s.err
 	}
@@ -186,7 +185,7 @@ func (s *S3Sink) key(name insitu.Name) (string, error) {
 
 // upload is one Put.
 type upload struct {
-	s        *S3Sink
+	s        *Sink
 	ctx      context.Context
 	name     insitu.Name
 	key      string
@@ -221,7 +220,7 @@ func (u *upload) run() (int64, error) {
 		}
 		_, err := u.s.core.PutObject(u.ctx, u.s.bucket, u.key, u.buf.reader(), n, "", sha, opts)
 		if err != nil {
-			return 0, s3err.Wrap(u.ctx, err, u.name, "S3 PutObject")
+			return 0, Wrap(u.ctx, err, u.name, "S3 PutObject")
 		}
 		return n, nil
 	}
@@ -233,7 +232,7 @@ func (u *upload) run() (int64, error) {
 func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
 	id, err := u.s.core.NewMultipartUpload(u.ctx, u.s.bucket, u.key, opts)
 	if err != nil {
-		return 0, s3err.Wrap(u.ctx, err, u.name, "S3 CreateMultipartUpload")
+		return 0, Wrap(u.ctx, err, u.name, "S3 CreateMultipartUpload")
 	}
 	defer func() {
 		if err != nil {
@@ -247,7 +246,7 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
 	for num := 1; ; num++ {
 		if num > maxParts {
 			return 0, &insitu.Error{Code: insitu.TooLarge, Name: u.name,
-				Msg: fmt.Sprintf("over S3's limit of %d parts of %d bytes; raise S3SinkOptions.PartSize", maxParts, u.partSize)}
+				Msg: fmt.Sprintf("over S3's limit of %d parts of %d bytes; raise SinkOptions.PartSize", maxParts, u.partSize)}
 		}
 		if u.eof {
 			if err := u.checkSize(); err != nil {
@@ -257,7 +256,7 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
 		if u.buf.len() > 0 {
 			p, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, id, num, u.buf.reader(), u.buf.len(), minio.PutObjectPartOptions{})
 			if err != nil {
-				return 0, s3err.Wrap(u.ctx, err, u.name, fmt.Sprintf("S3 UploadPart %d", num))
+				return 0, Wrap(u.ctx, err, u.name, fmt.Sprintf("S3 UploadPart %d", num))
 			}
 			parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
 		}
@@ -270,7 +269,7 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
 		}
 	}
 	if _, err := u.s.core.CompleteMultipartUpload(u.ctx, u.s.bucket, u.key, id, parts, opts); err != nil {
-		return 0, s3err.Wrap(u.ctx, err, u.name, "S3 CompleteMultipartUpload")
+		return 0, Wrap(u.ctx, err, u.name, "S3 CompleteMultipartUpload")
 	}
 	return u.total, nil
 }
@@ -337,7 +336,7 @@ func (c *chunks) len() int64 { return c.n }
 
 // space returns the free room of the last chunk, taking a new chunk from
 // the pool when it is full, never past limit bytes in all.
-func (c *chunks) space(s *S3Sink, limit int64) []byte {
+func (c *chunks) space(s *Sink, limit int64) []byte {
 	idx, off := c.n/chunkSize, c.n%chunkSize
 	if idx == int64(len(c.list)) {
 		c.list = append(c.list, s.chunks.Get().(*[]byte))
@@ -352,7 +351,7 @@ func (c *chunks) grow(n int) { c.n += int64(n) }
 func (c *chunks) reset() { c.n = 0 }
 
 // release returns the chunks to the pool.
-func (c *chunks) release(s *S3Sink) {
+func (c *chunks) release(s *Sink) {
 	for _, b := range c.list {
 		s.chunks.Put(b)
 	}

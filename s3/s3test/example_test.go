@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/insitu-data/insitu/internal/s3test"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/minio/minio-go/v7"
 )
 

@@ -1,4 +1,4 @@
-package source_test
+package s3_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/s3"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -17,7 +17,7 @@ import (
 //
 // This example needs an S3 service: set S3_ENDPOINT, S3_ACCESS_KEY and
 // S3_SECRET_KEY (examples/migrate starts one with a single command).
-func ExampleS3() {
+func ExampleNewSource() {
 	client, err := minio.New(os.Getenv("S3_ENDPOINT"), &minio.Options{
 		Creds:  credentials.NewStaticV4(os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY"), ""),
 		Secure: true,
@@ -25,7 +25,7 @@ func ExampleS3() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := source.S3(client, "audio", &source.S3Options{Prefix: "2024/", Suffix: ".flac"})
+	src := s3.NewSource(client, "audio", &s3.SourceOptions{Prefix: "2024/", Suffix: ".flac"})
 	for obj, err := range src.Objects(context.Background()) {
 		if err != nil {
 			fmt.Println("skipped:", err)
@@ -36,14 +36,14 @@ func ExampleS3() {
 }
 
 // Resume a listing after the last key a previous run finished.
-func ExampleS3_startAfter() {
+func ExampleNewSource_startAfter() {
 	client, err := minio.New(os.Getenv("S3_ENDPOINT"), &minio.Options{
 		Creds: credentials.NewStaticV4(os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY"), ""),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := source.S3(client, "audio", &source.S3Options{StartAfter: "2024/07/take-0413.flac"})
+	src := s3.NewSource(client, "audio", &s3.SourceOptions{StartAfter: "2024/07/take-0413.flac"})
 	n := 0
 	for _, err := range src.Objects(context.Background()) {
 		if err == nil {

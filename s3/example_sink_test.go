@@ -1,4 +1,4 @@
-package sink_test
+package s3_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/pipeline"
-	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/s3"
 	"github.com/insitu-data/insitu/source"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -21,14 +21,14 @@ import (
 //
 // This example needs an S3 service: set S3_ENDPOINT, S3_ACCESS_KEY and
 // S3_SECRET_KEY (examples/migrate starts one with a single command).
-func ExampleS3() {
+func ExampleNewSink() {
 	client, err := minio.New(os.Getenv("S3_ENDPOINT"), &minio.Options{
 		Creds: credentials.NewStaticV4(os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY"), ""),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	dst := sink.S3(client, "backup", &sink.S3SinkOptions{Prefix: "photos/", PartSize: 8 << 20})
+	dst := s3.NewSink(client, "backup", &s3.SinkOptions{Prefix: "photos/", PartSize: 8 << 20})
 	rep, err := pipeline.Run(context.Background(), source.Dir("/srv/photos", nil), insitu.Identity, dst,
 		&pipeline.Options{Workers: 4, SkipExisting: true})
 	if err != nil {
