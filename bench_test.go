@@ -41,7 +41,8 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -82,7 +83,7 @@ func reportObjects(b *testing.B) {
 // transform server of the identity transform on 127.0.0.1 that may read
 // local files under dir, and clients of it.
 type benchEnv struct {
-	cluster *node.Cluster
+	cluster *nodetest.Cluster
 	node    *node.Node
 	sink    *sink.ClusterSink
 	srvURL  string
@@ -95,7 +96,7 @@ type benchEnv struct {
 func startBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
-	c, err := node.StartCluster(ctx, 1, nil)
+	c, err := nodetest.Start(ctx, 1, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func pipeThrough(ctx context.Context, t insitu.Transform, in *insitu.Input, put 
 // fsync, rename) and GET.
 func BenchmarkNode(b *testing.B) {
 	ctx := context.Background()
-	c, err := node.StartCluster(ctx, 1, nil)
+	c, err := nodetest.Start(ctx, 1, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -487,10 +488,10 @@ func BenchmarkClusterJob(b *testing.B) {
 // startJobCluster starts a 3-node cluster with the identity transform in
 // process and in a transform server next to each node, holding count
 // objects of size bytes in the bucket "in".
-func startJobCluster(b *testing.B, size, count int) *node.Cluster {
+func startJobCluster(b *testing.B, size, count int) *nodetest.Cluster {
 	b.Helper()
 	ctx := context.Background()
-	c, err := node.StartCluster(ctx, 3, &node.ClusterOptions{
+	c, err := nodetest.Start(ctx, 3, &nodetest.Options{
 		Transforms:     map[string]insitu.Transform{"identity": insitu.Identity},
 		Sidecar:        insitu.Identity,
 		SidecarOptions: &transport.ServerOptions{Logger: slog.New(slog.DiscardHandler)},

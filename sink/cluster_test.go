@@ -13,14 +13,14 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/sink/sinktest"
 )
 
-func startCluster(t *testing.T, n int) *node.Cluster {
+func startCluster(t *testing.T, n int) *nodetest.Cluster {
 	t.Helper()
-	c, err := node.StartCluster(context.Background(), n, nil)
+	c, err := nodetest.Start(context.Background(), n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,14 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/source"
 	"github.com/insitu-data/insitu/source/sourcetest"
 )
 
-func startCluster(t *testing.T, n int) *node.Cluster {
+func startCluster(t *testing.T, n int) *nodetest.Cluster {
 	t.Helper()
-	c, err := node.StartCluster(context.Background(), n, nil)
+	c, err := nodetest.Start(context.Background(), n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestClusterConformance(t *testing.T) {
 
 // seed writes objects straight into their owners' store directories, each
 // holding its key, and returns the keys sorted.
-func seed(t *testing.T, c *node.Cluster, bucket string, keys []string) []string {
+func seed(t *testing.T, c *nodetest.Cluster, bucket string, keys []string) []string {
 	t.Helper()
 	for _, k := range keys {
 		name := insitu.Name{Bucket: bucket, Key: k}

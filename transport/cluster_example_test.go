@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -31,7 +31,7 @@ func ExampleCluster() {
 		_, err = out.Write(b)
 		return err
 	})
-	c, err := node.StartCluster(ctx, 3, &node.ClusterOptions{Sidecar: reverse})
+	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Sidecar: reverse})
 	if err != nil {
 		panic(err)
 	}

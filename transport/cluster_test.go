@@ -16,10 +16,9 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
-
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -104,7 +103,7 @@ func randBytes(seed uint64, n int) []byte {
 
 // seed puts count objects of size bytes into bucket, on their owners (not
 // through the metered client), and returns them by key.
-func seed(t *testing.T, c *node.Cluster, bucket string, count, size int) map[string][]byte {
+func seed(t *testing.T, c *nodetest.Cluster, bucket string, count, size int) map[string][]byte {
 	t.Helper()
 	objs := map[string][]byte{}
 	for i := range count {
@@ -120,7 +119,7 @@ func seed(t *testing.T, c *node.Cluster, bucket string, count, size int) map[str
 
 // checkOnOwners checks that bucket holds the flipped inputs, each exactly
 // once and on its owner.
-func checkOnOwners(t *testing.T, c *node.Cluster, bucket string, inputs map[string][]byte) {
+func checkOnOwners(t *testing.T, c *nodetest.Cluster, bucket string, inputs map[string][]byte) {
 	t.Helper()
 	holders := map[string][]string{}
 	for _, nd := range c.Nodes() {
@@ -158,7 +157,7 @@ func checkOnOwners(t *testing.T, c *node.Cluster, bucket string, inputs map[stri
 // remoteRun runs bucket "in" → flip on the servers next to the owners →
 // bucket out, from a client whose every byte is metered, and returns the
 // client's traffic.
-func remoteRun(t *testing.T, c *node.Cluster, opts transport.ClusterOptions, out string, direct bool) (*meter, pipeline.Report) {
+func remoteRun(t *testing.T, c *nodetest.Cluster, opts transport.ClusterOptions, out string, direct bool) (*meter, pipeline.Report) {
 	t.Helper()
 	m := &meter{}
 	hc := m.httpClient()
@@ -198,7 +197,7 @@ func remoteRun(t *testing.T, c *node.Cluster, opts transport.ClusterOptions, out
 // 1 KiB per object: noise, where one object passing through would add
 // 1 MiB.
 func TestClusterRemoteModePayloadBypassesClient(t *testing.T) {
-	c, err := node.StartCluster(t.Context(), 3, &node.ClusterOptions{Sidecar: flip})
+	c, err := nodetest.Start(t.Context(), 3, &nodetest.Options{Sidecar: flip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +256,7 @@ func TestClusterRemoteModePayloadBypassesClient(t *testing.T) {
 }
 
 // clearBucket deletes every object of bucket.
-func clearBucket(t *testing.T, c *node.Cluster, bucket string) {
+func clearBucket(t *testing.T, c *nodetest.Cluster, bucket string) {
 	t.Helper()
 	var names []insitu.Name
 	for obj, err := range source.Cluster(c.Client(), bucket, nil).Objects(t.Context()) {
@@ -278,7 +277,7 @@ func clearBucket(t *testing.T, c *node.Cluster, bucket string) {
 // a closed ClusterTransform refuses work.
 func TestClusterTransformRouting(t *testing.T) {
 	// Each server says which node it is next to.
-	c, err := node.StartCluster(t.Context(), 3, &node.ClusterOptions{Sidecar: insitu.TransformFunc(
+	c, err := nodetest.Start(t.Context(), 3, &nodetest.Options{Sidecar: insitu.TransformFunc(
 		func(_ context.Context, in *insitu.Input, out io.Writer) error {
 			_, err := fmt.Fprintf(out, "%s on %s", in.Name.Key, filepath.Base(filepath.Dir(filepath.Dir(in.Path))))
 			return err
@@ -310,7 +309,7 @@ func TestClusterTransformRouting(t *testing.T) {
 		t.Errorf("after Close: %v", err)
 	}
 
-	plain, err := node.StartCluster(t.Context(), 2, nil)
+	plain, err := nodetest.Start(t.Context(), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

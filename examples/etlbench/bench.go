@@ -16,7 +16,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/source"
@@ -56,7 +56,7 @@ type bench struct {
 	want       map[string]bool  // the output keys every run must produce
 	wavT       *ffmpeg.WAV      // the floor runs its Command
 	transform  insitu.Transform // wavT within -ffmpeg-slots: what the other configurations run
-	cluster    *node.Cluster
+	cluster    *nodetest.Cluster
 	s3         *s3test.Server
 	configs    []*config
 	machine    machine
@@ -102,7 +102,7 @@ func newBench(ctx context.Context, o options, stdout io.Writer) (*bench, error) 
 	b.transform = limit(b.wavT, o.slots)
 
 	start := time.Now()
-	b.cluster, err = node.StartCluster(ctx, o.nodes, &node.ClusterOptions{
+	b.cluster, err = nodetest.Start(ctx, o.nodes, &nodetest.Options{
 		Dir:        filepath.Join(b.work, "cluster"),
 		Transforms: map[string]insitu.Transform{transformName: b.transform},
 		Sidecar:    b.transform,

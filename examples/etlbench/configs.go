@@ -129,7 +129,7 @@ func (b *bench) baselineConfig() *config {
 // local path, and the output comes back to the node, which puts it to its
 // owner, or the server puts it there itself (direct put). Here the
 // transform servers run in this process, each on its own port of
-// 127.0.0.1, as node.StartCluster starts them.
+// 127.0.0.1, as nodetest.Start starts them.
 //
 // Remote mode drives the cluster from this process (pipeline.Run over
 // source.Cluster, transport.Cluster and sink.Cluster): each object goes to

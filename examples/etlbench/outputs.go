@@ -13,7 +13,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/transform/wav"
 	"github.com/minio/minio-go/v7"
@@ -127,7 +127,7 @@ func (o dirOutputs) remove(_ context.Context, dst string) error {
 // clusterOutputs are insitu's: the bucket dst of the embedded cluster,
 // read straight from the nodes' stores (<node dir>/<bucket>/<key>), where
 // each output must be on the node that owns its name.
-type clusterOutputs struct{ c *node.Cluster }
+type clusterOutputs struct{ c *nodetest.Cluster }
 
 func (clusterOutputs) prepare(context.Context, string) error { return nil }
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/transform/ffmpeg"
 	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
@@ -53,7 +53,7 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	storeDir := filepath.Join(tmp, "cluster")
 	copts := cfg.clusterOptions(toWAV)
 	copts.Dir = storeDir // kept after the run, so the outputs can be looked at
-	c, err := node.StartCluster(ctx, cfg.nodes, &copts)
+	c, err := nodetest.Start(ctx, cfg.nodes, &copts)
 	if err != nil {
 		return fail(err)
 	}
@@ -127,7 +127,7 @@ func generate(ctx context.Context, cfg config, stdout io.Writer) error {
 // verifyCluster checks the cluster's stores after the run: every .flac
 // input that did not fail has its .wav, exactly once, on the node that
 // owns the .wav's name, and every .wav is valid.
-func verifyCluster(c *node.Cluster, report pipeline.Report, cfg config) (int, []string) {
+func verifyCluster(c *nodetest.Cluster, report pipeline.Report, cfg config) (int, []string) {
 	failed := map[string]bool{}
 	for _, f := range report.Failures {
 		failed[f.Name.Key] = true

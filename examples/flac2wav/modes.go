@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -100,14 +100,14 @@ func (c *config) notes() []string {
 
 // clusterOptions returns the options of the embedded cluster: the
 // in-process transform registered by name, or the transform servers.
-func (c *config) clusterOptions(toWAV insitu.Transform) node.ClusterOptions {
+func (c *config) clusterOptions(toWAV insitu.Transform) nodetest.Options {
 	if c.mode == modeSidecar || c.mode == modeRemote && c.transport != inproc {
-		return node.ClusterOptions{Sidecar: toWAV}
+		return nodetest.Options{Sidecar: toWAV}
 	}
 	if c.mode == modeEmbedded && !c.fqn {
 		toWAV = bytesOnly{toWAV}
 	}
-	return node.ClusterOptions{Transforms: map[string]insitu.Transform{"ffmpeg-wav": toWAV}}
+	return nodetest.Options{Transforms: map[string]insitu.Transform{"ffmpeg-wav": toWAV}}
 }
 
 // jobSpec returns the job of an embedded or sidecar run.
@@ -133,7 +133,7 @@ func (c *config) jobSpec() pipeline.JobSpec {
 // lists the .flac objects on every node, each with its owner; the
 // transform is the servers next to the owners (or ffmpeg here, with
 // -transport inproc); the sink puts each .wav to its owner.
-func runRemote(ctx context.Context, c *node.Cluster, cfg config, toWAV insitu.Transform) (pipeline.Report, error) {
+func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insitu.Transform) (pipeline.Report, error) {
 	client := c.Client()
 	var t insitu.Transform
 	if cfg.transport == inproc {
@@ -185,7 +185,7 @@ func (b bytesOnly) Transform(ctx context.Context, in *insitu.Input, out io.Write
 // this process).
 type withLocalPath struct {
 	t insitu.Transform
-	c *node.Cluster
+	c *nodetest.Cluster
 }
 
 func (w withLocalPath) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {

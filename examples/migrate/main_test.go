@@ -17,10 +17,10 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/internal/testutil"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/s3/s3test"
 	"github.com/insitu-data/insitu/source"
 	"github.com/minio/minio-go/v7"
 )
@@ -210,7 +210,7 @@ func TestS3ToClusterDirectPutToOwners(t *testing.T) {
 
 	// The nodes' stores are kept: start the cluster again on them and read
 	// every output back from its owner.
-	c, err := node.StartCluster(t.Context(), 3, &node.ClusterOptions{Dir: clusterDir})
+	c, err := nodetest.Start(t.Context(), 3, &nodetest.Options{Dir: clusterDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/node/nodetest"
+	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/s3"
 	"github.com/insitu-data/insitu/s3/s3test"
-	"github.com/insitu-data/insitu/locality/node"
-	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
 	"github.com/minio/minio-go/v7"
@@ -32,7 +32,7 @@ type env struct {
 
 	s3      *s3test.Server // started by migrate, or nil
 	client  *minio.Client
-	cluster *node.Cluster // the embedded cluster, or nil
+	cluster *nodetest.Cluster // the embedded cluster, or nil
 	tmpDirs []string
 }
 
@@ -92,7 +92,7 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 	}
 
 	if cfg.from == "cluster" || cfg.to == "cluster" {
-		c, err := node.StartCluster(ctx, cfg.nodes, &node.ClusterOptions{Dir: cfg.clusterDir})
+		c, err := nodetest.Start(ctx, cfg.nodes, &nodetest.Options{Dir: cfg.clusterDir})
 		if err != nil {
 			return e, fmt.Errorf("starting the embedded cluster: %w", err)
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/testutil"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -50,7 +50,7 @@ var xxh64 = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out
 // seedJobInputs writes the test data files and n generated text files into
 // a local folder and seeds them into bucket on their owners; it returns the
 // folder.
-func seedJobInputs(t *testing.T, c *node.Cluster, bucket string, n int) string {
+func seedJobInputs(t *testing.T, c *nodetest.Cluster, bucket string, n int) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"test-text.txt", "test-image.jpg", "test-audio-flac.flac", "test-audio-wav.wav"} {
@@ -79,7 +79,7 @@ func seedJobInputs(t *testing.T, c *node.Cluster, bucket string, n int) string {
 
 // outputsByNode walks every node's store of bucket and returns key → the
 // IDs of the nodes that hold it, failing on any temporary file left.
-func outputsByNode(t *testing.T, c *node.Cluster, bucket string) map[string][]string {
+func outputsByNode(t *testing.T, c *nodetest.Cluster, bucket string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, nd := range c.Nodes() {
@@ -94,7 +94,7 @@ func outputsByNode(t *testing.T, c *node.Cluster, bucket string) map[string][]st
 }
 
 func TestJobRunsOnEveryNode(t *testing.T) {
-	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
+	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
 	in := seedJobInputs(t, c, "in", 60)
 	spec := pipeline.JobSpec{Bucket: "in", DstBucket: "out", Transform: "xxh64", Args: "42",
 		Rename: &pipeline.RenameExt{From: ".txt", To: ".xxh"}, Workers: 3}
@@ -153,7 +153,7 @@ func TestJobRunsOnEveryNode(t *testing.T) {
 }
 
 func TestJobSpecRefusedBeforeAnythingRuns(t *testing.T) {
-	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
+	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
 	seedJobInputs(t, c, "in", 5)
 	for name, spec := range map[string]pipeline.JobSpec{
 		"unknown transform": {Bucket: "in", DstBucket: "out", Transform: "nope"},
@@ -203,7 +203,7 @@ func gate(entered chan<- string, release <-chan struct{}, nodes ...string) insit
 func TestAbortStopsOneJobOnly(t *testing.T) {
 	entered := make(chan string, 1)
 	never := make(chan struct{})
-	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{
+	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{
 		"stuck":    gate(entered, never, "n1", "n2", "n3"),
 		"identity": insitu.Identity,
 	}})
@@ -262,7 +262,7 @@ func TestAbortStopsOneJobOnly(t *testing.T) {
 func TestNodeLostMidJobThenResume(t *testing.T) {
 	entered := make(chan string, 1)
 	release := make(chan struct{})
-	c := startCluster(t, 3, &node.ClusterOptions{Transforms: map[string]insitu.Transform{"gated": gate(entered, release, "n2")}})
+	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"gated": gate(entered, release, "n2")}})
 	seedJobInputs(t, c, "in", 40)
 	const total = 44
 	owned := int64(len(files(t, filepath.Join(c.Node("n2").Dir(), "in"))))

@@ -11,7 +11,8 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
 // TestAuthRequired checks that every endpoint but health refuses requests
@@ -20,7 +21,7 @@ import (
 func TestAuthRequired(t *testing.T) {
 	logs := &syncBuffer{}
 	secret := locality.Secret("correct horse battery staple")
-	c := startCluster(t, 1, &node.ClusterOptions{Secret: secret, Logger: debugLogger(logs)})
+	c := startCluster(t, 1, &nodetest.Options{Secret: secret, Logger: debugLogger(logs)})
 	base, _ := c.Map().Node("n1")
 	ctx := context.Background()
 	existing := insitu.Name{Bucket: "b", Key: "existing"}

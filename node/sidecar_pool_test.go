@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -7,28 +7,15 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
-	"github.com/insitu-data/insitu/transport"
 )
-
-func (p *sidecarPool) snapshot() map[sidecarKey]*transport.Client {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[sidecarKey]*transport.Client{}
-	for k, sc := range p.clients {
-		out[k] = sc.c
-	}
-	return out
-}
 
 // TestSidecarClientsPooled: the jobs of a node share one client per
 // transform server and transport, which closes with the node's jobs.
 func TestSidecarClientsPooled(t *testing.T) {
-	c, err := StartCluster(t.Context(), 2, &ClusterOptions{Sidecar: insitu.Identity})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := startCluster(t, 2, &nodetest.Options{Sidecar: insitu.Identity})
 	for i := range 10 {
 		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: string(rune('a' + i))}, strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)
@@ -44,25 +31,25 @@ func TestSidecarClientsPooled(t *testing.T) {
 	}
 	n1 := c.Node("n1")
 	run("one", "ws")
-	first := n1.jobs.sidecars.snapshot()
+	first := node.SidecarClients(n1)
 	run("two", "ws")
-	second := n1.jobs.sidecars.snapshot()
+	second := node.SidecarClients(n1)
 	if len(first) != 1 || len(second) != 1 {
 		t.Fatalf("clients after one job %v, after two %v; want one", first, second)
 	}
 	for k, cl := range first {
-		if cl == nil || second[k] != cl || k.mode != transport.WS {
+		if cl == nil || second[k] != cl || !strings.HasPrefix(k, "ws ") {
 			t.Fatalf("the second job did not reuse the client of the first: %v, %v", first, second)
 		}
 	}
 	run("three", "hpull")
-	if got := n1.jobs.sidecars.snapshot(); len(got) != 2 {
+	if got := node.SidecarClients(n1); len(got) != 2 {
 		t.Fatalf("clients after an hpull job: %v, want two", got)
 	}
 
 	// Aborting the node's jobs (as Close does) closes them.
 	n1.AbortJobs()
-	if got := n1.jobs.sidecars.snapshot(); len(got) != 0 {
+	if got := node.SidecarClients(n1); len(got) != 0 {
 		t.Fatalf("clients after AbortJobs: %v", got)
 	}
 	for _, cl := range first {

@@ -16,7 +16,8 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
 func TestObjectRoundTrip(t *testing.T) {
@@ -178,7 +179,7 @@ func TestPutInProgressIsInvisible(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
-	c := startCluster(t, 1, &node.ClusterOptions{MaxObjectSize: 1000})
+	c := startCluster(t, 1, &nodetest.Options{MaxObjectSize: 1000})
 	client := c.Client()
 	ctx := context.Background()
 	ok := insitu.Name{Bucket: "b", Key: "fits"}
@@ -580,7 +581,7 @@ func TestNewInvalid(t *testing.T) {
 	if _, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: filepath.Join(file, "store"), Map: m}); err == nil {
 		t.Error("a store under a file was accepted")
 	}
-	if _, err := node.StartCluster(context.Background(), 0, nil); !errors.Is(err, insitu.InvalidArgument) {
+	if _, err := nodetest.Start(context.Background(), 0, nil); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("StartCluster(0): %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package node_test
+package nodetest_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -25,7 +25,7 @@ var upper = insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out i
 })
 
 // seedDocs puts three small objects into bucket docs, each on its owner.
-func seedDocs(ctx context.Context, c *node.Cluster) {
+func seedDocs(ctx context.Context, c *nodetest.Cluster) {
 	for _, key := range []string{"a.txt", "b.txt", "notes/c.txt"} {
 		if _, err := c.Put(ctx, insitu.Name{Bucket: "docs", Key: key}, strings.NewReader("hello from "+key), -1); err != nil {
 			panic(err)
@@ -34,12 +34,17 @@ func seedDocs(ctx context.Context, c *node.Cluster) {
 }
 
 // printBucket prints every object of bucket with its owner.
-func printBucket(ctx context.Context, c *node.Cluster, bucket string) {
+func printBucket(ctx context.Context, c *nodetest.Cluster, bucket string) {
 	for obj, err := range source.Cluster(c.Client(), bucket, nil).Objects(ctx) {
 		if err != nil {
 			panic(err)
 		}
-		b, _, err := readAll(ctx, c.Client(), obj.Name)
+		rc, _, err := c.Client().Get(ctx, obj.Name)
+		if err != nil {
+			panic(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
 		if err != nil {
 			panic(err)
 		}
@@ -51,9 +56,9 @@ func printBucket(ctx context.Context, c *node.Cluster, bucket string) {
 // every node runs through its own. Here the nodes pass the server each
 // input's local path (the server shares their disk) and the server puts
 // each output straight to its owner.
-func ExampleStartCluster_sidecar() {
+func ExampleStart_sidecar() {
 	ctx := context.Background()
-	c, err := node.StartCluster(ctx, 3, &node.ClusterOptions{Sidecar: upper})
+	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Sidecar: upper})
 	if err != nil {
 		panic(err)
 	}
@@ -82,9 +87,9 @@ func ExampleStartCluster_sidecar() {
 // object's owner, which fetches the bytes from the owner on loopback and
 // puts the output straight to the output's owner: no payload passes
 // through the client.
-func ExampleStartCluster_remote() {
+func ExampleStart_remote() {
 	ctx := context.Background()
-	c, err := node.StartCluster(ctx, 3, &node.ClusterOptions{Sidecar: upper})
+	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Sidecar: upper})
 	if err != nil {
 		panic(err)
 	}

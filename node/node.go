@@ -1,9 +1,8 @@
 // Package node is the insitu storage node: an [http.Handler] that stores
 // objects in a local directory and serves the node API of
 // docs/PROTOCOL.md, for a Go service to embed (see [New] and
-// [Node.Handler]). It also starts whole clusters in one process, on
-// loopback with temporary directories, for tests and examples (see
-// [StartCluster]).
+// [Node.Handler]). Package nodetest starts whole clusters of nodes in one
+// process, on loopback with temporary directories, for tests and examples.
 //
 // A node stores the object bucket/key in the file <Dir>/<bucket>/<key>,
 // written atomically (a temporary file in the same directory, fsync,

@@ -1,10 +1,11 @@
-package node_test
+package nodetest_test
 
 import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/testutil"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
 // TestSeedDir seeds the real test inputs and reads them back by their
@@ -77,7 +78,7 @@ func TestSeedDir(t *testing.T) {
 func TestClusterAccessorsAndStop(t *testing.T) {
 	parent := t.TempDir()
 	secret := locality.Secret("s3cr3t")
-	c := startCluster(t, 3, &node.ClusterOptions{Dir: parent, Secret: secret})
+	c := startCluster(t, 3, &nodetest.Options{Dir: parent, Secret: secret})
 	if c.Dir() != parent || string(c.Secret()) != "s3cr3t" || c.Map().Len() != 3 || c.Map().Version() != 1 {
 		t.Fatalf("cluster: dir %s, map %v", c.Dir(), c.Map())
 	}
@@ -94,7 +95,10 @@ func TestClusterAccessorsAndStop(t *testing.T) {
 		t.Error("Node(n9) is not nil")
 	}
 	ctx := context.Background()
-	name := nameOwnedBy(t, "b", c.Map(), "n2", nil, "")
+	var name insitu.Name
+	for i := 0; name.Key == "" || c.Map().Owner(name).ID != "n2"; i++ {
+		name = insitu.Name{Bucket: "b", Key: fmt.Sprintf("probe/%d.bin", i)}
+	}
 	if _, err := c.Put(ctx, name, strings.NewReader("x"), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,7 @@ func TestClusterAccessorsAndStop(t *testing.T) {
 }
 
 func TestClusterCloseRemovesTempDir(t *testing.T) {
-	c, err := node.StartCluster(context.Background(), 2, nil)
+	c, err := nodetest.Start(context.Background(), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,4 +145,19 @@ func TestClusterCloseRemovesTempDir(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// startCluster starts n nodes that stop when the test ends.
+func startCluster(t testing.TB, n int, opts *nodetest.Options) *nodetest.Cluster {
+	t.Helper()
+	c, err := nodetest.Start(context.Background(), n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return c
 }

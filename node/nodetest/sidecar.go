@@ -1,4 +1,4 @@
-package node
+package nodetest
 
 import (
 	"context"
@@ -133,7 +133,7 @@ func (c *Cluster) sidecarOf(id string) (*sidecar, error) {
 	for _, mb := range c.members {
 		if mb.node.ID() == id {
 			if mb.side == nil {
-				return nil, insitu.Errorf(insitu.InvalidArgument, "node: the cluster has no transform servers (ClusterOptions.Sidecar is nil)")
+				return nil, insitu.Errorf(insitu.InvalidArgument, "node: the cluster has no transform servers (Options.Sidecar is nil)")
 			}
 			return mb.side, nil
 		}
@@ -180,7 +180,7 @@ func (c *Cluster) RestartSidecar(ctx context.Context, id string) error {
 // LocalPath returns the file of obj on its owner's disk: the path that
 // the transform server next to the owner reads in local-file mode. The
 // owner is obj.Owner, or the map's owner of obj.Name when that is empty.
-// It is the [transport.ClusterOptions] LocalPath of a remote-mode client
+// It is the [transport.Options] LocalPath of a remote-mode client
 // of this cluster. An owner not in the cluster is a NotFound error; an
 // invalid name is InvalidArgument.
 func (c *Cluster) LocalPath(obj insitu.Object) (string, error) {

@@ -16,7 +16,8 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
 // TestStartSweepsStaleTempFiles starts a node over a store that a crashed
@@ -44,7 +45,7 @@ func TestStartSweepsStaleTempFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log syncBuffer
-	c := startCluster(t, 1, &node.ClusterOptions{Dir: dir, Logger: debugLogger(&log)})
+	c := startCluster(t, 1, &nodetest.Options{Dir: dir, Logger: debugLogger(&log)})
 
 	if got := files(t, store); !maps.Equal(got, map[string]int64{"bkt/dir/obj.bin": int64(len(obj))}) {
 		t.Errorf("store after start: %v, want only bkt/dir/obj.bin", got)

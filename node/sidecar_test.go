@@ -17,7 +17,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -137,7 +137,7 @@ func reference(t *testing.T, in string, tr insitu.Transform, args string, rename
 
 // checkOutputs checks that bucket holds exactly want, each object once and
 // on its owner, with the same bytes.
-func checkOutputs(t *testing.T, c *node.Cluster, bucket string, want map[string][]byte) {
+func checkOutputs(t *testing.T, c *nodetest.Cluster, bucket string, want map[string][]byte) {
 	t.Helper()
 	outs := outputsByNode(t, c, bucket)
 	if len(outs) != len(want) {
@@ -166,7 +166,7 @@ func checkOutputs(t *testing.T, c *node.Cluster, bucket string, want map[string]
 func TestSidecarJobEveryCombination(t *testing.T) {
 	p := newProbe(xorT)
 	httpc := &reqCounter{rt: http.DefaultTransport.(*http.Transport).Clone()}
-	c := startCluster(t, 3, &node.ClusterOptions{
+	c := startCluster(t, 3, &nodetest.Options{
 		Sidecar:        p,
 		SidecarOptions: &transport.ServerOptions{HTTPClient: &http.Client{Transport: httpc}},
 	})
@@ -240,7 +240,7 @@ func TestSidecarTransformError(t *testing.T) {
 		}
 		return xorT.Transform(ctx, in, out)
 	})
-	c := startCluster(t, 3, &node.ClusterOptions{Sidecar: failing})
+	c := startCluster(t, 3, &nodetest.Options{Sidecar: failing})
 	seedJobInputs(t, c, "in", 20)
 	for _, mode := range []string{"ws", "hpush", "hpull"} {
 		for _, direct := range []bool{false, true} {
@@ -316,7 +316,7 @@ func TestSidecarKilledMidJob(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			g := &gatedOn{id: "n2", entered: make(chan string, 1)}
 			var logs syncBuffer
-			c := startCluster(t, 3, &node.ClusterOptions{Sidecar: g, Logger: debugLogger(&logs)})
+			c := startCluster(t, 3, &nodetest.Options{Sidecar: g, Logger: debugLogger(&logs)})
 			g.m.Store(c.Map())
 			in := seedJobInputs(t, c, "in", 30)
 			const total = 34
@@ -356,7 +356,7 @@ func TestSidecarKilledMidJob(t *testing.T) {
 
 	t.Run("no retries", func(t *testing.T) {
 		g := &gatedOn{id: "n2", entered: make(chan string, 1)}
-		c := startCluster(t, 3, &node.ClusterOptions{Sidecar: g})
+		c := startCluster(t, 3, &nodetest.Options{Sidecar: g})
 		g.m.Store(c.Map())
 		seedJobInputs(t, c, "in", 30)
 		const total = 34
@@ -405,7 +405,7 @@ func TestSidecarRefused(t *testing.T) {
 		t.Errorf("StopSidecar without sidecars = %v", err)
 	}
 
-	c := startCluster(t, 2, &node.ClusterOptions{Sidecar: insitu.Identity})
+	c := startCluster(t, 2, &nodetest.Options{Sidecar: insitu.Identity})
 	other := startCluster(t, 1, nil) // a node that is not in c's map
 	n1, _ := c.Map().Node("n1")
 	outsider := other.Map().Nodes()[0]
@@ -455,7 +455,7 @@ func TestSidecarRefused(t *testing.T) {
 // part of the job with Unavailable, named in the report; the others do
 // theirs, and a rerun with SkipExisting does the rest once it is back.
 func TestSidecarDownAtStart(t *testing.T) {
-	c := startCluster(t, 3, &node.ClusterOptions{Sidecar: xorT})
+	c := startCluster(t, 3, &nodetest.Options{Sidecar: xorT})
 	in := seedJobInputs(t, c, "in", 20)
 	if err := c.StopSidecar(t.Context(), "n3"); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package node_test
+package nodetest_test
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
-func ExampleStartCluster() {
+func ExampleStart() {
 	ctx := context.Background()
-	c, err := node.StartCluster(ctx, 3, nil)
+	c, err := nodetest.Start(ctx, 3, nil)
 	if err != nil {
 		panic(err)
 	}

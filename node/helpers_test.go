@@ -23,7 +23,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/locality/node"
+	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
 // content returns n deterministic pseudo-random bytes derived from seed.
@@ -61,9 +62,9 @@ func debugLogger(w io.Writer) *slog.Logger {
 }
 
 // startCluster starts n nodes that stop when the test ends.
-func startCluster(t testing.TB, n int, opts *node.ClusterOptions) *node.Cluster {
+func startCluster(t testing.TB, n int, opts *nodetest.Options) *nodetest.Cluster {
 	t.Helper()
-	c, err := node.StartCluster(context.Background(), n, opts)
+	c, err := nodetest.Start(context.Background(), n, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

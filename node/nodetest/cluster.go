@@ -1,4 +1,4 @@
-package node
+package nodetest
 
 import (
 	"context"
@@ -19,13 +19,15 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/internal/fserr"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/transport"
 )
 
-// ClusterOptions configure [StartCluster]. A nil *ClusterOptions means
+// Options configure [Start]. A nil *Options means
 // every default.
-type ClusterOptions struct {
+type Options struct {
 	// Secret is the cluster secret of every node and of the cluster's
 	// client. Default: 32 random bytes.
 	Secret locality.Secret
@@ -39,7 +41,7 @@ type ClusterOptions struct {
 	// transforms that jobs may name. Default: none.
 	Transforms map[string]insitu.Transform
 	// Sidecar, when set, is the transform that a transform server next to
-	// each node serves ("sidecar" and "remote" modes): StartCluster starts,
+	// each node serves ("sidecar" and "remote" modes): Start starts,
 	// for each node, a [transport.Server] of it on its own free port of
 	// 127.0.0.1, that allows local-file input from the node's store
 	// directory, authenticates with the cluster secret, and puts to and
@@ -49,7 +51,7 @@ type ClusterOptions struct {
 	// [Cluster.Close] stops them. Default: nil, no transform servers.
 	Sidecar insitu.Transform
 	// SidecarOptions are the options of every transform server, over
-	// which StartCluster sets Roots (the node's store directory), Secret
+	// which Start sets Roots (the node's store directory), Secret
 	// (the cluster's), NodeMap (the node's map) and, when nil, Logger (the
 	// cluster's, with a "sidecar" attribute). Default: the defaults of
 	// [transport.ServerOptions].
@@ -62,7 +64,7 @@ type ClusterOptions struct {
 // Cluster is a set of storage nodes running in this process, each with its
 // own HTTP server on a free port of 127.0.0.1, sharing a map and a secret:
 // a real cluster for tests, examples and experiments. Make one with
-// [StartCluster] and stop it with [Cluster.Close]. A Cluster is safe for
+// [Start] and stop it with [Cluster.Close]. A Cluster is safe for
 // concurrent use.
 type Cluster struct {
 	secret  locality.Secret
@@ -78,7 +80,7 @@ type Cluster struct {
 }
 
 type member struct {
-	node    *Node
+	node    *node.Node
 	srv     *http.Server
 	served  chan struct{} // closed when Serve returns
 	stopped bool
@@ -88,17 +90,17 @@ type member struct {
 // shutdownGrace is how long Close lets requests in flight finish.
 const shutdownGrace = 5 * time.Second
 
-// StartCluster starts n nodes, with IDs n1 … nN, on free ports of
+// Start starts n nodes, with IDs n1 … nN, on free ports of
 // 127.0.0.1, and returns once they all accept requests. Their map (version
 // 1) lists them all; their secret authenticates every request. With
-// ClusterOptions.Sidecar it also starts a transform server next to each
+// Options.Sidecar it also starts a transform server next to each
 // node, whose URL is the node's TransformURL in the map. ctx bounds the
 // start only: the nodes run until [Cluster.Close].
-func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster, err error) {
+func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 	if n < 1 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: a cluster needs at least one node, not %d", n)
 	}
-	var o ClusterOptions
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
@@ -169,7 +171,7 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 		}
 	}()
 	for i, ln := range lns {
-		nd, err := New(ctx, &Options{
+		nd, err := node.New(ctx, &node.Options{
 			ID:            nodes[i].ID,
 			Dir:           filepath.Join(c.dir, nodes[i].ID),
 			Map:           c.m,
@@ -204,7 +206,7 @@ func StartCluster(ctx context.Context, n int, opts *ClusterOptions) (c *Cluster,
 }
 
 // startSidecar serves the transform server next to nd on ln.
-func (c *Cluster) startSidecar(nd *Node, t insitu.Transform, tmpl *transport.ServerOptions, ln net.Listener) *sidecar {
+func (c *Cluster) startSidecar(nd *node.Node, t insitu.Transform, tmpl *transport.ServerOptions, ln net.Listener) *sidecar {
 	var o transport.ServerOptions
 	if tmpl != nil {
 		o = *tmpl
@@ -238,10 +240,10 @@ func (c *Cluster) Client() *locality.Client { return c.client }
 func (c *Cluster) Dir() string { return c.dir }
 
 // Nodes returns the nodes, n1 first.
-func (c *Cluster) Nodes() []*Node {
+func (c *Cluster) Nodes() []*node.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*Node, len(c.members))
+	out := make([]*node.Node, len(c.members))
 	for i, mb := range c.members {
 		out[i] = mb.node
 	}
@@ -249,7 +251,7 @@ func (c *Cluster) Nodes() []*Node {
 }
 
 // Node returns the node with the given ID, or nil.
-func (c *Cluster) Node(id string) *Node {
+func (c *Cluster) Node(id string) *node.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, mb := range c.members {
@@ -275,7 +277,7 @@ func (c *Cluster) SeedDir(ctx context.Context, bucket, dir string) (int, error) 
 	count := 0
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return &insitu.Error{Code: codeOrNotFound(err), Msg: "seeding", Err: err}
+			return &insitu.Error{Code: fserr.Code(err), Msg: "seeding", Err: err}
 		}
 		if !d.Type().IsRegular() || atomicfile.IsTemp(d.Name()) {
 			return nil
@@ -286,12 +288,12 @@ func (c *Cluster) SeedDir(ctx context.Context, bucket, dir string) (int, error) 
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return &insitu.Error{Code: codeOrNotFound(err), Msg: "seeding", Err: err}
+			return &insitu.Error{Code: fserr.Code(err), Msg: "seeding", Err: err}
 		}
 		defer f.Close()
 		fi, err := f.Stat()
 		if err != nil {
-			return &insitu.Error{Code: codeOrNotFound(err), Msg: "seeding", Err: err}
+			return &insitu.Error{Code: fserr.Code(err), Msg: "seeding", Err: err}
 		}
 		name := insitu.Name{Bucket: bucket, Key: filepath.ToSlash(rel)}
 		if _, err := c.client.Put(ctx, name, f, fi.Size()); err != nil {
@@ -301,13 +303,6 @@ func (c *Cluster) SeedDir(ctx context.Context, bucket, dir string) (int, error) 
 		return nil
 	})
 	return count, err
-}
-
-func codeOrNotFound(err error) insitu.Code {
-	if c := fsCode(err); c != insitu.Unknown {
-		return c
-	}
-	return insitu.Internal
 }
 
 // StopNode stops the node id: it aborts the node's jobs and stops its HTTP
@@ -373,7 +368,7 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 }
 
 // server returns the HTTP server of a member node.
-func (c *Cluster) server(nd *Node) *http.Server {
+func (c *Cluster) server(nd *node.Node) *http.Server {
 	return &http.Server{
 		Handler:           nd.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -392,7 +387,7 @@ func (mb *member) stop(ctx context.Context) error {
 
 // Close stops every node, letting requests in flight finish for a few
 // seconds, closes their stores and removes the cluster's directory if
-// StartCluster made it. Close is idempotent.
+// Start made it. Close is idempotent.
 func (c *Cluster) Close() error {
 	c.mu.Lock()
 	if c.closed {
