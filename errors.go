@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Code classifies an error. A Code is itself an error, so that
@@ -135,9 +136,20 @@ func (e *Error) text() string {
 	}
 	add(e.Msg)
 	if e.Err != nil && !e.msgHasCause {
-		add(e.Err.Error())
+		add(causeText(e.Code, e.Err))
 	}
 	return s
+}
+
+// causeText is the text of the cause err of an error with code c: its
+// Error(), less the trailing " (code)" when err is an *Error with the
+// same code, so that a wrapped node or transport error does not print
+// its code twice.
+func causeText(c Code, err error) string {
+	if ie, ok := err.(*Error); ok && ie.Code == c {
+		return strings.TrimSuffix(ie.Error(), " ("+c.String()+")")
+	}
+	return err.Error()
 }
 
 // Unwrap returns the cause.
@@ -153,7 +165,11 @@ func (e *Error) Is(target error) bool {
 // name. A %w verb in format makes the wrapped error its cause.
 func Errorf(code Code, format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Msg: err.Error(), Err: errors.Unwrap(err), msgHasCause: true}
+	msg, cause := err.Error(), errors.Unwrap(err)
+	if ie, ok := cause.(*Error); ok && ie.Code == code {
+		msg = strings.Replace(msg, ie.Error(), causeText(code, ie), 1)
+	}
+	return &Error{Code: code, Msg: msg, Err: cause, msgHasCause: true}
 }
 
 // CodeOf returns the code of err: the code of the first *Error in its

@@ -112,3 +112,27 @@ func TestValidatePut(t *testing.T) {
 		}
 	}
 }
+
+// TestWrappedCodeOnce: an error that wraps an *Error of the same code
+// prints the code once, whether made by a struct literal or by Errorf
+// (the coordinator's "node n1: starting the job: ..." printed it twice).
+func TestWrappedCodeOnce(t *testing.T) {
+	inner := &insitu.Error{Code: insitu.PermissionDenied, Msg: "node n1: missing or wrong bearer token"}
+	for _, err := range []error{
+		&insitu.Error{Code: insitu.PermissionDenied, Msg: "node n1: starting the job", Err: inner},
+		insitu.Errorf(insitu.PermissionDenied, "node n1: starting the job: %w", inner),
+	} {
+		want := "node n1: starting the job: node n1: missing or wrong bearer token (permission_denied)"
+		if got := err.Error(); got != want {
+			t.Errorf("Error() = %q, want %q", got, want)
+		}
+		if !errors.Is(err, insitu.PermissionDenied) || !errors.Is(err, inner) {
+			t.Errorf("%v: lost its code or cause", err)
+		}
+	}
+	// A cause with another code keeps it: it says something.
+	other := &insitu.Error{Code: insitu.Unavailable, Msg: "outer", Err: &insitu.Error{Code: insitu.NotFound, Msg: "inner"}}
+	if got, want := other.Error(), "outer: inner (not_found) (unavailable)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package locality
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -739,3 +740,51 @@ func (c *Client) ListAll(ctx context.Context, node Node, bucket string, opts *Li
 
 // String describes the client.
 func (c *Client) String() string { return fmt.Sprintf("locality.Client(%v)", c.Map()) }
+
+// maxReply bounds the JSON reply of a control call.
+const maxReply = 64 << 20
+
+// Call makes one control call to node's API, such as the job calls of
+// package cluster (POST /v1/jobs, GET|DELETE /v1/jobs/{id}): path is
+// relative to the node's URL and may carry a query, in (when not nil) is
+// sent as the JSON body, and a 2xx reply is decoded into out (when not
+// nil). An error reply is an *insitu.Error with the node's code and
+// message; a node that cannot be reached, or whose reply cannot be read,
+// is [insitu.Unavailable]; when ctx ends, its error is returned.
+func (c *Client) Call(ctx context.Context, node Node, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return insitu.Errorf(insitu.InvalidArgument, "locality: encoding the body of %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := c.newRequest(ctx, method, strings.TrimSuffix(node.URL, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(ctx, req, node.ID, insitu.Name{})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		_, err := responseError(resp, node.ID, insitu.Name{})
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReply))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(out); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return &insitu.Error{Code: insitu.Unavailable, Msg: "node " + node.ID + ": reading the reply to " + method + " " + path, Err: err}
+	}
+	return nil
+}
