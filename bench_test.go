@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
@@ -447,9 +448,9 @@ func BenchmarkNode(b *testing.B) {
 func BenchmarkClusterJob(b *testing.B) {
 	for _, tc := range []struct{ size, count int }{{16 << 10, 256}, {1 << 20, 64}} {
 		b.Run("embedded/"+sizeName(tc.size), func(b *testing.B) {
-			benchJob(b, tc.size, tc.count, pipeline.JobSpec{Transform: "identity"})
+			benchJob(b, tc.size, tc.count, cluster.JobSpec{Transform: "identity"})
 		})
-		for _, mode := range []string{"ws", "hpush", "hpull"} {
+		for _, mode := range transport.Modes() {
 			for _, localFile := range []bool{false, true} {
 				for _, directPut := range []bool{false, true} {
 					in, put := "bytes", "node"
@@ -461,7 +462,7 @@ func BenchmarkClusterJob(b *testing.B) {
 					}
 					name := fmt.Sprintf("sidecar/%s/in=%s/put=%s/%s", mode, in, put, sizeName(tc.size))
 					b.Run(name, func(b *testing.B) {
-						benchJob(b, tc.size, tc.count, pipeline.JobSpec{Server: &pipeline.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut}})
+						benchJob(b, tc.size, tc.count, cluster.JobSpec{Server: &cluster.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut}})
 					})
 				}
 			}
@@ -511,16 +512,16 @@ func startJobCluster(b *testing.B, size, count int) *nodetest.Cluster {
 }
 
 // benchJob runs spec as a job on every node, once per iteration.
-func benchJob(b *testing.B, size, count int, spec pipeline.JobSpec) {
+func benchJob(b *testing.B, size, count int, spec cluster.JobSpec) {
 	ctx := context.Background()
 	c := startJobCluster(b, size, count)
 	spec.Bucket, spec.DstBucket = "in", "out"
-	opts := &pipeline.ClusterOptions{Secret: c.Secret(), Progress: func(pipeline.Stats) {}}
+	opts := &cluster.Options{Progress: func(pipeline.Stats) {}}
 	b.SetBytes(int64(size * count))
 	b.ReportAllocs()
 	for b.Loop() {
 		spec.ID = "" // a new job each time; its outputs replace the last one's
-		rep, err := pipeline.RunCluster(ctx, c.Map(), spec, opts)
+		rep, err := cluster.Run(ctx, c.Client(), spec, opts)
 		if err != nil {
 			b.Fatal(err)
 		}

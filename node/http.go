@@ -25,7 +25,7 @@ const maxMapBody = 1 << 20
 //	GET    /v1/objects/{bucket}/{key...}   an object (HEAD: its size)
 //	PUT    /v1/objects/{bucket}/{key...}   store an object; answers {size, checksum, owner}
 //	DELETE /v1/objects/{bucket}/{key...}   remove an object
-//	POST   /v1/jobs                        start this node's part of a job (a pipeline.JobSpec)
+//	POST   /v1/jobs                        start this node's part of a job (a cluster.JobSpec)
 //	GET    /v1/jobs                        the statuses of the jobs the node knows
 //	GET    /v1/jobs/{id}?wait=500ms        a job's status, waiting up to wait for it to end
 //	DELETE /v1/jobs/{id}                   abort a job; answers its final status

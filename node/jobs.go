@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -47,7 +48,7 @@ func (t *jobTable) init() { t.byID = map[string]*nodeJob{} }
 
 // nodeJob is this node's part of one job.
 type nodeJob struct {
-	spec    pipeline.JobSpec
+	spec    cluster.JobSpec
 	run     *pipeline.Job
 	aborted atomic.Bool
 	release func() // frees what the job held, once it has ended
@@ -73,12 +74,12 @@ type nodeJob struct {
 // whose map entry has no TransformURL refuses such a spec with
 // InvalidArgument; a server that cannot be reached fails the start with
 // [insitu.Unavailable].
-func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
+func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
 	if spec.ID == "" {
-		return pipeline.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
+		return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
 	}
 	if err := spec.Validate(func(name string) bool { _, ok := n.transforms[name]; return ok }); err != nil {
-		return pipeline.JobStatus{}, err
+		return cluster.JobStatus{}, err
 	}
 	// The transform server is dialed (the first time only: the client is
 	// pooled) before the job table is locked, so that a slow dial holds up
@@ -87,7 +88,7 @@ func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	if spec.Server != nil {
 		var err error
 		if t, releaseT, err = n.sidecarTransform(spec.Server); err != nil {
-			return pipeline.JobStatus{}, err
+			return cluster.JobStatus{}, err
 		}
 	}
 	n.jobs.mu.Lock()
@@ -95,14 +96,14 @@ func (n *Node) StartJob(spec pipeline.JobSpec) (pipeline.JobStatus, error) {
 	if j, ok := n.jobs.byID[spec.ID]; ok {
 		releaseT()
 		if !reflect.DeepEqual(j.spec, spec) {
-			return pipeline.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: id %q is in use by another job", spec.ID)
+			return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: id %q is in use by another job", spec.ID)
 		}
 		return n.status(j), nil
 	}
 	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret})
 	if err != nil {
 		releaseT()
-		return pipeline.JobStatus{}, err
+		return cluster.JobStatus{}, err
 	}
 	opts := spec.Options()
 	opts.ProgressInterval = jobProgressEvery
@@ -142,10 +143,10 @@ func (n *Node) retire(j *nodeJob) {
 // JobStatus returns the status of the job id; a job the node does not
 // know is NotFound. wait > 0 waits up to that long (or until ctx ends) for
 // a running job to end first.
-func (n *Node) JobStatus(ctx context.Context, id string, wait time.Duration) (pipeline.JobStatus, error) {
+func (n *Node) JobStatus(ctx context.Context, id string, wait time.Duration) (cluster.JobStatus, error) {
 	j, err := n.job(id)
 	if err != nil {
-		return pipeline.JobStatus{}, err
+		return cluster.JobStatus{}, err
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -162,10 +163,10 @@ func (n *Node) JobStatus(ctx context.Context, id string, wait time.Duration) (pi
 // AbortJob aborts the job id, waits until it has stopped (or ctx ends) and
 // returns its status. Aborting a job touches no other job; outputs already
 // stored stay, and none is left half-written.
-func (n *Node) AbortJob(ctx context.Context, id string) (pipeline.JobStatus, error) {
+func (n *Node) AbortJob(ctx context.Context, id string) (cluster.JobStatus, error) {
 	j, err := n.job(id)
 	if err != nil {
-		return pipeline.JobStatus{}, err
+		return cluster.JobStatus{}, err
 	}
 	select {
 	case <-j.run.Done():
@@ -205,8 +206,8 @@ func (n *Node) job(id string) (*nodeJob, error) {
 	return j, nil
 }
 
-func (n *Node) status(j *nodeJob) pipeline.JobStatus {
-	st := pipeline.JobStatus{ID: j.spec.ID, Node: n.id, State: pipeline.JobRunning, Stats: j.run.Stats()}
+func (n *Node) status(j *nodeJob) cluster.JobStatus {
+	st := cluster.JobStatus{ID: j.spec.ID, Node: n.id, State: cluster.JobRunning, Stats: j.run.Stats()}
 	select {
 	case <-j.run.Done():
 	default:
@@ -217,20 +218,20 @@ func (n *Node) status(j *nodeJob) pipeline.JobStatus {
 	st.Stats = j.run.Stats() // the run's final stats, Final set
 	switch {
 	case j.aborted.Load():
-		st.State = pipeline.JobAborted
+		st.State = cluster.JobAborted
 		st.Code, st.Message = insitu.Canceled, "aborted"
 	case err != nil:
-		st.State = pipeline.JobFailed
+		st.State = cluster.JobFailed
 		st.Code, st.Message = insitu.CodeOf(err), err.Error()
 	default:
-		st.State = pipeline.JobDone
+		st.State = cluster.JobDone
 	}
 	return st
 }
 
 // jobSource lists the job's inputs in the node's store, each with the
 // local file in Path. A bucket the node holds nothing of is empty.
-func (n *Node) jobSource(spec pipeline.JobSpec) insitu.Source {
+func (n *Node) jobSource(spec cluster.JobSpec) insitu.Source {
 	dir := filepath.Join(n.dir, spec.Bucket)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return emptySource{}
@@ -279,7 +280,7 @@ func (s *jobSink) Destination(ctx context.Context, name insitu.Name) (insitu.Des
 func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map) {
 	switch r.Method {
 	case http.MethodPost:
-		var spec pipeline.JobSpec
+		var spec cluster.JobSpec
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJobBody))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&spec); err != nil {
@@ -296,11 +297,11 @@ func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map
 		n.jobs.mu.Lock()
 		jobs := slices.Collect(maps.Values(n.jobs.byID))
 		n.jobs.mu.Unlock()
-		out := make([]pipeline.JobStatus, 0, len(jobs))
+		out := make([]cluster.JobStatus, 0, len(jobs))
 		for _, j := range jobs {
 			out = append(out, n.status(j))
 		}
-		slices.SortFunc(out, func(a, b pipeline.JobStatus) int { return strings.Compare(a.ID, b.ID) })
+		slices.SortFunc(out, func(a, b cluster.JobStatus) int { return strings.Compare(a.ID, b.ID) })
 		writeJSON(w, http.StatusOK, out)
 	default:
 		n.methodNotAllowed(w, r, "GET, POST")
@@ -310,7 +311,7 @@ func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map
 // serveJob: GET /v1/jobs/{id}?wait= reports; DELETE aborts.
 func (n *Node) serveJob(w http.ResponseWriter, r *http.Request, _ *locality.Map) {
 	id := r.PathValue("id")
-	var st pipeline.JobStatus
+	var st cluster.JobStatus
 	var err error
 	switch r.Method {
 	case http.MethodGet:

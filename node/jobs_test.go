@@ -14,6 +14,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/internal/testutil"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
@@ -96,9 +97,9 @@ func outputsByNode(t *testing.T, c *nodetest.Cluster, bucket string) map[string]
 func TestJobRunsOnEveryNode(t *testing.T) {
 	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
 	in := seedJobInputs(t, c, "in", 60)
-	spec := pipeline.JobSpec{Bucket: "in", DstBucket: "out", Transform: "xxh64", Args: "42",
-		Rename: &pipeline.RenameExt{From: ".txt", To: ".xxh"}, Workers: 3}
-	rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+	spec := cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "xxh64", Args: "42",
+		Rename: &cluster.RenameExt{From: ".txt", To: ".xxh"}, Workers: 3}
+	rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 	if err != nil {
 		t.Fatalf("RunCluster: %v\n%s", err, rep)
 	}
@@ -155,14 +156,14 @@ func TestJobRunsOnEveryNode(t *testing.T) {
 func TestJobSpecRefusedBeforeAnythingRuns(t *testing.T) {
 	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
 	seedJobInputs(t, c, "in", 5)
-	for name, spec := range map[string]pipeline.JobSpec{
+	for name, spec := range map[string]cluster.JobSpec{
 		"unknown transform": {Bucket: "in", DstBucket: "out", Transform: "nope"},
 		"bucket":            {Bucket: "../in", DstBucket: "out", Transform: "xxh64"},
-		"rename":            {Bucket: "in", DstBucket: "out", Transform: "xxh64", Rename: &pipeline.RenameExt{From: "flac", To: ".wav"}},
+		"rename":            {Bucket: "in", DstBucket: "out", Transform: "xxh64", Rename: &cluster.RenameExt{From: "flac", To: ".wav"}},
 		"workers":           {Bucket: "in", DstBucket: "out", Transform: "xxh64", Workers: -1},
 	} {
 		spec.ID = "refused"
-		_, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+		_, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: err = %v, want InvalidArgument naming it", name, err)
 		}
@@ -208,21 +209,21 @@ func TestAbortStopsOneJobOnly(t *testing.T) {
 		"identity": insitu.Identity,
 	}})
 	seedJobInputs(t, c, "in", 30)
-	opts := &pipeline.ClusterOptions{Secret: c.Secret()}
+	opts := &cluster.Options{}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	type result struct {
-		rep pipeline.Report
+		rep cluster.Report
 		err error
 	}
 	stuck := make(chan result, 1)
 	go func() {
-		rep, err := pipeline.RunCluster(ctx, c.Map(), pipeline.JobSpec{ID: "stuck", Bucket: "in", DstBucket: "never", Transform: "stuck"}, opts)
+		rep, err := cluster.Run(ctx, c.Client(), cluster.JobSpec{ID: "stuck", Bucket: "in", DstBucket: "never", Transform: "stuck"}, opts)
 		stuck <- result{rep, err}
 	}()
 	<-entered // the stuck job is running
 
-	rep, err := pipeline.RunCluster(t.Context(), c.Map(), pipeline.JobSpec{ID: "copy", Bucket: "in", DstBucket: "copy", Transform: "identity"}, opts)
+	rep, err := cluster.Run(t.Context(), c.Client(), cluster.JobSpec{ID: "copy", Bucket: "in", DstBucket: "copy", Transform: "identity"}, opts)
 	if err != nil || rep.Transformed != 34 {
 		t.Fatalf("the other job: %v\n%s", err, rep)
 	}
@@ -234,11 +235,11 @@ func TestAbortStopsOneJobOnly(t *testing.T) {
 	}
 	for _, nd := range c.Nodes() {
 		st, err := nd.JobStatus(t.Context(), "stuck", 0)
-		if err != nil || st.State != pipeline.JobAborted {
+		if err != nil || st.State != cluster.JobAborted {
 			t.Errorf("node %s: stuck job %+v, %v; want aborted", nd.ID(), st, err)
 		}
 		st, err = nd.JobStatus(t.Context(), "copy", 0)
-		if err != nil || st.State != pipeline.JobDone {
+		if err != nil || st.State != cluster.JobDone {
 			t.Errorf("node %s: copy job %+v, %v; want done", nd.ID(), st, err)
 		}
 	}
@@ -272,20 +273,20 @@ func TestNodeLostMidJobThenResume(t *testing.T) {
 
 	var counted atomic.Bool
 	countedAll := make(chan struct{})
-	opts := &pipeline.ClusterOptions{Secret: c.Secret(), Lost: 300e6, ProgressInterval: 20e6,
+	opts := &cluster.Options{Lost: 300e6, ProgressInterval: 20e6,
 		Progress: func(s pipeline.Stats) {
 			if s.Total == total && counted.CompareAndSwap(false, true) {
 				close(countedAll)
 			}
 		}}
-	spec := pipeline.JobSpec{ID: "first", Bucket: "in", DstBucket: "out", Transform: "gated", ContinueOnError: true, Workers: 2}
+	spec := cluster.JobSpec{ID: "first", Bucket: "in", DstBucket: "out", Transform: "gated", ContinueOnError: true, Workers: 2}
 	type result struct {
-		rep pipeline.Report
+		rep cluster.Report
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, opts)
+		rep, err := cluster.Run(t.Context(), c.Client(), spec, opts)
 		done <- result{rep, err}
 	}()
 	<-entered
@@ -316,7 +317,7 @@ func TestNodeLostMidJobThenResume(t *testing.T) {
 	}
 	spec.ID, spec.SkipExisting = "resume", true
 	opts.Progress = nil
-	rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, opts)
+	rep, err := cluster.Run(t.Context(), c.Client(), spec, opts)
 	if err != nil || rep.Transformed != owned || rep.Skipped != total-owned || rep.Failed != 0 {
 		t.Fatalf("resume: %v\n%s", err, rep)
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/locality"
-	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/transport"
 )
 
@@ -109,14 +109,8 @@ func (p *sidecarPool) closeAll() {
 // entry in its map, and the function that gives it back when the job ends.
 // A node without a transform server is an InvalidArgument error; a server
 // that cannot be reached is Unavailable.
-func (n *Node) sidecarTransform(spec *pipeline.ServerSpec) (insitu.Transform, func(), error) {
-	mode := transport.WS
-	if spec.Mode != "" {
-		var err error
-		if mode, err = transport.ParseMode(spec.Mode); err != nil {
-			return nil, nil, insitu.Errorf(insitu.InvalidArgument, "job spec: server: %w", err)
-		}
-	}
+func (n *Node) sidecarTransform(spec *cluster.ServerSpec) (insitu.Transform, func(), error) {
+	mode := spec.Mode
 	self, ok := n.Map().Node(n.id)
 	if !ok || self.TransformURL == "" {
 		return nil, nil, insitu.Errorf(insitu.InvalidArgument,

@@ -7,9 +7,10 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
-	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // TestSidecarClientsPooled: the jobs of a node share one client per
@@ -21,18 +22,18 @@ func TestSidecarClientsPooled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(id, mode string) {
+	run := func(id string, mode transport.Mode) {
 		t.Helper()
-		spec := pipeline.JobSpec{ID: id, Bucket: "in", DstBucket: "out-" + id, Server: &pipeline.ServerSpec{Mode: mode}}
-		rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+		spec := cluster.JobSpec{ID: id, Bucket: "in", DstBucket: "out-" + id, Server: &cluster.ServerSpec{Mode: mode}}
+		rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 		if err != nil || rep.Transformed != 10 {
 			t.Fatalf("job %s: %v\n%s", id, err, rep)
 		}
 	}
 	n1 := c.Node("n1")
-	run("one", "ws")
+	run("one", transport.WS)
 	first := node.SidecarClients(n1)
-	run("two", "ws")
+	run("two", transport.WS)
 	second := node.SidecarClients(n1)
 	if len(first) != 1 || len(second) != 1 {
 		t.Fatalf("clients after one job %v, after two %v; want one", first, second)
@@ -42,7 +43,7 @@ func TestSidecarClientsPooled(t *testing.T) {
 			t.Fatalf("the second job did not reuse the client of the first: %v, %v", first, second)
 		}
 	}
-	run("three", "hpull")
+	run("three", transport.HPull)
 	if got := node.SidecarClients(n1); len(got) != 2 {
 		t.Fatalf("clients after an hpull job: %v, want two", got)
 	}
@@ -58,5 +59,5 @@ func TestSidecarClientsPooled(t *testing.T) {
 			t.Fatalf("a pooled client after AbortJobs: %v, want it closed", err)
 		}
 	}
-	run("four", "ws") // dials again
+	run("four", transport.WS) // dials again
 }

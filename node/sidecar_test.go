@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
@@ -185,17 +186,17 @@ func TestSidecarJobEveryCombination(t *testing.T) {
 		t.Fatalf("in-process run made %d outputs", len(want))
 	}
 
-	for _, mode := range []string{"ws", "hpush", "hpull"} {
+	for _, mode := range transport.Modes() {
 		for _, local := range []bool{false, true} {
 			for _, direct := range []bool{false, true} {
 				label := fmt.Sprintf("%s-local%v-direct%v", mode, local, direct)
 				t.Run(label, func(t *testing.T) {
 					gets, puts := httpc.gets.Load(), httpc.puts.Load()
-					spec := pipeline.JobSpec{Bucket: "in", DstBucket: "out-" + strings.ToLower(label), Args: "7 " + label,
-						Server:  &pipeline.ServerSpec{Mode: mode, LocalFile: local, DirectPut: direct},
-						Rename:  &pipeline.RenameExt{From: ".txt", To: ".x"},
+					spec := cluster.JobSpec{Bucket: "in", DstBucket: "out-" + strings.ToLower(label), Args: "7 " + label,
+						Server:  &cluster.ServerSpec{Mode: mode, LocalFile: local, DirectPut: direct},
+						Rename:  &cluster.RenameExt{From: ".txt", To: ".x"},
 						Workers: 4}
-					rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+					rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 					if err != nil || rep.Transformed != total || rep.Failed != 0 {
 						t.Fatalf("RunCluster: %v\n%s", err, rep)
 					}
@@ -211,9 +212,9 @@ func TestSidecarJobEveryCombination(t *testing.T) {
 						t.Errorf("local file: %d inputs with a path, %d without; want all with", with, without)
 					case !local && (with != 0 || without != total):
 						t.Errorf("no local file: %d inputs with a path, %d without; want none with", with, without)
-					case mode == "hpull" && !local && fetched != total:
+					case mode == transport.HPull && !local && fetched != total:
 						t.Errorf("hpull: the servers fetched %d inputs from the nodes, want %d", fetched, total)
-					case (mode != "hpull" || local) && fetched != 0:
+					case (mode != transport.HPull || local) && fetched != 0:
 						// ws and hpush send the bytes themselves (or the path).
 						t.Errorf("%s: the servers fetched %d inputs, want none: the node sends them", mode, fetched)
 					}
@@ -242,12 +243,12 @@ func TestSidecarTransformError(t *testing.T) {
 	})
 	c := startCluster(t, 3, &nodetest.Options{Sidecar: failing})
 	seedJobInputs(t, c, "in", 20)
-	for _, mode := range []string{"ws", "hpush", "hpull"} {
+	for _, mode := range transport.Modes() {
 		for _, direct := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s-direct%v", mode, direct), func(t *testing.T) {
-				spec := pipeline.JobSpec{Bucket: "in", DstBucket: fmt.Sprintf("out-%s-%v", mode, direct), ContinueOnError: true,
-					Server: &pipeline.ServerSpec{Mode: mode, DirectPut: direct}}
-				rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+				spec := cluster.JobSpec{Bucket: "in", DstBucket: fmt.Sprintf("out-%s-%v", mode, direct), ContinueOnError: true,
+					Server: &cluster.ServerSpec{Mode: mode, DirectPut: direct}}
+				rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 				if err != nil {
 					t.Fatalf("RunCluster: %v", err)
 				}
@@ -268,8 +269,8 @@ func TestSidecarTransformError(t *testing.T) {
 	}
 	// Without ContinueOnError the job stops at the first and says why. (The
 	// objects that the stop cancels on the other nodes fail too.)
-	spec := pipeline.JobSpec{Bucket: "in", DstBucket: "stops", Server: &pipeline.ServerSpec{Mode: "ws"}}
-	rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+	spec := cluster.JobSpec{Bucket: "in", DstBucket: "stops", Server: &cluster.ServerSpec{Mode: transport.WS}}
+	rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 	if err == nil {
 		t.Fatalf("RunCluster succeeded:\n%s", rep)
 	}
@@ -312,8 +313,8 @@ func (g *gatedOn) Transform(ctx context.Context, in *insitu.Input, out io.Writer
 // them once it is back, and the job completes with every output right. A
 // job without retries counts them failed, with the code.
 func TestSidecarKilledMidJob(t *testing.T) {
-	for _, mode := range []string{"ws", "hpush", "hpull"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range transport.Modes() {
+		t.Run(mode.String(), func(t *testing.T) {
 			g := &gatedOn{id: "n2", entered: make(chan string, 1)}
 			var logs syncBuffer
 			c := startCluster(t, 3, &nodetest.Options{Sidecar: g, Logger: debugLogger(&logs)})
@@ -322,13 +323,13 @@ func TestSidecarKilledMidJob(t *testing.T) {
 			const total = 34
 			want := reference(t, in, xorT, "", nil)
 
-			spec := pipeline.JobSpec{Bucket: "in", DstBucket: "out", Retries: 6, Workers: 2,
-				Server: &pipeline.ServerSpec{Mode: mode, DirectPut: mode == "hpull"}}
+			spec := cluster.JobSpec{Bucket: "in", DstBucket: "out", Retries: 6, Workers: 2,
+				Server: &cluster.ServerSpec{Mode: mode, DirectPut: mode == transport.HPull}}
 			done := make(chan error, 1)
-			var rep pipeline.Report
+			var rep cluster.Report
 			go func() {
 				var err error
-				rep, err = pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+				rep, err = cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 				done <- err
 			}()
 			key := <-g.entered // an object of n2 is in its transform server
@@ -361,13 +362,13 @@ func TestSidecarKilledMidJob(t *testing.T) {
 		seedJobInputs(t, c, "in", 30)
 		const total = 34
 		owned := len(files(t, filepath.Join(c.Node("n2").Dir(), "in")))
-		spec := pipeline.JobSpec{Bucket: "in", DstBucket: "out", Retries: -1, ContinueOnError: true, Workers: 2,
-			Server: &pipeline.ServerSpec{Mode: "ws"}}
+		spec := cluster.JobSpec{Bucket: "in", DstBucket: "out", Retries: -1, ContinueOnError: true, Workers: 2,
+			Server: &cluster.ServerSpec{Mode: transport.WS}}
 		done := make(chan error, 1)
-		var rep pipeline.Report
+		var rep cluster.Report
 		go func() {
 			var err error
-			rep, err = pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+			rep, err = cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 			done <- err
 		}()
 		<-g.entered
@@ -396,8 +397,8 @@ func TestSidecarKilledMidJob(t *testing.T) {
 func TestSidecarRefused(t *testing.T) {
 	plain := startCluster(t, 2, nil)
 	seedJobInputs(t, plain, "in", 3)
-	_, err := pipeline.RunCluster(t.Context(), plain.Map(), pipeline.JobSpec{ID: "nosidecar", Bucket: "in", DstBucket: "out",
-		Server: &pipeline.ServerSpec{}}, &pipeline.ClusterOptions{Secret: plain.Secret()})
+	_, err := cluster.Run(t.Context(), plain.Client(), cluster.JobSpec{ID: "nosidecar", Bucket: "in", DstBucket: "out",
+		Server: &cluster.ServerSpec{}}, &cluster.Options{})
 	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "no transform server") {
 		t.Fatalf("RunCluster without transform servers = %v", err)
 	}
@@ -461,8 +462,8 @@ func TestSidecarDownAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	owned := int64(len(files(t, filepath.Join(c.Node("n3").Dir(), "in"))))
-	spec := pipeline.JobSpec{ID: "first", Bucket: "in", DstBucket: "out", ContinueOnError: true, Server: &pipeline.ServerSpec{Mode: "ws"}}
-	rep, err := pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+	spec := cluster.JobSpec{ID: "first", Bucket: "in", DstBucket: "out", ContinueOnError: true, Server: &cluster.ServerSpec{Mode: transport.WS}}
+	rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 	if !errors.Is(err, insitu.Unavailable) || !strings.Contains(err.Error(), "n3") {
 		t.Fatalf("RunCluster = %v, want Unavailable naming n3\n%s", err, rep)
 	}
@@ -473,7 +474,7 @@ func TestSidecarDownAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec.ID, spec.SkipExisting = "again", true
-	rep, err = pipeline.RunCluster(t.Context(), c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret()})
+	rep, err = cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
 	if err != nil || rep.Transformed != owned || rep.Skipped != 24-owned {
 		t.Fatalf("rerun: %v\n%s", err, rep)
 	}

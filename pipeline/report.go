@@ -21,19 +21,6 @@ type Report struct {
 
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	Failures []Failure     `json:"failures,omitempty"`
-
-	// Nodes breaks a cluster run down by node, sorted by node ID (see
-	// [RunCluster]); nil for a local run.
-	Nodes []NodeReport `json:"nodes,omitempty"`
-}
-
-// NodeReport is one node's part of a cluster run.
-type NodeReport struct {
-	Node   string `json:"node"`
-	Report Report `json:"report"`
-	// Err says why the node's part did not complete: the node failed, was
-	// unreachable, or was aborted. "" when it completed.
-	Err string `json:"error,omitempty"`
 }
 
 // Failure names an object that failed and why.
@@ -71,15 +58,6 @@ func (r Report) String() string {
 		}
 		fmt.Fprintf(&b, "  failed: %s\n", firstLine(f.String()))
 	}
-	for _, n := range r.Nodes {
-		fmt.Fprintf(&b, "  node %s: listed %d, transformed %d, skipped %d, failed %d, in %s, out %s",
-			n.Node, n.Report.Listed, n.Report.Transformed, n.Report.Skipped, n.Report.Failed,
-			humanize.Bytes(uint64(n.Report.BytesIn)), humanize.Bytes(uint64(n.Report.BytesOut)))
-		if n.Err != "" {
-			fmt.Fprintf(&b, ": %s", firstLine(n.Err))
-		}
-		b.WriteByte('\n')
-	}
 	return b.String()
 }
 
@@ -106,8 +84,10 @@ type Stats struct {
 	Final       bool          `json:"final"`        // the run has ended; this is the last call
 }
 
-// add sums two stats; the listing is done when both are.
-func (s Stats) add(o Stats) Stats {
+// Add sums two stats, such as those of two nodes' parts of one job: counts
+// and bytes add up, Elapsed is the longer, and the listing is done (or the
+// run final) when both are.
+func (s Stats) Add(o Stats) Stats {
 	return Stats{
 		Listed: s.Listed + o.Listed, Total: s.Total + o.Total, Transformed: s.Transformed + o.Transformed, Skipped: s.Skipped + o.Skipped,
 		Failed: s.Failed + o.Failed, BytesIn: s.BytesIn + o.BytesIn, BytesOut: s.BytesOut + o.BytesOut,

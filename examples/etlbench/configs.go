@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -140,13 +141,13 @@ func (b *bench) baselineConfig() *config {
 // back here, to be put by this process.
 func (b *bench) clusterConfigs() []*config {
 	cs := []*config{
-		b.jobConfig("embedded", "inproc", true, true, pipeline.JobSpec{Transform: transformName}),
+		b.jobConfig("embedded", "inproc", true, true, cluster.JobSpec{Transform: transformName}),
 	}
 	for _, mode := range serverModes {
 		for _, localFile := range []bool{true, false} {
 			for _, directPut := range []bool{true, false} {
-				cs = append(cs, b.jobConfig("sidecar", mode, localFile, directPut, pipeline.JobSpec{
-					Server: &pipeline.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut},
+				cs = append(cs, b.jobConfig("sidecar", mode.String(), localFile, directPut, cluster.JobSpec{
+					Server: &cluster.ServerSpec{Mode: mode, LocalFile: localFile, DirectPut: directPut},
 				}))
 			}
 		}
@@ -162,10 +163,10 @@ func (b *bench) clusterConfigs() []*config {
 }
 
 // serverModes are the transports to a transform server.
-var serverModes = []string{"ws", "hpush", "hpull"}
+var serverModes = transport.Modes()
 
 // jobConfig is a configuration that runs spec as a job on every node.
-func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spec pipeline.JobSpec) *config {
+func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spec cluster.JobSpec) *config {
 	c := &config{
 		name:      configName(mode, transport, localFile, directPut),
 		mode:      mode,
@@ -177,10 +178,10 @@ func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spe
 	c.run = func(ctx context.Context, dst string) error {
 		s := spec
 		s.Bucket, s.DstBucket = srcBucket, dst
-		s.Rename = &pipeline.RenameExt{From: ".flac", To: ".wav"}
+		s.Rename = &cluster.RenameExt{From: ".flac", To: ".wav"}
 		s.Workers = b.o.nodeWorkers
-		rep, err := pipeline.RunCluster(ctx, b.cluster.Map(), s, &pipeline.ClusterOptions{Secret: b.cluster.Secret(), Progress: noProgress})
-		return checkReport(rep, err, len(b.inputs))
+		rep, err := cluster.Run(ctx, b.cluster.Client(), s, &cluster.Options{Progress: noProgress})
+		return checkReport(rep.Report, err, len(b.inputs))
 	}
 	return c
 }
@@ -188,21 +189,17 @@ func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spe
 // remoteConfig is a remote-mode configuration: this process lists the
 // cluster and sends each object to the transform server next to its
 // owner, with as many objects in flight as the nodes' jobs have in all.
-func (b *bench) remoteConfig(mode string, localFile, directPut bool) *config {
+func (b *bench) remoteConfig(mode transport.Mode, localFile, directPut bool) *config {
 	c := &config{
-		name:      configName("remote", mode, localFile, directPut),
+		name:      configName("remote", mode.String(), localFile, directPut),
 		mode:      "remote",
-		transport: mode,
+		transport: mode.String(),
 		localFile: localFile,
 		directPut: directPut,
 		out:       clusterOutputs{c: b.cluster},
 	}
 	c.run = func(ctx context.Context, dst string) error {
-		m, err := transport.ParseMode(mode)
-		if err != nil {
-			return err
-		}
-		opts := &transport.ClusterOptions{Mode: m, Logger: slog.New(slog.DiscardHandler)}
+		opts := &transport.ClusterOptions{Mode: mode, Logger: slog.New(slog.DiscardHandler)}
 		if localFile {
 			opts.LocalPath = b.cluster.LocalPath
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/transform/ffmpeg"
@@ -77,12 +78,12 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	for _, n := range cfg.notes() {
 		fmt.Fprintln(stdout, "note:", n)
 	}
-	var report pipeline.Report
+	var report cluster.Report
 	var runErr error
 	if cfg.mode == modeRemote {
-		report, runErr = runRemote(ctx, c, cfg, toWAV)
+		report.Report, runErr = runRemote(ctx, c, cfg, toWAV)
 	} else {
-		report, runErr = pipeline.RunCluster(ctx, c.Map(), cfg.jobSpec(), &pipeline.ClusterOptions{Secret: c.Secret()})
+		report, runErr = cluster.Run(ctx, c.Client(), cfg.jobSpec(), &cluster.Options{})
 	}
 	fmt.Fprint(stdout, report)
 	fmt.Fprintf(stdout, "outputs: %s/<node>/%s\n", storeDir, wavBucket)
@@ -101,7 +102,7 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	checked, problems := verifyCluster(c, report, cfg)
+	checked, problems := verifyCluster(c, report.Report, cfg)
 	for _, p := range problems {
 		fmt.Fprintln(stderr, "flac2wav: bad output:", p)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -111,18 +112,22 @@ func (c *config) clusterOptions(toWAV insitu.Transform) nodetest.Options {
 }
 
 // jobSpec returns the job of an embedded or sidecar run.
-func (c *config) jobSpec() pipeline.JobSpec {
-	spec := pipeline.JobSpec{
+func (c *config) jobSpec() cluster.JobSpec {
+	spec := cluster.JobSpec{
 		Bucket:          flacBucket,
 		DstBucket:       wavBucket,
-		Rename:          &pipeline.RenameExt{From: ".flac", To: ".wav"},
+		Rename:          &cluster.RenameExt{From: ".flac", To: ".wav"},
 		Workers:         c.workers,
-		Timeout:         pipeline.Duration(c.timeout),
+		Timeout:         cluster.Duration(c.timeout),
 		SkipExisting:    c.skipExisting,
 		ContinueOnError: c.continueOnError,
 	}
 	if c.mode == modeSidecar {
-		spec.Server = &pipeline.ServerSpec{Mode: c.transport, LocalFile: c.fqn, DirectPut: c.directPut}
+		mode, err := transport.ParseMode(c.transport) // checked with the flags
+		if err != nil {
+			panic(err)
+		}
+		spec.Server = &cluster.ServerSpec{Mode: mode, LocalFile: c.fqn, DirectPut: c.directPut}
 	} else {
 		spec.Transform = "ffmpeg-wav"
 	}

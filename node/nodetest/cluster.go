@@ -46,7 +46,7 @@ type Options struct {
 	// 127.0.0.1, that allows local-file input from the node's store
 	// directory, authenticates with the cluster secret, and puts to and
 	// fetches from the nodes of the node's map only; it sets the node's
-	// TransformURL in the map to it. Jobs with a [pipeline.JobSpec] Server
+	// TransformURL in the map to it. Jobs with a [cluster.JobSpec] Server
 	// and remote-mode clients ([transport.Cluster]) then reach it.
 	// [Cluster.Close] stops them. Default: nil, no transform servers.
 	Sidecar insitu.Transform

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -65,11 +66,11 @@ func ExampleStart_sidecar() {
 	defer c.Close()
 	seedDocs(ctx, c)
 
-	spec := pipeline.JobSpec{
+	spec := cluster.JobSpec{
 		Bucket: "docs", DstBucket: "shout",
-		Server: &pipeline.ServerSpec{Mode: "ws", LocalFile: true, DirectPut: true},
+		Server: &cluster.ServerSpec{Mode: transport.WS, LocalFile: true, DirectPut: true},
 	}
-	rep, err := pipeline.RunCluster(ctx, c.Map(), spec, &pipeline.ClusterOptions{Secret: c.Secret(), Progress: func(pipeline.Stats) {}})
+	rep, err := cluster.Run(ctx, c.Client(), spec, &cluster.Options{Progress: func(pipeline.Stats) {}})
 	if err != nil {
 		panic(err)
 	}

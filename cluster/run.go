@@ -1,13 +1,9 @@
-package pipeline
+package cluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -17,7 +13,9 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/ticker"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/pipeline"
 )
 
 // JobState is the state of a job on one node.
@@ -34,63 +32,68 @@ const (
 // JobStatus is a node's account of a job: the body of the replies to
 // POST /v1/jobs and GET|DELETE /v1/jobs/{id}.
 type JobStatus struct {
-	ID    string   `json:"id"`
-	Node  string   `json:"node"`
-	State JobState `json:"state"`
-	Stats Stats    `json:"stats"`
+	ID    string         `json:"id"`
+	Node  string         `json:"node"`
+	State JobState       `json:"state"`
+	Stats pipeline.Stats `json:"stats"`
 	// Report is set once the job has ended.
-	Report *Report `json:"report,omitempty"`
+	Report *pipeline.Report `json:"report,omitempty"`
 	// Code and Message say why a failed or aborted job ended.
 	Code    insitu.Code `json:"code,omitempty"`
 	Message string      `json:"message,omitempty"`
 }
 
-// ClusterOptions configure [RunCluster]. A nil *ClusterOptions means all
-// defaults; so does the zero value of each field.
-type ClusterOptions struct {
-	// Secret authenticates the coordinator to the nodes. Default: none.
-	Secret locality.Secret
-	// HTTPClient makes the control calls. Default: a client of its own
-	// with keep-alive connections.
-	HTTPClient *http.Client
-	// Progress and ProgressInterval are as in [Options], with the stats of
-	// all nodes summed. Default: a live line on stderr when it is a
-	// terminal, every 500ms.
-	Progress         func(Stats)
+// Options configure [Run]. A nil *Options means all defaults; so does the
+// zero value of each field.
+type Options struct {
+	// Progress, when set, is called every ProgressInterval with the stats
+	// of all nodes summed, and once more at the end with Final set (see
+	// [pipeline.Options.Progress]). Default: nil, no progress.
+	Progress func(pipeline.Stats)
+	// ProgressInterval is also how long a node is asked to wait for news
+	// before it answers a poll. Default: 500ms.
 	ProgressInterval time.Duration
 	// Lost is how long a node may stay unreachable during a job before its
-	// part is given up as failed. Default: 5s.
+	// part is given up as failed; it also bounds the calls that abort the
+	// job on every node after ctx ended. Default: 5s.
 	Lost time.Duration
 	// Logger gets a record per node failure. Default: discard.
 	Logger *slog.Logger
 }
 
-// RunCluster runs spec on every node of m: each node transforms its own
+// Run runs spec on every node of the client's map: each node transforms its own
 // objects, reading them from its local disk, and puts each output straight
 // to the output's owner. No data flows through the caller, which sends
 // control messages and aggregates progress into one Report with a
 // per-node breakdown (Report.Nodes).
 //
 // A node that refuses the job, fails, or stays unreachable longer than
-// ClusterOptions.Lost is named in Report.Nodes with the reason, its
-// unfinished objects count as failed, and RunCluster returns an error
-// naming it. Without ContinueOnError the first failure on any node aborts
+// Options.Lost is named in Report.Nodes with the reason, its unfinished
+// objects count as failed, and Run returns an error naming it. A node that
+// does not start the job is asked for its listing instead, so that the
+// objects it owns count as failed too and Listed = Transformed + Skipped +
+// Failed holds for the whole cluster (Report.Nodes says when a node could
+// not even be listed). Without ContinueOnError the first failure on any node aborts
 // the job on every node. When ctx ends, the job is aborted on every node.
 // A spec that is invalid is an [insitu.InvalidArgument] error before any
 // node is called.
-func RunCluster(ctx context.Context, m *locality.Map, spec JobSpec, opts *ClusterOptions) (Report, error) {
+//
+// The client's map and secret reach the nodes; its map is read once, at
+// the start.
+func Run(ctx context.Context, client *locality.Client, spec JobSpec, opts *Options) (Report, error) {
 	start := time.Now()
-	if m == nil || m.Len() == 0 {
-		return Report{}, insitu.Errorf(insitu.InvalidArgument, "pipeline: no cluster map")
+	if client == nil {
+		return Report{}, insitu.Errorf(insitu.InvalidArgument, "cluster: no client")
 	}
+	m := client.Map()
 	if err := spec.Validate(nil); err != nil {
 		return Report{}, err
 	}
 	if spec.ID == "" {
 		spec.ID = newJobID()
 	}
-	o := resolveClusterOptions(opts)
-	c := &coordinator{spec: spec, o: o, start: start}
+	o := resolveOptions(opts)
+	c := &coordinator{spec: spec, o: o, start: start, client: client}
 	for _, n := range m.Nodes() {
 		c.nodes = append(c.nodes, &nodeJob{node: n})
 	}
@@ -104,12 +107,23 @@ func RunCluster(ctx context.Context, m *locality.Map, spec JobSpec, opts *Cluste
 	wg.Wait()
 	for _, nj := range c.nodes {
 		if insitu.CodeOf(nj.err) == insitu.InvalidArgument {
-			c.abortAll()
+			c.abortAll(ctx)
+			c.countUnstarted(ctx)
 			return c.report(), nj.err
 		}
 	}
+	c.countUnstarted(ctx)
 
-	stop := startProgress(c.o.Progress, c.o.ProgressInterval, c.stats)
+	var stop func()
+	if p := c.o.Progress; p != nil {
+		stop = ticker.Start(c.o.ProgressInterval, func(final bool) {
+			s := c.stats()
+			s.Final = final
+			p(s)
+		})
+	} else {
+		stop = func() {}
+	}
 	jctx, cancel := context.WithCancel(ctx)
 	for _, nj := range c.nodes {
 		if nj.err != nil {
@@ -125,7 +139,7 @@ func RunCluster(ctx context.Context, m *locality.Map, spec JobSpec, opts *Cluste
 	wg.Wait()
 	cancel()
 	if jctx.Err() != nil {
-		c.abortAll()
+		c.abortAll(ctx)
 	}
 	stop()
 
@@ -153,13 +167,13 @@ func RunCluster(ctx context.Context, m *locality.Map, spec JobSpec, opts *Cluste
 	return rep, nil
 }
 
-func resolveClusterOptions(opts *ClusterOptions) ClusterOptions {
-	var o ClusterOptions
+// defaultProgressInterval is Options.ProgressInterval's default.
+const defaultProgressInterval = 500 * time.Millisecond
+
+func resolveOptions(opts *Options) Options {
+	var o Options
 	if opts != nil {
 		o = *opts
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}
 	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = defaultProgressInterval
@@ -174,19 +188,22 @@ func resolveClusterOptions(opts *ClusterOptions) ClusterOptions {
 }
 
 type coordinator struct {
-	spec  JobSpec
-	o     ClusterOptions
-	start time.Time
-	nodes []*nodeJob
+	spec   JobSpec
+	o      Options
+	start  time.Time
+	client *locality.Client
+	nodes  []*nodeJob
 }
 
 // nodeJob is the coordinator's view of the job on one node.
 type nodeJob struct {
 	node locality.Node
 
-	mu     sync.Mutex
-	status JobStatus // the latest status the node sent
-	err    error     // why the node's part did not complete
+	mu        sync.Mutex
+	status    JobStatus // the latest status the node sent
+	err       error     // why the node's part did not complete
+	unstarted int64     // objects the node owns, when it did not start the job
+	uncounted error     // why those could not be counted
 }
 
 func (nj *nodeJob) set(st JobStatus) {
@@ -208,13 +225,8 @@ func (nj *nodeJob) setErr(err error) {
 }
 
 func (c *coordinator) startOn(ctx context.Context, nj *nodeJob) {
-	body, err := json.Marshal(c.spec)
-	if err != nil {
-		nj.setErr(err)
-		return
-	}
 	var st JobStatus
-	if err := c.call(ctx, nj.node, http.MethodPost, "/v1/jobs", body, &st); err != nil {
+	if err := c.client.Call(ctx, nj.node, http.MethodPost, "/v1/jobs", c.spec, &st); err != nil {
 		nj.setErr(nodeError(nj.node, "starting the job", err))
 		return
 	}
@@ -228,7 +240,7 @@ func (c *coordinator) follow(ctx context.Context, nj *nodeJob) {
 	var lostSince time.Time
 	for ctx.Err() == nil {
 		var st JobStatus
-		err := c.call(ctx, nj.node, http.MethodGet, path, nil, &st)
+		err := c.client.Call(ctx, nj.node, http.MethodGet, path, nil, &st)
 		switch {
 		case err == nil:
 			lostSince = time.Time{}
@@ -260,16 +272,16 @@ func (c *coordinator) follow(ctx context.Context, nj *nodeJob) {
 	}
 }
 
-// abortAll asks every node to abort the job, with a context of its own so
-// that it works after the caller's ended.
-func (c *coordinator) abortAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// abortAll asks every node to abort the job. It outlives ctx (the job must
+// stop on the nodes when the caller's context ended) but not Options.Lost.
+func (c *coordinator) abortAll(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.Lost)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, nj := range c.nodes {
 		wg.Go(func() {
 			var st JobStatus
-			if err := c.call(ctx, nj.node, http.MethodDelete, "/v1/jobs/"+url.PathEscape(c.spec.ID), nil, &st); err == nil {
+			if err := c.client.Call(ctx, nj.node, http.MethodDelete, "/v1/jobs/"+url.PathEscape(c.spec.ID), nil, &st); err == nil {
 				nj.set(st)
 			}
 		})
@@ -277,11 +289,41 @@ func (c *coordinator) abortAll() {
 	wg.Wait()
 }
 
-func (c *coordinator) stats() Stats {
-	s := Stats{ListingDone: true, Final: true}
+// countUnstarted lists, on every node that did not start the job, the
+// objects of the job that the node owns, so that they count as failed.
+func (c *coordinator) countUnstarted(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, nj := range c.nodes {
+		if nj.err == nil || nj.status.ID != "" {
+			continue
+		}
+		wg.Go(func() {
+			var n int64
+			var err error
+			lctx, cancel := context.WithTimeout(ctx, c.o.Lost)
+			defer cancel()
+			for obj, lerr := range c.client.ListAll(lctx, nj.node, c.spec.Bucket, &locality.ListOptions{Prefix: c.spec.Prefix}) {
+				if lerr != nil {
+					err = lerr
+					break
+				}
+				if obj.Owner == nj.node.ID {
+					n++
+				}
+			}
+			nj.mu.Lock()
+			nj.unstarted, nj.uncounted = n, err
+			nj.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+func (c *coordinator) stats() pipeline.Stats {
+	s := pipeline.Stats{ListingDone: true, Final: true}
 	for _, nj := range c.nodes {
 		nj.mu.Lock()
-		s = s.add(nj.status.Stats)
+		s = s.Add(nj.status.Stats)
 		nj.mu.Unlock()
 	}
 	s.Elapsed = time.Since(c.start)
@@ -294,14 +336,14 @@ func (c *coordinator) report() Report {
 	var rep Report
 	for _, nj := range c.nodes {
 		nj.mu.Lock()
-		st, err := nj.status, nj.err
+		st, err, unstarted, uncounted := nj.status, nj.err, nj.unstarted, nj.uncounted
 		nj.mu.Unlock()
-		var nr Report
+		var nr pipeline.Report
 		if st.Report != nil {
 			nr = *st.Report
 		} else {
 			s := st.Stats
-			nr = Report{Listed: s.Listed, Transformed: s.Transformed, Skipped: s.Skipped, Failed: s.Failed,
+			nr = pipeline.Report{Listed: s.Listed + unstarted, Transformed: s.Transformed, Skipped: s.Skipped, Failed: s.Failed,
 				BytesIn: s.BytesIn, BytesOut: s.BytesOut, Elapsed: s.Elapsed}
 		}
 		if err != nil {
@@ -315,6 +357,9 @@ func (c *coordinator) report() Report {
 		node := NodeReport{Node: nj.node.ID, Report: nr}
 		if err != nil {
 			node.Err = err.Error()
+			if uncounted != nil {
+				node.Err += "; its objects could not be counted: " + uncounted.Error()
+			}
 		}
 		rep.Listed += nr.Listed
 		rep.Transformed += nr.Transformed
@@ -331,50 +376,14 @@ func (c *coordinator) report() Report {
 	return rep
 }
 
-// call makes one authenticated control call and decodes the JSON reply
-// into out, or the JSON error into an *insitu.Error.
-func (c *coordinator) call(ctx context.Context, n locality.Node, method, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, n.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return insitu.Errorf(insitu.InvalidArgument, "%w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	c.o.Secret.Authorize(req)
-	resp, err := c.o.HTTPClient.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return insitu.Errorf(insitu.Unavailable, "%w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return decodeHTTPError(resp)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
-		return insitu.Errorf(insitu.Unavailable, "decoding the reply: %w", err)
-	}
-	return nil
-}
-
-// decodeHTTPError turns a node's {"code","message"} reply into an
-// *insitu.Error.
-func decodeHTTPError(resp *http.Response) error {
-	var e locality.ErrorBody
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &e) != nil || e.Message == "" {
-		e.Message = fmt.Sprintf("HTTP %s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	if e.Code == insitu.Unknown {
-		e.Code = locality.CodeOfStatus(resp.StatusCode)
-	}
-	return &insitu.Error{Code: e.Code, Msg: e.Message}
-}
-
+// nodeError says what failed on node n. The node client's errors already
+// name the node, so err's text follows what without naming it again.
 func nodeError(n locality.Node, what string, err error) error {
-	return &insitu.Error{Code: insitu.CodeOf(err), Msg: fmt.Sprintf("node %s: %s", n.ID, what), Err: err}
+	msg := what
+	if !strings.HasPrefix(err.Error(), "node "+n.ID+":") {
+		msg = "node " + n.ID + ": " + what
+	}
+	return &insitu.Error{Code: insitu.CodeOf(err), Msg: msg, Err: err}
 }
 
 func newJobID() string {

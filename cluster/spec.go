@@ -1,4 +1,4 @@
-package pipeline
+package cluster
 
 import (
 	"encoding/json"
@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/transport"
 
 	"github.com/insitu-data/insitu"
 )
@@ -15,9 +18,9 @@ import (
 // transform registered on it by name (Transform) or with the transform
 // server next to it (Server), and puts each output straight to the node
 // that owns the output's name in DstBucket. It is the body of
-// POST /v1/jobs; see [RunCluster].
+// POST /v1/jobs; see [Run].
 type JobSpec struct {
-	// ID names the job on every node; RunCluster sets it when empty.
+	// ID names the job on every node; Run sets it when empty.
 	ID string `json:"id,omitempty"`
 	// Bucket and Prefix select the input objects.
 	Bucket string `json:"bucket"`
@@ -36,12 +39,12 @@ type JobSpec struct {
 	// set.
 	Server *ServerSpec `json:"server,omitempty"`
 	// Rename, when set, renames each output: the extension FromExt is
-	// replaced by ToExt (see [ReplaceExt]).
+	// replaced by ToExt (see [pipeline.ReplaceExt]).
 	Rename *RenameExt `json:"rename,omitempty"`
 	// Args reach the transform unchanged.
 	Args string `json:"args,omitempty"`
 	// Workers, SkipExisting, DryRun, ContinueOnError, Retries and Timeout
-	// are the runner's [Options] of the same names, per node.
+	// are the runner's [pipeline.Options] of the same names, per node.
 	Workers         int      `json:"workers,omitempty"`
 	SkipExisting    bool     `json:"skip_existing,omitempty"`
 	DryRun          bool     `json:"dry_run,omitempty"`
@@ -53,12 +56,13 @@ type JobSpec struct {
 // ServerSpec says how a node reaches the transform server next to it in a
 // job ([JobSpec.Server]).
 type ServerSpec struct {
-	// Mode is the transport: "ws" (the default when empty), a pooled
-	// WebSocket stream that carries the bytes; "hpush", one HTTP PUT per
-	// object with the bytes; or "hpull", one HTTP GET per object that
-	// names the object's URL on the node, from which the server fetches
-	// the bytes.
-	Mode string `json:"mode,omitempty"`
+	// Mode is the transport, "ws", "hpush" or "hpull" in JSON:
+	// [transport.WS] (the default, the zero Mode), a pooled WebSocket
+	// stream that carries the bytes; [transport.HPush], one HTTP PUT per
+	// object with the bytes; or [transport.HPull], one HTTP GET per object
+	// that names the object's URL on the node, from which the server
+	// fetches the bytes.
+	Mode transport.Mode `json:"mode,omitzero"`
 	// LocalFile sends the server the path of the input's file on the
 	// node's disk instead of its bytes (the "fqn" mode of AIStore), for a
 	// server that shares the node's disk and allows its store directory.
@@ -99,8 +103,8 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 		return bad("no transform named: set transform (in-process on each node) or server (the transform server next to each node)")
 	case s.Transform != "" && s.Server != nil:
 		return bad("both transform %q and server are set; a job runs one or the other", s.Transform)
-	case s.Server != nil && s.Server.Mode != "" && !slices.Contains([]string{"ws", "hpush", "hpull"}, s.Server.Mode):
-		return bad("server: unknown mode %q (want ws, hpush or hpull)", s.Server.Mode)
+	case s.Server != nil && !slices.Contains(transport.Modes(), s.Server.Mode):
+		return bad("server: unknown mode %v (want ws, hpush or hpull)", s.Server.Mode)
 	case s.Transform != "" && known != nil && !known(s.Transform):
 		return bad("unknown transform %q", s.Transform)
 	case s.Workers < 0:
@@ -119,8 +123,8 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 }
 
 // Options returns the runner options the spec asks for.
-func (s *JobSpec) Options() *Options {
-	o := &Options{
+func (s *JobSpec) Options() *pipeline.Options {
+	o := &pipeline.Options{
 		Workers:         s.Workers,
 		Args:            s.Args,
 		SkipExisting:    s.SkipExisting,
@@ -133,7 +137,7 @@ func (s *JobSpec) Options() *Options {
 	dst := s.DstBucket
 	rename := func(n insitu.Name) (insitu.Name, error) { return n, nil }
 	if s.Rename != nil {
-		rename = ReplaceExt(s.Rename.From, s.Rename.To)
+		rename = pipeline.ReplaceExt(s.Rename.From, s.Rename.To)
 	}
 	o.Rename = func(n insitu.Name) (insitu.Name, error) {
 		out, err := rename(n)

@@ -1,4 +1,4 @@
-package pipeline_test
+package cluster_test
 
 import (
 	"encoding/json"
@@ -8,28 +8,29 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/transport"
 )
 
 func TestJobSpecValidate(t *testing.T) {
 	known := func(name string) bool { return name == "ffmpeg-wav" }
-	good := pipeline.JobSpec{Bucket: "audio", DstBucket: "wav", Transform: "ffmpeg-wav",
-		Rename: &pipeline.RenameExt{From: ".flac", To: ".wav"}, Workers: 4, Timeout: pipeline.Duration(time.Minute)}
+	good := cluster.JobSpec{Bucket: "audio", DstBucket: "wav", Transform: "ffmpeg-wav",
+		Rename: &cluster.RenameExt{From: ".flac", To: ".wav"}, Workers: 4, Timeout: cluster.Duration(time.Minute)}
 	if err := good.Validate(known); err != nil {
 		t.Fatalf("valid spec refused: %v", err)
 	}
-	for want, mutate := range map[string]func(*pipeline.JobSpec){
-		"unknown transform": func(s *pipeline.JobSpec) { s.Transform = "nope" },
-		"no transform":      func(s *pipeline.JobSpec) { s.Transform = "" },
-		"bucket":            func(s *pipeline.JobSpec) { s.Bucket = "../etc" },
-		"dst_bucket":        func(s *pipeline.JobSpec) { s.DstBucket = "a b" },
-		"rename":            func(s *pipeline.JobSpec) { s.Rename = &pipeline.RenameExt{From: ".flac", To: "/x"} },
-		"workers":           func(s *pipeline.JobSpec) { s.Workers = -2 },
-		"timeout":           func(s *pipeline.JobSpec) { s.Timeout = -1 },
-		"id":                func(s *pipeline.JobSpec) { s.ID = "has space" },
-		"source bucket":     func(s *pipeline.JobSpec) { s.DstBucket = s.Bucket },
-		"both transform":    func(s *pipeline.JobSpec) { s.Server = &pipeline.ServerSpec{Mode: "ws"} },
-		"unknown mode":      func(s *pipeline.JobSpec) { s.Transform, s.Server = "", &pipeline.ServerSpec{Mode: "grpc"} },
+	for want, mutate := range map[string]func(*cluster.JobSpec){
+		"unknown transform": func(s *cluster.JobSpec) { s.Transform = "nope" },
+		"no transform":      func(s *cluster.JobSpec) { s.Transform = "" },
+		"bucket":            func(s *cluster.JobSpec) { s.Bucket = "../etc" },
+		"dst_bucket":        func(s *cluster.JobSpec) { s.DstBucket = "a b" },
+		"rename":            func(s *cluster.JobSpec) { s.Rename = &cluster.RenameExt{From: ".flac", To: "/x"} },
+		"workers":           func(s *cluster.JobSpec) { s.Workers = -2 },
+		"timeout":           func(s *cluster.JobSpec) { s.Timeout = -1 },
+		"id":                func(s *cluster.JobSpec) { s.ID = "has space" },
+		"source bucket":     func(s *cluster.JobSpec) { s.DstBucket = s.Bucket },
+		"both transform":    func(s *cluster.JobSpec) { s.Server = &cluster.ServerSpec{Mode: transport.WS} },
+		"unknown mode":      func(s *cluster.JobSpec) { s.Transform, s.Server = "", &cluster.ServerSpec{Mode: transport.Mode(9)} },
 	} {
 		s := good
 		mutate(&s)
@@ -43,7 +44,7 @@ func TestJobSpecValidate(t *testing.T) {
 func TestJobSpecOptionsAndJSON(t *testing.T) {
 	in := `{"bucket":"audio","dst_bucket":"wav","transform":"t","rename":{"from_ext":".flac","to_ext":".wav"},
 		"args":"x","workers":3,"skip_existing":true,"timeout":"1m30s"}`
-	var s pipeline.JobSpec
+	var s cluster.JobSpec
 	if err := json.Unmarshal([]byte(in), &s); err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +64,13 @@ func TestJobSpecOptionsAndJSON(t *testing.T) {
 
 func TestJobSpecServer(t *testing.T) {
 	in := `{"bucket":"audio","dst_bucket":"wav","server":{"mode":"hpull","local_file":true,"direct_put":true}}`
-	var s pipeline.JobSpec
+	var s cluster.JobSpec
 	dec := json.NewDecoder(strings.NewReader(in))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		t.Fatal(err)
 	}
-	want := pipeline.ServerSpec{Mode: "hpull", LocalFile: true, DirectPut: true}
+	want := cluster.ServerSpec{Mode: transport.HPull, LocalFile: true, DirectPut: true}
 	if s.Server == nil || *s.Server != want || s.Transform != "" {
 		t.Fatalf("decoded %+v, server %+v", s, s.Server)
 	}
@@ -80,7 +81,7 @@ func TestJobSpecServer(t *testing.T) {
 	if o := s.Options(); !o.DirectPut {
 		t.Errorf("Options().DirectPut = false, want the server's direct put")
 	}
-	for _, mode := range []string{"", "ws", "hpush", "hpull"} {
+	for _, mode := range transport.Modes() {
 		s.Server.Mode = mode
 		if err := s.Validate(nil); err != nil {
 			t.Errorf("mode %q refused: %v", mode, err)
@@ -90,12 +91,16 @@ func TestJobSpecServer(t *testing.T) {
 	if s.Options().DirectPut {
 		t.Errorf("Options().DirectPut = true without the server's direct put")
 	}
-	b, _ := json.Marshal(pipeline.JobSpec{Bucket: "a", DstBucket: "b", Server: &pipeline.ServerSpec{}})
+	b, _ := json.Marshal(cluster.JobSpec{Bucket: "a", DstBucket: "b", Server: &cluster.ServerSpec{}})
 	if strings.Contains(string(b), `"transform"`) || !strings.Contains(string(b), `"server":{}`) {
 		t.Errorf("a server spec encodes as %s", b)
 	}
+	// A mode the transport does not know is refused when decoded.
+	if err := json.Unmarshal([]byte(`{"mode":"grpc"}`), new(cluster.ServerSpec)); err == nil || !strings.Contains(err.Error(), "grpc") {
+		t.Errorf("decoding mode grpc: %v, want an error naming it", err)
+	}
 	// Neither a transform nor a server.
-	err := (&pipeline.JobSpec{Bucket: "a", DstBucket: "b"}).Validate(nil)
+	err := (&cluster.JobSpec{Bucket: "a", DstBucket: "b"}).Validate(nil)
 	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "no transform") {
 		t.Errorf("no transform, no server: %v", err)
 	}
