@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // DefaultListLimit is the number of objects in a listing page when the
@@ -625,7 +626,7 @@ func (c *Client) object(ctx context.Context, method string, owner Node, name ins
 }
 
 func objectOf(resp *http.Response, owner Node, name insitu.Name) insitu.Object {
-	obj := insitu.Object{Name: name, Size: resp.ContentLength, Owner: resp.Header.Get(HeaderOwner)}
+	obj := insitu.Object{Name: name, Size: resp.ContentLength, Owner: resp.Header.Get(wire.Owner)}
 	if obj.Owner == "" {
 		obj.Owner = owner.ID
 	}

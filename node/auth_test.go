@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
@@ -51,7 +52,7 @@ func TestAuthRequired(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(locality.HeaderErrorCode) != "permission_denied" {
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(wire.ErrorCode) != "permission_denied" {
 				t.Errorf("%s %s with %.12q: %s, want 401", rq.method, rq.path, auth, resp.Status)
 			}
 			if rq.method != "HEAD" && errorBody(t, body).Code != insitu.PermissionDenied {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
@@ -136,9 +137,9 @@ func raw(t *testing.T, addr, request string) (*http.Response, []byte) {
 }
 
 // errorBody decodes an error response's body.
-func errorBody(t *testing.T, body []byte) locality.ErrorBody {
+func errorBody(t *testing.T, body []byte) wire.ErrorBody {
 	t.Helper()
-	var e locality.ErrorBody
+	var e wire.ErrorBody
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", body, err)
 	}

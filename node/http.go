@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 )
 
@@ -33,7 +34,7 @@ const maxMapBody = 1 << 20
 // Every endpoint but health requires the header
 // "Authorization: Bearer <token>" with the token of the node's secret (see
 // [locality.Secret.Token]); without it the answer is 401. Errors are JSON
-// [locality.ErrorBody] documents with the insitu code name. The handler
+// [wire.ErrorBody] documents with the insitu code name. The handler
 // uses a ServeMux of its own and may be mounted in any server.
 func (n *Node) Handler() http.Handler { return n.mux }
 
@@ -61,7 +62,7 @@ func (n *Node) authed(h func(http.ResponseWriter, *http.Request, *locality.Map))
 			return
 		}
 		m := n.Map()
-		w.Header().Set(locality.HeaderMapVersion, strconv.FormatInt(m.Version(), 10))
+		w.Header().Set(wire.MapVersion, strconv.FormatInt(m.Version(), 10))
 		h(w, r, m)
 	})
 }
@@ -93,7 +94,7 @@ func (n *Node) serveMap(w http.ResponseWriter, r *http.Request, m *locality.Map)
 		}
 		n.SetMap(nm)
 		m = n.Map()
-		w.Header().Set(locality.HeaderMapVersion, strconv.FormatInt(m.Version(), 10))
+		w.Header().Set(wire.MapVersion, strconv.FormatInt(m.Version(), 10))
 	default:
 		n.methodNotAllowed(w, r, "GET, HEAD, PUT")
 		return
@@ -156,7 +157,7 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map,
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set(locality.HeaderOwner, n.id)
+	h.Set(wire.Owner, n.id)
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
 
@@ -180,8 +181,8 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map,
 		return
 	}
 	h := w.Header()
-	h.Set(locality.HeaderChecksum, res.Checksum)
-	h.Set(locality.HeaderOwner, n.id)
+	h.Set(wire.Checksum, res.Checksum)
+	h.Set(wire.Owner, n.id)
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -219,16 +220,16 @@ func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status i
 		code = insitu.Internal
 	}
 	if status == 0 {
-		status = locality.HTTPStatus(code)
+		status = wire.Status(code)
 	}
-	body := locality.ErrorBody{Code: code, Message: locality.ErrorMessage(err)}
+	body := wire.ErrorBody{Code: code, Message: wire.Body(err).Message}
 	if code == insitu.NotOwner {
 		body.MapVersion = n.Map().Version()
-		if v := w.Header().Get(locality.HeaderMapVersion); v != "" {
+		if v := w.Header().Get(wire.MapVersion); v != "" {
 			body.MapVersion, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	w.Header().Set(locality.HeaderErrorCode, code.String())
+	w.Header().Set(wire.ErrorCode, code.String())
 	level := n.log.Debug
 	if status >= 500 {
 		level = n.log.Error

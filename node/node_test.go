@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
@@ -110,7 +111,7 @@ func TestPutAnswer(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || res != want {
 		t.Fatalf("PUT: %s %+v, want 200 %+v", resp.Status, res, want)
 	}
-	if h := resp.Header; h.Get(locality.HeaderChecksum) != checksum(data) || h.Get(locality.HeaderOwner) != "solo" || h.Get(locality.HeaderMapVersion) != "1" {
+	if h := resp.Header; h.Get(wire.Checksum) != checksum(data) || h.Get(wire.Owner) != "solo" || h.Get(wire.MapVersion) != "1" {
 		t.Errorf("PUT headers: %v", h)
 	}
 	b, err := os.ReadFile(filepath.Join(s.node.Dir(), "b", "x", "y.bin"))
@@ -397,7 +398,7 @@ func TestNotOwnerRefused(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusConflict || resp.Header.Get(locality.HeaderMapVersion) != "1" || resp.Header.Get(locality.HeaderErrorCode) != "not_owner" {
+		if resp.StatusCode != http.StatusConflict || resp.Header.Get(wire.MapVersion) != "1" || resp.Header.Get(wire.ErrorCode) != "not_owner" {
 			t.Errorf("%s to a non-owner: %s %v", method, resp.Status, resp.Header)
 		}
 		if method != http.MethodHead {

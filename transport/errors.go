@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // wireError is the JSON form of an error on every transport: the body of
@@ -46,7 +46,7 @@ func (w wireError) toError(name insitu.Name) error {
 // status of its code.
 func writeError(w http.ResponseWriter, err error) {
 	we := toWire(err)
-	writeWireError(w, locality.HTTPStatus(we.Code), we)
+	writeWireError(w, wire.Status(we.Code), we)
 }
 
 func writeWireError(w http.ResponseWriter, status int, we wireError) {
@@ -76,5 +76,5 @@ func readHTTPError(resp *http.Response, name insitu.Name) error {
 	} else {
 		msg = resp.Status + ": " + msg
 	}
-	return &insitu.Error{Code: locality.CodeOfStatus(resp.StatusCode), Name: name, Msg: msg}
+	return &insitu.Error{Code: wire.CodeOfStatus(resp.StatusCode), Name: name, Msg: msg}
 }
