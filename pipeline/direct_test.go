@@ -46,6 +46,7 @@ func (d *deliveringTransform) TransformTo(ctx context.Context, in *insitu.Input,
 }
 
 func TestRunDirectPut(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(25, 100)
 	mem := newMemSink()
 	tr := &deliveringTransform{dst: mem}

@@ -11,5 +11,13 @@
 // (reported with their stack) and timeouts fail that object, with its name
 // and an insitu error code. With ContinueOnError off (the default) the first
 // failure cancels the run and is returned; with it on, every failure is
-// recorded and the run goes on.
+// recorded and the run goes on. Report.Failures keeps the first
+// Options.MaxFailures of them and counts the rest.
+//
+// A run writes nothing on its own, to a terminal or anywhere else; it
+// reports what the caller asks for. Options.Progress gets live [Stats]:
+// [TerminalProgress] draws them as one live line on a terminal,
+// [LogProgress] as a line per interval for logs and pipes.
+// Options.OnFailure gets each failure as it happens: a [FailureLog]
+// appends them to a file as JSON lines.
 package pipeline

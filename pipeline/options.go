@@ -18,8 +18,14 @@ type Options struct {
 	Workers int
 
 	// Rename maps an input name to its output name, e.g. ReplaceExt(".flac",
-	// ".wav"). An error fails that object. Default: the output keeps the
-	// input's name.
+	// ".wav"). An error fails that object. It must give the same output for
+	// the same input. Two inputs of a run cannot have one output name (one
+	// output would silently replace the other): the first input renamed to
+	// a name takes it, and any other fails with an [insitu.InvalidArgument]
+	// error that names both inputs and the output. To tell, the run keeps
+	// a 64-bit hash of each output name with the name of the input that
+	// took it, about 100 bytes per object plus the input's bucket and key.
+	// Default: the output keeps the input's name.
 	Rename func(insitu.Name) (insitu.Name, error)
 
 	// Args reach the transform unchanged in Input.Args. Default: "".
@@ -67,22 +73,40 @@ type Options struct {
 	Timeout time.Duration
 
 	// Progress, when set, is called with live stats every ProgressInterval
-	// and once at the end, from a single goroutine. When nil and stderr is a
-	// terminal, Run draws one live line on stderr instead.
+	// and once more at the end with Stats.Final set, always from one
+	// goroutine, never two calls at once. [TerminalProgress] draws them as
+	// one live line on a terminal, [LogProgress] as a line per call for
+	// logs and pipes. Default: nil, no progress and no output at all.
 	Progress func(Stats)
 
 	// ProgressInterval is the time between progress updates.
 	// Default: 500ms.
 	ProgressInterval time.Duration
 
-	// FailuresFile, when set, is created (or truncated) at the start and
-	// gets one JSON object per line for each failure, as it happens:
-	// {"name":{"bucket":..,"key":..},"code":..,"message":..}. Default: none.
-	FailuresFile string
+	// OnFailure, when set, is called once for each object that fails
+	// (listing errors included), as it fails, with the same Failure that
+	// Report.Failures records (if it has room). It is called from the
+	// worker goroutine of the failed object, but the calls are serialized:
+	// never two at once, so OnFailure need not be safe for concurrent use;
+	// a slow OnFailure holds up the workers whose objects fail meanwhile.
+	// [NewFailureLog] appends the failures to a file as JSON lines.
+	// Default: nil.
+	OnFailure func(Failure)
+
+	// MaxFailures is the most failures kept in Report.Failures, the first
+	// ones; the others are only counted, in Report.FailuresDropped, so that
+	// a run of millions of failing objects holds a bounded report in
+	// memory (OnFailure still gets every one). Default:
+	// [DefaultMaxFailures]. Negative keeps none.
+	MaxFailures int
 
 	// Logger gets a record per failure and retry. Default: discard.
 	Logger *slog.Logger
 }
+
+// DefaultMaxFailures is the default of Options.MaxFailures: the most
+// failures a Report keeps. A cluster's report keeps as many.
+const DefaultMaxFailures = 1000
 
 const (
 	defaultRetries          = 3
@@ -110,6 +134,12 @@ func (o *Options) resolved() Options {
 	}
 	if r.Backoff <= 0 {
 		r.Backoff = defaultBackoff
+	}
+	switch {
+	case r.MaxFailures == 0:
+		r.MaxFailures = DefaultMaxFailures
+	case r.MaxFailures < 0:
+		r.MaxFailures = 0
 	}
 	if r.ProgressInterval <= 0 {
 		r.ProgressInterval = defaultProgressInterval

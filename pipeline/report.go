@@ -15,12 +15,19 @@ type Report struct {
 	Listed      int64 `json:"listed"`      // objects the source yielded (listing errors included)
 	Transformed int64 `json:"transformed"` // objects transformed and stored (or counted, in a dry run)
 	Skipped     int64 `json:"skipped"`     // outputs that existed (SkipExisting) or that the transform dropped (ErrSkip)
-	Failed      int64 `json:"failed"`      // objects that failed, listed in Failures
+	Failed      int64 `json:"failed"`      // objects that failed: the first ones in Failures, the others counted in FailuresDropped
 	BytesIn     int64 `json:"bytes_in"`    // bytes read from the source, retries included; an input the transform read by itself (Input.Path, a remote fetch) counts its Size
 	BytesOut    int64 `json:"bytes_out"`   // bytes the transform wrote, retries included
 
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Failures []Failure     `json:"failures,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Failures are the first failures of the run, at most
+	// Options.MaxFailures of them, in the order they happened.
+	Failures []Failure `json:"failures,omitempty"`
+	// FailuresDropped counts the failures beyond those: Failed =
+	// len(Failures) + FailuresDropped. (In a cluster's report, the objects
+	// of a node whose part did not complete count as failed with neither;
+	// the node's report says why.)
+	FailuresDropped int64 `json:"failures_dropped,omitempty"`
 }
 
 // Failure names an object that failed and why.
@@ -51,12 +58,16 @@ func (r Report) String() string {
 			humanize.Bytes(uint64(float64(r.BytesIn)/secs)), humanize.Bytes(uint64(float64(r.BytesOut)/secs)))
 	}
 	b.WriteByte('\n')
-	for i, f := range r.Failures {
-		if i == maxFailuresShown {
-			fmt.Fprintf(&b, "  ... and %d more failures\n", len(r.Failures)-i)
-			break
-		}
+	shown := r.Failures[:min(len(r.Failures), maxFailuresShown)]
+	for _, f := range shown {
 		fmt.Fprintf(&b, "  failed: %s\n", firstLine(f.String()))
+	}
+	if more := int64(len(r.Failures)-len(shown)) + r.FailuresDropped; more > 0 {
+		fmt.Fprintf(&b, "  ... and %d more failures", more)
+		if r.FailuresDropped > 0 {
+			fmt.Fprintf(&b, " (%d of them not kept in the report)", r.FailuresDropped)
+		}
+		b.WriteByte('\n')
 	}
 	return b.String()
 }

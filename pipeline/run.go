@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/ticker"
 	"github.com/sourcegraph/conc/panics"
 	"github.com/sourcegraph/conc/pool"
 )
@@ -39,19 +41,25 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		return Report{}, err
 	}
 	o := opts.resolved()
-	failures, err := openFailuresFile(o.FailuresFile)
-	if err != nil {
-		return Report{}, err
-	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel, failures: failures}
+	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel,
+		outputs: map[uint64]insitu.Name{}, seed: maphash.MakeSeed()}
 	if o.DirectPut && !o.DryRun {
 		r.directSink, _ = dst.(insitu.DirectSink)
 		r.directT, _ = t.(insitu.DirectTransform)
 	}
-	stopProgress := startProgress(o.Progress, o.ProgressInterval, r.stats)
+	var stopProgress func()
+	if o.Progress != nil {
+		stopProgress = ticker.Start(o.ProgressInterval, func(final bool) {
+			s := r.stats()
+			s.Final = final
+			o.Progress(s)
+		})
+	} else {
+		stopProgress = func() {}
+	}
 
 	if o.CountFirst {
 		for range src.Objects(ctx) {
@@ -75,9 +83,6 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	stopProgress()
 
 	rep := r.report()
-	if err := failures.close(); err != nil {
-		return rep, err
-	}
 	if err := r.firstErr(); err != nil && !o.ContinueOnError {
 		return rep, err
 	}
@@ -92,13 +97,12 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 var errFirstFailure = insitu.Errorf(insitu.Canceled, "pipeline: canceled after an earlier failure")
 
 type runner struct {
-	src      insitu.Source
-	t        insitu.Transform
-	dst      insitu.Sink
-	o        Options
-	start    time.Time
-	cancel   context.CancelCauseFunc
-	failures *failuresFile
+	src    insitu.Source
+	t      insitu.Transform
+	dst    insitu.Sink
+	o      Options
+	start  time.Time
+	cancel context.CancelCauseFunc
 
 	// Both set when outputs go by direct put.
 	directSink insitu.DirectSink
@@ -108,9 +112,16 @@ type runner struct {
 	bytesIn, bytesOut                           atomic.Int64
 	listingDone                                 atomic.Bool
 
-	mu       sync.Mutex
-	failList []Failure
+	mu       sync.Mutex // guards what follows, and serializes OnFailure
+	failList []Failure  // the first MaxFailures failures
+	dropped  int64      // failures not in failList
 	first    error
+
+	// outputs maps the hash of each output name to the input that took
+	// it, to fail a second input renamed to the same name.
+	outMu   sync.Mutex
+	outputs map[uint64]insitu.Name
+	seed    maphash.Seed
 }
 
 // process carries one object through rename, skip check, transform and put,
@@ -122,6 +133,10 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 	}
 	out, err := r.o.Rename(obj.Name)
 	if err != nil {
+		r.fail(obj.Name, err)
+		return
+	}
+	if err := r.claim(obj.Name, out); err != nil {
 		r.fail(obj.Name, err)
 		return
 	}
@@ -158,6 +173,29 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 			return
 		}
 	}
+}
+
+// claim records that in's output is out, or returns an InvalidArgument
+// error naming both inputs when an earlier input of the run took out.
+func (r *runner) claim(in, out insitu.Name) error {
+	h := maphash.Comparable(r.seed, out)
+	r.outMu.Lock()
+	first, taken := r.outputs[h]
+	if !taken {
+		r.outputs[h] = in
+	}
+	r.outMu.Unlock()
+	if !taken || first == in {
+		return nil
+	}
+	// The same hash: the same name, unless two names' hashes collide, which
+	// renaming the first input again tells. (A real collision with the
+	// second name would then go unseen: the odds are 1 in 2^64.)
+	if firstOut, err := r.o.Rename(first); err != nil || firstOut != out {
+		return nil
+	}
+	return &insitu.Error{Code: insitu.InvalidArgument, Name: in,
+		Msg: fmt.Sprintf("its output %s is already the output of %s: two inputs cannot be renamed to one output name", out, first)}
 }
 
 // errSinkDone unblocks a transform still writing after the sink returned.
@@ -279,15 +317,27 @@ func (r *runner) fail(name insitu.Name, err error) {
 	f := Failure{Name: name, Code: insitu.CodeOf(err), Message: failureMessage(err)}
 	r.failed.Add(1)
 	r.o.Logger.LogAttrs(context.Background(), slog.LevelWarn, "object failed", slog.String("object", name.String()), slog.Any("error", err))
-	r.mu.Lock()
-	r.failList = append(r.failList, f)
-	if r.first == nil {
-		r.first = insitu.WithName(err, name)
-	}
-	r.failures.write(f)
-	r.mu.Unlock()
+	r.record(f, insitu.WithName(err, name))
 	if !r.o.ContinueOnError {
 		r.cancel(errFirstFailure)
+	}
+}
+
+// record keeps f in the report, if it has room, and err if it is the
+// first, and hands f to OnFailure.
+func (r *runner) record(f Failure, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.failList) < r.o.MaxFailures {
+		r.failList = append(r.failList, f)
+	} else {
+		r.dropped++
+	}
+	if r.first == nil {
+		r.first = err
+	}
+	if r.o.OnFailure != nil {
+		r.o.OnFailure(f)
 	}
 }
 
@@ -318,7 +368,7 @@ func (r *runner) report() Report {
 	return Report{
 		Listed: s.Listed, Transformed: s.Transformed, Skipped: s.Skipped, Failed: s.Failed,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, Elapsed: s.Elapsed,
-		Failures: append([]Failure(nil), r.failList...),
+		Failures: append([]Failure(nil), r.failList...), FailuresDropped: r.dropped,
 	}
 }
 

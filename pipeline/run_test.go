@@ -25,8 +25,8 @@ func checkCounts(t *testing.T, rep pipeline.Report) {
 	if rep.Listed != rep.Transformed+rep.Skipped+rep.Failed {
 		t.Fatalf("counts do not add up: %+v", rep)
 	}
-	if int64(len(rep.Failures)) != rep.Failed {
-		t.Fatalf("Failed = %d but %d failures recorded", rep.Failed, len(rep.Failures))
+	if int64(len(rep.Failures))+rep.FailuresDropped != rep.Failed {
+		t.Fatalf("Failed = %d but %d failures recorded and %d dropped", rep.Failed, len(rep.Failures), rep.FailuresDropped)
 	}
 }
 
@@ -40,6 +40,7 @@ var upper = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out
 })
 
 func TestRunTransformsEveryObject(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(200, 1000)
 	dst := newMemSink()
 	rep, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{Workers: 8})
@@ -64,6 +65,7 @@ func TestRunTransformsEveryObject(t *testing.T) {
 }
 
 func TestRunRenameAndArgs(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(3, 10)
 	dst := newMemSink()
 	var seen sync.Map
@@ -92,6 +94,7 @@ func TestRunRenameAndArgs(t *testing.T) {
 }
 
 func TestReplaceExt(t *testing.T) {
+	t.Parallel()
 	r := pipeline.ReplaceExt(".flac", ".wav")
 	for in, want := range map[string]string{
 		"a/b.flac": "a/b.wav",
@@ -110,6 +113,7 @@ func TestReplaceExt(t *testing.T) {
 }
 
 func TestRunSkipExisting(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(10, 100)
 	dst := newMemSink()
 	for _, k := range []string{"obj-0002", "obj-0005", "obj-0009"} {
@@ -135,6 +139,7 @@ func TestRunSkipExisting(t *testing.T) {
 }
 
 func TestRunDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(20, 500)
 	dst := newMemSink()
 	rep, err := pipeline.Run(t.Context(), src, upper, dst, &pipeline.Options{DryRun: true})
@@ -151,6 +156,7 @@ func TestRunDryRunWritesNothing(t *testing.T) {
 }
 
 func TestRunTransformErrSkip(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(10, 10)
 	dst := newMemSink()
 	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
@@ -191,6 +197,7 @@ func failOn(code insitu.Code, suffixes ...string) insitu.Transform {
 }
 
 func TestRunStopsAtFirstFailure(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(50, 10)
 	dst := newMemSink()
 	rep, err := pipeline.Run(t.Context(), src, failOn(insitu.InvalidArgument, "0007"), dst, &pipeline.Options{Workers: 2})
@@ -214,17 +221,29 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestRunContinueOnError(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(40, 10)
 	dst := newMemSink()
 	ff := filepath.Join(t.TempDir(), "failures.jsonl")
+	file, err := os.Create(ff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flog := pipeline.NewFailureLog(file)
 	rep, err := pipeline.Run(t.Context(), src, failOn(insitu.InvalidArgument, "0003", "0017", "0031"), dst,
-		&pipeline.Options{ContinueOnError: true, FailuresFile: ff, Workers: 4})
+		&pipeline.Options{ContinueOnError: true, OnFailure: flog.Add, Workers: 4})
 	if err != nil {
 		t.Fatalf("err = %v, want nil with ContinueOnError", err)
 	}
 	checkCounts(t, rep)
 	if rep.Failed != 3 || rep.Transformed != 37 || dst.len() != 37 {
 		t.Fatalf("report %+v, sink has %d", rep, dst.len())
+	}
+	if err := flog.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := file.Close(); err != nil {
+		t.Fatal(err)
 	}
 	// The failures file has the same failures as the report.
 	f, err := os.Open(ff)
@@ -258,6 +277,7 @@ func TestRunContinueOnError(t *testing.T) {
 }
 
 func TestRunRetriesUnavailableOnly(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(4, 10)
 	// obj-0000 is unavailable twice, then fine; obj-0001 is always
 	// unavailable; obj-0002 is missing, which must not be retried.
@@ -288,6 +308,7 @@ func TestRunRetriesUnavailableOnly(t *testing.T) {
 }
 
 func TestRunPanicFailsOneObject(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(10, 10)
 	dst := newMemSink()
 	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
@@ -314,6 +335,7 @@ func TestRunPanicFailsOneObject(t *testing.T) {
 }
 
 func TestRunTimeout(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	defer close(release)
 	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
@@ -347,6 +369,7 @@ func TestRunTimeout(t *testing.T) {
 }
 
 func TestRunCanceledContext(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	var n atomic.Int64
 	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
@@ -367,6 +390,7 @@ func TestRunCanceledContext(t *testing.T) {
 }
 
 func TestRunListingErrorsCount(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(3, 10)
 	src.listErrs = []error{&insitu.Error{Code: insitu.PermissionDenied, Name: insitu.Name{Bucket: "in", Key: "locked"}, Msg: "cannot read"}}
 	rep, err := pipeline.Run(t.Context(), src, insitu.Identity, newMemSink(), &pipeline.Options{ContinueOnError: true})
@@ -380,6 +404,7 @@ func TestRunListingErrorsCount(t *testing.T) {
 }
 
 func TestRunBodyIsLazy(t *testing.T) {
+	t.Parallel()
 	src := newMemSource(5, 10)
 	pathOnly := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		_, err := io.WriteString(out, in.Name.Key)
@@ -396,6 +421,7 @@ func TestRunBodyIsLazy(t *testing.T) {
 }
 
 func TestRunProgressCallback(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var last pipeline.Stats
 	calls := 0
@@ -425,6 +451,7 @@ func TestRunProgressCallback(t *testing.T) {
 }
 
 func TestRunBadArguments(t *testing.T) {
+	t.Parallel()
 	src, dst := newMemSource(1, 1), newMemSink()
 	for name, run := range map[string]func() error{
 		"nil source":    func() error { _, err := pipeline.Run(t.Context(), nil, insitu.Identity, dst, nil); return err },
@@ -434,8 +461,8 @@ func TestRunBadArguments(t *testing.T) {
 			_, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{Workers: -1})
 			return err
 		},
-		"failures file in a missing dir": func() error {
-			_, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{FailuresFile: filepath.Join(t.TempDir(), "no", "f.jsonl")})
+		"negative timeout": func() error {
+			_, err := pipeline.Run(t.Context(), src, insitu.Identity, dst, &pipeline.Options{Timeout: -1})
 			return err
 		},
 	} {

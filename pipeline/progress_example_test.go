@@ -1,0 +1,77 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/pipeline"
+	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/source"
+)
+
+// A live line on a terminal: each call redraws it, the final call ends it.
+// (Here into a buffer, to show the bytes a terminal gets.)
+func ExampleTerminalProgress() {
+	var term bytes.Buffer
+	progress := pipeline.TerminalProgress(&term)
+	progress(pipeline.Stats{Listed: 10, ListingDone: true, Transformed: 4, BytesIn: 4e6, BytesOut: 8e6, Elapsed: 2 * time.Second})
+	progress(pipeline.Stats{Listed: 10, ListingDone: true, Transformed: 10, BytesIn: 1e7, BytesOut: 2e7, Elapsed: 5 * time.Second, Final: true})
+	fmt.Printf("%q\n", term.String())
+	// Output:
+	// "\r4/10 objects  2.0 obj/s  in 2.0 MB/s  out 4.0 MB/s  ETA 3s\x1b[K\r10/10 objects  2.0 obj/s  in 2.0 MB/s  out 4.0 MB/s\x1b[K\n"
+}
+
+// A line per call for a log or a pipe, the last one marked; a CLI picks
+// this one when its output is not a terminal, with a longer interval.
+func ExampleLogProgress() {
+	progress := pipeline.LogProgress(os.Stdout)
+	progress(pipeline.Stats{Listed: 7, Transformed: 4, BytesIn: 4e6, BytesOut: 8e6, Elapsed: 2 * time.Second})
+	progress(pipeline.Stats{Listed: 10, ListingDone: true, Transformed: 9, Failed: 1, BytesIn: 1e7, BytesOut: 2e7, Elapsed: 5 * time.Second, Final: true})
+	// Output:
+	// progress at 2s: 4/7+ objects  2.0 obj/s  in 2.0 MB/s  out 4.0 MB/s
+	// progress at 5s (final): 10/10 objects  2.0 obj/s  in 2.0 MB/s  out 4.0 MB/s  failed 1
+}
+
+// Every failure of a run, as JSON lines, as it happens: here on stdout,
+// usually in a file the caller creates (and closes after the run).
+func ExampleFailureLog() {
+	in, _ := os.MkdirTemp("", "insitu-example-in")
+	defer os.RemoveAll(in)
+	for _, name := range []string{"a.txt", "b.bin", "c.txt", "d.bin"} {
+		os.WriteFile(filepath.Join(in, name), []byte(name), 0o644)
+	}
+	onlyText := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		if !strings.HasSuffix(in.Name.Key, ".txt") {
+			return insitu.Errorf(insitu.InvalidArgument, "not a .txt file")
+		}
+		_, err := io.Copy(out, in.Body)
+		return err
+	})
+
+	src, err := source.Dir(in, &source.DirOptions{Bucket: "docs"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	failures := pipeline.NewFailureLog(os.Stdout)
+	rep, err := pipeline.Run(context.Background(), src, onlyText, sink.Discard(),
+		&pipeline.Options{ContinueOnError: true, OnFailure: failures.Add, Workers: 1})
+	if err == nil {
+		err = failures.Err()
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("transformed %d, failed %d\n", rep.Transformed, rep.Failed)
+	// Output:
+	// {"name":{"bucket":"docs","key":"b.bin"},"code":"invalid_argument","message":"not a .txt file"}
+	// {"name":{"bucket":"docs","key":"d.bin"},"code":"invalid_argument","message":"not a .txt file"}
+	// transformed 2, failed 2
+}
