@@ -102,7 +102,11 @@ func startBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	e := &benchEnv{cluster: c, node: c.Nodes()[0], sink: sink.Cluster(c.Client()), dir: b.TempDir(), clients: map[string]*transport.Client{}}
+	dst, err := sink.Cluster(c.Client())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &benchEnv{cluster: c, node: c.Nodes()[0], sink: dst, dir: b.TempDir(), clients: map[string]*transport.Client{}}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -552,7 +556,14 @@ func benchRemote(b *testing.B, size, count int, mode string, localFile, directPu
 		b.Fatal(err)
 	}
 	defer t.Close()
-	src, dst := source.Cluster(c.Client(), "in", nil), sink.Cluster(c.Client())
+	src, err := source.Cluster(c.Client(), "in", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst, err := sink.Cluster(c.Client())
+	if err != nil {
+		b.Fatal(err)
+	}
 	opts := &pipeline.Options{
 		Workers:   3 * runtime.GOMAXPROCS(0),
 		Rename:    func(n insitu.Name) (insitu.Name, error) { return insitu.Name{Bucket: "out", Key: n.Key}, nil },

@@ -110,9 +110,21 @@ func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
 	opts.CountFirst = true                  // so a lost node's unfinished objects are known
 	opts.Progress = func(pipeline.Stats) {} // no terminal line on a node
 	opts.Logger = n.log.With("job", spec.ID)
+	remote, err := sink.Cluster(client)
+	if err != nil {
+		client.Close()
+		releaseT()
+		return cluster.JobStatus{}, err
+	}
+	src, err := n.jobSource(spec)
+	if err != nil {
+		client.Close()
+		releaseT()
+		return cluster.JobStatus{}, err
+	}
 	j := &nodeJob{spec: spec, release: func() { client.Close(); releaseT() }}
-	dst := &jobSink{n: n, remote: sink.Cluster(client)}
-	j.run = pipeline.Start(context.Background(), n.jobSource(spec), t, dst, opts)
+	dst := &jobSink{n: n, remote: remote}
+	j.run = pipeline.Start(context.Background(), src, t, dst, opts)
 	n.jobs.byID[spec.ID] = j
 	go n.retire(j)
 	if spec.Server != nil {
@@ -231,10 +243,10 @@ func (n *Node) status(j *nodeJob) cluster.JobStatus {
 
 // jobSource lists the job's inputs in the node's store, each with the
 // local file in Path. A bucket the node holds nothing of is empty.
-func (n *Node) jobSource(spec cluster.JobSpec) insitu.Source {
+func (n *Node) jobSource(spec cluster.JobSpec) (insitu.Source, error) {
 	dir := filepath.Join(n.dir, spec.Bucket)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return emptySource{}
+		return emptySource{}, nil
 	}
 	return source.Dir(dir, &source.DirOptions{Bucket: spec.Bucket, Prefix: spec.Prefix})
 }

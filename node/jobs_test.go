@@ -130,7 +130,15 @@ func TestJobRunsOnEveryNode(t *testing.T) {
 	}
 	// The outputs are those of the same transform run in-process.
 	local := t.TempDir()
-	if _, err := pipeline.Run(t.Context(), source.Dir(in, nil), xxh64, sink.Dir(local, nil),
+	src, err := source.Dir(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := sink.Dir(local, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Run(t.Context(), src, xxh64, dst,
 		&pipeline.Options{Args: "42", Rename: pipeline.ReplaceExt(".txt", ".xxh")}); err != nil {
 		t.Fatal(err)
 	}

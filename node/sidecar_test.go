@@ -121,7 +121,15 @@ func (c *reqCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 func reference(t *testing.T, in string, tr insitu.Transform, args string, rename func(insitu.Name) (insitu.Name, error)) map[string][]byte {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := pipeline.Run(t.Context(), source.Dir(in, nil), tr, sink.Dir(dir, nil),
+	src, err := source.Dir(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := sink.Dir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Run(t.Context(), src, tr, dst,
 		&pipeline.Options{Args: args, Rename: rename}); err != nil {
 		t.Fatal(err)
 	}

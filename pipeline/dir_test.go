@@ -64,7 +64,7 @@ func copyTestdata(t *testing.T, dir string, names ...string) {
 func TestRunDirToDir(t *testing.T) {
 	in, out := t.TempDir(), t.TempDir()
 	copyTestdata(t, in, "test-text.txt", "test-image.jpg", "test-audio-flac.flac", "test-audio-wav.wav")
-	rep, err := pipeline.Run(t.Context(), source.Dir(in, nil), insitu.Identity, sink.Dir(out, nil), nil)
+	rep, err := pipeline.Run(t.Context(), mustDirSource(t, in), insitu.Identity, mustDirSink(t, out), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestRunDirToDir(t *testing.T) {
 			t.Errorf("%s: checksum %x, want %x", k, got[k], h)
 		}
 	}
-	rep, err = pipeline.Run(t.Context(), source.Dir(in, nil), insitu.Identity, sink.Dir(out, nil), &pipeline.Options{SkipExisting: true})
+	rep, err = pipeline.Run(t.Context(), mustDirSource(t, in), insitu.Identity, mustDirSink(t, out), &pipeline.Options{SkipExisting: true})
 	if err != nil || rep.Skipped != 4 || rep.Transformed != 0 {
 		t.Fatalf("rerun with SkipExisting: %+v, %v", rep, err)
 	}
@@ -105,7 +105,7 @@ func TestRunFailuresLeaveNothingBehind(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	rep, err := pipeline.Run(t.Context(), source.Dir(in, nil), tr, sink.Dir(out, nil),
+	rep, err := pipeline.Run(t.Context(), mustDirSource(t, in), tr, mustDirSink(t, out),
 		&pipeline.Options{ContinueOnError: true, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestRunFailuresLeaveNothingBehind(t *testing.T) {
 
 func TestRunMissingSourceDir(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
-	_, err := pipeline.Run(t.Context(), source.Dir(missing, nil), insitu.Identity, sink.Discard(), nil)
+	_, err := pipeline.Run(t.Context(), mustDirSource(t, missing), insitu.Identity, sink.Discard(), nil)
 	if !errors.Is(err, insitu.NotFound) || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("err = %v, want NotFound naming the directory", err)
 	}
@@ -142,7 +142,7 @@ func TestRunUnwritableDestination(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := pipeline.Run(t.Context(), source.Dir(in, nil), insitu.Identity, sink.Dir(filepath.Join(file, "out"), nil), nil)
+	rep, err := pipeline.Run(t.Context(), mustDirSource(t, in), insitu.Identity, mustDirSink(t, filepath.Join(file, "out")), nil)
 	if err == nil || rep.Failed != 1 {
 		t.Fatalf("writing under a regular file: %+v, %v", rep, err)
 	}
@@ -166,11 +166,31 @@ func TestRunPathInputCounts(t *testing.T) {
 		_, err = io.Copy(out, f)
 		return err
 	})
-	rep, err := pipeline.Run(t.Context(), source.Dir(in, nil), fromPath, sink.Discard(), nil)
+	rep, err := pipeline.Run(t.Context(), mustDirSource(t, in), fromPath, sink.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.BytesIn != 3541+90224 || rep.BytesOut != rep.BytesIn {
 		t.Fatalf("bytes in %d, out %d; want %d both", rep.BytesIn, rep.BytesOut, 3541+90224)
 	}
+}
+
+// mustDirSource returns source.Dir(root, nil), failing the test on error.
+func mustDirSource(t *testing.T, root string) *source.DirSource {
+	t.Helper()
+	s, err := source.Dir(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustDirSink returns sink.Dir(root, nil), failing the test on error.
+func mustDirSink(t *testing.T, root string) *sink.DirSink {
+	t.Helper()
+	s, err := sink.Dir(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -34,10 +34,18 @@ func ExampleRun() {
 		_, err = out.Write(bytes.ToUpper(b))
 		return err
 	})
+	src, err := source.Dir(in, &source.DirOptions{Suffix: ".txt"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dst, err := sink.Dir(out, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	rep, err := pipeline.Run(context.Background(),
-		source.Dir(in, &source.DirOptions{Suffix: ".txt"}),
+		src,
 		upper,
-		sink.Dir(out, nil),
+		dst,
 		&pipeline.Options{Rename: pipeline.ReplaceExt(".txt", ".md"), Workers: 2})
 	if err != nil {
 		log.Fatal(err)

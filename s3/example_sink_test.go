@@ -28,8 +28,15 @@ func ExampleNewSink() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	dst := s3.NewSink(client, "backup", &s3.SinkOptions{Prefix: "photos/", PartSize: 8 << 20})
-	rep, err := pipeline.Run(context.Background(), source.Dir("/srv/photos", nil), insitu.Identity, dst,
+	dst, err := s3.NewSink(client, "backup", &s3.SinkOptions{Prefix: "photos/", PartSize: 8 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := source.Dir("/srv/photos", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err := pipeline.Run(context.Background(), src, insitu.Identity, dst,
 		&pipeline.Options{Workers: 4, SkipExisting: true})
 	if err != nil {
 		log.Fatal(err)

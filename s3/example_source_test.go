@@ -25,7 +25,10 @@ func ExampleNewSource() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := s3.NewSource(client, "audio", &s3.SourceOptions{Prefix: "2024/", Suffix: ".flac"})
+	src, err := s3.NewSource(client, "audio", &s3.SourceOptions{Prefix: "2024/", Suffix: ".flac"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	for obj, err := range src.Objects(context.Background()) {
 		if err != nil {
 			fmt.Println("skipped:", err)
@@ -43,7 +46,10 @@ func ExampleNewSource_startAfter() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := s3.NewSource(client, "audio", &s3.SourceOptions{StartAfter: "2024/07/take-0413.flac"})
+	src, err := s3.NewSource(client, "audio", &s3.SourceOptions{StartAfter: "2024/07/take-0413.flac"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	n := 0
 	for _, err := range src.Objects(context.Background()) {
 		if err == nil {

@@ -30,7 +30,7 @@ const (
 // list of chunks, so a small object holds only what it needs.
 const chunkSize = 256 << 10
 
-// SinkOptions configure [S3]. A nil *SinkOptions means the defaults.
+// SinkOptions configure [NewSink]. A nil *SinkOptions means the defaults.
 type SinkOptions struct {
 	// Prefix is put before every key: name.Key is stored as Prefix+Key.
 	// Default "".
@@ -50,20 +50,19 @@ type SinkOptions struct {
 }
 
 // Sink stores objects in a bucket of an S3-compatible service, reached
-// through minio-go. Make one with [S3]. An Sink is safe for concurrent
+// through minio-go. Make one with [NewSink]. A Sink is safe for concurrent
 // use.
 type Sink struct {
 	client *minio.Client
 	core   minio.Core
 	bucket string
 	opts   SinkOptions
-	err    error // a bad argument, reported by every call
 	chunks sync.Pool
 }
 
-// S3 returns a sink that stores the object name as bucket/Prefix+name.Key
-// through client. The name's own bucket is validated but not used: an
-// Sink is one bucket, as a migration from one bucket to another needs.
+// NewSink returns a sink that stores the object name as
+// bucket/Prefix+name.Key through client. The name's own bucket is
+// validated but not used: a Sink is one bucket, as a migration from one bucket to another needs.
 //
 // Put streams r: it reads up to PartSize bytes; if r ends there, the
 // object goes in one PUT, else in a multipart upload of PartSize parts,
@@ -85,7 +84,10 @@ type Sink struct {
 // that says what to check; throttling, 5xx answers and broken connections
 // Unavailable (retried by the runner); an object over the multipart limit
 // TooLarge.
-func NewSink(client *minio.Client, bucket string, opts *SinkOptions) *Sink {
+//
+// A nil client, an invalid bucket name or a PartSize out of S3's range is
+// an InvalidArgument error.
+func NewSink(client *minio.Client, bucket string, opts *SinkOptions) (*Sink, error) {
 	s := &Sink{client: client, core: minio.Core{Client: client}, bucket: bucket}
 	if opts != nil {
 		s.opts = *opts
@@ -98,16 +100,15 @@ func NewSink(client *minio.Client, bucket string, opts *SinkOptions) *Sink {
 	}
 	switch {
 	case client == nil:
-		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.S3: nil client")
+		return nil, insitu.Errorf(insitu.InvalidArgument, "s3.NewSink: nil client")
 	case s.opts.PartSize < minPartSize || s.opts.PartSize > maxPartSize:
-		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.S3: PartSize is %d; S3 needs 5 MiB to 5 GiB", s.opts.PartSize)
-	default:
-		if err := s3utils.CheckValidBucketName(bucket); err != nil {
-			s.err = &insitu.Error{Code: insitu.InvalidArgument, Name: insitu.Name{Bucket: bucket}, Msg: "sink.S3: not a valid S3 bucket name", Err: err}
-		}
+		return nil, insitu.Errorf(insitu.InvalidArgument, "s3.NewSink: PartSize is %d; S3 needs 5 MiB to 5 GiB", s.opts.PartSize)
+	}
+	if err := s3utils.CheckValidBucketName(bucket); err != nil {
+		return nil, &insitu.Error{Code: insitu.InvalidArgument, Name: insitu.Name{Bucket: bucket}, Msg: "s3.NewSink: not a valid S3 bucket name", Err: err}
 	}
 	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
-	return s
+	return s, nil
 }
 
 // Bucket returns the bucket the sink stores in.
@@ -116,7 +117,7 @@ func (s *Sink) Bucket() string { return s.bucket }
 // contentTypeByExt is the default SinkOptions.ContentType.
 func contentTypeByExt(n insitu.Name) string { return mime.TypeByExtension(path.Ext(n.Key)) }
 
-// Put stores the bytes of r under name; see [S3] for how, and for the
+// Put stores the bytes of r under name; see [NewSink] for how, and for the
 // errors. The result has the size and the XXH64 checksum of the bytes
 // stored, and the name as given.
 func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
@@ -170,9 +171,6 @@ func (s *Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error
 
 // key returns the S3 key of name, after checking it.
 func (s *Sink) key(name insitu.Name) (string, error) {
-	if s.err != nil {
-		return "", s.err
-	}
 	if err := name.Validate(); err != nil {
 		return "", err
 	}

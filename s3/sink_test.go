@@ -70,7 +70,7 @@ func TestSinkConformance(t *testing.T) {
 		MakeSink: func(t *testing.T) insitu.Sink {
 			b := bucketFor(t)
 			srv.MakeBucket(t, b)
-			return s3.NewSink(srv.Client, b, nil)
+			return newSink(t, srv.Client, b, nil)
 		},
 		Read: func(t *testing.T, s insitu.Sink, name insitu.Name) ([]byte, error) {
 			return readS3(srv.Client, s.(*s3.Sink).Bucket(), name.Key)
@@ -117,7 +117,7 @@ func hashOf(t *testing.T, r io.Reader) (uint64, int64) {
 func TestSinkUnknownSizeMultipart(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "big")
-	s := s3.NewSink(srv.Client, "big", &s3.SinkOptions{PartSize: 5 << 20})
+	s := newSink(t, srv.Client, "big", &s3.SinkOptions{PartSize: 5 << 20})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		size      int64
@@ -190,7 +190,7 @@ func (f *failAfter) Read(p []byte) (int, error) {
 func TestSinkFailedMultipartLeavesNothing(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "fail")
-	s := s3.NewSink(srv.Client, "fail", &s3.SinkOptions{PartSize: 5 << 20})
+	s := newSink(t, srv.Client, "fail", &s3.SinkOptions{PartSize: 5 << 20})
 	name := insitu.Name{Key: "half"}
 	boom := errors.New("transform failed")
 
@@ -244,7 +244,7 @@ func TestSinkContentTypeAndPrefix(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "types")
 	ctx := context.Background()
-	s := s3.NewSink(srv.Client, "types", &s3.SinkOptions{Prefix: "out/"})
+	s := newSink(t, srv.Client, "types", &s3.SinkOptions{Prefix: "out/"})
 	for _, key := range []string{"a.wav", "b/c.json", "d.html", "noext"} {
 		if _, err := s.Put(ctx, insitu.Name{Key: key}, strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)
@@ -265,7 +265,7 @@ func TestSinkContentTypeAndPrefix(t *testing.T) {
 		}
 	}
 	// A function of our own, for a multipart upload too.
-	s = s3.NewSink(srv.Client, "types", &s3.SinkOptions{PartSize: 5 << 20,
+	s = newSink(t, srv.Client, "types", &s3.SinkOptions{PartSize: 5 << 20,
 		ContentType: func(n insitu.Name) string { return "application/x-" + n.Key }})
 	for _, size := range []int64{10, 6 << 20} {
 		key := fmt.Sprint("custom", size)
@@ -289,7 +289,7 @@ func TestSinkErrors(t *testing.T) {
 	name := insitu.Name{Key: "obj"}
 
 	t.Run("MissingBucket", func(t *testing.T) {
-		s := s3.NewSink(srv.Client, "no-such-bucket", &s3.SinkOptions{PartSize: 5 << 20})
+		s := newSink(t, srv.Client, "no-such-bucket", &s3.SinkOptions{PartSize: 5 << 20})
 		for _, size := range []int64{3, 6 << 20} {
 			if _, err := s.Put(ctx, name, newGen(1, size), -1); !errors.Is(err, insitu.NotFound) {
 				t.Errorf("Put of %d bytes in a missing bucket: %v; want NotFound", size, err)
@@ -305,7 +305,7 @@ func TestSinkErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := s3.NewSink(bad, "errs", &s3.SinkOptions{PartSize: 5 << 20})
+			s := newSink(t, bad, "errs", &s3.SinkOptions{PartSize: 5 << 20})
 			for _, size := range []int64{3, 6 << 20} {
 				_, err := s.Put(ctx, name, newGen(1, size), -1)
 				if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "secret key") {
@@ -331,7 +331,7 @@ func TestSinkErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := s3.NewSink(client, "errs", nil)
+		s := newSink(t, client, "errs", nil)
 		if _, err := s.Put(ctx, name, strings.NewReader("abc"), 3); !errors.Is(err, insitu.Unavailable) {
 			t.Errorf("Put to a refusing endpoint: %v; want Unavailable", err)
 		}
@@ -340,26 +340,27 @@ func TestSinkErrors(t *testing.T) {
 		}
 	})
 	t.Run("BadArguments", func(t *testing.T) {
-		for i, s := range []*s3.Sink{
-			s3.NewSink(nil, "errs", nil),
-			s3.NewSink(srv.Client, "ab", nil),
-			s3.NewSink(srv.Client, "Bad_Bucket", nil),
-			s3.NewSink(srv.Client, "errs", &s3.SinkOptions{PartSize: 1 << 20}),
-			s3.NewSink(srv.Client, "errs", &s3.SinkOptions{PartSize: 6 << 30}),
+		for i, tc := range []struct {
+			client *minio.Client
+			bucket string
+			opts   *s3.SinkOptions
+		}{
+			{nil, "errs", nil},
+			{srv.Client, "ab", nil},
+			{srv.Client, "Bad_Bucket", nil},
+			{srv.Client, "errs", &s3.SinkOptions{PartSize: 1 << 20}},
+			{srv.Client, "errs", &s3.SinkOptions{PartSize: 6 << 30}},
 		} {
-			if _, err := s.Put(ctx, name, strings.NewReader("x"), 1); !errors.Is(err, insitu.InvalidArgument) {
-				t.Errorf("sink %d: Put: %v; want InvalidArgument", i, err)
-			}
-			if _, err := s.Stat(ctx, name); !errors.Is(err, insitu.InvalidArgument) {
-				t.Errorf("sink %d: Stat: %v; want InvalidArgument", i, err)
+			if s, err := s3.NewSink(tc.client, tc.bucket, tc.opts); s != nil || !errors.Is(err, insitu.InvalidArgument) {
+				t.Errorf("sink %d: NewSink = %v, %v; want InvalidArgument", i, s, err)
 			}
 		}
-		s := s3.NewSink(srv.Client, "errs", nil)
+		s := newSink(t, srv.Client, "errs", nil)
 		if _, err := s.Put(ctx, name, strings.NewReader("x"), -2); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("Put with size -2: %v; want InvalidArgument", err)
 		}
 		// A prefix that makes keys invalid.
-		s = s3.NewSink(srv.Client, "errs", &s3.SinkOptions{Prefix: "/abs/"})
+		s = newSink(t, srv.Client, "errs", &s3.SinkOptions{Prefix: "/abs/"})
 		if _, err := s.Put(ctx, name, strings.NewReader("x"), 1); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("Put with prefix /abs/: %v; want InvalidArgument", err)
 		}
@@ -371,7 +372,7 @@ func TestSinkErrors(t *testing.T) {
 func TestSinkSmallPutsAllocateLittle(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "small")
-	s := s3.NewSink(srv.Client, "small", nil)
+	s := newSink(t, srv.Client, "small", nil)
 	data := bytes.Repeat([]byte("z"), 1000)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -409,7 +410,7 @@ func TestSinkRetriedPutSendsTheSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := s3.NewSink(client, "retry", nil)
+	s := newSink(t, client, "retry", nil)
 	data := sinktest.Content("retry", 1<<20+7) // several chunks
 	f.FailPuts(2)
 	res, err := s.Put(context.Background(), insitu.Name{Key: "obj"}, bytes.NewReader(data), -1)
@@ -426,7 +427,7 @@ func TestSinkRetriedPutSendsTheSameBytes(t *testing.T) {
 	// With minio-go's retries off, the 503 is Unavailable, for the runner
 	// to retry.
 	f.FailPuts(1)
-	if _, err := s3.NewSink(f.Client, "retry", nil).Put(context.Background(), insitu.Name{Key: "obj2"}, bytes.NewReader(data), -1); !errors.Is(err, insitu.Unavailable) {
+	if _, err := newSink(t, f.Client, "retry", nil).Put(context.Background(), insitu.Name{Key: "obj2"}, bytes.NewReader(data), -1); !errors.Is(err, insitu.Unavailable) {
 		t.Errorf("Put answered 503: %v; want Unavailable", err)
 	}
 	if _, ok := f.Object("retry", "obj2"); ok {

@@ -13,7 +13,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
-// SourceOptions configure [S3]. A nil *SourceOptions lists the whole bucket.
+// SourceOptions configure [NewSource]. A nil *SourceOptions lists the whole bucket.
 type SourceOptions struct {
 	// Prefix keeps only keys that start with it; the server filters.
 	// Default "": every key.
@@ -38,17 +38,17 @@ type SourceOptions struct {
 }
 
 // Source is a bucket (or part of one) of an S3-compatible service,
-// reached through minio-go. Make one with [S3]. An Source is safe for
-// concurrent use.
+// reached through minio-go. Make one with [NewSource]. A Source is safe
+// for concurrent use.
 type Source struct {
 	client *minio.Client
 	core   minio.Core
 	bucket string
 	opts   SourceOptions
-	err    error // a bad argument, reported by every call
 }
 
-// S3 returns the source of the objects in bucket that client can reach.
+// NewSource returns the source of the objects in bucket that client can
+// reach.
 // It is insitu's fallback mode: no storage node owns S3 objects, so listed
 // objects have Owner "" and Path "", and the pipeline reads them over the
 // network.
@@ -74,20 +74,22 @@ type Source struct {
 // minio-go retries failed requests itself, up to minio.Options.MaxRetries
 // times (default 10) with a backoff; set it low (1 disables them) when the
 // runner's retries are enough.
-func NewSource(client *minio.Client, bucket string, opts *SourceOptions) *Source {
+//
+// A nil client, an invalid bucket name or a negative PageSize is an
+// InvalidArgument error.
+func NewSource(client *minio.Client, bucket string, opts *SourceOptions) (*Source, error) {
 	s := &Source{client: client, core: minio.Core{Client: client}, bucket: bucket}
 	if opts != nil {
 		s.opts = *opts
 	}
 	switch {
 	case client == nil:
-		s.err = insitu.Errorf(insitu.InvalidArgument, "source.S3: nil client")
+		return nil, insitu.Errorf(insitu.InvalidArgument, "s3.NewSource: nil client")
 	case s.opts.PageSize < 0:
-		s.err = insitu.Errorf(insitu.InvalidArgument, "source.S3: PageSize is %d; it must be positive, or 0 for the default", s.opts.PageSize)
-	default:
-		if err := s3utils.CheckValidBucketName(bucket); err != nil {
-			s.err = &insitu.Error{Code: insitu.InvalidArgument, Name: insitu.Name{Bucket: bucket}, Msg: "source.S3: not a valid S3 bucket name", Err: err}
-		}
+		return nil, insitu.Errorf(insitu.InvalidArgument, "s3.NewSource: PageSize is %d; it must be positive, or 0 for the default", s.opts.PageSize)
+	}
+	if err := s3utils.CheckValidBucketName(bucket); err != nil {
+		return nil, &insitu.Error{Code: insitu.InvalidArgument, Name: insitu.Name{Bucket: bucket}, Msg: "s3.NewSource: not a valid S3 bucket name", Err: err}
 	}
 	if s.opts.PageSize == 0 {
 		s.opts.PageSize = 1000
@@ -98,23 +100,19 @@ func NewSource(client *minio.Client, bucket string, opts *SourceOptions) *Source
 	case s.opts.ListRetries < 0:
 		s.opts.ListRetries = 0
 	}
-	return s
+	return s, nil
 }
 
 // Bucket returns the bucket the source lists.
 func (s *Source) Bucket() string { return s.bucket }
 
-// Objects lists the bucket; see [S3] for the order, the filters and the
+// Objects lists the bucket; see [NewSource] for the order, the filters and the
 // errors. Each call lists afresh. The listing runs on the caller's
 // goroutine, one page request at a time: breaking out of the loop early
 // leaves nothing running. When ctx ends, ctx.Err() is the last thing
 // yielded.
 func (s *Source) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 	return func(yield func(insitu.Object, error) bool) {
-		if s.err != nil {
-			yield(insitu.Object{}, s.err)
-			return
-		}
 		after := s.opts.StartAfter
 		for retry := 0; ; {
 			stopped, err := s.list(ctx, &after, yield)
@@ -213,9 +211,6 @@ func (s *Source) Stat(ctx context.Context, name insitu.Name) (insitu.Object, err
 
 // name returns name with the source's bucket, after checking the key.
 func (s *Source) name(name insitu.Name) (insitu.Name, error) {
-	if s.err != nil {
-		return insitu.Name{}, s.err
-	}
 	n := insitu.Name{Bucket: s.bucket, Key: name.Key}
 	return n, n.Validate()
 }

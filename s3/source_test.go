@@ -71,7 +71,7 @@ func TestSourceConformance(t *testing.T) {
 			b := bucketFor(t)
 			srv.MakeBucket(t, b)
 			putAll(t, srv.Client, b, objs)
-			return renamed{s3.NewSource(srv.Client, b, nil), "conformance"}
+			return renamed{newSource(t, srv.Client, b, nil), "conformance"}
 		},
 	})
 }
@@ -136,7 +136,7 @@ func TestSourceListPages(t *testing.T) {
 	list := func(opts *s3.SourceOptions) []string {
 		t.Helper()
 		var keys []string
-		for o, err := range s3.NewSource(client, "many", opts).Objects(context.Background()) {
+		for o, err := range newSource(t, client, "many", opts).Objects(context.Background()) {
 			if err != nil {
 				t.Fatalf("listing %+v: %v", opts, err)
 			}
@@ -204,7 +204,7 @@ func TestSourceEarlyBreakLeavesNothingRunning(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src := s3.NewSource(client, "brk", &s3.SourceOptions{PageSize: 5})
+	src := newSource(t, client, "brk", &s3.SourceOptions{PageSize: 5})
 	tr.CloseIdleConnections()
 	settle := func(limit int) int {
 		// Connection goroutines end asynchronously after
@@ -248,7 +248,7 @@ func TestSourceErrors(t *testing.T) {
 		return nil
 	}
 	t.Run("MissingBucket", func(t *testing.T) {
-		src := s3.NewSource(srv.Client, "no-such-bucket", nil)
+		src := newSource(t, srv.Client, "no-such-bucket", nil)
 		if err := firstErr(src); !errors.Is(err, insitu.NotFound) {
 			t.Errorf("listing a missing bucket: %v; want NotFound", err)
 		}
@@ -265,7 +265,7 @@ func TestSourceErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := s3.NewSource(bad, "errs", nil)
+			src := newSource(t, bad, "errs", nil)
 			err = firstErr(src)
 			if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "access key") {
 				t.Errorf("listing with credentials %q: %v; want PermissionDenied saying what to check", creds, err)
@@ -286,7 +286,7 @@ func TestSourceErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := s3.NewSource(client, "errs", &s3.SourceOptions{ListRetries: -1})
+		src := newSource(t, client, "errs", &s3.SourceOptions{ListRetries: -1})
 		if err := firstErr(src); !errors.Is(err, insitu.Unavailable) {
 			t.Errorf("listing from a refusing endpoint: %v; want Unavailable", err)
 		}
@@ -295,17 +295,21 @@ func TestSourceErrors(t *testing.T) {
 		}
 	})
 	t.Run("BadArguments", func(t *testing.T) {
-		for _, src := range []*s3.Source{
-			s3.NewSource(nil, "errs", nil),
-			s3.NewSource(srv.Client, "Bad_Bucket", nil),
-			s3.NewSource(srv.Client, "ab", nil),
-			s3.NewSource(srv.Client, "errs", &s3.SourceOptions{PageSize: -1}),
+		for i, tc := range []struct {
+			client *minio.Client
+			bucket string
+			opts   *s3.SourceOptions
+		}{
+			{nil, "errs", nil},
+			{srv.Client, "Bad_Bucket", nil},
+			{srv.Client, "ab", nil},
+			{srv.Client, "errs", &s3.SourceOptions{PageSize: -1}},
 		} {
-			if err := firstErr(src); !errors.Is(err, insitu.InvalidArgument) {
-				t.Errorf("listing with bad arguments: %v; want InvalidArgument", err)
+			if src, err := s3.NewSource(tc.client, tc.bucket, tc.opts); src != nil || !errors.Is(err, insitu.InvalidArgument) {
+				t.Errorf("source %d: NewSource = %v, %v; want InvalidArgument", i, src, err)
 			}
 		}
-		src := s3.NewSource(srv.Client, "errs", nil)
+		src := newSource(t, srv.Client, "errs", nil)
 		for _, key := range []string{"../x", "a//b", "/abs", ""} {
 			if _, err := src.Open(ctx, insitu.Object{Name: insitu.Name{Key: key}}); !errors.Is(err, insitu.InvalidArgument) {
 				t.Errorf("Open(%q): %v; want InvalidArgument", key, err)
@@ -315,7 +319,7 @@ func TestSourceErrors(t *testing.T) {
 	t.Run("Canceled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		src := s3.NewSource(srv.Client, "errs", nil)
+		src := newSource(t, srv.Client, "errs", nil)
 		if _, err := src.Open(cctx, insitu.Object{Name: insitu.Name{Key: "a"}}); err != context.Canceled {
 			t.Errorf("Open with a canceled context: %v; want context.Canceled itself", err)
 		}
@@ -338,7 +342,7 @@ func TestSourceStatAndOpen(t *testing.T) {
 	srv.MakeBucket(t, "stat")
 	data := sourcetest.Content("stat", 300_000)
 	putAll(t, srv.Client, "stat", map[string][]byte{"x/y.bin": data})
-	src := s3.NewSource(srv.Client, "stat", nil)
+	src := newSource(t, srv.Client, "stat", nil)
 	obj, err := src.Stat(context.Background(), insitu.Name{Bucket: "other", Key: "x/y.bin"})
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +380,7 @@ func TestSourceInvalidKeysNamedAndSkipped(t *testing.T) {
 	f.Put("mixed", "folder/", nil)
 	f.Put("mixed", "a/", nil)
 	var gotGood, gotBad []string
-	for o, err := range s3.NewSource(f.Client, "mixed", &s3.SourceOptions{PageSize: 3}).Objects(context.Background()) {
+	for o, err := range newSource(t, f.Client, "mixed", &s3.SourceOptions{PageSize: 3}).Objects(context.Background()) {
 		if err != nil {
 			var e *insitu.Error
 			if !errors.Is(err, insitu.InvalidArgument) || !errors.As(err, &e) || e.Name.Bucket != "mixed" {
@@ -418,7 +422,7 @@ func TestSourceListingRetriesUnavailable(t *testing.T) {
 	}
 	// The first page is served, then two requests fail: the listing
 	// resumes after the last key it yielded, each key exactly once.
-	src := s3.NewSource(f.Client, "flaky", &s3.SourceOptions{PageSize: 10})
+	src := newSource(t, f.Client, "flaky", &s3.SourceOptions{PageSize: 10})
 	var keys []string
 	for o, err := range src.Objects(context.Background()) {
 		if err != nil {
@@ -434,13 +438,13 @@ func TestSourceListingRetriesUnavailable(t *testing.T) {
 	}
 	// With retries off, the failure ends the listing as Unavailable.
 	f.FailLists(1)
-	keys, err := collect(s3.NewSource(f.Client, "flaky", &s3.SourceOptions{ListRetries: -1}))
+	keys, err := collect(newSource(t, f.Client, "flaky", &s3.SourceOptions{ListRetries: -1}))
 	if !errors.Is(err, insitu.Unavailable) || len(keys) != 0 {
 		t.Errorf("listing with no retries: %q, %v; want nothing and Unavailable", keys, err)
 	}
 	// More failures than retries.
 	f.FailLists(3)
-	if _, err := collect(s3.NewSource(f.Client, "flaky", &s3.SourceOptions{ListRetries: 2})); !errors.Is(err, insitu.Unavailable) {
+	if _, err := collect(newSource(t, f.Client, "flaky", &s3.SourceOptions{ListRetries: 2})); !errors.Is(err, insitu.Unavailable) {
 		t.Errorf("listing with 3 failures and 2 retries: %v; want Unavailable", err)
 	}
 	f.FailLists(0)
@@ -451,7 +455,7 @@ func TestSourceBodyCutShortIsUnavailable(t *testing.T) {
 	data := sourcetest.Content("cut", 1<<20)
 	f.Put("cut", "obj", data)
 	f.CutBodies(true)
-	src := s3.NewSource(f.Client, "cut", nil)
+	src := newSource(t, f.Client, "cut", nil)
 	rc, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Key: "obj"}})
 	if err != nil {
 		t.Fatal(err)

@@ -22,8 +22,14 @@ type ClusterSink struct {
 }
 
 // Cluster returns the sink that puts outputs onto the nodes c talks to.
-// Names must have a bucket: a node stores objects in buckets.
-func Cluster(c *locality.Client) *ClusterSink { return &ClusterSink{c: c} }
+// Names must have a bucket: a node stores objects in buckets. A nil c is
+// an InvalidArgument error.
+func Cluster(c *locality.Client) (*ClusterSink, error) {
+	if c == nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "sink.Cluster: nil client")
+	}
+	return &ClusterSink{c: c}, nil
+}
 
 // Client returns the sink's client.
 func (s *ClusterSink) Client() *locality.Client { return s.c }

@@ -44,7 +44,7 @@ func readCluster(t *testing.T, s insitu.Sink, name insitu.Name) ([]byte, error) 
 func TestClusterConformance(t *testing.T) {
 	sinktest.Run(t, sinktest.Harness{
 		Bucket:   "conf",
-		MakeSink: func(t *testing.T) insitu.Sink { return sink.Cluster(startCluster(t, 3).Client()) },
+		MakeSink: func(t *testing.T) insitu.Sink { return newCluster(t, startCluster(t, 3).Client()) },
 		Read:     readCluster,
 	})
 }
@@ -53,7 +53,7 @@ func TestClusterConformance(t *testing.T) {
 // owner's disk and on no other node's.
 func TestClusterPutsOnOwnerOnly(t *testing.T) {
 	c := startCluster(t, 3)
-	s := sink.Cluster(c.Client())
+	s := newCluster(t, c.Client())
 	ctx := context.Background()
 	perNode := map[string]int{}
 	for i := range 60 {
@@ -98,7 +98,7 @@ func TestClusterRecoversStaleMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	s := sink.Cluster(client)
+	s := newCluster(t, client)
 	moved := 0
 	for i := range 40 {
 		name := insitu.Name{Bucket: "out", Key: fmt.Sprintf("k%d", i)}
@@ -124,7 +124,7 @@ func TestClusterRecoversStaleMap(t *testing.T) {
 
 func TestClusterDestination(t *testing.T) {
 	c := startCluster(t, 3)
-	s := sink.Cluster(c.Client())
+	s := newCluster(t, c.Client())
 	name := insitu.Name{Bucket: "out", Key: "direct/put.bin"}
 	dst, err := s.Destination(context.Background(), name)
 	if err != nil {

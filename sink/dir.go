@@ -44,7 +44,6 @@ type DirOptions struct {
 type DirSink struct {
 	root  string // absolute and clean
 	files *atomicfile.Options
-	err   error // a bad root, reported by every call
 	bufs  sync.Pool
 }
 
@@ -66,18 +65,20 @@ type DirSink struct {
 // directory, so no key reaches outside it, not even through a symbolic
 // link in the tree that points out of it (such a Put fails with
 // PermissionDenied); links that stay inside the tree are followed.
-func Dir(root string, opts *DirOptions) *DirSink {
-	s := &DirSink{files: &atomicfile.Options{NoSync: opts != nil && opts.NoSync, DirPerm: 0o777}}
-	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
+//
+// An empty root is an InvalidArgument error; the directory itself is not
+// looked at until the first call.
+func Dir(root string, opts *DirOptions) (*DirSink, error) {
 	if root == "" {
-		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.Dir: empty root directory")
+		return nil, insitu.Errorf(insitu.InvalidArgument, "sink.Dir: empty root directory")
 	}
 	abs, err := filepath.Abs(root)
-	if err != nil && s.err == nil {
-		s.err = insitu.Errorf(insitu.InvalidArgument, "sink.Dir: root %q: %w", root, err)
+	if err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "sink.Dir: root %q: %w", root, err)
 	}
-	s.root = abs
-	return s
+	s := &DirSink{root: abs, files: &atomicfile.Options{NoSync: opts != nil && opts.NoSync, DirPerm: 0o777}}
+	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
+	return s, nil
 }
 
 // Root returns the absolute path of the sink's directory.
@@ -161,9 +162,6 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 // Unknown when the file system fails. The count is of the files removed
 // before the error.
 func (s *DirSink) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
-	if s.err != nil {
-		return 0, s.err
-	}
 	if olderThan < 0 {
 		return 0, insitu.Errorf(insitu.InvalidArgument, "sink.Dir: negative age %v for a sweep", olderThan)
 	}
@@ -228,9 +226,6 @@ func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, er
 // leave it. For a put, a reserved temp name is InvalidArgument; for a
 // stat, NotFound.
 func (s *DirSink) path(name insitu.Name, put bool) (string, error) {
-	if s.err != nil {
-		return "", s.err
-	}
 	if err := name.Validate(); err != nil {
 		return "", err
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/insitu-data/insitu/internal/testutil"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/sink/sinktest"
-	"github.com/insitu-data/insitu/source"
 )
 
 // tree returns every path under dir with its size (-1 for directories).
@@ -59,7 +58,7 @@ func noTempFiles(t *testing.T, root string) {
 // readDir reads an object back through source.Dir, which maps a missing
 // file to NotFound.
 func readDir(t *testing.T, s insitu.Sink, name insitu.Name) ([]byte, error) {
-	src := source.Dir(s.(*sink.DirSink).Root(), nil)
+	src := newDirSource(t, s.(*sink.DirSink).Root())
 	rc, err := src.Open(context.Background(), insitu.Object{Name: name})
 	if err != nil {
 		return nil, err
@@ -85,7 +84,7 @@ func TestDirConformance(t *testing.T) {
 				MakeSink: func(t *testing.T) insitu.Sink {
 					root := filepath.Join(t.TempDir(), "out") // created by the first Put
 					t.Cleanup(func() { noTempFiles(t, root) })
-					return sink.Dir(root, tc.opts)
+					return newDir(t, root, tc.opts)
 				},
 			})
 		})
@@ -94,7 +93,7 @@ func TestDirConformance(t *testing.T) {
 
 func TestDirWritesRootKeyAndIgnoresBucket(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a", "b")
-	s := sink.Dir(root, nil)
+	s := newDir(t, root, nil)
 	for _, tc := range []struct{ file, sum string }{
 		{"test-text.txt", "4d274921566a7ab3"}, // known answers, internal/testdata/README.md
 		{"test-image.jpg", "4747d15e3ea12932"},
@@ -133,7 +132,7 @@ func TestDirBadNamesTouchNothingOutsideRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := tree(t, parent)
-	s := sink.Dir(filepath.Join(parent, "root"), nil)
+	s := newDir(t, filepath.Join(parent, "root"), nil)
 	keys := append(sinktest.InvalidKeys(), "x/"+sink.TempPrefix+"abc", sink.TempPrefix+"1")
 	for _, key := range keys {
 		name := insitu.Name{Key: key}
@@ -157,7 +156,7 @@ func TestDirBadNamesTouchNothingOutsideRoot(t *testing.T) {
 
 func TestDirKeyCollisions(t *testing.T) {
 	root := t.TempDir()
-	s := sink.Dir(root, nil)
+	s := newDir(t, root, nil)
 	ctx := context.Background()
 	put := func(key, data string) error {
 		_, err := s.Put(ctx, insitu.Name{Key: key}, strings.NewReader(data), int64(len(data)))
@@ -198,7 +197,7 @@ func TestDirRootUnderAFile(t *testing.T) {
 	}
 	before := tree(t, parent)
 	for _, root := range []string{file, filepath.Join(file, "sub")} {
-		s := sink.Dir(root, nil)
+		s := newDir(t, root, nil)
 		_, err := s.Put(context.Background(), insitu.Name{Key: "k/v"}, strings.NewReader("data"), 4)
 		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "sink root") {
 			t.Errorf("root %s: %v, want InvalidArgument about the sink root", root, err)
@@ -207,8 +206,8 @@ func TestDirRootUnderAFile(t *testing.T) {
 	if after := tree(t, parent); len(after) != len(before) {
 		t.Errorf("files appeared: %v", after)
 	}
-	if _, err := sink.Dir("", nil).Put(context.Background(), insitu.Name{Key: "k"}, strings.NewReader(""), 0); !errors.Is(err, insitu.InvalidArgument) {
-		t.Errorf("empty root: %v, want InvalidArgument", err)
+	if s, err := sink.Dir("", nil); s != nil || !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("sink.Dir of an empty root: %v, %v; want InvalidArgument", s, err)
 	}
 }
 
@@ -223,7 +222,7 @@ func TestDirUnwritableDestination(t *testing.T) {
 		os.Remove(probe)
 		t.Skip("chmod 0500 does not stop this user (root) from writing; TestDirRootUnderAFile covers an unusable destination")
 	}
-	s := sink.Dir(root, nil)
+	s := newDir(t, root, nil)
 	for _, key := range []string{"k", "sub/k"} {
 		_, err := s.Put(context.Background(), insitu.Name{Key: key}, strings.NewReader("data"), 4)
 		if !errors.Is(err, insitu.PermissionDenied) {
@@ -236,7 +235,7 @@ func TestDirUnwritableDestination(t *testing.T) {
 // its temporary file exists, which source.Dir does not list.
 func TestDirPutInProgressIsInvisible(t *testing.T) {
 	root := t.TempDir()
-	s := sink.Dir(root, nil)
+	s := newDir(t, root, nil)
 	name := insitu.Name{Key: "dir/obj"}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -255,7 +254,7 @@ func TestDirPutInProgressIsInvisible(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "dir", "obj")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("final file visible during the Put: %v", err)
 	}
-	for obj, err := range source.Dir(root, nil).Objects(context.Background()) {
+	for obj, err := range newDirSource(t, root).Objects(context.Background()) {
 		t.Errorf("listed during the Put: %+v, %v", obj, err)
 	}
 	if _, err := s.Stat(context.Background(), name); !errors.Is(err, insitu.NotFound) {
@@ -267,7 +266,7 @@ func TestDirPutInProgressIsInvisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []string
-	for obj, err := range source.Dir(root, nil).Objects(context.Background()) {
+	for obj, err := range newDirSource(t, root).Objects(context.Background()) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,8 +295,8 @@ func TestDirCopyFromSource(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	src := source.Dir(in, nil)
-	dst := sink.Dir(filepath.Join(t.TempDir(), "out"), nil)
+	src := newDirSource(t, in)
+	dst := newDir(t, filepath.Join(t.TempDir(), "out"), nil)
 	n := 0
 	for obj, err := range src.Objects(ctx) {
 		if err != nil {
@@ -326,7 +325,7 @@ func TestDirCopyFromSource(t *testing.T) {
 
 func TestDirPutNilReader(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "out")
-	s := sink.Dir(root, nil)
+	s := newDir(t, root, nil)
 	for _, size := range []int64{-1, 0, 5} {
 		_, err := s.Put(context.Background(), insitu.Name{Key: "k"}, nil, size)
 		if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "nil reader") {
@@ -351,7 +350,7 @@ func TestDirSymlinks(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(root, "out")); err != nil {
 		t.Fatal(err)
 	}
-	s := sink.Dir(root, nil)
+	s := newDir(t, root, nil)
 	ctx := context.Background()
 	if _, err := s.Put(ctx, insitu.Name{Key: "alias/in"}, strings.NewReader("inside"), 6); err != nil {
 		t.Fatalf("Put through a link inside the root: %v", err)
@@ -387,7 +386,7 @@ func TestDirSymlinks(t *testing.T) {
 func TestDirLongKeySegment(t *testing.T) {
 	root := t.TempDir()
 	key := "d/" + strings.Repeat("x", 255)
-	res, err := sink.Dir(root, nil).Put(context.Background(), insitu.Name{Key: key}, strings.NewReader("long"), 4)
+	res, err := newDir(t, root, nil).Put(context.Background(), insitu.Name{Key: key}, strings.NewReader("long"), 4)
 	if err != nil || res.Size != 4 {
 		t.Fatalf("Put(255-byte segment) = %+v, %v", res, err)
 	}

@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,14 @@ func ExampleDir() {
 	os.WriteFile(filepath.Join(in, "readme"), []byte("insitu"), 0o644)
 
 	ctx := context.Background()
-	src := source.Dir(in, nil)
-	dst := sink.Dir(out, nil)
+	src, err := source.Dir(in, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dst, err := sink.Dir(out, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	for obj, err := range src.Objects(ctx) {
 		if err != nil {
 			fmt.Println("error:", err)
@@ -58,8 +65,11 @@ func ExampleDirSink_Put_sizeMismatch() {
 	out, _ := os.MkdirTemp("", "insitu-out-")
 	defer os.RemoveAll(out)
 
-	dst := sink.Dir(out, nil)
-	_, err := dst.Put(context.Background(), insitu.Name{Key: "k"}, strings.NewReader("12345"), 4)
+	dst, err := sink.Dir(out, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = dst.Put(context.Background(), insitu.Name{Key: "k"}, strings.NewReader("12345"), 4)
 	fmt.Println(insitu.CodeOf(err))
 	_, err = dst.Stat(context.Background(), insitu.Name{Key: "k"})
 	fmt.Println(insitu.CodeOf(err))
@@ -75,7 +85,10 @@ func ExampleDirSink_Sweep() {
 	out, _ := os.MkdirTemp("", "insitu-out-")
 	defer os.RemoveAll(out)
 	ctx := context.Background()
-	dst := sink.Dir(out, nil)
+	dst, err := sink.Dir(out, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	dst.Put(ctx, insitu.Name{Key: "songs/a.wav"}, strings.NewReader("RIFF"), 4)
 
 	// What a Put killed midway two days ago left next to its object.
@@ -86,7 +99,11 @@ func ExampleDirSink_Sweep() {
 
 	n, err := dst.Sweep(ctx, time.Hour)
 	fmt.Println("removed", n, err)
-	for obj, err := range source.Dir(out, nil).Objects(ctx) {
+	src, err := source.Dir(out, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for obj, err := range src.Objects(ctx) {
 		fmt.Println(obj.Name, obj.Size, err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(out, "songs"))

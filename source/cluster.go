@@ -31,7 +31,6 @@ type ClusterSource struct {
 	c      *locality.Client
 	bucket string
 	opts   ClusterOptions
-	err    error // a bad argument, reported by every call
 }
 
 // Cluster returns the source of the objects of bucket on the nodes that c
@@ -48,20 +47,24 @@ type ClusterSource struct {
 // the bucket lists nothing; a node that fails is yielded as an error
 // naming it, and the others are still listed. Open reads an object from
 // its owner.
-func Cluster(c *locality.Client, bucket string, opts *ClusterOptions) *ClusterSource {
+//
+// A nil c, an invalid bucket or a negative PageSize is an InvalidArgument
+// error.
+func Cluster(c *locality.Client, bucket string, opts *ClusterOptions) (*ClusterSource, error) {
 	s := &ClusterSource{c: c, bucket: bucket}
 	if opts != nil {
 		s.opts = *opts
 	}
 	switch {
 	case c == nil:
-		s.err = insitu.Errorf(insitu.InvalidArgument, "source.Cluster: nil client")
+		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Cluster: nil client")
 	case s.opts.PageSize < 0:
-		s.err = insitu.Errorf(insitu.InvalidArgument, "source.Cluster: negative PageSize %d", s.opts.PageSize)
-	default:
-		s.err = insitu.ValidateBucket(bucket)
+		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Cluster: negative PageSize %d", s.opts.PageSize)
 	}
-	return s
+	if err := insitu.ValidateBucket(bucket); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Bucket returns the bucket the source lists.
@@ -70,9 +73,6 @@ func (s *ClusterSource) Bucket() string { return s.bucket }
 // Open reads obj from its owner under the client's map. An empty bucket in
 // obj.Name means the source's bucket.
 func (s *ClusterSource) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser, error) {
-	if s.err != nil {
-		return nil, s.err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -90,10 +90,6 @@ func (s *ClusterSource) Open(ctx context.Context, obj insitu.Object) (io.ReadClo
 // request and leaves no goroutine behind.
 func (s *ClusterSource) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 	return func(yield func(insitu.Object, error) bool) {
-		if s.err != nil {
-			yield(insitu.Object{}, s.err)
-			return
-		}
 		if err := ctx.Err(); err != nil {
 			yield(insitu.Object{}, err)
 			return

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/source"
 	"github.com/insitu-data/insitu/source/sourcetest"
@@ -43,7 +44,7 @@ func TestClusterConformance(t *testing.T) {
 				}
 			}
 			// Small pages, so that the merge crosses page boundaries.
-			return source.Cluster(c.Client(), "conf", &source.ClusterOptions{PageSize: 2})
+			return newCluster(t, c.Client(), "conf", &source.ClusterOptions{PageSize: 2})
 		},
 	})
 }
@@ -99,7 +100,7 @@ func TestClusterMergedListing(t *testing.T) {
 	}
 	perNode := map[string]int{}
 	for _, pageSize := range []int{0, 97} {
-		src := source.Cluster(c.Client(), "big", &source.ClusterOptions{PageSize: pageSize})
+		src := newCluster(t, c.Client(), "big", &source.ClusterOptions{PageSize: pageSize})
 		var got []string
 		for obj, err := range src.Objects(context.Background()) {
 			if err != nil {
@@ -123,7 +124,7 @@ func TestClusterMergedListing(t *testing.T) {
 	}
 	// Breaking out early leaves no fetch running.
 	n := 0
-	for _, err := range source.Cluster(c.Client(), "big", &source.ClusterOptions{PageSize: 3}).Objects(context.Background()) {
+	for _, err := range newCluster(t, c.Client(), "big", &source.ClusterOptions{PageSize: 3}).Objects(context.Background()) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +137,7 @@ func TestClusterMergedListing(t *testing.T) {
 		t.Errorf("a page fetch outlived the listing:\n%s", stacks)
 	}
 	// Prefix and StartAfter, one object per page.
-	src := source.Cluster(c.Client(), "big", &source.ClusterOptions{Prefix: "deep/3/", StartAfter: "deep/3/01000", PageSize: 1})
+	src := newCluster(t, c.Client(), "big", &source.ClusterOptions{Prefix: "deep/3/", StartAfter: "deep/3/01000", PageSize: 1})
 	var got, w []string
 	for obj, err := range src.Objects(context.Background()) {
 		if err != nil {
@@ -163,7 +164,7 @@ func TestClusterNodeDown(t *testing.T) {
 	}
 	var got []string
 	var errs []error
-	for obj, err := range source.Cluster(c.Client(), "b", &source.ClusterOptions{PageSize: 10}).Objects(ctx) {
+	for obj, err := range newCluster(t, c.Client(), "b", &source.ClusterOptions{PageSize: 10}).Objects(ctx) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -186,7 +187,7 @@ func TestClusterNodeDown(t *testing.T) {
 	for _, k := range want {
 		name := insitu.Name{Bucket: "b", Key: k}
 		if c.Map().Owner(name).ID == "n2" {
-			if _, err := source.Cluster(c.Client(), "b", nil).Open(ctx, insitu.Object{Name: name}); !errors.Is(err, insitu.Unavailable) {
+			if _, err := newCluster(t, c.Client(), "b", nil).Open(ctx, insitu.Object{Name: name}); !errors.Is(err, insitu.Unavailable) {
 				t.Errorf("Open on a stopped node: %v, want Unavailable", err)
 			}
 			break
@@ -196,24 +197,18 @@ func TestClusterNodeDown(t *testing.T) {
 
 func TestClusterBadArguments(t *testing.T) {
 	c := startCluster(t, 1)
-	for _, src := range []*source.ClusterSource{
-		source.Cluster(nil, "b", nil),
-		source.Cluster(c.Client(), "bad/bucket", nil),
-		source.Cluster(c.Client(), "", nil),
-		source.Cluster(c.Client(), "b", &source.ClusterOptions{PageSize: -1}),
+	for _, tc := range []struct {
+		c      *locality.Client
+		bucket string
+		opts   *source.ClusterOptions
+	}{
+		{nil, "b", nil},
+		{c.Client(), "bad/bucket", nil},
+		{c.Client(), "", nil},
+		{c.Client(), "b", &source.ClusterOptions{PageSize: -1}},
 	} {
-		n := 0
-		for _, err := range src.Objects(context.Background()) {
-			n++
-			if !errors.Is(err, insitu.InvalidArgument) {
-				t.Errorf("listing: %v, want InvalidArgument", err)
-			}
-		}
-		if n != 1 {
-			t.Errorf("bad source yielded %d times", n)
-		}
-		if _, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Bucket: "b", Key: "k"}}); !errors.Is(err, insitu.InvalidArgument) {
-			t.Errorf("Open: %v, want InvalidArgument", err)
+		if src, err := source.Cluster(tc.c, tc.bucket, tc.opts); src != nil || !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("Cluster(client %v, %q, %+v) = %v, %v; want InvalidArgument", tc.c != nil, tc.bucket, tc.opts, src, err)
 		}
 	}
 }

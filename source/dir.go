@@ -46,7 +46,6 @@ type DirOptions struct {
 type DirSource struct {
 	root string // absolute and clean
 	opts DirOptions
-	err  error // a bad option, reported by every call
 
 	readDir func(string) ([]os.DirEntry, error) // os.ReadDir; replaced by tests
 }
@@ -69,23 +68,28 @@ type DirSource struct {
 // a NotFound error, a root that is not a directory an InvalidArgument
 // error, an unreadable root a PermissionDenied error; each ends the
 // listing.
-func Dir(root string, opts *DirOptions) *DirSource {
+//
+// An empty root or an invalid DirOptions.Bucket is an InvalidArgument
+// error; the directory itself is not looked at until the first call.
+func Dir(root string, opts *DirOptions) (*DirSource, error) {
 	d := &DirSource{readDir: os.ReadDir}
 	if opts != nil {
 		d.opts = *opts
 	}
-	switch {
-	case root == "":
-		d.err = insitu.Errorf(insitu.InvalidArgument, "source.Dir: empty root directory")
-	case d.opts.Bucket != "":
-		d.err = insitu.ValidateBucket(d.opts.Bucket)
+	if root == "" {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Dir: empty root directory")
+	}
+	if d.opts.Bucket != "" {
+		if err := insitu.ValidateBucket(d.opts.Bucket); err != nil {
+			return nil, err
+		}
 	}
 	abs, err := filepath.Abs(root)
-	if err != nil && d.err == nil {
-		d.err = insitu.Errorf(insitu.InvalidArgument, "source.Dir: root %q: %w", root, err)
+	if err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Dir: root %q: %w", root, err)
 	}
 	d.root = abs
-	return d
+	return d, nil
 }
 
 // Root returns the absolute path of the source's directory.
@@ -97,10 +101,6 @@ func (d *DirSource) Root() string { return d.root }
 // yielded.
 func (d *DirSource) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 	return func(yield func(insitu.Object, error) bool) {
-		if d.err != nil {
-			yield(insitu.Object{}, d.err)
-			return
-		}
 		if err := ctx.Err(); err != nil {
 			yield(insitu.Object{}, err)
 			return
@@ -176,9 +176,6 @@ func (d *DirSource) Stat(ctx context.Context, name insitu.Name) (insitu.Object, 
 
 // path returns the file of name, refusing names that could leave the root.
 func (d *DirSource) path(name insitu.Name) (string, error) {
-	if d.err != nil {
-		return "", d.err
-	}
 	if err := name.Validate(); err != nil {
 		return "", err
 	}

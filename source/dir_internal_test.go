@@ -29,7 +29,10 @@ func TestDirUnreadableSubdirectory(t *testing.T) {
 		}
 	}
 	for _, partial := range []bool{false, true} {
-		d := Dir(root, nil)
+		d, err := Dir(root, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		d.readDir = func(p string) ([]os.DirEntry, error) {
 			des, err := os.ReadDir(p)
 			if filepath.Base(p) != "locked" || err != nil {

@@ -79,7 +79,7 @@ func TestDirConformance(t *testing.T) {
 				MakeSource: func(t *testing.T, objs map[string][]byte) insitu.Source {
 					root := t.TempDir()
 					writeTree(t, root, objs)
-					return source.Dir(root, &source.DirOptions{Bucket: bucket})
+					return newDir(t, root, &source.DirOptions{Bucket: bucket})
 				},
 			})
 		})
@@ -90,7 +90,7 @@ func TestDirOrderIsBytewiseKeyOrder(t *testing.T) {
 	root := t.TempDir()
 	// A directory walk in name order would give a/b before a-b and a.b.
 	files(t, root, "a-b", "a.b", "a0", "a/b0/c", "a/b-", "a/b/c/d", "B", "b", "é", "e")
-	l := listAll(t, source.Dir(root, nil))
+	l := listAll(t, newDir(t, root, nil))
 	want := []string{"B", "a-b", "a.b", "a/b-", "a/b/c/d", "a/b0/c", "a0", "b", "e", "é"}
 	wantKeys(t, l, want...)
 	if !slices.IsSorted(l.keys) {
@@ -101,7 +101,7 @@ func TestDirOrderIsBytewiseKeyOrder(t *testing.T) {
 func TestDirObjectFields(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "x/y.txt")
-	l := listAll(t, source.Dir(root, &source.DirOptions{Bucket: "b1"}))
+	l := listAll(t, newDir(t, root, &source.DirOptions{Bucket: "b1"}))
 	wantKeys(t, l, "x/y.txt")
 	o := l.objs[0]
 	want := insitu.Object{Name: insitu.Name{Bucket: "b1", Key: "x/y.txt"}, Size: 7, Path: filepath.Join(root, "x", "y.txt")}
@@ -114,7 +114,7 @@ func TestDirRelativeRootGivesAbsolutePaths(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "d/f")
 	t.Chdir(root)
-	src := source.Dir("d", nil)
+	src := newDir(t, "d", nil)
 	l := listAll(t, src)
 	wantKeys(t, l, "f")
 	if got, want := l.objs[0].Path, filepath.Join(root, "d", "f"); got != want {
@@ -148,7 +148,7 @@ func TestDirFilters(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			wantKeys(t, listAll(t, source.Dir(root, &tc.opts)), tc.want...)
+			wantKeys(t, listAll(t, newDir(t, root, &tc.opts)), tc.want...)
 		})
 	}
 }
@@ -158,10 +158,10 @@ func TestDirFilters(t *testing.T) {
 func TestDirResumeMatchesFullListing(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "a/b/c", "a/b-", "a-", "a/bc", "a0/x", "ab", "a/b0", "z")
-	all := listAll(t, source.Dir(root, nil))
+	all := listAll(t, newDir(t, root, nil))
 	wantKeys(t, all, "a-", "a/b-", "a/b/c", "a/b0", "a/bc", "a0/x", "ab", "z")
 	for i, k := range all.keys {
-		rest := listAll(t, source.Dir(root, &source.DirOptions{StartAfter: k}))
+		rest := listAll(t, newDir(t, root, &source.DirOptions{StartAfter: k}))
 		wantKeys(t, rest, all.keys[i+1:]...)
 	}
 }
@@ -176,15 +176,15 @@ func TestDirPrunesSubtrees(t *testing.T) {
 		t.Skipf("the file system refuses a non-UTF-8 name: %v", err)
 	}
 	files(t, root, "a/\xff/x")
-	l := listAll(t, source.Dir(root, nil))
+	l := listAll(t, newDir(t, root, nil))
 	if len(l.errs) != 1 || !errors.Is(l.errs[0], insitu.InvalidArgument) || !strings.Contains(l.errs[0].Error(), `\xff`) {
 		t.Fatalf("full listing errors %v, want one InvalidArgument naming the directory", l.errs)
 	}
 	if !slices.Equal(l.keys, []string{"a/1", "b/2", "c/3"}) {
 		t.Errorf("keys %q", l.keys)
 	}
-	wantKeys(t, listAll(t, source.Dir(root, &source.DirOptions{Prefix: "b"})), "b/2")
-	wantKeys(t, listAll(t, source.Dir(root, &source.DirOptions{StartAfter: "a0"})), "b/2", "c/3")
+	wantKeys(t, listAll(t, newDir(t, root, &source.DirOptions{Prefix: "b"})), "b/2")
+	wantKeys(t, listAll(t, newDir(t, root, &source.DirOptions{StartAfter: "a0"})), "b/2", "c/3")
 }
 
 func TestDirInvalidFileNamesAreErrorsAndListingGoesOn(t *testing.T) {
@@ -206,7 +206,7 @@ func TestDirInvalidFileNamesAreErrorsAndListingGoesOn(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(nearly, strings.Repeat("e", 100)), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l := listAll(t, source.Dir(root, nil))
+	l := listAll(t, newDir(t, root, nil))
 	if !slices.Equal(l.keys, []string{"a", "c"}) {
 		t.Errorf("keys %q, want [a c]", l.keys)
 	}
@@ -242,7 +242,7 @@ func TestDirSkipsSinkTempFilesAndSymlinkedDirs(t *testing.T) {
 		}
 	}
 	files(t, root, ".insitu-tmp-123", "d/.insitu-tmp-abc", ".insitu-tmpnot")
-	l := listAll(t, source.Dir(root, nil))
+	l := listAll(t, newDir(t, root, nil))
 	wantKeys(t, l, ".insitu-tmpnot", "a", "d/b", "d/relative-link", "link-to-file")
 	got := map[string]insitu.Object{}
 	for _, o := range l.objs {
@@ -255,7 +255,7 @@ func TestDirSkipsSinkTempFilesAndSymlinkedDirs(t *testing.T) {
 		t.Errorf("relative link: %+v", o)
 	}
 	// Open and Stat refuse the temp files.
-	src := source.Dir(root, nil)
+	src := newDir(t, root, nil)
 	_, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Key: "d/.insitu-tmp-abc"}})
 	if !errors.Is(err, insitu.NotFound) {
 		t.Errorf("Open of a temp file: %v, want NotFound", err)
@@ -273,11 +273,9 @@ func TestDirRootErrors(t *testing.T) {
 		src  *source.DirSource
 		code insitu.Code
 	}{
-		{"missing", source.Dir(filepath.Join(tmp, "missing"), nil), insitu.NotFound},
-		{"a file", source.Dir(file, nil), insitu.InvalidArgument},
-		{"under a file", source.Dir(filepath.Join(file, "sub"), nil), insitu.InvalidArgument},
-		{"empty root", source.Dir("", nil), insitu.InvalidArgument},
-		{"bad bucket", source.Dir(tmp, &source.DirOptions{Bucket: "no/slash"}), insitu.InvalidArgument},
+		{"missing", newDir(t, filepath.Join(tmp, "missing"), nil), insitu.NotFound},
+		{"a file", newDir(t, file, nil), insitu.InvalidArgument},
+		{"under a file", newDir(t, filepath.Join(file, "sub"), nil), insitu.InvalidArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,6 +293,19 @@ func TestDirRootErrors(t *testing.T) {
 	}
 }
 
+// TestDirBadArguments checks that Dir returns its argument errors instead
+// of a source that fails on use.
+func TestDirBadArguments(t *testing.T) {
+	for _, tc := range []struct {
+		root string
+		opts *source.DirOptions
+	}{{"", nil}, {"", &source.DirOptions{Bucket: "b"}}, {t.TempDir(), &source.DirOptions{Bucket: "no/slash"}}} {
+		if src, err := source.Dir(tc.root, tc.opts); src != nil || !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("Dir(%q, %+v) = %v, %v; want InvalidArgument", tc.root, tc.opts, src, err)
+		}
+	}
+}
+
 func TestDirCanceledMidListing(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "a", "b", "c", "d/e", "f")
@@ -302,7 +313,7 @@ func TestDirCanceledMidListing(t *testing.T) {
 	defer cancel()
 	var keys []string
 	var last error
-	for obj, err := range source.Dir(root, nil).Objects(ctx) {
+	for obj, err := range newDir(t, root, nil).Objects(ctx) {
 		if err != nil {
 			last = err
 			continue
@@ -321,7 +332,7 @@ func TestDirOpenRefusesNamesOutsideRoot(t *testing.T) {
 	parent := t.TempDir()
 	root := filepath.Join(parent, "root")
 	files(t, parent, "secret", "root/ok")
-	src := source.Dir(root, nil)
+	src := newDir(t, root, nil)
 	ctx := context.Background()
 	for _, key := range []string{"../secret", "/etc/passwd", "a/../../secret", "ok\x00", "..", ".", "", "ok/", "a//b",
 		strings.Repeat("k", insitu.MaxKeyLen+1), "bad\xffutf8"} {
@@ -345,7 +356,7 @@ func TestDirOpenAndStat(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTree(t, root, map[string][]byte{"img/test-image.jpg": jpg})
-	src := source.Dir(root, &source.DirOptions{Bucket: "b"})
+	src := newDir(t, root, &source.DirOptions{Bucket: "b"})
 	ctx := context.Background()
 	name := insitu.Name{Bucket: "b", Key: "img/test-image.jpg"}
 
@@ -399,7 +410,7 @@ func TestDirUnreadableSubdirectoryChmod(t *testing.T) {
 	if _, err := os.ReadDir(locked); err == nil {
 		t.Skip("chmod 0 does not stop this user (root) from reading a directory; TestDirUnreadableSubdirectory covers the case")
 	}
-	l := listAll(t, source.Dir(root, nil))
+	l := listAll(t, newDir(t, root, nil))
 	if !slices.Equal(l.keys, []string{"a", "z"}) {
 		t.Errorf("keys %q, want [a z]", l.keys)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
-	"github.com/insitu-data/insitu/source"
 )
 
 // TestDirSkipsFIFOs: a FIFO is not listed, and Open refuses it instead of
@@ -22,7 +21,7 @@ func TestDirSkipsFIFOs(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
 		t.Skipf("cannot make a FIFO here: %v", err)
 	}
-	src := source.Dir(root, nil)
+	src := newDir(t, root, nil)
 	wantKeys(t, listAll(t, src), "a", "z")
 	_, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Key: "fifo"}})
 	if !errors.Is(err, insitu.NotFound) {
@@ -38,7 +37,7 @@ func TestDirEarlyBreakLeavesNothingOpen(t *testing.T) {
 	}
 	root := t.TempDir()
 	files(t, root, "a/b/c/d/e/1", "a/b/c/d/e/2", "a/b/c/d/f", "g")
-	src := source.Dir(root, nil)
+	src := newDir(t, root, nil)
 	open := func() int {
 		des, err := os.ReadDir("/proc/self/fd")
 		if err != nil {

@@ -36,7 +36,10 @@ func ExampleDir() {
 	root := exampleTree()
 	defer os.RemoveAll(root)
 
-	src := source.Dir(root, &source.DirOptions{Bucket: "audio", Suffix: ".flac"})
+	src, err := source.Dir(root, &source.DirOptions{Bucket: "audio", Suffix: ".flac"})
+	if err != nil {
+		panic(err)
+	}
 	for obj, err := range src.Objects(context.Background()) {
 		if err != nil {
 			fmt.Println("error:", err)
@@ -55,7 +58,10 @@ func ExampleDirOptions_startAfter() {
 	root := exampleTree()
 	defer os.RemoveAll(root)
 
-	src := source.Dir(root, &source.DirOptions{StartAfter: "a/1.flac"})
+	src, err := source.Dir(root, &source.DirOptions{StartAfter: "a/1.flac"})
+	if err != nil {
+		panic(err)
+	}
 	for obj, err := range src.Objects(context.Background()) {
 		if err == nil {
 			fmt.Println(obj.Name)
@@ -71,7 +77,10 @@ func ExampleDirSource_Open() {
 	root := exampleTree()
 	defer os.RemoveAll(root)
 
-	src := source.Dir(root, nil)
+	src, err := source.Dir(root, nil)
+	if err != nil {
+		panic(err)
+	}
 	rc, err := src.Open(context.Background(), insitu.Object{Name: insitu.Name{Key: "a/2.txt"}})
 	if err != nil {
 		panic(err)
@@ -87,7 +96,11 @@ func ExampleNames() {
 	root := exampleTree()
 	defer os.RemoveAll(root)
 
-	src := source.Names(source.Dir(root, nil), insitu.Name{Key: "a/2.txt"}, insitu.Name{Key: "a/9.txt"})
+	dir, err := source.Dir(root, nil)
+	if err != nil {
+		panic(err)
+	}
+	src := source.Names(dir, insitu.Name{Key: "a/2.txt"}, insitu.Name{Key: "a/9.txt"})
 	for obj, err := range src.Objects(context.Background()) {
 		if err != nil {
 			fmt.Println("error:", insitu.CodeOf(err))
@@ -121,7 +134,11 @@ func ExampleTemplate() {
 	root := exampleTree()
 	defer os.RemoveAll(root)
 
-	src, err := source.Template(source.Dir(root, nil), "audio", "{a/1,a-b,b/c/3}.flac")
+	dir, err := source.Dir(root, nil)
+	if err != nil {
+		panic(err)
+	}
+	src, err := source.Template(dir, "audio", "{a/1,a-b,b/c/3}.flac")
 	if err != nil {
 		panic(err)
 	}

@@ -27,7 +27,7 @@ func TestNamesConformance(t *testing.T) {
 			for _, k := range slices.Sorted(maps.Keys(objs)) {
 				names = append(names, insitu.Name{Bucket: "nb", Key: k})
 			}
-			var src insitu.Source = source.Dir(root, nil)
+			var src insitu.Source = newDir(t, root, nil)
 			if hide {
 				src = noStat{src}
 			}
@@ -46,7 +46,7 @@ func TestNamesStatsAndReportsMissingNames(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "a", "b/c")
 	names := []insitu.Name{{Key: "b/c"}, {Key: "missing"}, {Key: "../escape"}, {Bucket: "x", Key: "a"}}
-	src := source.Names(source.Dir(root, nil), names...)
+	src := source.Names(newDir(t, root, nil), names...)
 	names[0].Key = "changed" // Names keeps its own copy
 	var got []string
 	for obj, err := range src.Objects(context.Background()) {
@@ -72,7 +72,7 @@ func TestNamesStatsAndReportsMissingNames(t *testing.T) {
 func TestNamesWithoutStater(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "a")
-	src := source.Names(noStat{source.Dir(root, nil)}, insitu.Name{Key: "a"}, insitu.Name{Key: "missing"})
+	src := source.Names(noStat{newDir(t, root, nil)}, insitu.Name{Key: "a"}, insitu.Name{Key: "missing"})
 	l := listAll(t, src)
 	wantKeys(t, l, "a", "missing") // not stat-ed: found missing only on Open
 	for _, o := range l.objs {
@@ -101,7 +101,7 @@ func (flakyStater) Stat(context.Context, insitu.Name) (insitu.Object, error) {
 }
 
 func TestNamesStatErrorsCarryTheName(t *testing.T) {
-	src := source.Names(flakyStater{source.Dir(t.TempDir(), nil)}, insitu.Name{Key: "k1"}, insitu.Name{Key: "k2"})
+	src := source.Names(flakyStater{newDir(t, t.TempDir(), nil)}, insitu.Name{Key: "k1"}, insitu.Name{Key: "k2"})
 	l := listAll(t, src)
 	if len(l.errs) != 2 {
 		t.Fatalf("errors %v, want 2", l.errs)
@@ -118,7 +118,7 @@ func TestNamesCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var got []error
-	for _, err := range source.Names(source.Dir(t.TempDir(), nil), insitu.Name{Key: "a"}, insitu.Name{Key: "b"}).Objects(ctx) {
+	for _, err := range source.Names(newDir(t, t.TempDir(), nil), insitu.Name{Key: "a"}, insitu.Name{Key: "b"}).Objects(ctx) {
 		got = append(got, err)
 	}
 	if len(got) != 1 || got[0] != context.Canceled {

@@ -139,7 +139,7 @@ func TestExpandTemplateIsLazy(t *testing.T) {
 func TestTemplateSource(t *testing.T) {
 	root := t.TempDir()
 	files(t, root, "shard-1.tar", "shard-3.tar", "other")
-	src, err := source.Template(source.Dir(root, nil), "bk", "shard-{1..3}.tar")
+	src, err := source.Template(newDir(t, root, nil), "bk", "shard-{1..3}.tar")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,10 +162,10 @@ func TestTemplateSource(t *testing.T) {
 	if want := []string{"bk/shard-1.tar 11", "NotFound", "bk/shard-3.tar 11"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if _, err := source.Template(source.Dir(root, nil), "bad/bucket", "x"); !errors.Is(err, insitu.InvalidArgument) {
+	if _, err := source.Template(newDir(t, root, nil), "bad/bucket", "x"); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("bad bucket: %v, want InvalidArgument", err)
 	}
-	if _, err := source.Template(source.Dir(root, nil), "", "a/{x,}/b"); !errors.Is(err, insitu.InvalidArgument) {
+	if _, err := source.Template(newDir(t, root, nil), "", "a/{x,}/b"); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("bad template: %v, want InvalidArgument", err)
 	}
 }

@@ -47,7 +47,15 @@ func ExampleCluster() {
 		panic(err)
 	}
 	defer t.Close()
-	rep, err := pipeline.Run(ctx, source.Cluster(c.Client(), "words", nil), t, sink.Cluster(c.Client()), &pipeline.Options{
+	src, err := source.Cluster(c.Client(), "words", nil)
+	if err != nil {
+		panic(err)
+	}
+	dst, err := sink.Cluster(c.Client())
+	if err != nil {
+		panic(err)
+	}
+	rep, err := pipeline.Run(ctx, src, t, dst, &pipeline.Options{
 		DirectPut: true,
 		Rename:    func(n insitu.Name) (insitu.Name, error) { return insitu.Name{Bucket: "drow", Key: n.Key}, nil },
 		Progress:  func(pipeline.Stats) {},

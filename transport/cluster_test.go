@@ -172,7 +172,15 @@ func remoteRun(t *testing.T, c *nodetest.Cluster, opts transport.ClusterOptions,
 	}
 	defer tr.Close()
 	rename := func(n insitu.Name) (insitu.Name, error) { return insitu.Name{Bucket: out, Key: n.Key}, nil }
-	rep, err := pipeline.Run(t.Context(), source.Cluster(client, "in", nil), tr, sink.Cluster(client),
+	src, err := source.Cluster(client, "in", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := sink.Cluster(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pipeline.Run(t.Context(), src, tr, dst,
 		&pipeline.Options{DirectPut: direct, Rename: rename, Workers: 8, Progress: func(pipeline.Stats) {}})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, rep)
@@ -259,7 +267,11 @@ func TestClusterRemoteModePayloadBypassesClient(t *testing.T) {
 func clearBucket(t *testing.T, c *nodetest.Cluster, bucket string) {
 	t.Helper()
 	var names []insitu.Name
-	for obj, err := range source.Cluster(c.Client(), bucket, nil).Objects(t.Context()) {
+	src, err := source.Cluster(c.Client(), bucket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for obj, err := range src.Objects(t.Context()) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,13 @@ func ClientSide(ctx context.Context, client *minio.Client, srcBucket, dstBucket,
 	if dc == nil {
 		dc = client
 	}
-	src := s3.NewSource(client, srcBucket, &s3.SourceOptions{Prefix: prefix})
-	dst := s3.NewSink(dc, dstBucket, &s3.SinkOptions{PartSize: o.PartSize})
+	src, err := s3.NewSource(client, srcBucket, &s3.SourceOptions{Prefix: prefix})
+	if err != nil {
+		return pipeline.Report{}, err
+	}
+	dst, err := s3.NewSink(dc, dstBucket, &s3.SinkOptions{PartSize: o.PartSize})
+	if err != nil {
+		return pipeline.Report{}, err
+	}
 	return pipeline.Run(ctx, src, t, dst, &o.Options)
 }

@@ -58,7 +58,10 @@ func content(i int) string {
 // seed stores n small objects under "in/" in bucket, with 16 workers.
 func seed(t *testing.T, c *minio.Client, bucket string, n int) {
 	t.Helper()
-	s := s3.NewSink(c, bucket, nil)
+	s, err := s3.NewSink(c, bucket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	idx := make(chan int)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -386,7 +389,10 @@ func TestClientSide200MiBStreams(t *testing.T) {
 	ctx := context.Background()
 
 	// Seed it from a generator, size unknown: a multipart upload.
-	src := s3.NewSink(srv.Client, "src", nil)
+	src, err := s3.NewSink(srv.Client, "src", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := src.Put(ctx, insitu.Name{Key: "big.bin"}, &gen{r: rand.NewPCG(1, 2), n: size}, -1)
 	if err != nil {
 		t.Fatal(err)

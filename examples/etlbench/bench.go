@@ -156,7 +156,10 @@ func (b *bench) loadInputs(ctx context.Context) error {
 		}
 		fmt.Fprintf(b.log, "generated in %v\n", time.Since(start).Round(time.Millisecond))
 	}
-	src := source.Dir(dir, &source.DirOptions{Suffix: ".flac"})
+	src, err := source.Dir(dir, &source.DirOptions{Suffix: ".flac"})
+	if err != nil {
+		return err
+	}
 	for obj, err := range src.Objects(ctx) {
 		if err != nil {
 			return err

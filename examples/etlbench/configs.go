@@ -213,7 +213,15 @@ func (b *bench) remoteConfig(mode transport.Mode, localFile, directPut bool) *co
 		if workers == 0 {
 			workers = runtime.GOMAXPROCS(0) // a node job's default
 		}
-		rep, err := pipeline.Run(ctx, source.Cluster(client, srcBucket, nil), t, sink.Cluster(client), &pipeline.Options{
+		src, err := source.Cluster(client, srcBucket, nil)
+		if err != nil {
+			return err
+		}
+		out, err := sink.Cluster(client)
+		if err != nil {
+			return err
+		}
+		rep, err := pipeline.Run(ctx, src, t, out, &pipeline.Options{
 			Workers:   workers * len(b.cluster.Nodes()),
 			Rename:    func(n insitu.Name) (insitu.Name, error) { return renameTo(n, dst) },
 			DirectPut: directPut,

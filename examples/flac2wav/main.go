@@ -108,13 +108,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// The pipeline: every .flac file under cfg.src → ffmpeg → a .wav file
 	// at the same relative path under cfg.dst.
-	src := source.Dir(cfg.src, &source.DirOptions{Suffix: ".flac"})
+	src, err := source.Dir(cfg.src, &source.DirOptions{Suffix: ".flac"})
+	if err != nil {
+		fmt.Fprintln(stderr, "flac2wav:", err)
+		return 2
+	}
 	toWAV, err := ffmpeg.NewWAV(&ffmpeg.WAVOptions{Channels: cfg.channels, SampleRate: cfg.rate})
 	if err != nil {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2
 	}
-	dst := sink.Dir(cfg.dst, nil)
+	dst, err := sink.Dir(cfg.dst, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "flac2wav:", err)
+		return 2
+	}
 
 	report, runErr := pipeline.Run(ctx, src, toWAV, dst, &pipeline.Options{
 		Workers:         cfg.workers,

@@ -161,7 +161,15 @@ func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insit
 		t = ct
 	}
 	rename := pipeline.ReplaceExt(".flac", ".wav")
-	return pipeline.Run(ctx, source.Cluster(client, flacBucket, nil), t, sink.Cluster(client), &pipeline.Options{
+	src, err := source.Cluster(client, flacBucket, nil)
+	if err != nil {
+		return pipeline.Report{}, err
+	}
+	dst, err := sink.Cluster(client)
+	if err != nil {
+		return pipeline.Report{}, err
+	}
+	return pipeline.Run(ctx, src, t, dst, &pipeline.Options{
 		Workers: cfg.workers,
 		Rename: func(n insitu.Name) (insitu.Name, error) {
 			out, err := rename(n)

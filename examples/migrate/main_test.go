@@ -216,7 +216,10 @@ func TestS3ToClusterDirectPutToOwners(t *testing.T) {
 	}
 	defer c.Close()
 	want := samples(t)
-	src := source.Cluster(c.Client(), "lake", nil)
+	src, err := source.Cluster(c.Client(), "lake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	owners := map[string]int{}
 	n := 0
 	for obj, err := range src.Objects(t.Context()) {

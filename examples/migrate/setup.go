@@ -111,13 +111,21 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 			if err := makeBucket(ctx, e.client, cfg.bucket, cfg.region); err != nil {
 				return e, err
 			}
-			n, size, err := seed(ctx, s3.NewSink(e.client, cfg.bucket, nil), cfg.bucket)
+			seedSink, err := s3.NewSink(e.client, cfg.bucket, nil)
+			if err != nil {
+				return e, err
+			}
+			n, size, err := seed(ctx, seedSink, cfg.bucket)
 			if err != nil {
 				return e, fmt.Errorf("filling s3://%s with samples: %w", cfg.bucket, err)
 			}
 			fmt.Fprintf(stdout, "filled s3://%s with %d sample objects (%d bytes)\n", cfg.bucket, n, size)
 		}
-		e.src = s3.NewSource(e.client, cfg.bucket, &s3.SourceOptions{Prefix: cfg.prefix})
+		src, err := s3.NewSource(e.client, cfg.bucket, &s3.SourceOptions{Prefix: cfg.prefix})
+		if err != nil {
+			return e, err
+		}
+		e.src = src
 		e.srcDesc = "s3://" + cfg.bucket + "/" + cfg.prefix
 	case "cluster":
 		if cfg.seed || cfg.clusterDir == "" {
@@ -127,7 +135,11 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 			}
 			fmt.Fprintf(stdout, "filled cluster bucket %s with %d sample objects (%d bytes), each on its owner\n", cfg.clusterBucket, n, size)
 		}
-		e.src = source.Cluster(e.cluster.Client(), cfg.clusterBucket, &source.ClusterOptions{Prefix: cfg.prefix})
+		src, err := source.Cluster(e.cluster.Client(), cfg.clusterBucket, &source.ClusterOptions{Prefix: cfg.prefix})
+		if err != nil {
+			return e, err
+		}
+		e.src = src
 		e.srcDesc = "cluster://" + cfg.clusterBucket + "/" + cfg.prefix
 	}
 
@@ -143,11 +155,19 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 		} else if !ok {
 			return e, fmt.Errorf("the destination bucket %q does not exist: create it, or pass -seed", cfg.dstBucket)
 		}
-		e.dst = s3.NewSink(e.client, cfg.dstBucket, nil)
+		dst, err := s3.NewSink(e.client, cfg.dstBucket, nil)
+		if err != nil {
+			return e, err
+		}
+		e.dst = dst
 		e.dstBucket = cfg.dstBucket
 		e.dstDesc = "s3://" + cfg.dstBucket
 	case "cluster":
-		e.dst = sink.Cluster(e.cluster.Client())
+		dst, err := sink.Cluster(e.cluster.Client())
+		if err != nil {
+			return e, err
+		}
+		e.dst = dst
 		e.dstBucket = cfg.clusterBucket
 		e.dstDesc = "cluster://" + cfg.clusterBucket
 	case "dir":
@@ -158,7 +178,11 @@ func setup(ctx context.Context, cfg *config, stdout io.Writer) (*env, error) {
 			}
 			cfg.dstDir = d
 		}
-		e.dst = sink.Dir(cfg.dstDir, nil)
+		dst, err := sink.Dir(cfg.dstDir, nil)
+		if err != nil {
+			return e, err
+		}
+		e.dst = dst
 		e.dstBucket = ""
 		e.dstDesc = cfg.dstDir
 	}

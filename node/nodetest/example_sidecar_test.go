@@ -36,7 +36,11 @@ func seedDocs(ctx context.Context, c *nodetest.Cluster) {
 
 // printBucket prints every object of bucket with its owner.
 func printBucket(ctx context.Context, c *nodetest.Cluster, bucket string) {
-	for obj, err := range source.Cluster(c.Client(), bucket, nil).Objects(ctx) {
+	src, err := source.Cluster(c.Client(), bucket, nil)
+	if err != nil {
+		panic(err)
+	}
+	for obj, err := range src.Objects(ctx) {
 		if err != nil {
 			panic(err)
 		}
@@ -103,7 +107,15 @@ func ExampleStart_remote() {
 		panic(err)
 	}
 	defer t.Close()
-	rep, err := pipeline.Run(ctx, source.Cluster(client, "docs", nil), t, sink.Cluster(client), &pipeline.Options{
+	src, err := source.Cluster(client, "docs", nil)
+	if err != nil {
+		panic(err)
+	}
+	dst, err := sink.Cluster(client)
+	if err != nil {
+		panic(err)
+	}
+	rep, err := pipeline.Run(ctx, src, t, dst, &pipeline.Options{
 		DirectPut: true,
 		Rename:    func(n insitu.Name) (insitu.Name, error) { return insitu.Name{Bucket: "loud", Key: n.Key}, nil },
 		Progress:  func(pipeline.Stats) {},

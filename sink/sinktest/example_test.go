@@ -22,7 +22,13 @@ import (
 // Here the suite runs through testing.RunTests, so that the example runs.
 func Example() {
 	harness := sinktest.Harness{
-		MakeSink: func(t *testing.T) insitu.Sink { return sink.Dir(t.TempDir(), &sink.DirOptions{NoSync: true}) },
+		MakeSink: func(t *testing.T) insitu.Sink {
+			s, err := sink.Dir(t.TempDir(), &sink.DirOptions{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
 		Read: func(t *testing.T, s insitu.Sink, name insitu.Name) ([]byte, error) {
 			b, err := os.ReadFile(filepath.Join(s.(*sink.DirSink).Root(), filepath.FromSlash(name.Key)))
 			if errors.Is(err, fs.ErrNotExist) {

@@ -31,7 +31,11 @@ func Example() {
 					t.Fatal(err)
 				}
 			}
-			return source.Dir(root, nil)
+			src, err := source.Dir(root, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return src
 		},
 	}
 	// Under go test -v the suite's own "=== RUN" lines would join this
