@@ -49,3 +49,63 @@ func ExampleWAV() {
 	}
 	fmt.Println(out.Len(), "bytes of WAV") // 44 + 2 s × 16,000 Hz × 2 bytes = 64044
 }
+
+// A job's args are checked against the allow-list without running ffmpeg:
+// they may set the output's channels, rate and sample format, never name a
+// file, a URL, a filter or another output.
+func ExampleCheckArgs() {
+	for _, args := range []string{
+		"-ac 1 -ar 16000",
+		"-ac 1 -i /etc/passwd",
+		"-af amovie=/etc/passwd",
+		"-ac 1 out.wav",
+		"-ac 1; rm -rf /",
+	} {
+		err := ffmpeg.CheckArgs(args)
+		fmt.Printf("%q: %v %v\n", args, errors.Is(err, insitu.InvalidArgument), err)
+	}
+	// Output:
+	// "-ac 1 -ar 16000": false <nil>
+	// "-ac 1 -i /etc/passwd": true ffmpeg: args: "-i" is not an allowed option; allowed: -ac, -ar, -sample_fmt, -c:a (invalid_argument)
+	// "-af amovie=/etc/passwd": true ffmpeg: args: "-af" is not an allowed option; allowed: -ac, -ar, -sample_fmt, -c:a (invalid_argument)
+	// "-ac 1 out.wav": true ffmpeg: args: "out.wav" is not an allowed option (args name no input, output, URL or filter, only options); allowed: -ac, -ar, -sample_fmt, -c:a (invalid_argument)
+	// "-ac 1; rm -rf /": true ffmpeg: args: "-ac" "1;": the value is not accepted; want 1 to 8 (invalid_argument)
+}
+
+// What an object's Input.Args may pass to a WAV transcoder.
+func ExampleAllowedArgs() {
+	for _, a := range ffmpeg.AllowedArgs() {
+		fmt.Println(a)
+	}
+	// Output:
+	// -ac (output channels): 1 to 8
+	// -ar (output sample rate): one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000
+	// -sample_fmt (sample format, the same as -c:a): one of u8, s16, s32, flt, dbl
+	// -c:a, -acodec, -codec:a (sample encoding, the same as -sample_fmt): one of pcm_u8, pcm_s16le, pcm_s24le, pcm_s32le, pcm_f32le, pcm_f64le
+}
+
+// Transcode with a job's args, and get the exact ffmpeg command Transform
+// runs for them. (This example needs ffmpeg, so it is compiled but not run
+// by go test.)
+func ExampleWAV_WithArgs() {
+	ctx := context.Background()
+	w, err := ffmpeg.NewWAV(nil) // defaults: stereo, 44,100 Hz, 16-bit
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	const args = "-ac 1 -ar 16000" // say, a cluster.JobSpec's Args
+	mono, err := w.WithArgs(args)
+	if err != nil {
+		fmt.Println(err) // args outside the allow-list: invalid_argument
+		return
+	}
+	fmt.Println(mono.Command(ctx, "in.flac", "out.wav").Args[1:])
+
+	// Transform does the same for each object whose Input.Args are args.
+	in := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Key: "in.flac"}, Path: "in.flac"}, Args: args}
+	var out bytes.Buffer
+	if err := w.Transform(ctx, in, &out); err != nil {
+		fmt.Println(err)
+	}
+}

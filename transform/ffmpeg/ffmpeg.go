@@ -1,6 +1,9 @@
 // Package ffmpeg runs the ffmpeg command-line tool as an insitu transform:
-// [WAV] transcodes audio to WAV with correct header sizes. The sample
-// generator for tests and examples is in package ffmpegtest.
+// [WAV] transcodes audio to WAV with correct header sizes. A job's args
+// (Input.Args, such as "-ac 1 -ar 16000") choose the output's channels,
+// sample rate and sample format within an allow-list, [AllowedArgs]; they
+// can never name a file, a URL, a filter or another output ([CheckArgs]).
+// The sample generator for tests and examples is in package ffmpegtest.
 //
 // The package needs an ffmpeg binary; [Lookup] finds it and, when it is
 // missing, returns an error that says how to install it.

@@ -60,6 +60,7 @@ func TestLookupFound(t *testing.T) {
 func TestNewWAVBadOptions(t *testing.T) {
 	requireFFmpeg(t)
 	for _, o := range []ffmpeg.WAVOptions{{Channels: -1}, {Channels: 65}, {SampleRate: -8000}, {SampleRate: 1 << 30},
+		{Codec: "flac"}, {Codec: "pcm_s16be"}, {Codec: "-i"}, {AllowArgs: []string{"-i"}}, {AllowArgs: []string{"-ac", "-af"}},
 		{TempDir: filepath.Join(t.TempDir(), "missing")}, {TempDir: testutil.Testdata(t, "test-text.txt")}} {
 		if _, err := ffmpeg.NewWAV(&o); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("NewWAV(%+v) error = %v, want InvalidArgument", o, err)
@@ -97,16 +98,23 @@ func input(t *testing.T, file string, viaPath bool) *insitu.Input {
 	return in
 }
 
-// checkWAV parses out and checks it is a complete WAV of the given shape
-// and duration (±50 ms).
+// checkWAV parses out and checks it is a complete 16-bit PCM WAV of the
+// given shape and duration (±50 ms).
 func checkWAV(t *testing.T, out []byte, channels, rate int, dur time.Duration) wav.Header {
+	t.Helper()
+	return checkWAVOf(t, out, wav.FormatPCM, 16, channels, rate, dur)
+}
+
+// checkWAVOf parses out and checks it is a complete WAV of the given
+// format, bits per sample, channels, rate and duration (±50 ms).
+func checkWAVOf(t *testing.T, out []byte, format, bits, channels, rate int, dur time.Duration) wav.Header {
 	t.Helper()
 	h, err := wav.Parse(bytes.NewReader(out), int64(len(out)))
 	if err != nil {
 		t.Fatalf("output is not a valid WAV: %v", err)
 	}
-	if h.Format != wav.FormatPCM || h.BitsPerSample != 16 || h.Channels != channels || h.SampleRate != rate {
-		t.Fatalf("output is %v, want 16-bit PCM, %d ch, %d Hz", h, channels, rate)
+	if h.Format != format || h.BitsPerSample != bits || h.Channels != channels || h.SampleRate != rate {
+		t.Fatalf("output is %v, want format %d, %d-bit, %d ch, %d Hz", h, format, bits, channels, rate)
 	}
 	// The sizes in the header match the file's length exactly.
 	if riff := binary.LittleEndian.Uint32(out[4:8]); int(riff) != len(out)-8 {
@@ -148,6 +156,10 @@ func TestTranscode(t *testing.T) {
 		for _, viaPath := range []bool{true, false} {
 			name := tc.file + "/" + map[bool]string{true: "path", false: "body"}[viaPath]
 			t.Run(name, func(t *testing.T) {
+				if testing.Short() && tc.dur > 3*time.Second {
+					t.Skip("a long input; skipped with -short")
+				}
+				t.Parallel()
 				w, tmp := newWAV(t, tc.channels, tc.rate)
 				var out bytes.Buffer
 				if err := w.Transform(t.Context(), input(t, tc.file, viaPath), &out); err != nil {

@@ -29,6 +29,9 @@ func decode(t *testing.T, path string, channels, rate int, dur time.Duration) []
 }
 
 func TestGenerateFLAC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and decodes five clips (over a second); skipped with -short")
+	}
 	bin := requireFFmpeg(t)
 	dir := t.TempDir()
 	gen := func(name string, spec ffmpegtest.SampleSpec) []byte {
