@@ -12,11 +12,13 @@ import (
 
 // Report is the outcome of a job on a cluster: the nodes' reports summed
 // (so Listed = Transformed + Skipped + Failed holds for the whole cluster),
-// with every failure once, and a breakdown by node.
+// with the first [pipeline.DefaultMaxFailures] failures of all nodes once
+// and the others counted in FailuresDropped, and a breakdown by node.
 type Report struct {
 	pipeline.Report
 	// Nodes breaks the run down by node, sorted by node ID. A node's
-	// report has no Failures: they are in the Report's, once.
+	// report has no Failures (nor FailuresDropped): they are in the
+	// Report's, once.
 	Nodes []NodeReport `json:"nodes,omitempty"`
 }
 

@@ -47,8 +47,11 @@ type JobStatus struct {
 // zero value of each field.
 type Options struct {
 	// Progress, when set, is called every ProgressInterval with the stats
-	// of all nodes summed, and once more at the end with Final set (see
-	// [pipeline.Options.Progress]). Default: nil, no progress.
+	// of all nodes summed, and once more at the end with Final set, from
+	// one goroutine (see [pipeline.Options.Progress];
+	// [pipeline.TerminalProgress] and [pipeline.LogProgress] draw them).
+	// A node whose part was given up counts as in the report, so the final
+	// stats agree with it. Default: nil, no progress.
 	Progress func(pipeline.Stats)
 	// ProgressInterval is also how long a node is asked to wait for news
 	// before it answers a poll. Default: 500ms.
@@ -61,21 +64,25 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Run runs spec on every node of the client's map: each node transforms its own
-// objects, reading them from its local disk, and puts each output straight
-// to the output's owner. No data flows through the caller, which sends
-// control messages and aggregates progress into one Report with a
+// Run runs spec on every node of the client's map: each node transforms
+// its own objects, reading them from its local disk, and puts each output
+// straight to the output's owner. No data flows through the caller, which
+// sends control messages and aggregates progress into one Report with a
 // per-node breakdown (Report.Nodes).
 //
-// A node that refuses the job, fails, or stays unreachable longer than
-// Options.Lost is named in Report.Nodes with the reason, its unfinished
-// objects count as failed, and Run returns an error naming it. A node that
-// does not start the job is asked for its listing instead, so that the
-// objects it owns count as failed too and Listed = Transformed + Skipped +
-// Failed holds for the whole cluster (Report.Nodes says when a node could
-// not even be listed). Without ContinueOnError the first failure on any node aborts
-// the job on every node. When ctx ends, the job is aborted on every node.
-// A spec that is invalid is an [insitu.InvalidArgument] error before any
+// A node that refuses the job, fails, stays unreachable longer than
+// Options.Lost, or cannot be reached to abort the job is named in
+// Report.Nodes with the reason, its unfinished objects count as failed,
+// and Run returns an error naming it (or ctx's error, when ctx ended). A
+// node that does not start the job is asked for its listing instead, so
+// that the objects it owns count as failed too and Listed = Transformed +
+// Skipped + Failed holds for the whole cluster (Report.Nodes says when a
+// node could not even be listed). Without ContinueOnError the first
+// failure on any node aborts the job on every node. When ctx ends, the job
+// is aborted on every node. Report.Failures keeps the first
+// [pipeline.DefaultMaxFailures] failures of all nodes (each node's report
+// keeps its own first ones) and counts the others in FailuresDropped. A
+// spec that is invalid is an [insitu.InvalidArgument] error before any
 // node is called.
 //
 // The client's map and secret reach the nodes; its map is read once, at
@@ -274,6 +281,8 @@ func (c *coordinator) follow(ctx context.Context, nj *nodeJob) {
 
 // abortAll asks every node to abort the job. It outlives ctx (the job must
 // stop on the nodes when the caller's context ended) but not Options.Lost.
+// A node that took the job and does not confirm that its part has ended
+// is given up, so that its unfinished objects count as failed.
 func (c *coordinator) abortAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.Lost)
 	defer cancel()
@@ -281,8 +290,18 @@ func (c *coordinator) abortAll(ctx context.Context) {
 	for _, nj := range c.nodes {
 		wg.Go(func() {
 			var st JobStatus
-			if err := c.client.Call(ctx, nj.node, http.MethodDelete, "/v1/jobs/"+url.PathEscape(c.spec.ID), nil, &st); err == nil {
-				nj.set(st)
+			err := c.client.Call(ctx, nj.node, http.MethodDelete, "/v1/jobs/"+url.PathEscape(c.spec.ID), nil, &st)
+			nj.mu.Lock()
+			defer nj.mu.Unlock()
+			switch {
+			case nj.err != nil || nj.status.ID == "": // not started, or given up already
+			case err != nil:
+				nj.err = nodeError(nj.node, "aborting the job", err)
+			case st.State == JobRunning: // the abort did not end it in time
+				nj.status = st
+				nj.err = nodeError(nj.node, "aborting the job", insitu.Errorf(insitu.DeadlineExceeded, "the job was still running"))
+			default:
+				nj.status = st
 			}
 		})
 	}
@@ -319,41 +338,60 @@ func (c *coordinator) countUnstarted(ctx context.Context) {
 	wg.Wait()
 }
 
+// stats sums the nodes' live stats. A node whose part was given up counts
+// as its report does (see part), so that the final stats agree with the
+// report.
 func (c *coordinator) stats() pipeline.Stats {
 	s := pipeline.Stats{ListingDone: true, Final: true}
 	for _, nj := range c.nodes {
 		nj.mu.Lock()
-		s = s.Add(nj.status.Stats)
+		ns := nj.status.Stats
+		if nj.err != nil {
+			nr := nj.part()
+			ns = pipeline.Stats{Listed: nr.Listed, Total: nr.Listed, Transformed: nr.Transformed, Skipped: nr.Skipped,
+				Failed: nr.Failed, BytesIn: nr.BytesIn, BytesOut: nr.BytesOut, Elapsed: nr.Elapsed, ListingDone: true, Final: true}
+		}
 		nj.mu.Unlock()
+		s = s.Add(ns)
 	}
 	s.Elapsed = time.Since(c.start)
 	return s
 }
 
-// report sums the nodes' reports. A node that did not complete counts its
-// unfinished objects as failed, so the counts still add up.
+// part returns the node's part of the job: its report once its job has
+// ended, else a report made of its latest stats. When the node's part did
+// not complete (nj.err), every object it counted, listed or owns (when it
+// did not start the job) and did not finish failed with it, so that the
+// counts add up. The caller holds nj.mu.
+func (nj *nodeJob) part() pipeline.Report {
+	st := nj.status
+	var nr pipeline.Report
+	if st.Report != nil {
+		nr = *st.Report
+	} else {
+		s := st.Stats
+		nr = pipeline.Report{Listed: s.Listed + nj.unstarted, Transformed: s.Transformed, Skipped: s.Skipped, Failed: s.Failed,
+			BytesIn: s.BytesIn, BytesOut: s.BytesOut, Elapsed: s.Elapsed}
+	}
+	if nj.err != nil {
+		nr.Listed = max(nr.Listed, st.Stats.Total)
+		if unfinished := nr.Listed - nr.Transformed - nr.Skipped - nr.Failed; unfinished > 0 {
+			nr.Failed += unfinished
+		}
+	}
+	return nr
+}
+
+// report sums the nodes' reports. It keeps the first
+// [pipeline.DefaultMaxFailures] failures, in the order of the nodes in the
+// map, as each node's report keeps its first ones; the others are counted
+// in FailuresDropped.
 func (c *coordinator) report() Report {
 	var rep Report
 	for _, nj := range c.nodes {
 		nj.mu.Lock()
-		st, err, unstarted, uncounted := nj.status, nj.err, nj.unstarted, nj.uncounted
+		nr, err, uncounted := nj.part(), nj.err, nj.uncounted
 		nj.mu.Unlock()
-		var nr pipeline.Report
-		if st.Report != nil {
-			nr = *st.Report
-		} else {
-			s := st.Stats
-			nr = pipeline.Report{Listed: s.Listed + unstarted, Transformed: s.Transformed, Skipped: s.Skipped, Failed: s.Failed,
-				BytesIn: s.BytesIn, BytesOut: s.BytesOut, Elapsed: s.Elapsed}
-		}
-		if err != nil {
-			// The node's part did not complete: every object it counted or
-			// listed and did not finish failed with it.
-			nr.Listed = max(nr.Listed, st.Stats.Total)
-			if unfinished := nr.Listed - nr.Transformed - nr.Skipped - nr.Failed; unfinished > 0 {
-				nr.Failed += unfinished
-			}
-		}
 		node := NodeReport{Node: nj.node.ID, Report: nr}
 		if err != nil {
 			node.Err = err.Error()
@@ -367,8 +405,11 @@ func (c *coordinator) report() Report {
 		rep.Failed += nr.Failed
 		rep.BytesIn += nr.BytesIn
 		rep.BytesOut += nr.BytesOut
-		rep.Failures = append(rep.Failures, nr.Failures...)
-		node.Report.Failures = nil // listed once, at the top
+		keep := nr.Failures[:min(len(nr.Failures), max(pipeline.DefaultMaxFailures-len(rep.Failures), 0))]
+		rep.Failures = append(rep.Failures, keep...)
+		rep.FailuresDropped += nr.FailuresDropped + int64(len(nr.Failures)-len(keep))
+		// The failures are listed once, at the top.
+		node.Report.Failures, node.Report.FailuresDropped = nil, 0
 		rep.Nodes = append(rep.Nodes, node)
 	}
 	slices.SortFunc(rep.Nodes, func(a, b NodeReport) int { return strings.Compare(a.Node, b.Node) })

@@ -1,0 +1,120 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/node/nodetest"
+	"github.com/insitu-data/insitu/pipeline"
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them: a
+// job's coordinator leaves nothing behind once Run returns.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startCluster(t *testing.T, n int, opts *nodetest.Options) *nodetest.Cluster {
+	t.Helper()
+	c, err := nodetest.Start(t.Context(), n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// seed puts n small objects into bucket and returns how many each node
+// owns.
+func seed(t *testing.T, c *nodetest.Cluster, bucket string, n int) map[string]int64 {
+	t.Helper()
+	owned := map[string]int64{}
+	for i := range n {
+		name := insitu.Name{Bucket: bucket, Key: fmt.Sprintf("obj-%03d", i)}
+		if _, err := c.Put(t.Context(), name, strings.NewReader(name.Key), -1); err != nil {
+			t.Fatal(err)
+		}
+		owned[c.Map().Owner(name).ID]++
+	}
+	return owned
+}
+
+// progressRecorder keeps the last stats a Run's Progress got.
+type progressRecorder struct {
+	mu    sync.Mutex
+	last  pipeline.Stats
+	calls int
+}
+
+func (p *progressRecorder) progress(s pipeline.Stats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last, p.calls = s, p.calls+1
+}
+
+// A node that cannot start the job (its transform server is down) has the
+// objects it owns counted as failed, in the report and in the final
+// progress, which agree.
+func TestRunNodeThatDoesNotStart(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, &nodetest.Options{Sidecar: insitu.Identity})
+	owned := seed(t, c, "in", 30)
+	if owned["n2"] == 0 {
+		t.Fatal("n2 owns no inputs")
+	}
+	stopNow, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.StopSidecar(stopNow, "n2"); err != nil {
+		t.Fatal(err)
+	}
+
+	var p progressRecorder
+	rep, err := cluster.Run(t.Context(), c.Client(),
+		cluster.JobSpec{Bucket: "in", DstBucket: "out", Server: &cluster.ServerSpec{}, ContinueOnError: true},
+		&cluster.Options{Progress: p.progress, ProgressInterval: 10 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "n2") {
+		t.Fatalf("Run = %v, want an error naming n2", err)
+	}
+	if rep.Listed != 30 || rep.Failed != owned["n2"] || rep.Transformed != 30-owned["n2"] {
+		t.Fatalf("report (n2 owns %d):\n%s", owned["n2"], rep)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.last
+	if !s.Final || !s.ListingDone || s.Listed != rep.Listed || s.Failed != rep.Failed || s.Transformed != rep.Transformed {
+		t.Fatalf("final progress %+v disagrees with the report:\n%s", s, rep)
+	}
+	if !strings.HasPrefix(s.Line(), "30/30 objects") {
+		t.Errorf("final progress line %q", s.Line())
+	}
+}
+
+// Without ContinueOnError, the first failure on one node stops the job on
+// every node, and Run returns it.
+func TestRunStopsAtFirstFailure(t *testing.T) {
+	t.Parallel()
+	fail := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		if in.Name.Key == "obj-007" {
+			return insitu.Errorf(insitu.InvalidArgument, "cannot transform this one")
+		}
+		_, err := io.Copy(out, in.Body)
+		return err
+	})
+	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"fail7": fail}})
+	seed(t, c, "in", 20)
+	rep, err := cluster.Run(t.Context(), c.Client(), cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "fail7", Workers: 1}, nil)
+	var e *insitu.Error
+	if !errors.Is(err, insitu.InvalidArgument) || !errors.As(err, &e) || e.Name.Key != "obj-007" {
+		t.Fatalf("Run = %v, want obj-007's InvalidArgument", err)
+	}
+	if rep.Listed != rep.Transformed+rep.Skipped+rep.Failed || rep.Failed == 0 {
+		t.Fatalf("counts do not add up:\n%s", rep)
+	}
+}
