@@ -110,6 +110,9 @@ func stored(t *testing.T, c *minio.Client, bucket string) map[string]string {
 }
 
 func TestClientSide1500Objects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1500 objects through versitygw: a long test")
+	}
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "src")
 	srv.MakeBucket(t, "dst")

@@ -37,9 +37,6 @@ type config struct {
 	err     error // the first failed run; the configuration is not run again
 }
 
-// noProgress keeps the runner from drawing a live line on the terminal.
-func noProgress(pipeline.Stats) {}
-
 // makeConfigs lists the configurations in the order each round runs them:
 // the floor, the client-side baseline, then insitu's.
 func (b *bench) makeConfigs() []*config {
@@ -106,7 +103,7 @@ func (b *bench) baselineConfig() *config {
 	}
 	c.run = func(ctx context.Context, dst string) error {
 		rep, err := ClientSide(ctx, b.s3.Client, srcBucket, dst, "", b.transform, &Options{
-			Options: pipeline.Options{Workers: b.o.baseWorkers, Rename: rename, Progress: noProgress},
+			Options: pipeline.Options{Workers: b.o.baseWorkers, Rename: rename},
 		})
 		return checkReport(rep, err, len(b.inputs))
 	}
@@ -117,7 +114,7 @@ func (b *bench) baselineConfig() *config {
 // every combination of mode × transport × local-file input × direct put
 // that the library offers.
 //
-// Embedded mode runs the job on every node (pipeline.RunCluster) with the
+// Embedded mode runs the job on every node (cluster.Run) with the
 // in-process transform: each node reads its own objects from its local
 // disk and puts each output straight to the output's owner (into its own
 // store without HTTP when that is itself). That is the only combination a
@@ -180,7 +177,7 @@ func (b *bench) jobConfig(mode, transport string, localFile, directPut bool, spe
 		s.Bucket, s.DstBucket = srcBucket, dst
 		s.Rename = &cluster.RenameExt{From: ".flac", To: ".wav"}
 		s.Workers = b.o.nodeWorkers
-		rep, err := cluster.Run(ctx, b.cluster.Client(), s, &cluster.Options{Progress: noProgress})
+		rep, err := cluster.Run(ctx, b.cluster.Client(), s, nil)
 		return checkReport(rep.Report, err, len(b.inputs))
 	}
 	return c
@@ -225,7 +222,6 @@ func (b *bench) remoteConfig(mode transport.Mode, localFile, directPut bool) *co
 			Workers:   workers * len(b.cluster.Nodes()),
 			Rename:    func(n insitu.Name) (insitu.Name, error) { return renameTo(n, dst) },
 			DirectPut: directPut,
-			Progress:  noProgress,
 		})
 		return checkReport(rep, err, len(b.inputs))
 	}

@@ -54,6 +54,9 @@ func readResults(t *testing.T, path string) results {
 // otherwise), and the table and the JSON must have a row for each.
 // Nothing here looks at the timings.
 func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("every configuration of the benchmark, end to end: a long test")
+	}
 	requireTools(t)
 	work := t.TempDir()
 	jsonFile := filepath.Join(t.TempDir(), "out.json")

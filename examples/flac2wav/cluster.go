@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -78,12 +77,20 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	for _, n := range cfg.notes() {
 		fmt.Fprintln(stdout, "note:", n)
 	}
+	failures, err := createFailures(cfg.failuresFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "flac2wav:", err)
+		return 2
+	}
+	progress, interval := progressTo(stderr)
 	var report cluster.Report
 	var runErr error
 	if cfg.mode == modeRemote {
-		report.Report, runErr = runRemote(ctx, c, cfg, toWAV)
+		report.Report, runErr = runRemote(ctx, c, cfg, toWAV, &pipeline.Options{
+			Progress: progress, ProgressInterval: interval, OnFailure: failures.onFailure()})
 	} else {
-		report, runErr = cluster.Run(ctx, c.Client(), cfg.jobSpec(), &cluster.Options{})
+		report, runErr = cluster.Run(ctx, c.Client(), cfg.jobSpec(), &cluster.Options{Progress: progress, ProgressInterval: interval})
+		failures.addReport(report.Report, stderr)
 	}
 	fmt.Fprint(stdout, report)
 	fmt.Fprintf(stdout, "outputs: %s/<node>/%s\n", storeDir, wavBucket)
@@ -92,8 +99,9 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "flac2wav:", runErr)
 		status = 1
 	}
-	if err := writeFailures(cfg.failuresFile, report.Failures); err != nil {
-		return fail(err)
+	if err := failures.close(); err != nil {
+		fmt.Fprintln(stderr, "flac2wav:", err)
+		status = 1
 	}
 	if report.Failed > 0 {
 		status = 1
@@ -185,24 +193,4 @@ func verifyCluster(c *nodetest.Cluster, report pipeline.Report, cfg config) (int
 		checked += len(h)
 	}
 	return checked, problems
-}
-
-// writeFailures writes the failures as JSON lines, as pipeline.Options'
-// FailuresFile does for a local run.
-func writeFailures(path string, failures []pipeline.Failure) error {
-	if path == "" {
-		return nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(f)
-	for _, fl := range failures {
-		if err := enc.Encode(fl); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
 }

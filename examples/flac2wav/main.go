@@ -6,8 +6,9 @@
 // the node that owns it, then runs the job where the data lives: every node
 // converts its own files, reading them from its local disk with an
 // in-process ffmpeg transform, and puts each .wav straight to the node that
-// owns the output's name. It shows one live progress line for the whole
-// cluster, prints the report with a per-node breakdown, and checks that
+// owns the output's name. It shows the progress of the whole cluster on
+// stderr (one live line on a terminal, a line every few seconds in a log
+// or a pipe), prints the report with a per-node breakdown, and checks that
 // every .wav exists exactly once, on its owner, with a valid header:
 //
 //	go run ./examples/flac2wav
@@ -124,13 +125,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	failures, err := createFailures(cfg.failuresFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "flac2wav:", err)
+		return 2
+	}
+	progress, interval := progressTo(stderr)
 	report, runErr := pipeline.Run(ctx, src, toWAV, dst, &pipeline.Options{
-		Workers:         cfg.workers,
-		Rename:          pipeline.ReplaceExt(".flac", ".wav"),
-		Timeout:         cfg.timeout,
-		SkipExisting:    cfg.skipExisting,
-		ContinueOnError: cfg.continueOnError,
-		FailuresFile:    cfg.failuresFile,
+		Workers:          cfg.workers,
+		Rename:           pipeline.ReplaceExt(".flac", ".wav"),
+		Timeout:          cfg.timeout,
+		SkipExisting:     cfg.skipExisting,
+		ContinueOnError:  cfg.continueOnError,
+		Progress:         progress,
+		ProgressInterval: interval,
+		OnFailure:        failures.onFailure(),
 	})
 
 	fmt.Fprint(stdout, report)
@@ -138,6 +147,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	status := 0
 	if runErr != nil {
 		fmt.Fprintln(stderr, "flac2wav:", runErr)
+		status = 1
+	}
+	if err := failures.close(); err != nil {
+		fmt.Fprintln(stderr, "flac2wav:", err)
 		status = 1
 	}
 	if report.Failed > 0 {

@@ -204,9 +204,14 @@ func TestMissingSource(t *testing.T) {
 func TestClusterMode(t *testing.T) {
 	requireFFmpeg(t)
 	t.Setenv("TMPDIR", t.TempDir())
-	status, stdout, _ := runMain(t, "-n", "4", "-nodes", "2", "-ac", "1", "-ar", "16000")
+	status, stdout, stderr := runMain(t, "-n", "4", "-nodes", "2", "-ac", "1", "-ar", "16000")
 	if status != 0 {
 		t.Fatalf("status %d, want 0", status)
+	}
+	// stderr is not a terminal: the progress is plain lines, the last one
+	// marked.
+	if !strings.Contains(stderr, " (final): 4/4 objects") || strings.Contains(stderr, "\r") {
+		t.Errorf("stderr lacks the final progress line, or has a terminal's")
 	}
 	for _, want := range []string{
 		"started 2 storage nodes",

@@ -137,8 +137,9 @@ func (c *config) jobSpec() cluster.JobSpec {
 // runRemote runs the job from this process over the cluster: the source
 // lists the .flac objects on every node, each with its owner; the
 // transform is the servers next to the owners (or ffmpeg here, with
-// -transport inproc); the sink puts each .wav to its owner.
-func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insitu.Transform) (pipeline.Report, error) {
+// -transport inproc); the sink puts each .wav to its owner. show has the
+// run's Progress and OnFailure.
+func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insitu.Transform, show *pipeline.Options) (pipeline.Report, error) {
 	client := c.Client()
 	var t insitu.Transform
 	if cfg.transport == inproc {
@@ -176,10 +177,13 @@ func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insit
 			out.Bucket = wavBucket
 			return out, err
 		},
-		DirectPut:       cfg.directPut,
-		Timeout:         cfg.timeout,
-		SkipExisting:    cfg.skipExisting,
-		ContinueOnError: cfg.continueOnError,
+		DirectPut:        cfg.directPut,
+		Timeout:          cfg.timeout,
+		SkipExisting:     cfg.skipExisting,
+		ContinueOnError:  cfg.continueOnError,
+		Progress:         show.Progress,
+		ProgressInterval: show.ProgressInterval,
+		OnFailure:        show.OnFailure,
 	})
 }
 

@@ -12,6 +12,9 @@ import (
 // samples, end to end with ffmpeg: every .wav exactly once, on its owner,
 // valid.
 func TestModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("every mode and transport with ffmpeg: a long test")
+	}
 	requireFFmpeg(t)
 	t.Setenv("TMPDIR", t.TempDir())
 	src := filepath.Join(t.TempDir(), "flac")

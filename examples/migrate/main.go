@@ -25,7 +25,9 @@
 // (-args is the level, 1 to 9). An interrupted run resumes with
 // -skip-existing, moving only what is left; -dry-run transforms and counts
 // without writing; -continue-on-error goes on past failures and -failures
-// writes them to a file, one JSON object per line.
+// writes them to a file, one JSON object per line, as they happen. The
+// progress goes to stderr: one live line on a terminal, a line every few
+// seconds in a log or a pipe.
 //
 // It prints the run's report and checks that every output is in its
 // destination (on its owner node, for a cluster), unless -verify=false. It exits with status 1
@@ -114,22 +116,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 
 	rename := renameFunc(cfg.rename, env.dstBucket)
 	fmt.Fprintf(stdout, "migrating %s → %s (transform %s)\n", env.srcDesc, env.dstDesc, cfg.transform)
+	onFailure, closeFailures, err := createFailures(cfg.failuresFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "migrate:", err)
+		return 2
+	}
+	progress, interval := progressTo(stderr)
 	report, runErr := pipeline.Run(ctx, env.src, t, env.dst, &pipeline.Options{
-		Workers:         cfg.workers,
-		Rename:          rename,
-		Args:            cfg.args,
-		SkipExisting:    cfg.skipExisting,
-		DryRun:          cfg.dryRun,
-		DirectPut:       true,
-		ContinueOnError: cfg.continueOnError,
-		Timeout:         cfg.timeout,
-		FailuresFile:    cfg.failuresFile,
+		Workers:          cfg.workers,
+		Rename:           rename,
+		Args:             cfg.args,
+		SkipExisting:     cfg.skipExisting,
+		DryRun:           cfg.dryRun,
+		DirectPut:        true,
+		ContinueOnError:  cfg.continueOnError,
+		Timeout:          cfg.timeout,
+		Progress:         progress,
+		ProgressInterval: interval,
+		OnFailure:        onFailure,
 	})
 	fmt.Fprint(stdout, report)
 
 	status := 0
 	if runErr != nil {
 		fmt.Fprintln(stderr, "migrate:", runErr)
+		status = 1
+	}
+	if err := closeFailures(); err != nil {
+		fmt.Fprintln(stderr, "migrate:", err)
 		status = 1
 	}
 	if report.Failed > 0 {
@@ -207,7 +221,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case c.to != "s3" && c.to != "cluster" && c.to != "dir":
 		bad = fmt.Sprintf("-to %q: want s3, cluster or dir", c.to)
 	case c.from == "cluster" && c.to == "cluster":
-		bad = "-from cluster -to cluster: use the cluster's own jobs (pipeline.RunCluster) for that"
+		bad = "-from cluster -to cluster: use the cluster's own jobs (cluster.Run) for that"
 	case c.endpoint != "" && (c.access == "" || c.secret == "") && (c.from == "s3" || c.to == "s3"):
 		bad = "-endpoint needs -access and -secret (or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY)"
 	case c.endpoint != "" && c.from == "s3" && c.bucket == "":
