@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/insitu-data/insitu/internal/wire"
 )
 
@@ -363,9 +364,12 @@ func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 				return nil, insitu.WithName(err, name)
 			}
 		}
-		body := &putBody{ctx: ctx, r: r, size: size}
+		in, err := putcheck.New(ctx, name, r, size, 0)
+		if err != nil {
+			return nil, err
+		}
+		body := &putBody{in: in}
 		var no *notOwner
-		var err error
 		res, no, err = c.put(ctx, owner, name, body, size)
 		read = body.detach()
 		return no, err
@@ -429,20 +433,18 @@ func (c *Client) failed(resp *http.Response, node Node, name insitu.Name) (insit
 	return insitu.PutResult{}, nil, err
 }
 
-// putBody reads the body of a PUT for the HTTP transport, checks it
-// against the announced size, and can be detached: the transport may read
-// a request body after the request is over, and must then no longer touch
-// the caller's reader. It stops reading once the context is done; a Read
-// of the caller's reader already in progress then still has to return
-// (as with any sink: a reader that blocks forever blocks Put).
+// putBody is the body of a PUT for the HTTP transport: the caller's reader
+// through a putcheck.Reader, which checks it against the announced size
+// (a longer reader is refused before its last bytes are handed over, so
+// the node gets a short body and stores nothing), and which can be
+// detached: the transport may read a request body after the request is
+// over, and must then no longer touch the caller's reader. The reading
+// stops once the context is done; a Read of the caller's reader already in
+// progress then still has to return (as with any sink: a reader that
+// blocks forever blocks Put).
 type putBody struct {
 	mu       sync.Mutex
-	ctx      context.Context // stops the reading of r once done
-	r        io.Reader
-	size     int64 // -1 when unknown
-	n        int64
-	err      error // the caller's reader failed, or its length is wrong
-	eof      bool  // the caller's reader ended where it should
+	in       *putcheck.Reader
 	detached bool
 }
 
@@ -451,102 +453,38 @@ var errDetached = errors.New("locality: request body read after the request ende
 func (b *putBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case b.detached:
+	if b.detached {
 		return 0, errDetached
-	case b.err != nil:
-		return 0, b.err
-	case b.eof:
-		return 0, io.EOF
 	}
-	if err := b.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if b.size >= 0 {
-		left := b.size - b.n
-		if left == 0 {
-			return 0, b.probeEnd()
-		}
-		if int64(len(p)) > left {
-			p = p[:left]
-		}
-	}
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	switch {
-	case err == io.EOF && b.size >= 0 && b.n < b.size:
-		b.err = insitu.Errorf(insitu.InvalidArgument, "locality: the body is %d bytes, shorter than its size %d", b.n, b.size)
-		return n, b.err
-	case err == io.EOF:
-		b.eof = true
-		return n, io.EOF
-	case err != nil && b.size >= 0 && b.n == b.size:
-		b.err = err
-		return 0, err // withhold the last bytes, so the node sees a short body
-	case err != nil:
-		b.err = err
-		return n, err
-	case b.size >= 0 && b.n == b.size:
-		// The transport may stop reading here: check now that r ends,
-		// and if it does not, withhold these last bytes so that the node
-		// gets a short body and stores nothing.
-		if perr := b.probeEnd(); perr != io.EOF {
-			return 0, perr
-		}
-	}
-	return n, nil
+	return b.in.Read(p)
 }
 
-// probeEnd checks that r has nothing after size bytes: io.EOF if so.
-func (b *putBody) probeEnd() error {
-	var one [1]byte
-	for range 100 {
-		n, err := b.r.Read(one[:])
-		if n > 0 {
-			b.err = insitu.Errorf(insitu.InvalidArgument, "locality: the body is longer than its size %d", b.size)
-			return b.err
-		}
-		if err == io.EOF {
-			b.eof = true
-			return io.EOF
-		}
-		if err != nil {
-			b.err = err
-			return err
-		}
-	}
-	b.err = io.ErrNoProgress
-	return b.err
-}
-
+// checkEmpty checks that a body of size 0 is empty.
 func (b *putBody) checkEmpty() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.probeEnd(); err != io.EOF {
-		return b.failureLocked()
+	if _, err := b.in.Read(nil); err != io.EOF {
+		return err
 	}
 	return nil
 }
 
-// failure returns the error that the caller's reader caused, if any:
-// a wrong length or the reader's own error.
+// failure returns the error that ended the reading of the caller's
+// reader, if any: a wrong length, the reader's own error, or the
+// context's.
 func (b *putBody) failure() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.failureLocked()
-}
-
-func (b *putBody) failureLocked() error {
-	return b.err // a wrong length, or the caller's own error as it is
+	return b.in.Err()
 }
 
 // detach stops further reads of the caller's reader and returns how many
-// bytes were read.
+// bytes of it were sent.
 func (b *putBody) detach() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.detached = true
-	return b.n
+	return b.in.Size()
 }
 
 func (b *putBody) Close() error { return nil }

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -125,10 +125,8 @@ func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if err := insitu.ValidatePut(name, r, size); err != nil {
-		return insitu.PutResult{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	in, err := putcheck.New(ctx, name, r, size, 0)
+	if err != nil {
 		return insitu.PutResult{}, err
 	}
 	partSize := s.opts.PartSize
@@ -140,16 +138,15 @@ func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 			return insitu.PutResult{}, &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("%d bytes is over S3's limit of 10,000 parts of 5 GiB", size)}
 		}
 	}
-	u := upload{s: s, ctx: ctx, name: name, key: key, size: size, partSize: partSize, r: r, hash: xxhash.New()}
-	stored, err := u.run()
-	if err != nil {
+	u := upload{s: s, ctx: ctx, name: name, key: key, size: size, partSize: partSize, in: in}
+	if err := u.run(); err != nil {
 		// The chunks are left to the garbage collector, not the pool: after
 		// a request that failed early, the HTTP transport may still be
 		// reading them.
 		return insitu.PutResult{}, err
 	}
 	u.buf.release(s)
-	return insitu.PutResult{Name: name, Size: stored, Checksum: fmt.Sprintf("%016x", u.hash.Sum64())}, nil
+	return in.Result(), nil
 }
 
 // Stat returns the stored object's description from a HEAD, or a
@@ -189,25 +186,20 @@ type upload struct {
 	key      string
 	size     int64 // as given; -1 when unknown
 	partSize int64
-	r        io.Reader
-	hash     *xxhash.Digest
+	in       *putcheck.Reader // checks the size and ctx, and sums the bytes
 
-	buf   chunks // the part being read
-	total int64  // bytes read from r so far
-	eof   bool   // r has returned io.EOF
+	buf chunks // the part being read
+	eof bool   // in has returned io.EOF
 }
 
 // run reads the first part; if that is all, it PUTs it, else it runs a
-// multipart upload. It returns the number of bytes stored.
-func (u *upload) run() (int64, error) {
+// multipart upload.
+func (u *upload) run() error {
 	if err := u.fill(); err != nil {
-		return 0, err
+		return err
 	}
 	opts := minio.PutObjectOptions{ContentType: u.s.opts.ContentType(u.name)}
 	if u.eof {
-		if err := u.checkSize(); err != nil {
-			return 0, err
-		}
 		n := u.buf.len()
 		sha := ""
 		if n == 0 {
@@ -218,19 +210,19 @@ func (u *upload) run() (int64, error) {
 		}
 		_, err := u.s.core.PutObject(u.ctx, u.s.bucket, u.key, u.buf.reader(), n, "", sha, opts)
 		if err != nil {
-			return 0, Wrap(u.ctx, err, u.name, "S3 PutObject")
+			return Wrap(u.ctx, err, u.name, "S3 PutObject")
 		}
-		return n, nil
+		return nil
 	}
 	return u.multipart(opts)
 }
 
 // multipart uploads the object in parts, the first already read, and
 // aborts the upload on any failure.
-func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
+func (u *upload) multipart(opts minio.PutObjectOptions) (err error) {
 	id, err := u.s.core.NewMultipartUpload(u.ctx, u.s.bucket, u.key, opts)
 	if err != nil {
-		return 0, Wrap(u.ctx, err, u.name, "S3 CreateMultipartUpload")
+		return Wrap(u.ctx, err, u.name, "S3 CreateMultipartUpload")
 	}
 	defer func() {
 		if err != nil {
@@ -243,18 +235,13 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
 	var parts []minio.CompletePart
 	for num := 1; ; num++ {
 		if num > maxParts {
-			return 0, &insitu.Error{Code: insitu.TooLarge, Name: u.name,
+			return &insitu.Error{Code: insitu.TooLarge, Name: u.name,
 				Msg: fmt.Sprintf("over S3's limit of %d parts of %d bytes; raise SinkOptions.PartSize", maxParts, u.partSize)}
-		}
-		if u.eof {
-			if err := u.checkSize(); err != nil {
-				return 0, err
-			}
 		}
 		if u.buf.len() > 0 {
 			p, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, id, num, u.buf.reader(), u.buf.len(), minio.PutObjectPartOptions{})
 			if err != nil {
-				return 0, Wrap(u.ctx, err, u.name, fmt.Sprintf("S3 UploadPart %d", num))
+				return Wrap(u.ctx, err, u.name, fmt.Sprintf("S3 UploadPart %d", num))
 			}
 			parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
 		}
@@ -263,13 +250,13 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (n int64, err error) {
 		}
 		u.buf.reset()
 		if err := u.fill(); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if _, err := u.s.core.CompleteMultipartUpload(u.ctx, u.s.bucket, u.key, id, parts, opts); err != nil {
-		return 0, Wrap(u.ctx, err, u.name, "S3 CompleteMultipartUpload")
+		return Wrap(u.ctx, err, u.name, "S3 CompleteMultipartUpload")
 	}
-	return u.total, nil
+	return nil
 }
 
 // emptySHA256 is the SHA-256 of no bytes, in hex.
@@ -278,50 +265,30 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 // abortTimeout bounds the abort of a failed multipart upload.
 const abortTimeout = 30 * time.Second
 
-// fill reads from r into buf until buf holds partSize bytes or r ends.
-// It checks ctx between reads, and refuses more bytes than a known size.
+// fill reads from in into buf until buf holds partSize bytes or in ends;
+// in checks the size and ctx, and names its errors.
 func (u *upload) fill() error {
 	for u.buf.len() < u.partSize && !u.eof {
-		if err := u.ctx.Err(); err != nil {
-			return err
-		}
 		p := u.buf.space(u.s, u.partSize)
-		n, err := u.r.Read(p)
+		n, err := u.in.Read(p)
 		u.buf.grow(n)
-		u.hash.Write(p[:n])
-		u.total += int64(n)
-		if u.size >= 0 && u.total > u.size {
-			return u.sizeError()
-		}
 		switch {
 		case err == io.EOF:
 			u.eof = true
 		case err != nil:
-			if cerr := u.ctx.Err(); cerr != nil {
-				return cerr
-			}
-			if insitu.CodeOf(err) != insitu.Unknown {
-				return insitu.WithName(err, u.name) // already has a code, such as a source's error
-			}
-			return &insitu.Error{Code: insitu.Unknown, Name: u.name, Msg: "reading the input", Err: err}
+			return err
 		}
 	}
-	return nil
-}
-
-func (u *upload) checkSize() error {
-	if u.size >= 0 && u.total != u.size {
-		return u.sizeError()
+	if !u.eof && u.size >= 0 && u.in.Size() == u.size {
+		// A known size that ends a part: in has already made sure that
+		// nothing follows, and says io.EOF without reading more, so that
+		// an object of exactly PartSize goes in one PUT.
+		if _, err := u.in.Read(nil); err != io.EOF {
+			return err
+		}
+		u.eof = true
 	}
 	return nil
-}
-
-func (u *upload) sizeError() error {
-	got := fmt.Sprintf("%d", u.total)
-	if !u.eof {
-		got = "more than that"
-	}
-	return &insitu.Error{Code: insitu.InvalidArgument, Name: u.name, Msg: fmt.Sprintf("size given as %d, but the input had %s bytes", u.size, got)}
 }
 
 // chunks is a buffer made of pooled chunkSize slices.

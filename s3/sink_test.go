@@ -125,6 +125,8 @@ func TestSinkUnknownSizeMultipart(t *testing.T) {
 		wantParts int // 0: a single PUT
 	}{
 		{5 << 20, false, 1}, // exactly one part, but the end is seen only after it
+		{5 << 20, true, 0},  // a known size of exactly one part: the end is known, one PUT
+		{10 << 20, true, 2},
 		{5<<20 - 1, false, 0},
 		{23<<20 + 3, false, 5},
 		{23<<20 + 3, true, 5},
@@ -347,7 +349,6 @@ func TestSinkErrors(t *testing.T) {
 		}{
 			{nil, "errs", nil},
 			{srv.Client, "ab", nil},
-			{srv.Client, "Bad_Bucket", nil},
 			{srv.Client, "errs", &s3.SinkOptions{PartSize: 1 << 20}},
 			{srv.Client, "errs", &s3.SinkOptions{PartSize: 6 << 30}},
 		} {
@@ -355,7 +356,13 @@ func TestSinkErrors(t *testing.T) {
 				t.Errorf("sink %d: NewSink = %v, %v; want InvalidArgument", i, s, err)
 			}
 		}
-		s := newSink(t, srv.Client, "errs", nil)
+		// A name that only the service refuses (minio-go allows upper
+		// case, for the buckets of old).
+		s := newSink(t, srv.Client, "Bad_Bucket", nil)
+		if _, err := s.Put(ctx, name, strings.NewReader("x"), 1); !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("Put in bucket Bad_Bucket: %v; want InvalidArgument", err)
+		}
+		s = newSink(t, srv.Client, "errs", nil)
 		if _, err := s.Put(ctx, name, strings.NewReader("x"), -2); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("Put with size -2: %v; want InvalidArgument", err)
 		}

@@ -54,7 +54,7 @@ func (s *ClusterSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object
 
 // Destination returns where to PUT name directly: the object URL on its
 // owner under the client's current map, and the bearer token of the
-// cluster secret. The PUT is the node API's (see locality/node): one
+// cluster secret. The PUT is the node API's (see package node): one
 // request with the bytes, answering {"size", "checksum", "owner"}. A
 // NotOwner answer (HTTP 409) means the map changed: call
 // [locality.Client.RefreshMap] (or fall back to Put, which does) and ask

@@ -14,14 +14,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/internal/fserr"
+	"github.com/insitu-data/insitu/internal/putcheck"
 )
 
 // TempPrefix starts the names of the temporary files [DirSink.Put] writes
 // next to their final names: ".insitu-tmp-". It equals the prefix of the
-// temporary files of the storage nodes (locality/node), both being
+// temporary files of the storage nodes (package node), both being
 // internal/atomicfile.TempPrefix. source.Dir skips such files, keys whose
 // last segment starts with it are refused, and [DirSink.Sweep] removes the
 // ones a crash left.
@@ -91,10 +92,18 @@ func (s *DirSink) Root() string { return s.root }
 //     that collides with an existing path ("a/b" when the object "a"
 //     exists, or "a" when "a/" holds objects); a size below -1 or other
 //     than the bytes r gave; a root that is not a directory;
-//   - PermissionDenied: a directory that cannot be written; a symbolic
-//     link on the key's path that leads out of the root;
+//   - PermissionDenied: a directory that cannot be written, a read-only
+//     file system; a symbolic link on the key's path that leads out of the
+//     root;
+//   - Unavailable: a full disk or quota, no file descriptors left (a retry
+//     later can succeed);
+//   - Internal: any other failure of the file system (such as EIO);
 //   - ctx.Err(), unwrapped, when ctx ends (checked between chunks);
 //   - r's error, with the name, when r fails.
+//
+// The size check, the checksum and the naming of r's errors are those of
+// every sink of this module (internal/putcheck): a longer input is noticed
+// by reading one byte past size, no further.
 //
 // In every case, nothing is left under the name but what was there before.
 func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
@@ -102,10 +111,8 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if err := insitu.ValidatePut(name, r, size); err != nil {
-		return insitu.PutResult{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	in, err := putcheck.New(ctx, name, r, size, 0)
+	if err != nil {
 		return insitu.PutResult{}, err
 	}
 	root, err := s.openRoot(name)
@@ -121,8 +128,7 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 		return insitu.PutResult{}, s.createError(root, name, err)
 	}
 	defer f.Abort()
-	n, sum, err := s.copy(ctx, name, f, r, size)
-	if err != nil {
+	if err := s.copy(name, f, in); err != nil {
 		return insitu.PutResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -138,9 +144,9 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			return insitu.PutResult{}, isDirError(name, final)
 		}
-		return insitu.PutResult{}, s.fsError(name, err)
+		return insitu.PutResult{}, fserr.Wrap(name, err)
 	}
-	return insitu.PutResult{Name: name, Size: n, Checksum: fmt.Sprintf("%016x", sum)}, nil
+	return in.Result(), nil
 }
 
 // Sweep removes the temporary files that Puts interrupted by a crash
@@ -158,8 +164,8 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 // Sweep walks the whole tree without following symbolic links. A missing
 // directory has nothing to sweep. The errors: InvalidArgument for a
 // negative olderThan or a root that is not a directory; ctx.Err(),
-// unwrapped, when ctx ends (checked between entries); PermissionDenied or
-// Unknown when the file system fails. The count is of the files removed
+// unwrapped, when ctx ends (checked between entries); the code of the file
+// system's error otherwise (PermissionDenied, Unavailable or Internal). The count is of the files removed
 // before the error.
 func (s *DirSink) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 	if olderThan < 0 {
@@ -178,11 +184,7 @@ func (s *DirSink) Sweep(ctx context.Context, olderThan time.Duration) (int, erro
 	defer root.Close()
 	n, err := atomicfile.Sweep(ctx, root, olderThan)
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		code := insitu.Unknown
-		if errors.Is(err, fs.ErrPermission) {
-			code = insitu.PermissionDenied
-		}
-		err = &insitu.Error{Code: code, Msg: fmt.Sprintf("sweeping the temporary files under %q", s.root), Err: err}
+		err = &insitu.Error{Code: fserr.Code(err), Msg: fmt.Sprintf("sweeping the temporary files under %q", s.root), Err: err}
 	}
 	return n, err
 }
@@ -207,14 +209,7 @@ func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, er
 		root.Close()
 	}
 	if err != nil {
-		code := insitu.Unknown
-		switch {
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-			code = insitu.NotFound
-		case errors.Is(err, fs.ErrPermission), atomicfile.Escapes(err):
-			code = insitu.PermissionDenied
-		}
-		return insitu.Object{}, &insitu.Error{Code: code, Name: name, Err: err}
+		return insitu.Object{}, fserr.Wrap(name, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: fmt.Sprintf("%q is not a regular file", p)}
@@ -243,38 +238,23 @@ func (s *DirSink) path(name insitu.Name, put bool) (string, error) {
 	return filepath.Join(s.root, local), nil
 }
 
-// copy streams r into f, checking ctx between chunks and the size, and
-// returns the byte count and the XXH64 of the bytes.
-func (s *DirSink) copy(ctx context.Context, name insitu.Name, f io.Writer, r io.Reader, size int64) (int64, uint64, error) {
+// copy streams in, which checks the size and the context, into f.
+func (s *DirSink) copy(name insitu.Name, f io.Writer, in *putcheck.Reader) error {
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := *bp
-	h := xxhash.New()
-	var n int64
 	for {
-		if err := ctx.Err(); err != nil {
-			return n, 0, err
-		}
-		m, rerr := r.Read(buf)
+		m, rerr := in.Read(buf)
 		if m > 0 {
-			if size >= 0 && n+int64(m) > size {
-				return n, 0, sizeError(name, size, fmt.Sprintf("more than %d", size))
-			}
 			if _, err := f.Write(buf[:m]); err != nil {
-				return n, 0, s.fsError(name, err)
+				return fserr.Wrap(name, err)
 			}
-			h.Write(buf[:m])
-			n += int64(m)
 		}
 		if rerr == io.EOF {
-			break
+			return nil
 		}
 		if rerr != nil {
-			return n, 0, readError(name, rerr)
+			return rerr
 		}
 	}
-	if size >= 0 && n != size {
-		return n, 0, sizeError(name, size, fmt.Sprint(n))
-	}
-	return n, h.Sum64(), nil
 }

@@ -2,17 +2,17 @@ package sink
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
 )
 
 // Discard returns a sink that reads every object to the end and drops it,
 // for dry runs and benchmarks. Put validates the name, checks the size
 // like any sink (a mismatch is InvalidArgument), stops when ctx ends, and
-// returns the byte count with no checksum. Nothing is stored: Stat always
-// returns NotFound.
+// returns the byte count and the XXH64 checksum of the bytes, as a sink
+// that stores them would. Nothing is stored: Stat always returns NotFound.
 func Discard() insitu.Sink { return discard{} }
 
 type discard struct{}
@@ -22,43 +22,17 @@ func (discard) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 	if err := name.Validate(); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if err := insitu.ValidatePut(name, r, size); err != nil {
+	in, err := putcheck.New(ctx, name, r, size, 0)
+	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if size >= 0 {
-		r = io.LimitReader(r, size+1) // one byte over is enough to tell
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return insitu.PutResult{}, err
 	}
-	n, err := io.Copy(io.Discard, ctxReader{ctx, r})
-	if err != nil {
-		if err == ctx.Err() {
-			return insitu.PutResult{}, err
-		}
-		return insitu.PutResult{}, readError(name, err)
-	}
-	if size >= 0 && n != size {
-		got := fmt.Sprint(n)
-		if n > size {
-			got = fmt.Sprintf("more than %d", size)
-		}
-		return insitu.PutResult{}, sizeError(name, size, got)
-	}
-	return insitu.PutResult{Name: name, Size: n}, nil
+	return in.Result(), nil
 }
 
 // Stat reports that nothing is stored.
 func (discard) Stat(_ context.Context, name insitu.Name) (insitu.Object, error) {
 	return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "the discard sink stores nothing"}
-}
-
-// ctxReader fails with ctx.Err() once ctx ends, checked before each Read.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

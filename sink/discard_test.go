@@ -1,12 +1,15 @@
 package sink_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/sink/sinktest"
@@ -29,13 +32,15 @@ func TestDiscard(t *testing.T) {
 	ctx := context.Background()
 	for _, n := range []int{0, 1, 1 << 20, 16<<20 + 1} {
 		for _, size := range []int64{int64(n), -1} {
-			r := &countingReader{r: strings.NewReader(string(sinktest.Content("d", n)))}
+			b := sinktest.Content("d", n)
+			r := &countingReader{r: bytes.NewReader(b)}
 			name := insitu.Name{Bucket: "b", Key: "k"}
 			res, err := s.Put(ctx, name, r, size)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res != (insitu.PutResult{Name: name, Size: int64(n)}) || r.n != int64(n) {
+			want := insitu.PutResult{Name: name, Size: int64(n), Checksum: fmt.Sprintf("%016x", xxhash.Sum64(b))}
+			if res != want || r.n != int64(n) {
 				t.Errorf("%d bytes, size %d: result %+v after reading %d bytes", n, size, res, r.n)
 			}
 		}

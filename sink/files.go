@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/internal/fserr"
 )
 
 // openRoot opens the sink's directory for a Put of name, creating it first
@@ -66,7 +66,7 @@ func (s *DirSink) rootError(name insitu.Name, err error) error {
 			break
 		}
 	}
-	return s.fsError(name, err)
+	return fserr.Wrap(name, err)
 }
 
 // createError classifies an error of atomicfile.Create for name: a path
@@ -80,7 +80,7 @@ func (s *DirSink) createError(root *os.Root, name insitu.Name, err error) error 
 	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, fs.ErrExist):
 		return collision(root, name, err)
 	}
-	return s.fsError(name, err)
+	return fserr.Wrap(name, err)
 }
 
 // collision explains why the directory of name's file could not be made:
@@ -108,33 +108,4 @@ func collision(root *os.Root, name insitu.Name, err error) error {
 func isDirError(name insitu.Name, file string) error {
 	return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
 		Msg: fmt.Sprintf("%q is a directory holding other objects", file)}
-}
-
-// fsError wraps a file system error of a put; err names the file.
-func (s *DirSink) fsError(name insitu.Name, err error) error {
-	code := insitu.Unknown
-	switch {
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
-		code = insitu.PermissionDenied
-	case errors.Is(err, syscall.ENAMETOOLONG):
-		code = insitu.InvalidArgument
-	}
-	return &insitu.Error{Code: code, Name: name, Err: err}
-}
-
-func sizeError(name insitu.Name, size int64, got string) error {
-	return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-		Msg: fmt.Sprintf("size mismatch: told %d bytes, the input had %s", size, got)}
-}
-
-// readError names the object in the input's error, leaving context errors
-// and errors that already name an object as they are.
-func readError(name insitu.Name, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	if _, ok := errors.AsType[*insitu.Error](err); ok {
-		return insitu.WithName(err, name)
-	}
-	return &insitu.Error{Code: insitu.CodeOf(err), Name: name, Msg: "reading the input", Err: err}
 }

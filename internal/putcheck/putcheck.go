@@ -34,7 +34,9 @@ const maxEmptyReads = 100
 // bytes read reach a known size, Read probes r with a one-byte read before
 // returning the last of them: an input that goes on is refused then, even
 // by a consumer that reads no further. So r is never read past size+1
-// bytes. After an error or io.EOF, every Read returns the same again.
+// bytes, and once [Reader.Size] equals a known size the next Read returns
+// io.EOF without reading r. After an error or io.EOF, every Read returns
+// the same again.
 type Reader struct {
 	ctx   context.Context
 	name  insitu.Name

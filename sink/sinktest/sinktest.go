@@ -37,9 +37,13 @@ type Harness struct {
 // cannot seek, with known and unknown sizes; PutResult's size and checksum;
 // Stat after Put and of a missing name; overwrites; a failing reader, a
 // context canceled mid-put and a size mismatch leave nothing (and leave an
-// older object whole); a nil reader, a size below -1 and invalid names are
-// InvalidArgument and store nothing; 64 concurrent Puts of distinct names;
-// concurrent Puts of one name leave one whole version.
+// older object whole), a reader failing right at the size too; a size
+// mismatch is InvalidArgument whether the input is short, or longer in the
+// read that reaches the size or only in a later one, and a longer input is
+// read no further than one byte past the size; a nil reader, a size below
+// -1 and invalid names are InvalidArgument and store nothing; 64
+// concurrent Puts of distinct names; concurrent Puts of one name leave one
+// whole version.
 func Run(t *testing.T, h Harness) {
 	if h.MakeSink == nil || h.Read == nil {
 		t.Fatal("sinktest: Harness.MakeSink and Harness.Read are required")
@@ -56,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 		{"CanceledMidPutLeavesNothing", testCanceledMidPut},
 		{"CanceledBeforePut", testCanceledBeforePut},
 		{"SizeMismatch", testSizeMismatch},
+		{"LongInputReadOneBytePastSize", testLongInputProbe},
 		{"NilReader", testNilReader},
 		{"NegativeSize", testNegativeSize},
 		{"InvalidNames", testInvalidNames},
@@ -208,16 +213,23 @@ func testOverwrite(t *testing.T, h Harness) {
 	wantStored(t, h, s, name, v2)
 }
 
-// failing gives n bytes, then fails with err.
+// failing gives the bytes of r, then fails with err: in the Read after the
+// last bytes, or in the same one when withLast.
 type failing struct {
-	r   io.Reader
-	err error
+	r        io.Reader
+	err      error
+	withLast bool
 }
 
 func (f *failing) Read(p []byte) (int, error) {
 	n, err := f.r.Read(p)
 	if err == io.EOF {
 		return n, f.err
+	}
+	if f.withLast && err == nil {
+		if s, ok := f.r.(*stream); ok && len(s.data) == 0 {
+			return n, f.err
+		}
 	}
 	return n, err
 }
@@ -230,13 +242,23 @@ func testFailingReader(t *testing.T, h Harness) {
 	oldBytes := Content("old", 3000)
 	put(t, s, old, oldBytes, -1)
 	for _, tc := range []struct {
-		name insitu.Name
-		size int64
-	}{{h.name("fail/new"), -1}, {h.name("fail/new-sized"), 2 << 20}, {old, -1}} {
-		r := &failing{r: newStream(Content("partial", 1<<20)), err: errBoom}
+		name     insitu.Name
+		size     int64
+		withLast bool
+	}{
+		{h.name("fail/new"), -1, false},
+		{h.name("fail/new-sized"), 2 << 20, false},
+		{old, -1, false},
+		// The reader gives all the bytes of its size, then fails: the
+		// object must not be stored whole (it did not end well).
+		{h.name("fail/at-size"), 1 << 20, false},
+		{h.name("fail/at-size-with-last"), 1 << 20, true},
+		{h.name("fail/unknown-with-last"), -1, true},
+	} {
+		r := &failing{r: newStream(Content("partial", 1<<20)), err: errBoom, withLast: tc.withLast}
 		_, err := s.Put(context.Background(), tc.name, r, tc.size)
 		if !errors.Is(err, errBoom) {
-			t.Errorf("Put(%s) from a failing reader: %v; want an error wrapping the reader's", tc.name, err)
+			t.Errorf("Put(%s, size %d) from a failing reader: %v; want an error wrapping the reader's", tc.name, tc.size, err)
 		}
 		if tc.name != old {
 			wantNothing(t, h, s, tc.name)
@@ -301,7 +323,18 @@ func testSizeMismatch(t *testing.T, h Harness) {
 		key  string
 		n    int
 		size int64
-	}{{"size/short", 1000, 1001}, {"size/long", 1001, 1000}, {"size/empty", 0, 1}, {"size/zero", 1, 0}, {"size/old", 10, 11}} {
+	}{
+		{"size/short", 1000, 1001},
+		{"size/long", 1001, 1000},
+		{"size/empty", 0, 1},
+		{"size/zero", 1, 0},
+		{"size/old", 10, 11},
+		// The stream gives 100,000 bytes a Read: the extra byte comes in
+		// a Read of its own, after exactly the size.
+		{"size/long-later", 200_001, 200_000},
+		{"size/short-chunk", 200_000, 200_001},
+		{"size/much-longer", 1 << 20, 300_000},
+	} {
 		name := h.name(tc.key)
 		_, err := s.Put(context.Background(), name, newStream(Content(tc.key, tc.n)), tc.size)
 		if !errors.Is(err, insitu.InvalidArgument) {
@@ -312,6 +345,33 @@ func testSizeMismatch(t *testing.T, h Harness) {
 		}
 	}
 	wantStored(t, h, s, old, oldBytes)
+}
+
+// endless gives bytes for ever and counts them.
+type endless struct{ n int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	e.n += int64(len(p))
+	return len(p), nil
+}
+
+func testLongInputProbe(t *testing.T, h Harness) {
+	s := h.MakeSink(t)
+	for _, size := range []int64{0, 1000, 300_000} {
+		name := h.name(fmt.Sprintf("probe/%d", size))
+		r := &endless{}
+		_, err := s.Put(context.Background(), name, r, size)
+		if !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("Put(%s) of an endless input with size %d: %v; want InvalidArgument", name, size, err)
+		}
+		if r.n > size+1 {
+			t.Errorf("Put(%s) with size %d read %d bytes of an endless input; want at most %d", name, size, r.n, size+1)
+		}
+		wantNothing(t, h, s, name)
+	}
 }
 
 func testNilReader(t *testing.T, h Harness) {
