@@ -86,6 +86,9 @@ func manyKeys(n int) []string {
 }
 
 func TestClusterMergedListing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds and lists 2,500 objects over 3 nodes; skipped under -short")
+	}
 	c := startCluster(t, 3)
 	want := seed(t, c, "big", manyKeys(2500))
 	// A stray copy on a node that does not own the name is not listed twice.

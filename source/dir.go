@@ -107,7 +107,7 @@ func (d *DirSource) Objects(ctx context.Context) iter.Seq2[insitu.Object, error]
 		}
 		fi, err := os.Stat(d.root)
 		if err != nil {
-			yield(insitu.Object{}, rootError(d.root, err))
+			yield(insitu.Object{}, rootError(err))
 			return
 		}
 		if !fi.IsDir() {
@@ -116,7 +116,7 @@ func (d *DirSource) Objects(ctx context.Context) iter.Seq2[insitu.Object, error]
 		}
 		entries, err := d.readDir(d.root)
 		if err != nil {
-			yield(insitu.Object{}, rootError(d.root, err))
+			yield(insitu.Object{}, rootError(err))
 			return
 		}
 		w := walker{ctx: ctx, opts: &d.opts, readDir: d.readDir, yield: yield}
