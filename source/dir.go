@@ -14,12 +14,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
 )
 
-// tmpPrefix starts the names of the temporary files that sink.Dir writes
-// before renaming them; listings skip such files and Open refuses them.
-// sink.Dir holds the same constant (the packages do not import each other).
-const tmpPrefix = ".insitu-tmp-"
+// tmpPrefix starts the names of the temporary files that sink.Dir and the
+// storage nodes write before renaming them; listings skip such files and
+// Open refuses them.
+const tmpPrefix = atomicfile.TempPrefix
 
 // DirOptions configure [Dir]. A nil *DirOptions lists every object with an
 // empty bucket.
