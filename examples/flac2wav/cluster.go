@@ -45,7 +45,8 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 
 	// The transform: run in-process by every node (by name), or served by
 	// a transform server next to every node (see modes.go).
-	toWAV, err := ffmpeg.NewWAV(&ffmpeg.WAVOptions{Channels: cfg.channels, SampleRate: cfg.rate})
+	// -ac and -ar reach it as the job's args, checked by its allow-list.
+	toWAV, err := ffmpeg.NewWAV(nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2

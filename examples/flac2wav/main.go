@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2
 	}
-	toWAV, err := ffmpeg.NewWAV(&ffmpeg.WAVOptions{Channels: cfg.channels, SampleRate: cfg.rate})
+	toWAV, err := ffmpeg.NewWAV(nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2
@@ -134,6 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	report, runErr := pipeline.Run(ctx, src, toWAV, dst, &pipeline.Options{
 		Workers:          cfg.workers,
 		Rename:           pipeline.ReplaceExt(".flac", ".wav"),
+		Args:             cfg.args(),
 		Timeout:          cfg.timeout,
 		SkipExisting:     cfg.skipExisting,
 		ContinueOnError:  cfg.continueOnError,
@@ -213,10 +214,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = "-n must be at least 1"
 	case c.nodes < 1:
 		bad = "-nodes must be at least 1"
-	case c.channels < 1:
-		bad = "-ac must be at least 1"
-	case c.rate < 1:
-		bad = "-ar must be at least 1"
+	case ffmpeg.CheckArgs(c.args()) != nil:
+		bad = ffmpeg.CheckArgs(c.args()).Error()
 	case c.workers < 0:
 		bad = "-workers must not be negative"
 	case c.timeout < 0:

@@ -117,6 +117,7 @@ func (c *config) jobSpec() cluster.JobSpec {
 		Bucket:          flacBucket,
 		DstBucket:       wavBucket,
 		Rename:          &cluster.RenameExt{From: ".flac", To: ".wav"},
+		Args:            c.args(),
 		Workers:         c.workers,
 		Timeout:         cluster.Duration(c.timeout),
 		SkipExisting:    c.skipExisting,
@@ -172,6 +173,7 @@ func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insit
 	}
 	return pipeline.Run(ctx, src, t, dst, &pipeline.Options{
 		Workers: cfg.workers,
+		Args:    cfg.args(),
 		Rename: func(n insitu.Name) (insitu.Name, error) {
 			out, err := rename(n)
 			out.Bucket = wavBucket
@@ -213,4 +215,11 @@ func (w withLocalPath) Transform(ctx context.Context, in *insitu.Input, out io.W
 	cp := *in
 	cp.Path = p
 	return w.t.Transform(ctx, &cp, out)
+}
+
+// args are the transform's args of the run: the output's channels and
+// sample rate, which reach ffmpeg through its allow-list in every mode (in
+// a node, over the wire to a transform server, or in this process).
+func (c *config) args() string {
+	return fmt.Sprintf("-ac %d -ar %d", c.channels, c.rate)
 }
