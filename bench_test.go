@@ -112,12 +112,15 @@ func startBenchEnv(b *testing.B) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts := transport.NewServer(insitu.Identity, &transport.ServerOptions{
+	ts, err := transport.NewServer(insitu.Identity, &transport.ServerOptions{
 		MaxConcurrent: 256,
 		Roots:         []string{e.dir},
 		Secret:        c.Secret(),
 		Logger:        slog.New(slog.DiscardHandler),
 	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	hs := &http.Server{Handler: ts, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	b.Cleanup(func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"time"
 )
 
 // batchConn gathers the writes to a connection and sends them with as few
@@ -93,7 +92,12 @@ func (b *batchConn) flusher() {
 	}
 }
 
-// Close sends what has gathered (for a second at most) and closes the connection.
+// Close closes the connection at once: what has gathered and not been
+// written yet is dropped, and a flusher blocked on a peer that does not
+// read is released, so that Close never waits on the peer. Nothing is
+// lost that matters: the WebSocket library closes the connection after
+// the close handshake, whose reply from the peer shows that every frame
+// sent before it arrived, or to abandon a connection (CloseNow).
 func (b *batchConn) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -104,16 +108,18 @@ func (b *batchConn) Close() error {
 	if b.err == nil {
 		b.err = net.ErrClosed
 	}
+	b.buf = nil
 	b.mu.Unlock()
-	b.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	err := b.Conn.Close()
 	signal(b.wake)
 	<-b.done
-	return b.Conn.Close()
+	return err
 }
 
-// batchDialer dials TCP connections that gather their writes.
+// batchDialer dials TCP connections that gather their writes. The
+// caller's context bounds the dial.
 func batchDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	var d net.Dialer
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {

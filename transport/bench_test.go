@@ -42,7 +42,10 @@ func benchServer(b *testing.B, t insitu.Transform) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := transport.NewServer(t, &transport.ServerOptions{MaxConcurrent: 64, Logger: slog.New(slog.DiscardHandler)})
+	s, err := transport.NewServer(t, &transport.ServerOptions{MaxConcurrent: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	b.Cleanup(func() {

@@ -52,7 +52,8 @@ type DialOptions struct {
 	// of output the server may send ahead of the writing to out. Default
 	// 256 KiB; at least 64 KiB.
 	Window int
-	// Logger receives the client's log records. Default: slog.Default().
+	// Logger receives the client's log records (a protocol error from the
+	// server, at Warn level). Default: none (a discarding logger).
 	Logger *slog.Logger
 }
 
@@ -103,12 +104,12 @@ func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Client, er
 		}
 	}
 	if o.Window <= 0 {
-		o.Window = DefaultWindow
+		o.Window = defaultWindow
 	}
 	o.Window = min(max(o.Window, minWindow), maxWindow)
 	c.log = o.Logger
 	if c.log == nil {
-		c.log = slog.Default()
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.http = o.HTTPClient
 	if c.http == nil {
@@ -187,11 +188,20 @@ func (c *Client) do(callerCtx context.Context, in *insitu.Input, dst *insitu.Des
 			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", c.opts.Timeout))
 		defer cancel()
 	}
-	body := in.Body
-	if !req.hasBody() {
-		body = nil
-	} else if body == nil {
-		body = http.NoBody
+	var body io.Reader
+	var sized *sizedReader
+	if req.hasBody() {
+		if in.Body == nil {
+			return insitu.PutResult{}, c.errNoBody(in.Name)
+		}
+		body = in.Body
+		if req.Size >= 0 {
+			sized = newSizedReader(body, in.Name, req.Size, "Input.Size")
+			body = sized
+			if err := sized.check(); err != nil {
+				return insitu.PutResult{}, err
+			}
+		}
 	}
 	var res insitu.PutResult
 	if c.opts.Mode == WS {
@@ -199,10 +209,28 @@ func (c *Client) do(callerCtx context.Context, in *insitu.Input, dst *insitu.Des
 	} else {
 		res, err = c.doHTTP(ctx, req, body, out)
 	}
+	if sized != nil {
+		// The transport is done with the input: a mismatch it met is the
+		// error, whatever the server made of the bytes it got.
+		if merr := sized.mismatch(); merr != nil {
+			return insitu.PutResult{}, merr
+		}
+	}
 	if err != nil {
 		return insitu.PutResult{}, c.fixErr(callerCtx, ctx, err, in.Name)
 	}
 	return res, nil
+}
+
+// errNoBody is the error of an input whose bytes must travel (no local
+// path or source URL names them instead) but that has no Body.
+func (c *Client) errNoBody(name insitu.Name) error {
+	how := "unless DialOptions.LocalFile and Input.Path name a file the server reads instead"
+	if c.opts.Mode == WS {
+		how = "unless DialOptions.LocalFile and Input.Path, or DialOptions.SourceURL, name where the server reads them instead"
+	}
+	return insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
+		"Input.Body is nil: %s sends the input's bytes %s", c.opts.Mode, how), name)
 }
 
 // fixErr gives an error its final form: the caller's context error as is;

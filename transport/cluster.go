@@ -28,9 +28,8 @@ type ClusterOptions struct {
 	// owner then reads that file (local-file input, which its
 	// ServerOptions.Roots must allow) instead of fetching the bytes over
 	// HTTP. The LocalPath method of an embedded cluster (package
-	// locality/node) is this function for its nodes. Default: nil, the
-	// server fetches the object from
-	// its owner's object URL.
+	// node/nodetest) is this function for its nodes. Default: nil, the
+	// server fetches the object from its owner's object URL.
 	LocalPath func(obj insitu.Object) (string, error)
 	// Pool is [DialOptions.Pool] of the client of each transform server.
 	// Default: DialOptions' default.
@@ -44,7 +43,8 @@ type ClusterOptions struct {
 	HTTPClient *http.Client
 	// Window is [DialOptions.Window]. Default: 256 KiB.
 	Window int
-	// Logger receives the clients' log records. Default: slog.Default().
+	// Logger receives the clients' log records. Default: none (a
+	// discarding logger).
 	Logger *slog.Logger
 }
 

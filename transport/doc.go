@@ -3,7 +3,10 @@
 //
 // A user writes a Transform once and serves it with one call:
 //
-//	srv := transport.NewServer(myTransform, &transport.ServerOptions{Roots: []string{"/data"}})
+//	srv, err := transport.NewServer(myTransform, &transport.ServerOptions{Roots: []string{"/data"}})
+//	if err != nil {
+//		return err // a root that does not resolve, say
+//	}
 //	http.ListenAndServe("127.0.0.1:7101", srv)
 //
 // and insitu reaches it with [Dial], whose [Client] is itself an
@@ -26,7 +29,7 @@
 // bytes.
 //
 // Over a cluster of storage nodes with a transform server next to each
-// (package locality/node starts such clusters), [Cluster] returns the
+// (package node/nodetest starts such clusters), [Cluster] returns the
 // transform of "remote mode": each object goes to the server next to its
 // owner, which reads the bytes from the owner (over loopback, or from its
 // disk) and puts the output straight to the output's owner, so that the
@@ -35,6 +38,9 @@
 // the nodes of the cluster only.
 //
 // docs/PROTOCOL.md in the repository specifies every path, header, frame,
-// status and error code. Package transporttest holds the conformance suite
-// every mode passes.
+// status and error code. Package transporttest holds the conformance
+// suites: Run, which every mode passes, and RunServer, which checks a
+// transform server, written in any language, on the wire.
+//
+// The servers and clients log nothing unless given a Logger.
 package transport

@@ -22,7 +22,11 @@ func Example() {
 		_, err = fmt.Fprintf(out, "%s %s", strings.ToUpper(string(b)), in.Args)
 		return err
 	})
-	srv := transport.NewServer(upper, nil)
+	srv, err := transport.NewServer(upper, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	hs := httptest.NewServer(srv) // on 127.0.0.1
 	defer hs.Close()
 
@@ -56,7 +60,12 @@ func ExampleClient_Transform_error() {
 	fail := insitu.TransformFunc(func(context.Context, *insitu.Input, io.Writer) error {
 		return insitu.Errorf(insitu.InvalidArgument, "not a FLAC file")
 	})
-	hs := httptest.NewServer(transport.NewServer(fail, nil))
+	srv, err := transport.NewServer(fail, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	c, err := transport.Dial(context.Background(), hs.URL, nil)
 	if err != nil {

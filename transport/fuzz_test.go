@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // FuzzFrameDecode feeds arbitrary messages to the frame decoder: it must
@@ -57,8 +59,8 @@ func FuzzRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, bucket, key, args, path, source, put, size, timeout string, open []byte) {
 		h := http.Header{}
 		for k, v := range map[string]string{
-			HeaderArgs: args, HeaderPath: path, HeaderSourceURL: source,
-			HeaderPutURL: put, HeaderSize: size, HeaderTimeout: timeout,
+			wire.Args: args, wire.Path: path, wire.SourceURL: source,
+			wire.PutURL: put, wire.Size: size, wire.Timeout: timeout,
 		} {
 			if v != "" {
 				h.Set(k, v)

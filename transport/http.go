@@ -7,33 +7,34 @@ import (
 	"strings"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // handleTransform serves hpush (PUT) and hpull (GET) requests.
 func (s *Server) handleTransform(w http.ResponseWriter, r *http.Request) {
 	req, err := parseHeaders(r.PathValue("bucket"), r.PathValue("key"), r.Header, r.ContentLength)
 	if err != nil {
-		writeError(w, err)
+		wire.WriteError(w, err)
 		return
 	}
 	name := req.name()
 	switch {
 	case r.Method == http.MethodGet && req.hasBody():
-		writeError(w, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
-			"an hpull request (GET) names its input with the %s or %s header", HeaderSourceURL, HeaderPath), name))
+		wire.WriteError(w, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
+			"an hpull request (GET) names its input with the %s or %s header", wire.SourceURL, wire.Path), name))
 		return
 	case !req.hasBody() && r.ContentLength > 0:
-		writeError(w, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
-			"a request that names its input by %s or %s has an empty body", HeaderSourceURL, HeaderPath), name))
+		wire.WriteError(w, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
+			"a request that names its input by %s or %s has an empty body", wire.SourceURL, wire.Path), name))
 		return
 	}
 	p, err := s.prepare(req)
 	if err != nil {
-		writeError(w, err)
+		wire.WriteError(w, err)
 		return
 	}
 	if err := s.begin(); err != nil {
-		writeError(w, insitu.WithName(err, name))
+		wire.WriteError(w, insitu.WithName(err, name))
 		return
 	}
 	defer s.end()
@@ -56,18 +57,18 @@ func (s *Server) handleTransform(w http.ResponseWriter, r *http.Request) {
 	res, err := s.serveObject(ctx, p, body, out)
 	switch {
 	case err == insitu.ErrSkip && !out.started:
-		w.Header().Set(HeaderSkipped, "true")
+		w.Header().Set(wire.Skipped, "true")
 		w.WriteHeader(http.StatusNoContent)
 	case err == insitu.ErrSkip:
-		w.Header().Set(HeaderSkipped, "true")
+		w.Header().Set(wire.Skipped, "true")
 	case err != nil && !out.started:
 		s.logFailure(name, err)
-		writeError(w, err)
+		wire.WriteError(w, err)
 	case err != nil:
 		s.logFailure(name, err)
-		we := toWire(err)
-		w.Header().Set(HeaderErrorCode, we.Code.String())
-		w.Header().Set(HeaderErrorMessage, url.PathEscape(we.Message))
+		b := wire.Body(err)
+		w.Header().Set(wire.ErrorCode, b.Code.String())
+		w.Header().Set(wire.ErrorMessage, url.PathEscape(b.Message))
 	case p.put != nil:
 		b, _ := json.Marshal(res)
 		w.Header().Set("Content-Type", "application/json")
@@ -90,7 +91,7 @@ func (s *Server) logFailure(name insitu.Name, err error) {
 }
 
 // trailers are the trailers a streamed hpush/hpull response may end with.
-var trailers = strings.Join([]string{HeaderErrorCode, HeaderErrorMessage, HeaderSkipped}, ", ")
+var trailers = strings.Join([]string{wire.ErrorCode, wire.ErrorMessage, wire.Skipped}, ", ")
 
 // responseWriter sends the 200 status only with the first output byte, so
 // that a transform failing before it writes gets a proper error status.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
@@ -49,13 +50,14 @@ func (c *Client) doHTTP(ctx context.Context, req *request, body io.Reader, out i
 	defer resp.Body.Close()
 	name := req.name()
 	switch {
-	case resp.StatusCode == http.StatusNoContent && resp.Header.Get(HeaderSkipped) == "true":
+	case resp.StatusCode == http.StatusNoContent && resp.Header.Get(wire.Skipped) == "true":
 		return insitu.PutResult{}, insitu.ErrSkip
 	case resp.StatusCode != http.StatusOK:
-		return insitu.PutResult{}, readHTTPError(resp, name)
+		_, err := wire.DecodeError(resp, name, "")
+		return insitu.PutResult{}, err
 	case req.PutURL != "":
 		var res insitu.PutResult
-		if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&res); err != nil {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, wire.MaxErrorBody)).Decode(&res); err != nil {
 			return insitu.PutResult{}, insitu.Errorf(insitu.Unavailable, "the server's answer is not a JSON put result: %v", err)
 		}
 		return res, nil
@@ -69,11 +71,11 @@ func (c *Client) doHTTP(ctx context.Context, req *request, body io.Reader, out i
 		}
 		return insitu.PutResult{}, insitu.Errorf(insitu.Unavailable, "reading the output: %w", err)
 	}
-	if code := resp.Trailer.Get(HeaderErrorCode); code != "" {
-		msg, _ := url.PathUnescape(resp.Trailer.Get(HeaderErrorMessage))
-		return insitu.PutResult{}, wireError{Code: insitu.ParseCode(code), Message: msg}.toError(name)
+	if code := resp.Trailer.Get(wire.ErrorCode); code != "" {
+		msg, _ := url.PathUnescape(resp.Trailer.Get(wire.ErrorMessage))
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.ParseCode(code), Name: name, Msg: msg}
 	}
-	if resp.Trailer.Get(HeaderSkipped) == "true" {
+	if resp.Trailer.Get(wire.Skipped) == "true" {
 		return insitu.PutResult{}, insitu.ErrSkip
 	}
 	return insitu.PutResult{}, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 )
 
@@ -37,7 +38,7 @@ func call(t *testing.T, method, u string, h map[string]string, body io.Reader) (
 
 func wantHTTPError(t *testing.T, resp *http.Response, body []byte, status int, code insitu.Code, msg string) {
 	t.Helper()
-	var we wireError
+	var we wire.ErrorBody
 	if err := json.Unmarshal(body, &we); err != nil {
 		t.Fatalf("status %d, body %q is not a JSON error", resp.StatusCode, body)
 	}
@@ -62,22 +63,22 @@ func TestHTTPBadRequests(t *testing.T) {
 		code   insitu.Code
 		msg    string
 	}{
-		{"bad size", "PUT", obj, map[string]string{HeaderSize: "ten"}, "", 400, insitu.InvalidArgument, "header Insitu-Size"},
-		{"size not the length", "PUT", obj, map[string]string{HeaderSize: "5"}, "abc", 400, insitu.InvalidArgument, "does not match the Content-Length 3"},
-		{"bad escape", "PUT", obj, map[string]string{HeaderArgs: "%zz"}, "", 400, insitu.InvalidArgument, "header Insitu-Args"},
-		{"bad timeout", "PUT", obj, map[string]string{HeaderTimeout: "soon"}, "", 400, insitu.InvalidArgument, "header Insitu-Timeout"},
+		{"bad size", "PUT", obj, map[string]string{wire.Size: "ten"}, "", 400, insitu.InvalidArgument, "header Insitu-Size"},
+		{"size not the length", "PUT", obj, map[string]string{wire.Size: "5"}, "abc", 400, insitu.InvalidArgument, "does not match the Content-Length 3"},
+		{"bad escape", "PUT", obj, map[string]string{wire.Args: "%zz"}, "", 400, insitu.InvalidArgument, "header Insitu-Args"},
+		{"bad timeout", "PUT", obj, map[string]string{wire.Timeout: "soon"}, "", 400, insitu.InvalidArgument, "header Insitu-Timeout"},
 		{"bad name", "PUT", base + "/v1/transform/b/a%2F%2Fb", nil, "", 400, insitu.InvalidArgument, "empty path segment"},
 		{"bad bucket", "PUT", base + "/v1/transform/b%20c/k", nil, "", 400, insitu.InvalidArgument, "bucket name has the character"},
 		{"pull without source", "GET", obj, nil, "", 400, insitu.InvalidArgument, "names its input"},
-		{"path and body", "PUT", obj, map[string]string{HeaderPath: "/tmp/x"}, "abc", 400, insitu.InvalidArgument, "has an empty body"},
-		{"relative path", "PUT", obj, map[string]string{HeaderPath: "tmp/x"}, "", 400, insitu.InvalidArgument, "not an absolute path"},
-		{"path and source", "GET", obj, map[string]string{HeaderPath: "/tmp/x", HeaderSourceURL: "http://127.0.0.1:2/x"}, "", 400, insitu.InvalidArgument, "both a local path and a source URL"},
-		{"source not http", "GET", obj, map[string]string{HeaderSourceURL: "file:///etc/passwd"}, "", 400, insitu.InvalidArgument, "not an http or https URL"},
-		{"source not allowed", "GET", obj, map[string]string{HeaderSourceURL: "http://127.0.0.1:1/x"}, "", 400, insitu.InvalidArgument, "not allowed by the server"},
-		{"put with credentials", "PUT", obj, map[string]string{HeaderPutURL: "http://u:p@127.0.0.1:2/x"}, "", 400, insitu.InvalidArgument, "carries credentials"},
-		{"put not allowed", "PUT", obj, map[string]string{HeaderPutURL: "http://10.0.0.1:7001/v1/objects/b/k"}, "", 400, insitu.InvalidArgument, "not allowed by the server"},
+		{"path and body", "PUT", obj, map[string]string{wire.Path: "/tmp/x"}, "abc", 400, insitu.InvalidArgument, "has an empty body"},
+		{"relative path", "PUT", obj, map[string]string{wire.Path: "tmp/x"}, "", 400, insitu.InvalidArgument, "not an absolute path"},
+		{"path and source", "GET", obj, map[string]string{wire.Path: "/tmp/x", wire.SourceURL: "http://127.0.0.1:2/x"}, "", 400, insitu.InvalidArgument, "both a local path and a source URL"},
+		{"source not http", "GET", obj, map[string]string{wire.SourceURL: "file:///etc/passwd"}, "", 400, insitu.InvalidArgument, "not an http or https URL"},
+		{"source not allowed", "GET", obj, map[string]string{wire.SourceURL: "http://127.0.0.1:1/x"}, "", 400, insitu.InvalidArgument, "not allowed by the server"},
+		{"put with credentials", "PUT", obj, map[string]string{wire.PutURL: "http://u:p@127.0.0.1:2/x"}, "", 400, insitu.InvalidArgument, "carries credentials"},
+		{"put not allowed", "PUT", obj, map[string]string{wire.PutURL: "http://10.0.0.1:7001/v1/objects/b/k"}, "", 400, insitu.InvalidArgument, "not allowed by the server"},
 		{"too large", "PUT", obj, nil, strings.Repeat("x", 1001), 413, insitu.TooLarge, "over the server's limit of 1000"},
-		{"local file disabled", "PUT", obj, map[string]string{HeaderPath: "/etc/passwd"}, "", 403, insitu.PermissionDenied, "local-file input is disabled"},
+		{"local file disabled", "PUT", obj, map[string]string{wire.Path: "/etc/passwd"}, "", 403, insitu.PermissionDenied, "local-file input is disabled"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -140,17 +141,17 @@ func TestHTTPSkipAndTrailers(t *testing.T) {
 		return nil
 	}), nil)
 	resp, _ := call(t, "PUT", base+"/v1/transform/b/skip", nil, nil)
-	if resp.StatusCode != 204 || resp.Header.Get(HeaderSkipped) != "true" {
+	if resp.StatusCode != 204 || resp.Header.Get(wire.Skipped) != "true" {
 		t.Fatalf("a skipped object: %d %v", resp.StatusCode, resp.Header)
 	}
 	resp, b := call(t, "PUT", base+"/v1/transform/b/late", nil, nil)
 	if resp.StatusCode != 200 || len(b) != 10000 {
 		t.Fatalf("a late failure: status %d, %d bytes", resp.StatusCode, len(b))
 	}
-	if resp.Trailer.Get(HeaderErrorCode) != "unavailable" {
+	if resp.Trailer.Get(wire.ErrorCode) != "unavailable" {
 		t.Fatalf("a late failure: trailers %v", resp.Trailer)
 	}
-	if msg, _ := url.PathUnescape(resp.Trailer.Get(HeaderErrorMessage)); msg != "lost the encoder\nhalfway: 100%" {
+	if msg, _ := url.PathUnescape(resp.Trailer.Get(wire.ErrorMessage)); msg != "lost the encoder\nhalfway: 100%" {
 		t.Fatalf("a late failure: message %q", msg)
 	}
 	resp, b = call(t, "PUT", base+"/v1/transform/b/empty", nil, nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // putWriter streams a transform's output to its direct-put destination
@@ -69,10 +70,11 @@ func (p *putWriter) put(body io.Reader, size int64) (insitu.PutResult, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return insitu.PutResult{}, prefixed(readHTTPError(resp, insitu.Name{}), "direct put to "+dst)
+		_, err := wire.DecodeError(resp, insitu.Name{}, "direct put to "+dst)
+		return insitu.PutResult{}, err
 	}
 	var res insitu.PutResult
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&res); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, wire.MaxErrorBody)).Decode(&res); err != nil {
 		return insitu.PutResult{}, insitu.Errorf(insitu.Unavailable, "direct put to %s: the answer is not a JSON put result: %v", dst, err)
 	}
 	return res, nil

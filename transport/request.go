@@ -10,31 +10,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
-)
-
-// The request headers of hpush and hpull (see docs/PROTOCOL.md). Values that
-// may hold any text (args, path, owner) are percent-encoded UTF-8.
-const (
-	HeaderArgs        = "Insitu-Args"
-	HeaderPath        = "Insitu-Path"
-	HeaderSize        = "Insitu-Size"
-	HeaderOwner       = "Insitu-Owner"
-	HeaderTimeout     = "Insitu-Timeout"
-	HeaderSourceURL   = "Insitu-Source-Url"
-	HeaderSourceToken = "Insitu-Source-Token"
-	HeaderPutURL      = "Insitu-Put-Url"
-	HeaderPutToken    = "Insitu-Put-Token"
-)
-
-// The response headers and trailers of hpush and hpull.
-const (
-	// HeaderSkipped is "true" on a 204 response (or in the trailer of a 200
-	// one) when the transform dropped the object with [insitu.ErrSkip].
-	HeaderSkipped = "Insitu-Skipped"
-	// HeaderErrorCode and HeaderErrorMessage are trailers of a 200 response
-	// whose transform failed after its output had started to stream.
-	HeaderErrorCode    = "Insitu-Error-Code"
-	HeaderErrorMessage = "Insitu-Error-Message"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // emptyBucket stands for the empty bucket in a URL path; it is not a valid
@@ -147,29 +123,32 @@ func parseHeaders(bucket, key string, h http.Header, contentLength int64) (*requ
 	for _, f := range []struct {
 		header string
 		dst    *string
-	}{{HeaderArgs, &r.Args}, {HeaderPath, &r.Path}, {HeaderOwner, &r.Owner}} {
+	}{{wire.Args, &r.Args}, {wire.Path, &r.Path}, {wire.Owner, &r.Owner}} {
 		if *f.dst, err = url.PathUnescape(h.Get(f.header)); err != nil {
 			return nil, bad(f.header, err)
 		}
 	}
-	r.SourceURL = h.Get(HeaderSourceURL)
-	r.SourceToken = h.Get(HeaderSourceToken)
-	r.PutURL = h.Get(HeaderPutURL)
-	r.PutToken = h.Get(HeaderPutToken)
-	if v := h.Get(HeaderSize); v != "" {
+	r.SourceURL = h.Get(wire.SourceURL)
+	r.SourceToken = h.Get(wire.SourceToken)
+	r.PutURL = h.Get(wire.PutURL)
+	r.PutToken = h.Get(wire.PutToken)
+	if v := h.Get(wire.Size); v != "" {
 		if r.Size, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return nil, bad(HeaderSize, err)
+			return nil, bad(wire.Size, err)
+		}
+		if r.Size < -1 {
+			return nil, bad(wire.Size, insitu.Errorf(insitu.InvalidArgument, "%d is below -1", r.Size))
 		}
 	}
 	if contentLength >= 0 && r.hasBody() {
 		if r.Size >= 0 && r.Size != contentLength {
-			return nil, bad(HeaderSize, insitu.Errorf(insitu.InvalidArgument, "%d does not match the Content-Length %d", r.Size, contentLength))
+			return nil, bad(wire.Size, insitu.Errorf(insitu.InvalidArgument, "%d does not match the Content-Length %d", r.Size, contentLength))
 		}
 		r.Size = contentLength
 	}
-	if v := h.Get(HeaderTimeout); v != "" {
+	if v := h.Get(wire.Timeout); v != "" {
 		if r.TimeoutMS, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return nil, bad(HeaderTimeout, err)
+			return nil, bad(wire.Timeout, err)
 		}
 	}
 	if err := r.validate(); err != nil {
@@ -201,17 +180,17 @@ func (r *request) setHeaders(h http.Header) {
 			h.Set(k, v)
 		}
 	}
-	set(HeaderArgs, url.PathEscape(r.Args))
-	set(HeaderPath, url.PathEscape(r.Path))
-	set(HeaderOwner, url.PathEscape(r.Owner))
-	set(HeaderSourceURL, r.SourceURL)
-	set(HeaderSourceToken, r.SourceToken)
-	set(HeaderPutURL, r.PutURL)
-	set(HeaderPutToken, r.PutToken)
+	set(wire.Args, url.PathEscape(r.Args))
+	set(wire.Path, url.PathEscape(r.Path))
+	set(wire.Owner, url.PathEscape(r.Owner))
+	set(wire.SourceURL, r.SourceURL)
+	set(wire.SourceToken, r.SourceToken)
+	set(wire.PutURL, r.PutURL)
+	set(wire.PutToken, r.PutToken)
 	if r.Size >= 0 {
-		h.Set(HeaderSize, strconv.FormatInt(r.Size, 10))
+		h.Set(wire.Size, strconv.FormatInt(r.Size, 10))
 	}
 	if r.TimeoutMS > 0 {
-		h.Set(HeaderTimeout, strconv.FormatInt(r.TimeoutMS, 10))
+		h.Set(wire.Timeout, strconv.FormatInt(r.TimeoutMS, 10))
 	}
 }

@@ -2,8 +2,6 @@ package transport
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"github.com/sourcegraph/conc/panics"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 )
 
@@ -37,7 +36,8 @@ type ServerOptions struct {
 	Timeout time.Duration
 	// Roots are the directories local-file input may come from: a request's
 	// path must resolve, after cleaning and following symbolic links,
-	// inside one of them. Default: none, and local-file input is refused.
+	// inside one of them. Each must exist ([NewServer] fails otherwise).
+	// Default: none, and local-file input is refused.
 	Roots []string
 	// HTTPClient makes the direct-put requests and the hpull fetches.
 	// Default: a client with a keep-alive pool sized to MaxConcurrent that
@@ -67,26 +67,30 @@ type ServerOptions struct {
 	// made. With NodeMap set, AllowPut and AllowSource default to allowing
 	// every host (the map decides), and still apply when given. A
 	// transform server next to a storage node sets it to the node's Map
-	// method (package locality/node). Default: nil, no map check.
+	// method (package node). Default: nil, no map check.
 	NodeMap func() *locality.Map
 	// Window is the WebSocket receive window of one stream: the bytes of
 	// input a client may send ahead of the transform's reading. Default
-	// 256 KiB; at least 64 KiB.
+	// 256 KiB; a value under 64 KiB is raised to 64 KiB, one over 64 MiB
+	// lowered to 64 MiB.
 	Window int
 	// MaxStreams bounds the objects one WebSocket connection carries at
 	// once, so a connection holds at most MaxStreams × Window bytes of
 	// input (in buffers of at most about twice that). Default 128.
 	MaxStreams int
-	// Logger receives the server's log records. Default: slog.Default().
+	// Logger receives the server's log records: a panic of the transform
+	// and an object that failed with [insitu.Internal] at Error level,
+	// protocol errors at Warn, other failures at Debug. Default: none (a
+	// discarding logger).
 	Logger *slog.Logger
 }
 
 // Default WebSocket limits.
 const (
-	// DefaultWindow is the default per-stream receive window of the WebSocket transport.
-	DefaultWindow = 256 << 10
-	// DefaultMaxStreams is the default bound on the objects in flight on one WebSocket connection.
-	DefaultMaxStreams = 128
+	// defaultWindow is the default per-stream receive window of the WebSocket transport.
+	defaultWindow = 256 << 10
+	// defaultMaxStreams is the default bound on the objects in flight on one WebSocket connection.
+	defaultMaxStreams = 128
 	// chunkSize is the largest DATA payload a sender puts in one frame
 	// (chunkFor: half the peer's window, up to this). At 64 KiB, a 1 MiB
 	// object took twice the system calls, and twice the frames to read,
@@ -140,14 +144,30 @@ type Server struct {
 	conns    map[*wsServerConn]struct{}
 }
 
-// NewServer returns a Server of t. A root in opts.Roots that does not
-// resolve is logged and left out.
-func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
+// NewServer returns a Server of t with the options opts (nil: the
+// defaults each field documents). It fails with [insitu.InvalidArgument]
+// when t is nil, when a root in opts.Roots does not resolve (it does not
+// exist, say) or when a limit is negative.
+func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
+	if t == nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: nil transform")
+	}
 	s := &Server{t: t, conns: make(map[*wsServerConn]struct{})}
 	if opts != nil {
 		s.opts = *opts
 	}
 	o := &s.opts
+	switch {
+	case o.MaxObjectSize < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: MaxObjectSize %d is negative", o.MaxObjectSize)
+	case o.Timeout < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: Timeout %v is negative", o.Timeout)
+	}
+	roots, err := resolveRoots(o.Roots)
+	if err != nil {
+		return nil, err
+	}
+	s.roots = roots
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 4 * runtime.GOMAXPROCS(0)
 	}
@@ -162,15 +182,15 @@ func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
 		o.AllowSource = defaultAllow
 	}
 	if o.Window <= 0 {
-		o.Window = DefaultWindow
+		o.Window = defaultWindow
 	}
 	o.Window = min(max(o.Window, minWindow), maxWindow)
 	if o.MaxStreams <= 0 {
-		o.MaxStreams = DefaultMaxStreams
+		o.MaxStreams = defaultMaxStreams
 	}
 	s.log = o.Logger
 	if s.log == nil {
-		s.log = slog.Default()
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.client = o.HTTPClient
 	if s.client == nil {
@@ -180,7 +200,6 @@ func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	s.roots = resolveRoots(o.Roots, s.log)
 	s.sem = make(chan struct{}, o.MaxConcurrent)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -189,7 +208,7 @@ func NewServer(t insitu.Transform, opts *ServerOptions) *Server {
 	s.mux.HandleFunc("PUT /v1/transform/{bucket}/{key...}", s.authed(s.handleTransform))
 	s.mux.HandleFunc("GET /v1/transform/{bucket}/{key...}", s.authed(s.handleTransform))
 	s.mux.HandleFunc("GET /v1/stream", s.authed(s.handleStream))
-	return s
+	return s, nil
 }
 
 // ServeHTTP routes r to the endpoint it names.
@@ -254,7 +273,7 @@ func (s *Server) shuttingDown() bool {
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if s.shuttingDown() {
-		writeError(w, errShuttingDown)
+		wire.WriteError(w, errShuttingDown)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -266,7 +285,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.opts.Secret.Verify(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="insitu"`)
-			writeWireError(w, http.StatusUnauthorized, wireError{
+			wire.WriteBody(w, http.StatusUnauthorized, wire.ErrorBody{
 				Code:    insitu.PermissionDenied,
 				Message: "missing or wrong bearer token (the server and its client need the same secret)",
 			})
@@ -290,7 +309,7 @@ func (s *Server) prepare(req *request) (*prepared, error) {
 	p := &prepared{request: req}
 	name := req.name()
 	if req.Path != "" {
-		root, rel, resolved, err := s.confine(req.Path)
+		root, rel, resolved, err := s.confine(name, req.Path)
 		if err != nil {
 			return nil, insitu.WithName(err, name)
 		}
@@ -351,7 +370,7 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 	}
 	switch {
 	case req.Path != "":
-		f, size, err := openLocal(req.root, req.rel, req.Path)
+		f, size, err := openLocal(name, req.root, req.rel, req.Path)
 		if err != nil {
 			return fail(err)
 		}
@@ -365,8 +384,14 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 		defer rc.Close()
 		in.Size, body = size, rc
 	}
-	if body == nil {
+	var sized *sizedReader
+	switch {
+	case body == nil:
 		body = http.NoBody
+	case req.hasBody() && req.Size >= 0:
+		// The bytes the request carries must be as many as it said.
+		sized = newSizedReader(body, name, req.Size, "the request")
+		body = sized
 	}
 	if max := s.opts.MaxObjectSize; max > 0 {
 		if in.Size > max {
@@ -385,6 +410,11 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 	if r := panics.Try(func() { err = s.t.Transform(ctx, in, out) }); r != nil {
 		s.log.Error("transform panicked", "object", name.String(), "panic", r.Value, "stack", string(r.Stack))
 		err = insitu.Errorf(insitu.Internal, "the transform panicked: %v", r.Value)
+	}
+	if sized != nil {
+		if merr := sized.mismatch(); merr != nil {
+			err = merr // whatever the transform made of a wrong input
+		}
 	}
 	if put != nil {
 		var res insitu.PutResult
@@ -464,21 +494,10 @@ func (s *Server) fetch(ctx context.Context, req *request) (io.ReadCloser, int64,
 		return nil, 0, insitu.Errorf(insitu.Unavailable, "fetching the input from %s: %w", src, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		return nil, 0, prefixed(readHTTPError(resp, insitu.Name{}), "fetching the input from "+src)
+		_, err := wire.DecodeError(resp, insitu.Name{}, "fetching the input from "+src)
+		return nil, 0, err
 	}
 	return resp.Body, resp.ContentLength, nil
-}
-
-// prefixed puts words before the message of an *insitu.Error.
-func prefixed(err error, words string) error {
-	var e *insitu.Error
-	if errors.As(err, &e) {
-		c := *e
-		c.Msg = words + ": " + c.Msg
-		return &c
-	}
-	return fmt.Errorf("%s: %w", words, err)
 }
 
 // newHTTPTransport returns a keep-alive pool for one host with conns
@@ -487,7 +506,7 @@ func newHTTPTransport(conns int) *http.Transport {
 	// conns <= 0: no limit on the connections (WebSocket handshakes).
 	perHost := max(conns, 0)
 	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{}).DialContext, // bounded by the request's context
 		MaxIdleConns:          4 * perHost,
 		MaxIdleConnsPerHost:   perHost,
 		MaxConnsPerHost:       perHost,

@@ -56,7 +56,7 @@ func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); retur
 // a size class holds it exactly.
 func TestChunkFor(t *testing.T) {
 	for _, tc := range []struct{ window, want int }{
-		{minWindow, 32 << 10}, {DefaultWindow, 128 << 10}, {512 << 10, chunkSize}, {maxWindow, chunkSize},
+		{minWindow, 32 << 10}, {defaultWindow, 128 << 10}, {512 << 10, chunkSize}, {maxWindow, chunkSize},
 	} {
 		got := chunkFor(tc.window)
 		if got != tc.want {

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // wsPool is a client's WebSocket connections to one server.
@@ -120,7 +121,7 @@ func (p *wsPool) acquire(ctx context.Context) (*wsConn, *wsCall, error) {
 func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 	cl := p.cl
 	h := http.Header{}
-	h.Set(HeaderWindow, strconv.Itoa(cl.opts.Window))
+	h.Set(wire.Window, strconv.Itoa(cl.opts.Window))
 	if tok := cl.opts.Secret.Token(); tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
@@ -135,7 +136,8 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 			return nil, ctx.Err()
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, prefixed(readHTTPError(resp, insitu.Name{}), "opening a WebSocket to "+where)
+			_, err := wire.DecodeError(resp, insitu.Name{}, "opening a WebSocket to "+where)
+			return nil, err
 		}
 		return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: %w", where, err)
 	}
@@ -143,14 +145,14 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 		wc.Close(websocket.StatusProtocolError, closeReason(err.Error()))
 		return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: %w", where, err)
 	}
-	sendWin, err := parseWindow(resp.Header.Get(HeaderWindow))
+	sendWin, err := parseWindow(resp.Header.Get(wire.Window))
 	if err != nil {
 		return bad(err)
 	}
-	streams := DefaultMaxStreams
-	if v := resp.Header.Get(HeaderMaxStreams); v != "" {
+	streams := defaultMaxStreams
+	if v := resp.Header.Get(wire.MaxStreams); v != "" {
 		if streams, err = strconv.Atoi(v); err != nil || streams < 1 || streams > 1<<16 {
-			return bad(insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not a number between 1 and 65536", HeaderMaxStreams, v))
+			return bad(insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not a number between 1 and 65536", wire.MaxStreams, v))
 		}
 	}
 	wc.SetReadLimit(frameHeaderLen + maxFramePayload)
@@ -343,13 +345,13 @@ func (c *wsConn) dispatch(h frameHeader, f *frameBuf) error {
 		return nil
 	case frameError:
 		defer putFrame(f)
-		var we wireError
-		if err := json.Unmarshal(f.payload(), &we); err != nil {
+		var b wire.ErrorBody
+		if err := json.Unmarshal(f.payload(), &b); err != nil {
 			return protoErrorf("ERROR frame for request %d: the JSON does not parse: %v", h.id, err)
 		}
 		if call := c.finish(h.id); call != nil {
 			call.win.close(errEnded)
-			call.out.fail(we.toError(call.name))
+			call.out.fail(&insitu.Error{Code: b.Code, Name: call.name, Msg: b.Message})
 		}
 		return nil
 	case frameResult:
@@ -412,55 +414,64 @@ func (p *wsPool) do(ctx context.Context, req *request, body io.Reader, out io.Wr
 		conn.finish(call.id)
 		return insitu.PutResult{}, insitu.Errorf(insitu.InvalidArgument, "the request is %d bytes of JSON, over the frame limit of %d (are the args that long?)", len(payload), maxFramePayload)
 	}
+	// The first chunk of the input is read before the OPEN goes out, so
+	// that an input that fails at once (a reader's error, a size
+	// mismatch) sends nothing.
 	var flags uint8
+	var snd *frameSender
+	eof := false
 	if body == nil {
 		flags = flagEnd
+	} else {
+		sctx, scancel := context.WithCancel(ctx)
+		defer scancel()
+		snd = &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win, limit: chunkFor(conn.sendWin)}
+		if req.Size >= 0 {
+			snd.hint = int(min(req.Size+1, chunkSize)) // +1: room to see the end
+		}
+		eof, err = snd.fill(body)
+		if err == nil && !eof && req.Size == int64(snd.n) {
+			eof, err = snd.atEOF(body)
+		}
+		if err != nil {
+			snd.release()
+			conn.finish(call.id)
+			return insitu.PutResult{}, &readError{err}
+		}
 	}
 	if err := conn.sendFrame(frameOpen, flags, call.id, payload); err != nil {
+		if snd != nil {
+			snd.release()
+		}
 		return insitu.PutResult{}, err
 	}
 
 	// The input goes out while the output comes in: a transform may write
 	// before it has read everything.
 	var sent chan error
-	if body != nil {
-		sctx, scancel := context.WithCancel(ctx)
-		defer scancel()
-		snd := &frameSender{ctx: sctx, conn: conn, id: call.id, win: call.win, limit: chunkFor(conn.sendWin)}
-		if req.Size >= 0 {
-			snd.hint = int(min(req.Size+1, chunkSize)) // +1: room to see the end
-		}
-		eof, err := snd.fill(body)
-		if err == nil && !eof && req.Size == int64(snd.n) {
-			eof, err = snd.atEOF(body)
-		}
-		switch {
-		case err != nil:
-			snd.release()
-			conn.cancelCall(call)
-			return insitu.PutResult{}, &readError{err}
-		case eof:
-			// A small input: one chunk, at most half the server's window
-			// (chunkFor), so it fits the initial credit and the flush
-			// does not wait for the transform to read.
-			snd.flush(flagEnd, nil)
-			snd.release()
-		default:
-			sent = make(chan error, 1)
-			go func() {
-				defer snd.release()
-				err := snd.flush(0, nil)
-				if err == nil {
-					err = snd.sendAll(body, req.Size)
-				}
-				var re *readError
-				if errors.As(err, &re) {
-					call.out.fail(err)
-					conn.cancelCall(call)
-				}
-				sent <- err
-			}()
-		}
+	switch {
+	case snd == nil:
+	case eof:
+		// A small input: one chunk, at most half the server's window
+		// (chunkFor), so it fits the initial credit and the flush does
+		// not wait for the transform to read.
+		snd.flush(flagEnd, nil)
+		snd.release()
+	default:
+		sent = make(chan error, 1)
+		go func() {
+			defer snd.release()
+			err := snd.flush(0, nil)
+			if err == nil {
+				err = snd.sendAll(body, req.Size)
+			}
+			var re *readError
+			if errors.As(err, &re) {
+				call.out.fail(err)
+				conn.cancelCall(call)
+			}
+			sent <- err
+		}()
 	}
 	_, err = call.out.WriteTo(out)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // A WebSocket frame is one binary message: a 12-byte header, then the
@@ -221,7 +222,7 @@ func readFrame(r io.Reader) (frameHeader, *frameBuf, error) {
 
 // errorPayload encodes err as the JSON payload of an ERROR frame.
 func errorPayload(err error) []byte {
-	b, _ := json.Marshal(toWire(err))
+	b, _ := json.Marshal(wire.Body(err))
 	return b
 }
 

@@ -13,28 +13,17 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
-// The headers of the WebSocket upgrade (GET /v1/stream).
-const (
-	// HeaderWindow is the per-stream receive window, in bytes, that each
-	// side announces: the client in its upgrade request (the server's
-	// output credit), the server in its 101 response (the client's input
-	// credit).
-	HeaderWindow = "Insitu-Window"
-	// HeaderMaxStreams, in the 101 response, bounds the requests the
-	// client may have in flight on the connection.
-	HeaderMaxStreams = "Insitu-Max-Streams"
-)
-
-// parseWindow reads a window header; absent means DefaultWindow.
+// parseWindow reads a window header; absent means defaultWindow.
 func parseWindow(v string) (int, error) {
 	if v == "" {
-		return DefaultWindow, nil
+		return defaultWindow, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < minWindow || n > maxWindow {
-		return 0, insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not a window between %d and %d bytes", HeaderWindow, v, minWindow, maxWindow)
+		return 0, insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not a window between %d and %d bytes", wire.Window, v, minWindow, maxWindow)
 	}
 	return n, nil
 }
@@ -61,17 +50,17 @@ type wsStream struct {
 }
 
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	peerWindow, err := parseWindow(r.Header.Get(HeaderWindow))
+	peerWindow, err := parseWindow(r.Header.Get(wire.Window))
 	if err != nil {
-		writeError(w, err)
+		wire.WriteError(w, err)
 		return
 	}
 	if s.shuttingDown() {
-		writeError(w, errShuttingDown)
+		wire.WriteError(w, errShuttingDown)
 		return
 	}
-	w.Header().Set(HeaderWindow, strconv.Itoa(s.opts.Window))
-	w.Header().Set(HeaderMaxStreams, strconv.Itoa(s.opts.MaxStreams))
+	w.Header().Set(wire.Window, strconv.Itoa(s.opts.Window))
+	w.Header().Set(wire.MaxStreams, strconv.Itoa(s.opts.MaxStreams))
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.log.Debug("transport: WebSocket upgrade failed", "err", err)
@@ -196,7 +185,7 @@ func (sc *wsServerConn) open(h frameHeader, payload []byte) error {
 	}
 	if err == nil && n >= sc.s.opts.MaxStreams {
 		err = insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
-			"too many requests in flight on one connection (the server's %s is %d)", HeaderMaxStreams, sc.s.opts.MaxStreams), req.name())
+			"too many requests in flight on one connection (the server's %s is %d)", wire.MaxStreams, sc.s.opts.MaxStreams), req.name())
 	}
 	if err == nil {
 		err = sc.s.begin()

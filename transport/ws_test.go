@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -36,7 +37,10 @@ func startServer(t *testing.T, tr insitu.Transform, opts *ServerOptions) (*Serve
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
-	s := NewServer(tr, opts)
+	s, err := NewServer(tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -115,7 +119,7 @@ func wantErrorFrame(t *testing.T, c *websocket.Conn, id uint32, code insitu.Code
 	if h.typ != frameError || h.id != id {
 		t.Fatalf("got a %s frame for request %d, want ERROR for %d", h.typ, h.id, id)
 	}
-	var we wireError
+	var we wire.ErrorBody
 	if err := json.Unmarshal(p, &we); err != nil {
 		t.Fatalf("ERROR payload %q: %v", p, err)
 	}

@@ -1,11 +1,18 @@
-// Package transporttest is the conformance kit of package transport: one
-// suite, [Run], that every way of reaching a transform passes — the
-// WebSocket stream, hpush, hpull, and the transform called in-process as
-// the reference.
+// Package transporttest is the conformance kit of package transport, in
+// two suites:
 //
-// A [Harness] starts the implementation under test for each test of the
-// suite. [InProcess] and [Server] are the harnesses of insitu's own
-// implementations; a new transport writes its own Harness and calls Run.
+//   - [Run] checks a way of reaching a transform from Go — the WebSocket
+//     stream, hpush, hpull, and the transform called in-process as the
+//     reference — through the [insitu.Transform] it gives, started by a
+//     [Harness] for each test.
+//   - [RunServer] checks a transform server at a URL on the wire, with raw
+//     HTTP calls and raw WebSocket frames as docs/PROTOCOL.md specifies
+//     them, so that a server written in any language can prove it
+//     conforms: it serves [Conformance], whose behaviour the suite knows.
+//
+// [InProcess] and [Server] make the harnesses of insitu's own
+// implementations; a new way of reaching a transform fills in a Harness of
+// its own and calls Run.
 package transporttest
 
 import (
@@ -49,35 +56,45 @@ type Endpoint struct {
 	Restart func()
 }
 
-// Harness starts the implementation under test.
-type Harness interface {
-	// Name names the implementation in test names.
-	Name() string
-	// Remote reports whether the transform runs behind a server, so that
-	// authentication, local-file confinement and server death apply.
-	Remote() bool
+// Harness starts the implementation under test; [Run] takes one. It has
+// the shape of the harnesses of packages sinktest and sourcetest: a
+// struct of fields, the required ones documented so.
+type Harness struct {
+	// Name names the implementation in test names. Required.
+	Name string
 	// Start serves tr as cfg says and returns the endpoint that reaches
-	// it. Everything it starts stops when t ends.
-	Start(t testing.TB, tr insitu.Transform, cfg Config) *Endpoint
+	// it; everything it starts stops when t ends. An error is the
+	// client's refusal to connect (a wrong secret, say), which the suite
+	// expects only where it says so; a failure to start anything else
+	// fails t. Required.
+	Start func(t *testing.T, tr insitu.Transform, cfg Config) (*Endpoint, error)
+	// Remote says that the transform runs behind a server, so that
+	// authentication, local-file confinement, a server's death and the
+	// report of a panic apply.
+	Remote bool
+	// SendsBytes says that the client sends the input's bytes
+	// (Input.Body) itself, so that it checks them: a nil Body, and a Body
+	// that ends before Input.Size bytes or goes on after them, are
+	// InvalidArgument errors, and a mismatch is never transformed as if
+	// the input were whole.
+	SendsBytes bool
 }
 
 // InProcess is the reference harness: the transform is called directly,
 // with the per-object timeout applied by a context.
-func InProcess() Harness { return inProcess{} }
-
-type inProcess struct{}
-
-func (inProcess) Name() string { return "inproc" }
-func (inProcess) Remote() bool { return false }
-
-func (inProcess) Start(t testing.TB, tr insitu.Transform, cfg Config) *Endpoint {
-	f := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
-		if cfg.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-			defer cancel()
-		}
-		return tr.Transform(ctx, in, out)
-	})
-	return &Endpoint{Client: f}
+func InProcess() Harness {
+	return Harness{
+		Name: "inproc",
+		Start: func(_ *testing.T, tr insitu.Transform, cfg Config) (*Endpoint, error) {
+			f := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+				if cfg.Timeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+					defer cancel()
+				}
+				return tr.Transform(ctx, in, out)
+			})
+			return &Endpoint{Client: f}, nil
+		},
+	}
 }

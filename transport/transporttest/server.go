@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,37 +20,45 @@ import (
 // Server is the harness of a real [transport.Server] on 127.0.0.1 reached
 // with [transport.Dial] in mode. For HPull it also runs a source server,
 // where each object's bytes wait for the transform server to fetch them.
-func Server(mode transport.Mode) Harness { return serverHarness{mode: mode} }
+func Server(mode transport.Mode) Harness {
+	return Harness{
+		Name:       mode.String(),
+		Remote:     true,
+		SendsBytes: mode != transport.HPull,
+		Start: func(t *testing.T, tr insitu.Transform, cfg Config) (*Endpoint, error) {
+			return startServer(t, mode, tr, cfg)
+		},
+	}
+}
 
-type serverHarness struct{ mode transport.Mode }
-
-func (h serverHarness) Name() string { return h.mode.String() }
-func (h serverHarness) Remote() bool { return true }
-
-func (h serverHarness) Start(t testing.TB, tr insitu.Transform, cfg Config) *Endpoint {
+func startServer(t *testing.T, mode transport.Mode, tr insitu.Transform, cfg Config) (*Endpoint, error) {
 	t.Helper()
 	opts := &transport.ServerOptions{
 		Timeout:  cfg.Timeout,
 		Roots:    cfg.Roots,
 		Secret:   cfg.Secret,
 		AllowPut: cfg.AllowPut,
-		Logger:   slog.New(slog.DiscardHandler),
 	}
-	ks := startKillable(t, func() http.Handler { return transport.NewServer(tr, opts) })
+	if _, err := transport.NewServer(tr, opts); err != nil {
+		t.Fatalf("transport.NewServer: %v", err)
+	}
+	ks := startKillable(t, func() http.Handler {
+		s, err := transport.NewServer(tr, opts)
+		if err != nil {
+			panic(err) // it succeeded with the same arguments before
+		}
+		return s
+	})
 
-	dopts := &transport.DialOptions{Mode: h.mode, Secret: cfg.ClientSecret, LocalFile: cfg.LocalFile, Logger: slog.New(slog.DiscardHandler)}
+	dopts := &transport.DialOptions{Mode: mode, Secret: cfg.ClientSecret, LocalFile: cfg.LocalFile}
 	var src *source
-	if h.mode == transport.HPull {
+	if mode == transport.HPull {
 		src = startSource(t, cfg.Secret)
 		dopts.SourceURL = src.url
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := transport.Dial(ctx, "http://"+ks.addr, dopts)
+	c, err := transport.Dial(t.Context(), "http://"+ks.addr, dopts)
 	if err != nil {
-		// A refused dial (a wrong secret, say) is what every call gets.
-		fail := func(context.Context, *insitu.Input, io.Writer) error { return err }
-		return &Endpoint{Client: insitu.TransformFunc(fail), Kill: ks.kill, Restart: ks.restart}
+		return nil, err
 	}
 	t.Cleanup(func() { c.Close() })
 	e := &Endpoint{Client: c, TransformTo: c.TransformTo, Kill: ks.kill, Restart: ks.restart}
@@ -65,13 +72,13 @@ func (h serverHarness) Start(t testing.TB, tr insitu.Transform, cfg Config) *End
 			return c.TransformTo(ctx, in, dst)
 		}
 	}
-	return e
+	return e, nil
 }
 
 // killable is an http.Server on 127.0.0.1 that can be killed, connections
 // and all (WebSocket ones included), and restarted on the same address.
 type killable struct {
-	t          testing.TB
+	t          *testing.T
 	newHandler func() http.Handler
 	addr       string
 
@@ -81,7 +88,7 @@ type killable struct {
 	conns map[net.Conn]struct{}
 }
 
-func startKillable(t testing.TB, newHandler func() http.Handler) *killable {
+func startKillable(t *testing.T, newHandler func() http.Handler) *killable {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -130,9 +137,8 @@ func (k *killable) kill() {
 		c.Close() // hijacked (WebSocket) connections too
 	}
 	if s, ok := h.(interface{ Shutdown(context.Context) error }); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
+		// Its connections are gone, which ends every object on them.
+		s.Shutdown(context.Background())
 	}
 }
 
@@ -179,7 +185,7 @@ func (o *offered) Read(p []byte) (int, error) {
 	return o.r.Read(p)
 }
 
-func startSource(t testing.TB, secret interface{ Token() string }) *source {
+func startSource(t *testing.T, secret interface{ Token() string }) *source {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)

@@ -21,25 +21,57 @@ import (
 	"github.com/insitu-data/insitu/locality"
 )
 
-// Run runs the conformance suite against the implementation h starts.
-// Tests that need a server (authentication, local-file confinement, a
-// server killed mid-stream, a panic) run only when h.Remote(); direct put
-// runs when the endpoint has a TransformTo.
+// Run runs the conformance suite against the implementation h starts,
+// each check as a subtest: identity roundtrips of 0 B to 64 MiB (16 MiB
+// under -short), with known and unknown sizes; the object's name, size,
+// owner and args reach the transform; a transform's error, late error and
+// skip come back with their codes and messages; the per-object timeout; a
+// thousand concurrent objects. When h.SendsBytes: a nil Body and a Body
+// whose length is not Input.Size are InvalidArgument, in both directions,
+// and a mismatch is never transformed as a whole input. When h.Remote: a
+// panic is Internal, a server killed mid-stream fails its objects with
+// Unavailable and serves again after a restart, local-file input is
+// confined to the roots, and a client without the secret is refused.
+// Direct put runs when the endpoint has a TransformTo.
 func Run(t *testing.T, h Harness) {
-	t.Run("Identity", func(t *testing.T) { testIdentity(t, h) })
-	t.Run("ObjectFields", func(t *testing.T) { testObjectFields(t, h) })
-	t.Run("TransformError", func(t *testing.T) { testTransformError(t, h) })
-	t.Run("ErrorAfterOutput", func(t *testing.T) { testErrorAfterOutput(t, h) })
-	t.Run("Skip", func(t *testing.T) { testSkip(t, h) })
-	t.Run("Timeout", func(t *testing.T) { testTimeout(t, h) })
-	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, h) })
-	if h.Remote() {
-		t.Run("Panic", func(t *testing.T) { testPanic(t, h) })
-		t.Run("ServerKilled", func(t *testing.T) { testServerKilled(t, h) })
-		t.Run("LocalFile", func(t *testing.T) { testLocalFile(t, h) })
-		t.Run("Unauthenticated", func(t *testing.T) { testUnauthenticated(t, h) })
+	if h.Name == "" || h.Start == nil {
+		t.Fatal("transporttest: Harness.Name and Harness.Start are required")
 	}
-	t.Run("DirectPut", func(t *testing.T) { testDirectPut(t, h) })
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Harness)
+		when bool
+	}{
+		{"Identity", testIdentity, true},
+		{"ObjectFields", testObjectFields, true},
+		{"TransformError", testTransformError, true},
+		{"ErrorAfterOutput", testErrorAfterOutput, true},
+		{"Skip", testSkip, true},
+		{"Timeout", testTimeout, true},
+		{"Concurrent", testConcurrent, true},
+		{"NilBody", testNilBody, h.SendsBytes},
+		{"SizeMismatch", testSizeMismatch, h.SendsBytes},
+		{"Panic", testPanic, h.Remote},
+		{"ServerKilled", testServerKilled, h.Remote},
+		{"LocalFile", testLocalFile, h.Remote},
+		{"Unauthenticated", testUnauthenticated, h.Remote},
+		{"DirectPut", testDirectPut, true},
+	}
+	for _, tc := range tests {
+		if tc.when {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
+		}
+	}
+}
+
+// start starts h for one test and fails t if it cannot.
+func start(t *testing.T, h Harness, tr insitu.Transform, cfg Config) *Endpoint {
+	t.Helper()
+	e, err := h.Start(t, tr, cfg)
+	if err != nil {
+		t.Fatalf("%s: Start: %v", h.Name, err)
+	}
+	return e
 }
 
 // identity copies its input; a transform of the suite.
@@ -87,7 +119,7 @@ func checksumOf(r io.Reader) (int64, string) {
 	return s.n, s.String()
 }
 
-func ctxT(t testing.TB) context.Context {
+func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -98,7 +130,7 @@ func input(bucket, key string, body io.Reader, size int64) *insitu.Input {
 }
 
 // wantCode fails t unless err carries code (as errors.Is and insitu.CodeOf see it).
-func wantCode(t testing.TB, err error, code insitu.Code, what string) {
+func wantCode(t *testing.T, err error, code insitu.Code, what string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("%s: no error, want %s", what, code)
@@ -109,7 +141,7 @@ func wantCode(t testing.TB, err error, code insitu.Code, what string) {
 }
 
 func testIdentity(t *testing.T, h Harness) {
-	e := h.Start(t, identity, Config{})
+	e := start(t, h, identity, Config{})
 	cases := []struct {
 		name  string
 		size  int64
@@ -120,6 +152,9 @@ func testIdentity(t *testing.T, h Harness) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && c.size > 16<<20 {
+				t.Skip("a 64 MiB object: skipped under -short")
+			}
 			seed := uint64(i + 1)
 			wantN, want := checksumOf(gen(seed, c.size))
 			size := c.size
@@ -138,7 +173,7 @@ func testIdentity(t *testing.T, h Harness) {
 }
 
 func testObjectFields(t *testing.T, h Harness) {
-	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+	e := start(t, h, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
 		b, err := io.ReadAll(in.Body)
 		if err != nil {
 			return err
@@ -191,7 +226,7 @@ var failing = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, o
 })
 
 func testTransformError(t *testing.T, h Harness) {
-	e := h.Start(t, failing, Config{})
+	e := start(t, h, failing, Config{})
 	ctx := ctxT(t)
 	for i := range 3 {
 		err := e.Client.Transform(ctx, input("b", "fail.bin", strings.NewReader("x"), 1), io.Discard)
@@ -216,7 +251,7 @@ func testTransformError(t *testing.T, h Harness) {
 }
 
 func testErrorAfterOutput(t *testing.T, h Harness) {
-	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+	e := start(t, h, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
 		if _, err := io.Copy(out, in.Body); err != nil {
 			return err
 		}
@@ -231,7 +266,7 @@ func testErrorAfterOutput(t *testing.T, h Harness) {
 }
 
 func testSkip(t *testing.T, h Harness) {
-	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+	e := start(t, h, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
 		if in.Name.Key == "skip-me" {
 			return insitu.ErrSkip
 		}
@@ -268,7 +303,7 @@ func blocking(started chan<- string) insitu.Transform {
 }
 
 func testTimeout(t *testing.T, h Harness) {
-	e := h.Start(t, blocking(nil), Config{Timeout: 300 * time.Millisecond})
+	e := start(t, h, blocking(nil), Config{Timeout: 300 * time.Millisecond})
 	ctx := ctxT(t)
 	start := time.Now()
 	err := e.Client.Transform(ctx, input("b", "block-timeout", strings.NewReader("x"), 1), io.Discard)
@@ -283,7 +318,7 @@ func testTimeout(t *testing.T, h Harness) {
 }
 
 func testConcurrent(t *testing.T, h Harness) {
-	e := h.Start(t, identity, Config{})
+	e := start(t, h, identity, Config{})
 	ctx := ctxT(t)
 	const n = 1000
 	var wg sync.WaitGroup
@@ -309,7 +344,7 @@ func testConcurrent(t *testing.T, h Harness) {
 }
 
 func testPanic(t *testing.T, h Harness) {
-	e := h.Start(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+	e := start(t, h, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
 		if in.Name.Key == "panic" {
 			panic("transform bug")
 		}
@@ -330,7 +365,7 @@ func testPanic(t *testing.T, h Harness) {
 func testServerKilled(t *testing.T, h Harness) {
 	const n = 4
 	started := make(chan string, n)
-	e := h.Start(t, blocking(started), Config{})
+	e := start(t, h, blocking(started), Config{})
 	ctx := ctxT(t)
 	errs := make(chan error, n)
 	for i := range n {
@@ -380,7 +415,7 @@ func testLocalFile(t *testing.T, h Harness) {
 		}
 		return identity(ctx, in, out)
 	})
-	e := h.Start(t, tr, Config{Roots: []string{root}, LocalFile: true})
+	e := start(t, h, tr, Config{Roots: []string{root}, LocalFile: true})
 	ctx := ctxT(t)
 	fileInput := func(key, p string) *insitu.Input {
 		return &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "b", Key: key}, Size: -1, Path: p}, Body: strings.NewReader("the bytes must not be sent")}
@@ -413,12 +448,12 @@ func testLocalFile(t *testing.T, h Harness) {
 	wantCode(t, err, insitu.NotFound, "a missing file inside the root")
 
 	// A server with no roots refuses every path.
-	e2 := h.Start(t, tr, Config{LocalFile: true})
+	e2 := start(t, h, tr, Config{LocalFile: true})
 	err = e2.Client.Transform(ctx, fileInput("file", inRoot), io.Discard)
 	wantCode(t, err, insitu.PermissionDenied, "local-file input on a server without roots")
 }
 
-func must(t testing.TB, err error) {
+func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -432,11 +467,15 @@ func testUnauthenticated(t *testing.T, h Harness) {
 		what   string
 		client locality.Secret
 	}{{"no secret", nil}, {"a wrong secret", locality.Secret("guess")}} {
-		e := h.Start(t, identity, Config{Secret: server, ClientSecret: c.client})
-		err := e.Client.Transform(ctx, input("b", "k", strings.NewReader("x"), 1), io.Discard)
+		// The refusal may come when the client connects, or with the
+		// first object.
+		e, err := h.Start(t, identity, Config{Secret: server, ClientSecret: c.client})
+		if err == nil {
+			err = e.Client.Transform(ctx, input("b", "k", strings.NewReader("x"), 1), io.Discard)
+		}
 		wantCode(t, err, insitu.PermissionDenied, "a client with "+c.what)
 	}
-	e := h.Start(t, identity, Config{Secret: server, ClientSecret: server})
+	e := start(t, h, identity, Config{Secret: server, ClientSecret: server})
 	var out bytes.Buffer
 	if err := e.Client.Transform(ctx, input("b", "k", strings.NewReader("x"), 1), &out); err != nil || out.String() != "x" {
 		t.Fatalf("a client with the secret: %q, %v", out.String(), err)
@@ -444,9 +483,9 @@ func testUnauthenticated(t *testing.T, h Harness) {
 }
 
 func testDirectPut(t *testing.T, h Harness) {
-	e := h.Start(t, failing, Config{})
+	e := start(t, h, failing, Config{})
 	if e.TransformTo == nil {
-		t.Skipf("%s cannot put directly", h.Name())
+		t.Skipf("%s cannot put directly", h.Name)
 	}
 	ctx := ctxT(t)
 	n := startNode(t, "node-token")
@@ -481,8 +520,110 @@ func testDirectPut(t *testing.T, h Harness) {
 	wantCode(t, err, insitu.PermissionDenied, "a direct put with a wrong token")
 
 	// A destination the server does not allow is refused before anything is sent.
-	e2 := h.Start(t, identity, Config{AllowPut: func(u *url.URL) bool { return u.Host == n.host() }})
+	e2 := start(t, h, identity, Config{AllowPut: func(u *url.URL) bool { return u.Host == n.host() }})
 	_, err = e2.TransformTo(ctx, input("b", "k", strings.NewReader("x"), 1),
 		Destination("http://127.0.0.1:1/v1/objects/out/k", "t"))
 	wantCode(t, err, insitu.InvalidArgument, "a direct put to a destination that is not allowed")
+}
+
+// wholeInputs is a transform that reads its whole input before it writes
+// it back, and counts the inputs it got whole, by length.
+type wholeInputs struct {
+	mu    sync.Mutex
+	calls int
+	whole map[string]int64 // key → length of the input it read whole
+}
+
+func (w *wholeInputs) Transform(_ context.Context, in *insitu.Input, out io.Writer) error {
+	w.mu.Lock()
+	w.calls++
+	w.mu.Unlock()
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.whole[in.Name.Key] = int64(len(b))
+	w.mu.Unlock()
+	_, err = out.Write(b)
+	return err
+}
+
+func testNilBody(t *testing.T, h Harness) {
+	tr := &wholeInputs{whole: map[string]int64{}}
+	e := start(t, h, tr, Config{})
+	ctx := ctxT(t)
+	for _, size := range []int64{-1, 0, 3} {
+		in := input("b", fmt.Sprintf("nil-body-%d", size), nil, size)
+		err := e.Client.Transform(ctx, in, io.Discard)
+		wantCode(t, err, insitu.InvalidArgument, fmt.Sprintf("an input of size %d with a nil Body", size))
+	}
+	if e.TransformTo != nil {
+		n := startNode(t, "node-token")
+		name := insitu.Name{Bucket: "out", Key: "nil-body"}
+		_, err := e.TransformTo(ctx, input("b", "nil-body-put", nil, 3), n.dest(name))
+		wantCode(t, err, insitu.InvalidArgument, "a direct put of an input with a nil Body")
+		if _, ok := n.get(name); ok {
+			t.Error("an input with a nil Body left an object at its destination")
+		}
+	}
+	tr.mu.Lock()
+	calls := tr.calls
+	tr.mu.Unlock()
+	if calls != 0 {
+		t.Errorf("inputs with a nil Body reached the transform %d times; the client must refuse them before sending", calls)
+	}
+	// The client still works.
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, input("b", "after-nil", strings.NewReader("abc"), 3), &out); err != nil || out.String() != "abc" {
+		t.Fatalf("the object after the nil Bodies: %q, %v", out.String(), err)
+	}
+}
+
+func testSizeMismatch(t *testing.T, h Harness) {
+	tr := &wholeInputs{whole: map[string]int64{}}
+	e := start(t, h, tr, Config{})
+	ctx := ctxT(t)
+	const big = 300 << 10 // more than a chunk: the mismatch shows mid-stream
+	cases := []struct {
+		name       string
+		size, have int64
+	}{
+		{"shorter", 5, 3}, {"longer", 3, 5},
+		{"size 0, one byte", 0, 1}, {"size 1, empty", 1, 0},
+		{"shorter by one, mid-stream", big + 1, big}, {"longer by one, mid-stream", big, big + 1},
+		{"longer by a chunk", big, 2 * big},
+	}
+	for i, c := range cases {
+		key := fmt.Sprintf("mismatch-%d", i)
+		err := e.Client.Transform(ctx, input("b", key, bytes.NewReader(genBytes(uint64(i), c.have)), c.size), io.Discard)
+		wantCode(t, err, insitu.InvalidArgument, fmt.Sprintf("%s: a Body of %d bytes with Size %d", c.name, c.have, c.size))
+	}
+	if e.TransformTo != nil {
+		n := startNode(t, "node-token")
+		for i, c := range cases {
+			name := insitu.Name{Bucket: "out", Key: fmt.Sprintf("mismatch-%d", i)}
+			_, err := e.TransformTo(ctx, input("b", "put-"+name.Key, bytes.NewReader(genBytes(uint64(i), c.have)), c.size), n.dest(name))
+			wantCode(t, err, insitu.InvalidArgument, fmt.Sprintf("%s, with direct put", c.name))
+			if b, ok := n.get(name); ok {
+				t.Errorf("%s, with direct put: the destination holds %d bytes; a wrong input must store nothing", c.name, len(b))
+			}
+		}
+	}
+	// No transform got an input of the announced size that was not the
+	// caller's whole input.
+	tr.mu.Lock()
+	for i, c := range cases {
+		for _, key := range []string{fmt.Sprintf("mismatch-%d", i), fmt.Sprintf("put-mismatch-%d", i)} {
+			if n, ok := tr.whole[key]; ok {
+				t.Errorf("%s: the transform read an input of %d bytes to its end (Size %d, Body %d bytes); a mismatch must fail the object", c.name, n, c.size, c.have)
+			}
+		}
+	}
+	tr.mu.Unlock()
+	// The client still works.
+	var out bytes.Buffer
+	if err := e.Client.Transform(ctx, input("b", "after-mismatch", strings.NewReader("abc"), 3), &out); err != nil || out.String() != "abc" {
+		t.Fatalf("the object after the mismatches: %q, %v", out.String(), err)
+	}
 }
