@@ -205,6 +205,9 @@ func remoteRun(t *testing.T, c *nodetest.Cluster, opts transport.ClusterOptions,
 // 1 KiB per object: noise, where one object passing through would add
 // 1 MiB.
 func TestClusterRemoteModePayloadBypassesClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three nodes and their transform servers, 270 objects in eight runs: skipped under -short (TestClusterTransformRouting covers remote mode)")
+	}
 	c, err := nodetest.Start(t.Context(), 3, &nodetest.Options{Sidecar: flip})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,9 @@ func TestConformance(t *testing.T) {
 		harnesses = append(harnesses, transporttest.Server(m))
 	}
 	for _, h := range harnesses {
-		t.Run(h.Name, func(t *testing.T) { transporttest.Run(t, h) })
+		t.Run(h.Name, func(t *testing.T) {
+			t.Parallel()
+			transporttest.Run(t, h)
+		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/wire"
-	"github.com/insitu-data/insitu/locality"
 )
 
 // call makes a raw HTTP request to the server.
@@ -106,58 +105,6 @@ func TestHTTPBadRequests(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestHTTPAuth(t *testing.T) {
-	secret := locality.Secret("s")
-	_, base := startServer(t, insitu.Identity, &ServerOptions{Secret: secret})
-	for _, p := range []string{"/v1/transform/b/k", "/v1/stream"} {
-		resp, b := call(t, "GET", base+p, nil, nil)
-		wantHTTPError(t, resp, b, 401, insitu.PermissionDenied, "bearer token")
-		if resp.Header.Get("WWW-Authenticate") == "" {
-			t.Errorf("%s: a 401 without WWW-Authenticate", p)
-		}
-	}
-	resp, b := call(t, "PUT", base+"/v1/transform/b/k", map[string]string{"Authorization": "Bearer " + secret.Token()}, strings.NewReader("ok"))
-	if resp.StatusCode != 200 || string(b) != "ok" {
-		t.Fatalf("an authenticated hpush: %d %q", resp.StatusCode, b)
-	}
-	// Health needs no token.
-	resp, b = call(t, "GET", base+"/health", nil, nil)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "ok") {
-		t.Fatalf("health: %d %q", resp.StatusCode, b)
-	}
-}
-
-func TestHTTPSkipAndTrailers(t *testing.T) {
-	_, base := startServer(t, insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
-		switch in.Name.Key {
-		case "skip":
-			return insitu.ErrSkip
-		case "late":
-			out.Write(bytes.Repeat([]byte("x"), 10000))
-			return insitu.Errorf(insitu.Unavailable, "%s", "lost the encoder\nhalfway: 100%")
-		}
-		return nil
-	}), nil)
-	resp, _ := call(t, "PUT", base+"/v1/transform/b/skip", nil, nil)
-	if resp.StatusCode != 204 || resp.Header.Get(wire.Skipped) != "true" {
-		t.Fatalf("a skipped object: %d %v", resp.StatusCode, resp.Header)
-	}
-	resp, b := call(t, "PUT", base+"/v1/transform/b/late", nil, nil)
-	if resp.StatusCode != 200 || len(b) != 10000 {
-		t.Fatalf("a late failure: status %d, %d bytes", resp.StatusCode, len(b))
-	}
-	if resp.Trailer.Get(wire.ErrorCode) != "unavailable" {
-		t.Fatalf("a late failure: trailers %v", resp.Trailer)
-	}
-	if msg, _ := url.PathUnescape(resp.Trailer.Get(wire.ErrorMessage)); msg != "lost the encoder\nhalfway: 100%" {
-		t.Fatalf("a late failure: message %q", msg)
-	}
-	resp, b = call(t, "PUT", base+"/v1/transform/b/empty", nil, nil)
-	if resp.StatusCode != 200 || len(b) != 0 {
-		t.Fatalf("an empty output: %d %q", resp.StatusCode, b)
-	}
 }
 
 // TestShutdownDrains: Shutdown refuses new objects, lets those in flight
