@@ -38,12 +38,14 @@ type DialOptions struct {
 	Timeout time.Duration
 	// LocalFile sends an input's local path (Input.Path) instead of its
 	// bytes, when it has one: for a server that shares the disk and lists
-	// the file's directory in its ServerOptions.Roots. Default: false.
+	// the file's directory in its ServerOptions.Roots; Input.Body is then
+	// not read, and may be nil. Default: false.
 	LocalFile bool
 	// SourceURL tells, for an object, the URL the server GETs its bytes
 	// from and the bearer token to send there ("" for the server's own
 	// secret). HPull requires it (or LocalFile and a path); WS uses it
-	// when set, and then sends no bytes; HPush ignores it.
+	// when set, and then sends no bytes (Input.Body is not read, and may
+	// be nil); HPush ignores it.
 	SourceURL func(obj insitu.Object) (url, token string, err error)
 	// HTTPClient makes the requests and the WebSocket handshakes. Default:
 	// a client with a keep-alive pool of Pool connections.
@@ -155,6 +157,17 @@ var errClientClosed = insitu.Errorf(insitu.Canceled, "the transport client is cl
 // server's errors come back as *insitu.Error with their code and message;
 // [insitu.ErrSkip] comes back as is; a connection lost while the object is
 // in flight fails it with [insitu.Unavailable], so a retry may resend it.
+//
+// What travels for the input depends on the mode: with
+// DialOptions.LocalFile and an in.Path, the path; else, in WS and HPull
+// with DialOptions.SourceURL, the source URL; else (WS, HPush) the bytes
+// of in.Body. HPull never sends bytes, and fails an input with neither
+// with [insitu.InvalidArgument]. When the bytes travel, in.Body must be
+// set and, when in.Size >= 0, hold exactly in.Size bytes: a nil Body is
+// InvalidArgument before anything is sent, and so is a Body that ends
+// before in.Size bytes or goes on after them, found as it is read (before
+// the server has the input whole, so that nothing is transformed or put
+// from it). InvalidArgument is not worth a retry.
 func (c *Client) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
 	_, err := c.do(ctx, in, nil, out)
 	return err
@@ -164,8 +177,8 @@ func (c *Client) Transform(ctx context.Context, in *insitu.Input, out io.Writer)
 // output to dst itself (direct put: dst.URL and dst.Token travel in the
 // request), and returns what dst stored: its name, size, checksum and
 // owner. The output never comes back through the client. Like
-// [Client.Transform], errors carry their codes; a failed transform stores
-// nothing at dst.
+// [Client.Transform], errors carry their codes, and the input follows the
+// same rules; a failed transform stores nothing at dst.
 func (c *Client) TransformTo(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error) {
 	if dst.URL == "" {
 		return insitu.PutResult{}, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "a direct put needs a destination URL"), in.Name)

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -120,5 +122,62 @@ func TestQuietByDefault(t *testing.T) {
 	}
 	if def.Len() > 0 {
 		t.Fatalf("with a Logger, records went to slog.Default too:\n%s", def.String())
+	}
+}
+
+// TestInputPerMode: a nil Body is fine wherever the bytes do not travel
+// (a local path, a source URL) and InvalidArgument, before anything is
+// sent, wherever they do.
+func TestInputPerMode(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "in.bin")
+	if err := os.WriteFile(file, []byte("from the file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	counted := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		calls.Add(1)
+		return insitu.Identity.Transform(ctx, in, out)
+	})
+	_, base := startServer(t, counted, &ServerOptions{Roots: []string{root}})
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the source") }))
+	defer src.Close()
+	sourceURL := func(insitu.Object) (string, string, error) { return src.URL + "/v1/objects/b/k", "", nil }
+
+	for _, c := range []struct {
+		what string
+		opts DialOptions
+		path string
+		want string // "" for InvalidArgument
+	}{
+		{"ws, local file", DialOptions{Mode: WS, LocalFile: true}, file, "from the file"},
+		{"hpush, local file", DialOptions{Mode: HPush, LocalFile: true}, file, "from the file"},
+		{"hpull, local file", DialOptions{Mode: HPull, LocalFile: true}, file, "from the file"},
+		{"ws, source URL", DialOptions{Mode: WS, SourceURL: sourceURL}, "", "from the source"},
+		{"hpull, source URL", DialOptions{Mode: HPull, SourceURL: sourceURL}, "", "from the source"},
+		{"ws, bytes", DialOptions{Mode: WS}, "", ""},
+		{"hpush, bytes", DialOptions{Mode: HPush}, "", ""},
+		{"ws, LocalFile but no path", DialOptions{Mode: WS, LocalFile: true}, "", ""},
+		{"hpush, a path but not LocalFile", DialOptions{Mode: HPush}, file, ""},
+		{"hpush, a source URL (which hpush ignores)", DialOptions{Mode: HPush, SourceURL: sourceURL}, "", ""},
+	} {
+		c.opts.Pool = 1
+		cl, err := Dial(testCtx(t), base, &c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := calls.Load()
+		in := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "b", Key: "k"}, Size: -1, Path: c.path}}
+		var out bytes.Buffer
+		err = cl.Transform(testCtx(t), in, &out)
+		cl.Close()
+		switch {
+		case c.want == "" && !errors.Is(err, insitu.InvalidArgument):
+			t.Errorf("%s, nil Body: %v, want InvalidArgument", c.what, err)
+		case c.want == "" && calls.Load() != before:
+			t.Errorf("%s, nil Body: the transform ran; the client must refuse it before sending", c.what)
+		case c.want != "" && (err != nil || out.String() != c.want):
+			t.Errorf("%s, nil Body: %q, %v; want %q", c.what, out.String(), err, c.want)
+		}
 	}
 }
