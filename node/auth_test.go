@@ -20,6 +20,7 @@ import (
 // without the secret's token, or with a wrong one, with 401 and writes
 // nothing; and that no log line holds the secret or the token.
 func TestAuthRequired(t *testing.T) {
+	t.Parallel()
 	logs := &syncBuffer{}
 	secret := locality.Secret("correct horse battery staple")
 	c := startCluster(t, 1, &nodetest.Options{Secret: secret, Logger: debugLogger(logs)})
@@ -108,12 +109,13 @@ func TestAuthRequired(t *testing.T) {
 
 // TestNoSecretNoAuth checks that a node with the zero Secret serves anyone.
 func TestNoSecretNoAuth(t *testing.T) {
+	t.Parallel()
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
 	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: t.TempDir(), Map: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nd.Close()
+	defer nd.Shutdown(context.Background())
 	rec := &recorder{header: http.Header{}}
 	req, _ := http.NewRequest(http.MethodGet, "/v1/map", nil)
 	nd.Handler().ServeHTTP(rec, req)

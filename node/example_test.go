@@ -33,7 +33,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	defer n.Close()
+	defer n.Shutdown(ctx)
 	h = n.Handler()
 
 	client, _ := locality.NewClient(m, &locality.ClientOptions{Secret: secret})

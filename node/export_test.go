@@ -3,6 +3,8 @@ package node
 import (
 	"fmt"
 
+	"github.com/insitu-data/insitu"
+
 	"github.com/insitu-data/insitu/transport"
 )
 
@@ -18,3 +20,7 @@ func SidecarClients(n *Node) map[string]*transport.Client {
 	}
 	return out
 }
+
+// JobSink returns the sink through which a job of n with the given ID
+// puts its outputs, for the external tests (sinktest).
+func JobSink(n *Node, job string) (insitu.Sink, error) { return n.newJobSink(job) }

@@ -107,7 +107,9 @@ func startSingle(t *testing.T, opts *node.Options) *single {
 	srv := httptest.NewServer(nd.Handler())
 	t.Cleanup(func() {
 		srv.Close()
-		nd.Close()
+		if err := nd.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
 	})
 	return &single{node: nd, srv: srv, secret: o.Secret, parent: parent}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 )
@@ -34,11 +34,23 @@ const maxMapBody = 1 << 20
 // Every endpoint but health requires the header
 // "Authorization: Bearer <token>" with the token of the node's secret (see
 // [locality.Secret.Token]); without it the answer is 401. Errors are JSON
-// [wire.ErrorBody] documents with the insitu code name. The handler
-// uses a ServeMux of its own and may be mounted in any server.
+// documents {"code", "message"} with the insitu code name, whose code
+// is also in the header Insitu-Error-Code (docs/PROTOCOL.md). A PUT of a
+// job's output carries the headers Insitu-Job and Insitu-Input (see
+// [Node.StartJob]). Once [Node.Shutdown] has begun, every request is
+// answered 503 unavailable. The handler uses a ServeMux of its own and may
+// be mounted in any server.
 func (n *Node) Handler() http.Handler { return n.mux }
 
 func (n *Node) routes() {
+	n.mux = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := n.enter(); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		defer n.leave()
+		n.routeMux.ServeHTTP(w, r)
+	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/health", n.serveHealth)
 	mux.Handle("/v1/map", n.authed(n.serveMap))
@@ -49,7 +61,7 @@ func (n *Node) routes() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})
-	n.mux = mux
+	n.routeMux = mux
 }
 
 // authed refuses requests without the secret's token, and sets the map
@@ -168,11 +180,16 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map,
 		n.writeError(w, r, err)
 		return
 	}
-	if r.ContentLength > n.maxSize {
-		n.writeError(w, r, n.tooLarge(name, r.ContentLength))
+	if _, err := putcheck.New(r.Context(), name, r.Body, r.ContentLength, n.maxSize); err != nil {
+		n.writeError(w, r, err) // a declared size over the limit, say
 		return
 	}
-	res, err := n.put(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength)
+	c, err := claimOf(r.Header)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	res, err := n.put(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength, c)
 	if err != nil {
 		if r.Context().Err() != nil || errors.Is(err, errUpload) {
 			n.log.Info("upload aborted; nothing stored", "name", name.String(), "err", err)
@@ -206,38 +223,36 @@ func (n *Node) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow st
 	n.writeErrorStatus(w, r, http.StatusMethodNotAllowed, insitu.Errorf(insitu.InvalidArgument, "method %s not allowed; use %s", r.Method, allow))
 }
 
-// writeError answers with err as a JSON ErrorBody and the status of its code.
+// writeError answers with err's wire body and the status of its code
+// (see package wire: a code travels as it is).
 func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	n.writeErrorStatus(w, r, 0, err)
 }
 
+// writeErrorStatus answers with err's wire body and status (0: the status
+// of err's code). A NotOwner error carries the version of the map the
+// node answered with.
 func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
-	code := insitu.CodeOf(err)
-	switch {
-	case errors.Is(err, context.Canceled):
-		code = insitu.Canceled
-	case code == insitu.Unknown:
-		code = insitu.Internal
-	}
+	body := wire.Body(err)
 	if status == 0 {
-		status = wire.Status(code)
+		status = wire.Status(body.Code)
 	}
-	body := wire.ErrorBody{Code: code, Message: wire.Body(err).Message}
-	if code == insitu.NotOwner {
+	if body.Code == insitu.NotOwner {
 		body.MapVersion = n.Map().Version()
 		if v := w.Header().Get(wire.MapVersion); v != "" {
 			body.MapVersion, _ = strconv.ParseInt(v, 10, 64)
+		} else {
+			w.Header().Set(wire.MapVersion, strconv.FormatInt(body.MapVersion, 10))
 		}
 	}
-	w.Header().Set(wire.ErrorCode, code.String())
 	level := n.log.Debug
-	if status >= 500 {
+	if status >= 500 && body.Code != insitu.Unavailable {
 		level = n.log.Error
-	} else if status == http.StatusUnauthorized {
+	} else if status == http.StatusUnauthorized || status >= 500 {
 		level = n.log.Warn
 	}
-	level("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "code", code.String(), "msg", body.Message, "remote", r.RemoteAddr)
-	writeJSON(w, status, body)
+	level("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "code", body.Code.String(), "msg", body.Message, "remote", r.RemoteAddr)
+	wire.WriteBody(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -33,7 +33,6 @@ const (
 	maxJobWait       = 60 * time.Second // the longest ?wait= of GET /v1/jobs/{id}
 	maxFinishedJobs  = 256              // finished jobs kept for their status
 	jobProgressEvery = 250 * time.Millisecond
-	abortWait        = 10 * time.Second // how long DELETE waits for the job to stop
 )
 
 // jobTable holds the node's jobs, running and recently finished.
@@ -58,9 +57,22 @@ type nodeJob struct {
 // (under spec.Prefix) in the node's store, read from its local file,
 // through the transform registered under spec.Transform, each output put
 // straight to its owner (locally, without HTTP, when that is this node).
-// It returns at once. An invalid spec, an unknown transform, or an ID in
-// use by a different spec is an [insitu.InvalidArgument] error; starting
-// the same spec twice returns the job already running.
+// It returns once the job has started; ctx bounds the start only (the dial
+// of a transform server, below), and the job runs until it ends, is
+// aborted ([Node.AbortJob]) or the node shuts down ([Node.Shutdown]). An
+// invalid spec, an unknown transform, or an ID in use by a different spec
+// is an [insitu.InvalidArgument] error; starting the same spec twice
+// returns the job already running (or ended); a node that is shutting down
+// refuses with [insitu.Unavailable].
+//
+// Two inputs renamed to the same output name would leave one output only:
+// the second input of the job that reaches the output's owner fails with
+// InvalidArgument, naming both inputs. To tell, each put of an output
+// carries the job's ID and the input's name (the headers Insitu-Job and
+// Insitu-Input of the node API), and the owner remembers, per job, which
+// input each output name came from (see Options.OutputRecords). Outputs
+// that a transform server puts itself (DirectPut, below) are checked only
+// when their owner is this node.
 //
 // A spec with a Server instead of a Transform runs through the transform
 // server next to the node ("sidecar" mode): the one at the TransformURL of
@@ -74,7 +86,11 @@ type nodeJob struct {
 // whose map entry has no TransformURL refuses such a spec with
 // InvalidArgument; a server that cannot be reached fails the start with
 // [insitu.Unavailable].
-func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
+func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobStatus, error) {
+	if err := n.enter(); err != nil {
+		return cluster.JobStatus{}, err
+	}
+	defer n.leave()
 	if spec.ID == "" {
 		return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
 	}
@@ -87,7 +103,7 @@ func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
 	t, releaseT := n.transforms[spec.Transform], func() {}
 	if spec.Server != nil {
 		var err error
-		if t, releaseT, err = n.sidecarTransform(spec.Server); err != nil {
+		if t, releaseT, err = n.sidecarTransform(ctx, spec.Server); err != nil {
 			return cluster.JobStatus{}, err
 		}
 	}
@@ -100,7 +116,7 @@ func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
 		}
 		return n.status(j), nil
 	}
-	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret})
+	dst, err := n.newJobSink(spec.ID)
 	if err != nil {
 		releaseT()
 		return cluster.JobStatus{}, err
@@ -110,23 +126,34 @@ func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
 	opts.CountFirst = true                  // so a lost node's unfinished objects are known
 	opts.Progress = func(pipeline.Stats) {} // no terminal line on a node
 	opts.Logger = n.log.With("job", spec.ID)
-	remote, err := sink.Cluster(client)
-	if err != nil {
-		client.Close()
-		releaseT()
-		return cluster.JobStatus{}, err
-	}
 	src, err := n.jobSource(spec)
 	if err != nil {
-		client.Close()
 		releaseT()
 		return cluster.JobStatus{}, err
 	}
-	j := &nodeJob{spec: spec, release: func() { client.Close(); releaseT() }}
-	dst := &jobSink{n: n, remote: remote}
-	j.run = pipeline.Start(context.Background(), src, t, dst, opts)
+	j := &nodeJob{spec: spec, release: releaseT}
+	if !spec.DryRun {
+		rename := opts.Rename
+		opts.Rename = func(in insitu.Name) (insitu.Name, error) {
+			out, err := rename(in)
+			if err != nil {
+				return out, err
+			}
+			return out, dst.renamed(in, out)
+		}
+	}
+	// The job lives past ctx, which bounds the start only, but not past
+	// the node: Shutdown aborts it and waits for it.
+	j.run = pipeline.Start(context.WithoutCancel(ctx), src, t, dst, opts)
 	n.jobs.byID[spec.ID] = j
+	n.life.add()
 	go n.retire(j)
+	if n.life.isClosing() {
+		// Shutdown began while the job was starting, after it aborted the
+		// jobs it found.
+		j.aborted.Store(true)
+		j.run.Abort()
+	}
 	if spec.Server != nil {
 		n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix,
 			"server", t.(*transport.Client).Mode().String(), "local_file", spec.Server.LocalFile, "direct_put", spec.Server.DirectPut)
@@ -139,6 +166,7 @@ func (n *Node) StartJob(spec cluster.JobSpec) (cluster.JobStatus, error) {
 // retire waits for a job to end, releases what it held and keeps its
 // status among the last maxFinishedJobs.
 func (n *Node) retire(j *nodeJob) {
+	defer n.leave()
 	<-j.run.Done()
 	j.release()
 	st := n.status(j)
@@ -148,6 +176,7 @@ func (n *Node) retire(j *nodeJob) {
 	n.jobs.finished = append(n.jobs.finished, j.spec.ID)
 	for len(n.jobs.finished) > maxFinishedJobs {
 		delete(n.jobs.byID, n.jobs.finished[0])
+		n.outputs.forget(n.jobs.finished[0])
 		n.jobs.finished = n.jobs.finished[1:]
 	}
 }
@@ -191,21 +220,6 @@ func (n *Node) AbortJob(ctx context.Context, id string) (cluster.JobStatus, erro
 		}
 	}
 	return n.status(j), nil
-}
-
-// AbortJobs aborts every running job and waits for them to stop, as a
-// node does when it shuts down, and closes the node's clients of
-// transform servers (a job started later dials again).
-func (n *Node) AbortJobs() {
-	n.jobs.mu.Lock()
-	jobs := slices.Collect(maps.Values(n.jobs.byID))
-	n.jobs.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), abortWait)
-	defer cancel()
-	for _, j := range jobs {
-		n.AbortJob(ctx, j.spec.ID)
-	}
-	n.jobs.sidecars.closeAll()
 }
 
 func (n *Node) job(id string) (*nodeJob, error) {
@@ -262,29 +276,123 @@ func (emptySource) Open(_ context.Context, obj insitu.Object) (io.ReadCloser, er
 }
 
 // jobSink puts a job's outputs: on this node's store directly when it owns
-// the name, else straight to the owner over HTTP.
+// the name, else straight to the owner over HTTP. Each put of an output
+// carries the job's ID and the input the output is made from, which the
+// owner checks (see claimOutput); inputs holds them from the input's
+// rename until the output's put has ended for good.
 type jobSink struct {
 	n      *Node
+	job    string
 	remote *sink.ClusterSink
+
+	mu     sync.Mutex
+	inputs map[insitu.Name]insitu.Name // output → input
+}
+
+// newJobSink returns the sink of the job with the given ID. Its puts to
+// other nodes go through a client of the node's map and secret, on the
+// node's HTTP client of the jobs' puts (so that they carry the claims,
+// and the node's Shutdown closes their connections).
+func (n *Node) newJobSink(job string) (*jobSink, error) {
+	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret, HTTPClient: n.hc})
+	if err != nil {
+		return nil, err
+	}
+	remote, err := sink.Cluster(client)
+	if err != nil {
+		return nil, err
+	}
+	return &jobSink{n: n, job: job, remote: remote, inputs: map[insitu.Name]insitu.Name{}}, nil
+}
+
+// renamed notes that the job renamed the input in to out. A second input
+// renamed to an output that another input is being put under is refused
+// here already, with the error of the owner's check.
+func (s *jobSink) renamed(in, out insitu.Name) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.inputs[out]; ok && prev != in {
+		return renameClash(s.job, out, prev.String(), in.String())
+	}
+	s.inputs[out] = in
+	return nil
+}
+
+// claim returns the claim of a put of out: the job and its input, if out
+// came from a rename of the job.
+func (s *jobSink) claim(out insitu.Name) claim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.inputs[out]
+	if !ok {
+		return claim{}
+	}
+	return claim{job: s.job, input: in}
+}
+
+// settle forgets out's input once its put has ended for good: the runner
+// tries again after an Unavailable error only.
+func (s *jobSink) settle(out insitu.Name, err error) {
+	if insitu.CodeOf(err) != insitu.Unavailable {
+		s.forget(out)
+	}
+}
+
+func (s *jobSink) forget(out insitu.Name) {
+	s.mu.Lock()
+	delete(s.inputs, out)
+	s.mu.Unlock()
 }
 
 func (s *jobSink) local(name insitu.Name) bool { return s.n.Map().Owns(s.n.id, name) }
 
-func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (res insitu.PutResult, err error) {
+	c := s.claim(name)
+	if !c.none() {
+		defer func() { s.settle(name, err) }()
+	}
 	if s.local(name) {
-		return s.n.Put(ctx, name, r, size)
+		if err := s.n.enter(); err != nil {
+			return insitu.PutResult{}, err
+		}
+		defer s.n.leave()
+		return s.n.put(ctx, s.n.Map(), name, r, size, c)
+	}
+	if !c.none() {
+		ctx = withClaim(ctx, c)
 	}
 	return s.remote.Put(ctx, name, r, size)
 }
 
-func (s *jobSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+func (s *jobSink) Stat(ctx context.Context, name insitu.Name) (obj insitu.Object, err error) {
+	if c := s.claim(name); !c.none() {
+		// SkipExisting: an output that exists is skipped, and one that
+		// cannot be looked at fails; either way no put follows.
+		defer func() {
+			if !errors.Is(err, insitu.NotFound) {
+				s.forget(name)
+			}
+		}()
+	}
 	if s.local(name) {
 		return s.n.Stat(ctx, name)
 	}
 	return s.remote.Stat(ctx, name)
 }
 
+// Destination returns where a transform server puts out itself. When the
+// owner is this node, out is claimed here (the server's put carries no
+// claim); the claim then stands for the retries of the same input too.
 func (s *jobSink) Destination(ctx context.Context, name insitu.Name) (insitu.Destination, error) {
+	c := s.claim(name)
+	if !c.none() {
+		s.forget(name)
+		if s.local(name) {
+			if err := s.n.claimOutput(c, name); err != nil {
+				return insitu.Destination{}, err
+			}
+		}
+	}
 	return s.remote.Destination(ctx, name)
 }
 
@@ -299,7 +407,7 @@ func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map
 			n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "job spec: %w", err))
 			return
 		}
-		st, err := n.StartJob(spec)
+		st, err := n.StartJob(r.Context(), spec)
 		if err != nil {
 			n.writeError(w, r, err)
 			return
@@ -336,9 +444,7 @@ func (n *Node) serveJob(w http.ResponseWriter, r *http.Request, _ *locality.Map)
 		}
 		st, err = n.JobStatus(r.Context(), id, min(wait, maxJobWait))
 	case http.MethodDelete:
-		ctx, cancel := context.WithTimeout(r.Context(), abortWait)
-		defer cancel()
-		st, err = n.AbortJob(ctx, id)
+		st, err = n.AbortJob(r.Context(), id)
 	default:
 		n.methodNotAllowed(w, r, "GET, DELETE")
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/internal/testutil"
+	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -95,6 +96,7 @@ func outputsByNode(t *testing.T, c *nodetest.Cluster, bucket string) map[string]
 }
 
 func TestJobRunsOnEveryNode(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
 	in := seedJobInputs(t, c, "in", 60)
 	spec := cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "xxh64", Args: "42",
@@ -162,6 +164,7 @@ func TestJobRunsOnEveryNode(t *testing.T) {
 }
 
 func TestJobSpecRefusedBeforeAnythingRuns(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"xxh64": xxh64}})
 	seedJobInputs(t, c, "in", 5)
 	for name, spec := range map[string]cluster.JobSpec{
@@ -210,6 +213,7 @@ func gate(entered chan<- string, release <-chan struct{}, nodes ...string) insit
 }
 
 func TestAbortStopsOneJobOnly(t *testing.T) {
+	t.Parallel()
 	entered := make(chan string, 1)
 	never := make(chan struct{})
 	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{
@@ -269,6 +273,7 @@ func TestAbortStopsOneJobOnly(t *testing.T) {
 }
 
 func TestNodeLostMidJobThenResume(t *testing.T) {
+	t.Parallel()
 	entered := make(chan string, 1)
 	release := make(chan struct{})
 	c := startCluster(t, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"gated": gate(entered, release, "n2")}})
@@ -336,6 +341,59 @@ func TestNodeLostMidJobThenResume(t *testing.T) {
 	for k, holders := range outs {
 		if len(holders) != 1 {
 			t.Errorf("%s on %v", k, holders)
+		}
+	}
+}
+
+// checkCounts checks that a cluster report adds up: Listed = Transformed
+// + Skipped + Failed, for the cluster and for each node, and the nodes'
+// counts sum to the cluster's.
+func checkCounts(t *testing.T, rep cluster.Report) {
+	t.Helper()
+	if rep.Listed != rep.Transformed+rep.Skipped+rep.Failed {
+		t.Errorf("listed %d != transformed %d + skipped %d + failed %d:\n%s", rep.Listed, rep.Transformed, rep.Skipped, rep.Failed, rep)
+	}
+	var listed int64
+	for _, nr := range rep.Nodes {
+		listed += nr.Report.Listed
+		if r := nr.Report; r.Listed != r.Transformed+r.Skipped+r.Failed {
+			t.Errorf("node %s: listed %d != transformed %d + skipped %d + failed %d", nr.Node, r.Listed, r.Transformed, r.Skipped, r.Failed)
+		}
+	}
+	if listed != rep.Listed {
+		t.Errorf("the nodes listed %d, the cluster %d:\n%s", listed, rep.Listed, rep)
+	}
+}
+
+// TestJobNodeLacksTransform: a job naming a transform that one node does
+// not have. That node refuses the job; the job stops everywhere, the
+// error and the report name the node, and its objects count as failed, so
+// that listed = transformed + skipped + failed holds for the cluster.
+func TestJobNodeLacksTransform(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, &nodetest.Options{
+		Transforms: map[string]insitu.Transform{"xxh64": xxh64},
+		NodeOptions: func(o *node.Options) {
+			if o.ID == "n2" {
+				o.Transforms = nil
+			}
+		},
+	})
+	seedJobInputs(t, c, "in", 40)
+	owned := int64(len(files(t, filepath.Join(c.Node("n2").Dir(), "in"))))
+	if owned == 0 {
+		t.Fatal("n2 owns no inputs")
+	}
+	rep, err := cluster.Run(t.Context(), c.Client(), cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "xxh64"}, &cluster.Options{})
+	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "n2") || !strings.Contains(err.Error(), "xxh64") {
+		t.Fatalf("Run = %v, want InvalidArgument naming n2 and the transform", err)
+	}
+	// The other nodes were aborted, perhaps before they listed all of
+	// theirs: their counts add up, over what they listed.
+	checkCounts(t, rep)
+	for _, nr := range rep.Nodes {
+		if nr.Node == "n2" && (nr.Err == "" || nr.Report.Failed != owned || nr.Report.Listed != owned) {
+			t.Errorf("n2 (owns %d): %+v, want its objects failed and the reason", owned, nr)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/internal/fserr"
 	"github.com/insitu-data/insitu/locality"
 )
 
@@ -28,6 +29,10 @@ const scanChunk = 256
 // directory is read in chunks, keeping only the smallest entries that can
 // make the page, and read again only when a page needs more of it.
 func (n *Node) List(ctx context.Context, bucket string, opts *locality.ListOptions) (*locality.ListPage, error) {
+	if err := n.enter(); err != nil {
+		return nil, err
+	}
+	defer n.leave()
 	return n.list(ctx, n.Map(), bucket, opts)
 }
 
@@ -143,7 +148,7 @@ func (l *lister) scan(ctx context.Context, rel, lower string, k int) ([]candidat
 		if errors.Is(err, fs.ErrNotExist) || rel != "" && isNotDir(err) {
 			return nil, false, nil // a prefix directory that does not exist
 		}
-		return nil, false, &insitu.Error{Code: fsCode(err), Name: insitu.Name{Bucket: l.bucket}, Msg: "listing " + rel, Err: err}
+		return nil, false, &insitu.Error{Code: fserr.Code(err), Name: insitu.Name{Bucket: l.bucket}, Msg: "listing " + rel, Err: err}
 	}
 	defer d.Close()
 	var (
@@ -181,7 +186,7 @@ func (l *lister) scan(ctx context.Context, rel, lower string, k int) ([]candidat
 			break
 		}
 		if err != nil {
-			return nil, false, &insitu.Error{Code: fsCode(err), Name: insitu.Name{Bucket: l.bucket}, Msg: "listing " + rel, Err: err}
+			return nil, false, &insitu.Error{Code: fserr.Code(err), Name: insitu.Name{Bucket: l.bucket}, Msg: "listing " + rel, Err: err}
 		}
 	}
 	trim()

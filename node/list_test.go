@@ -49,11 +49,11 @@ func listingKeys(t *testing.T, c *locality.Client, n locality.Node, bucket strin
 	return keys
 }
 
-// mixedKeys are 2,500 keys whose bytewise order differs from a naive
-// directory walk ("a-b" < "a.b" < "a/b" < "a0").
-func mixedKeys() []string {
+// mixedKeys are up to n keys (duplicates removed) whose bytewise order
+// differs from a naive directory walk ("a-b" < "a.b" < "a/b" < "a0").
+func mixedKeys(n int) []string {
 	var keys []string
-	for i := range 2500 {
+	for i := range n {
 		switch i % 8 {
 		case 0:
 			keys = append(keys, fmt.Sprintf("k%04d", i))
@@ -78,17 +78,24 @@ func mixedKeys() []string {
 }
 
 func TestListPagination(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 1, nil)
 	n1, _ := c.Map().Node("n1")
 	store := c.Nodes()[0].Dir()
-	want := writeKeys(t, store, "big", mixedKeys())
+	// A large directory tree, or, under -short, a smaller one that still
+	// has more keys than a directory chunk and most pages.
+	n, limits := 2500, []int{0, 19, 100, 999, locality.MaxListLimit, locality.MaxListLimit + 5}
+	if testing.Short() {
+		n, limits = 600, []int{0, 19, 999}
+	}
+	want := writeKeys(t, store, "big", mixedKeys(n))
 	// Things that are not objects: temporary files, links, empty directories.
 	os.WriteFile(filepath.Join(store, "big", "a", atomicfile.TempPrefix+"x-123"), []byte("partial"), 0o644)
 	os.Symlink(filepath.Join(store, "big", "k0000"), filepath.Join(store, "big", "link"))
 	os.MkdirAll(filepath.Join(store, "big", "empty", "deeper"), 0o755)
 
 	client := c.Client()
-	for _, limit := range []int{0, 19, 100, 999, locality.MaxListLimit, locality.MaxListLimit + 5} {
+	for _, limit := range limits {
 		got := listingKeys(t, client, n1, "big", &locality.ListOptions{Limit: limit})
 		if !slices.Equal(got, want) {
 			t.Fatalf("limit %d: listed %d keys, want %d in bytewise order\nfirst got: %q\nfirst want: %q", limit, len(got), len(want), got[:min(10, len(got))], want[:10])
@@ -137,14 +144,19 @@ func TestListPagination(t *testing.T) {
 // TestListFlatDirectory lists one directory much larger than a page, so
 // that each page reads the directory again, keeping only the page's share.
 func TestListFlatDirectory(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 1, nil)
 	n1, _ := c.Map().Node("n1")
 	var keys []string
-	for i := range 1500 {
+	n, limits := 1500, []int{50, 250, 1499}
+	if testing.Short() {
+		n, limits = 600, []int{50, 599} // still over a directory chunk
+	}
+	for i := range n {
 		keys = append(keys, fmt.Sprintf("flat/%x", i*7919))
 	}
 	want := writeKeys(t, c.Nodes()[0].Dir(), "flat", keys)
-	for _, limit := range []int{50, 250, 1499} {
+	for _, limit := range limits {
 		if got := listingKeys(t, c.Client(), n1, "flat", &locality.ListOptions{Limit: limit}); !slices.Equal(got, want) {
 			t.Fatalf("limit %d: %d keys, want %d", limit, len(got), len(want))
 		}
@@ -152,6 +164,7 @@ func TestListFlatDirectory(t *testing.T) {
 }
 
 func TestListOwnersAndErrors(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, nil)
 	ctx := context.Background()
 	// An object on n1 that n2 owns is listed with its owner, n2.

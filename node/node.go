@@ -35,10 +35,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/internal/fserr"
+	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/insitu-data/insitu/locality"
 )
 
@@ -67,35 +69,61 @@ type Options struct {
 	// Transforms are the in-process transforms that jobs (POST /v1/jobs)
 	// may name. Default: none, so the node runs no jobs.
 	Transforms map[string]insitu.Transform
+	// DialTimeout bounds the dial of a transform server when a job that
+	// runs through it starts (see [Node.StartJob]), on top of the start's
+	// context, which for a job started over HTTP is the request's. Default
+	// (0): DefaultDialTimeout.
+	DialTimeout time.Duration
+	// OutputRecords is how many output names the node remembers, over the
+	// jobs that put outputs to it, to refuse a second input of a job renamed
+	// to an output name that another input of the job has (see
+	// [Node.StartJob]); each takes about 100 bytes. Past it the node
+	// forgets the jobs least recently put to, and a job that alone has more
+	// outputs on the node is not checked for its later ones. Default (0):
+	// DefaultOutputRecords.
+	OutputRecords int
 	// Logger receives the node's log lines: refused and failed requests,
 	// aborted uploads. No line holds the secret or a token. Default: no
 	// logging.
 	Logger *slog.Logger
 }
 
+// DefaultDialTimeout is Options.DialTimeout's default.
+const DefaultDialTimeout = 10 * time.Second
+
 // Node is a storage node. It is safe for concurrent use. Its methods that
 // take a name (Put, Stat, Open, Delete) work on the local store directly,
 // without HTTP, with the same checks as the API: they refuse invalid names
-// and names the node does not own.
+// and names the node does not own. A node runs until [Node.Shutdown]; after
+// it, those methods fail with [insitu.Unavailable].
 type Node struct {
-	id      string
-	dir     string
-	root    *os.Root
-	m       atomic.Pointer[locality.Map]
-	secret  locality.Secret
-	maxSize int64
-	log     *slog.Logger
-	mux     *http.ServeMux
-	bufs    sync.Pool // *[]byte of copyBufSize
+	id       string
+	dir      string
+	root     *os.Root
+	m        atomic.Pointer[locality.Map]
+	secret   locality.Secret
+	maxSize  int64
+	log      *slog.Logger
+	mux      http.Handler // routeMux, behind the shutdown check
+	routeMux *http.ServeMux
+	bufs     sync.Pool // *[]byte of copyBufSize
 
-	transforms map[string]insitu.Transform
-	jobs       jobTable
+	transforms  map[string]insitu.Transform
+	jobs        jobTable
+	dialTimeout time.Duration
+	outputs     outputTable
+	hc          *http.Client // the jobs' puts to other nodes
+
+	life    tracker
+	release sync.Once // of what Shutdown releases
+	rootErr error     // the store's Close error, set in release
 }
 
 // copyBufSize is the size of the buffers that uploads are copied through.
 const copyBufSize = 256 << 10
 
-// New returns a node over the store directory opts.Dir. Close it when done.
+// New returns a node over the store directory opts.Dir. Shut it down with
+// [Node.Shutdown] when done.
 //
 // The node owns its store directory: before New returns (so before the
 // node serves anything), it removes every temporary file under it (names
@@ -116,17 +144,21 @@ func New(ctx context.Context, opts *Options) (*Node, error) {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: a map with at least one node is required", opts.ID)
 	case opts.MaxObjectSize < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative MaxObjectSize %d", opts.ID, opts.MaxObjectSize)
+	case opts.DialTimeout < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative DialTimeout %v", opts.ID, opts.DialTimeout)
+	case opts.OutputRecords < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative OutputRecords %d", opts.ID, opts.OutputRecords)
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: store directory: %w", opts.ID, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": store directory", Err: err}
+		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + opts.ID + ": store directory", Err: err}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": store directory", Err: err}
+		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + opts.ID + ": store directory", Err: err}
 	}
 	n := &Node{
 		id:      opts.ID,
@@ -135,9 +167,19 @@ func New(ctx context.Context, opts *Options) (*Node, error) {
 		secret:  opts.Secret,
 		maxSize: opts.MaxObjectSize,
 		log:     opts.Logger,
+
+		dialTimeout: opts.DialTimeout,
+		outputs:     outputTable{limit: opts.OutputRecords},
+		hc:          newJobHTTPClient(),
 	}
 	if n.maxSize == 0 {
 		n.maxSize = DefaultMaxObjectSize
+	}
+	if n.dialTimeout == 0 {
+		n.dialTimeout = DefaultDialTimeout
+	}
+	if n.outputs.limit == 0 {
+		n.outputs.limit = DefaultOutputRecords
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -159,7 +201,7 @@ func New(ctx context.Context, opts *Options) (*Node, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &insitu.Error{Code: fsCode(err), Msg: "node " + opts.ID + ": removing stale temporary files from the store " + dir, Err: err}
+		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + opts.ID + ": removing stale temporary files from the store " + dir, Err: err}
 	}
 	n.routes()
 	return n, nil
@@ -187,12 +229,6 @@ func (n *Node) SetMap(m *locality.Map) bool {
 			return true
 		}
 	}
-}
-
-// Close releases the store directory. Requests still running may fail.
-func (n *Node) Close() error {
-	n.AbortJobs()
-	return n.root.Close()
 }
 
 // Path returns the file that holds name's object (whether or not it
@@ -243,20 +279,24 @@ func relPath(name insitu.Name) string { return name.Bucket + "/" + name.Key }
 // the XXH64 checksum and the node's ID. It implements [insitu.Sink] for
 // the local store.
 func (n *Node) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
-	return n.put(ctx, n.Map(), name, r, size)
+	if err := n.enter(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	defer n.leave()
+	return n.put(ctx, n.Map(), name, r, size, claim{})
 }
 
-func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+// put stores an object; c, when set, is the job input the object is made
+// from (see claimOutput).
+func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64, c claim) (insitu.PutResult, error) {
 	if err := n.own(m, name); err != nil {
 		return insitu.PutResult{}, err
 	}
-	if err := insitu.ValidatePut(name, r, size); err != nil {
+	in, err := putcheck.New(ctx, name, r, size, n.maxSize)
+	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if size > n.maxSize {
-		return insitu.PutResult{}, n.tooLarge(name, size)
-	}
-	if err := ctx.Err(); err != nil {
+	if err := n.claimOutput(c, name); err != nil {
 		return insitu.PutResult{}, err
 	}
 	f, err := atomicfile.Create(n.root, relPath(name), 0o644, nil)
@@ -267,52 +307,38 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	bp := n.bufs.Get().(*[]byte)
 	defer n.bufs.Put(bp)
 	buf := *bp
-	h := xxhash.New()
-	var total int64
 	for {
-		if err := ctx.Err(); err != nil {
-			return insitu.PutResult{}, err
-		}
-		k, rerr := r.Read(buf)
+		k, rerr := in.Read(buf)
 		if k > 0 {
-			total += int64(k)
-			switch {
-			case total > n.maxSize:
-				return insitu.PutResult{}, n.tooLarge(name, total)
-			case size >= 0 && total > size:
-				return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("the body is longer than its size %d", size)}
-			}
 			if _, err := f.Write(buf[:k]); err != nil {
 				return insitu.PutResult{}, n.fileError(name, err, true)
 			}
-			_, _ = h.Write(buf[:k])
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			if err := ctx.Err(); err != nil {
-				return insitu.PutResult{}, err
-			}
-			return insitu.PutResult{}, insitu.WithName(rerr, name)
+			return insitu.PutResult{}, rerr
 		}
 	}
-	if size >= 0 && total != size {
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name, Msg: fmt.Sprintf("the body is %d bytes, shorter than its size %d", total, size)}
+	if err := ctx.Err(); err != nil {
+		return insitu.PutResult{}, err
 	}
 	if err := f.Commit(); err != nil {
 		return insitu.PutResult{}, n.fileError(name, err, true)
 	}
-	return insitu.PutResult{Name: name, Size: total, Checksum: fmt.Sprintf("%016x", h.Sum64()), Owner: n.id}, nil
-}
-
-func (n *Node) tooLarge(name insitu.Name, size int64) error {
-	return &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("%d bytes or more, over the node's limit of %d", size, n.maxSize)}
+	res := in.Result()
+	res.Owner = n.id
+	return res, nil
 }
 
 // Stat describes name's object: name, size, owner (this node) and Path,
 // the local file. A missing object is NotFound.
 func (n *Node) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	if err := n.enter(); err != nil {
+		return insitu.Object{}, err
+	}
+	defer n.leave()
 	return n.stat(ctx, n.Map(), name)
 }
 
@@ -336,6 +362,10 @@ func (n *Node) stat(ctx context.Context, m *locality.Map, name insitu.Name) (ins
 // Open opens name's object for reading; the caller closes the file. The
 // Object has the name, size, owner and Path.
 func (n *Node) Open(ctx context.Context, name insitu.Name) (*os.File, insitu.Object, error) {
+	if err := n.enter(); err != nil {
+		return nil, insitu.Object{}, err
+	}
+	defer n.leave()
 	return n.open(ctx, n.Map(), name)
 }
 
@@ -360,6 +390,10 @@ func (n *Node) open(ctx context.Context, m *locality.Map, name insitu.Name) (*os
 // Delete removes name's object, and the directories it leaves empty below
 // the bucket's. A missing object is NotFound.
 func (n *Node) Delete(ctx context.Context, name insitu.Name) error {
+	if err := n.enter(); err != nil {
+		return err
+	}
+	defer n.leave()
 	return n.delete(ctx, n.Map(), name)
 }
 
@@ -380,37 +414,24 @@ func (n *Node) delete(ctx context.Context, m *locality.Map, name insitu.Name) er
 	return nil
 }
 
-// fileError classifies a file system error about name; write tells
-// whether the operation was a write, where a clash between an object and a
-// directory means a bad key rather than a missing object.
+// fileError classifies a file system error about name (see
+// [fserr.Code]); write tells whether the operation was a write, where a
+// clash between an object and a directory means a bad key rather than a
+// missing object.
 func (n *Node) fileError(name insitu.Name, err error, write bool) error {
-	code := fsCode(err)
-	msg := ""
 	switch {
-	case code == insitu.NotFound || errors.Is(err, syscall.ENOTDIR) && !write:
-		code, msg = insitu.NotFound, "no such object"
-		err = nil // the path would only repeat the store's layout
-	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTDIR), errors.Is(err, fs.ErrExist):
-		code = insitu.InvalidArgument
-		msg = "the key clashes with another object's directory (a key cannot be both an object and a prefix of another key with a \"/\")"
-	case code == insitu.Unknown:
-		code = insitu.Internal
+	case write && (errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist)):
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: name, Err: err,
+			Msg: "the key clashes with another object's directory (a key cannot be both an object and a prefix of another key with a \"/\")"}
+	case errors.Is(err, os.ErrClosed) && n.life.isClosing():
+		return &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "node " + n.id + " is shut down"}
+	}
+	switch fserr.Code(err) {
+	case insitu.NotFound:
+		// The path would only repeat the store's layout.
+		return &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
+	case insitu.Internal:
 		n.log.Error("store failure", "name", name.String(), "err", err)
 	}
-	return &insitu.Error{Code: code, Name: name, Msg: msg, Err: err}
-}
-
-// fsCode classifies a file system error.
-func fsCode(err error) insitu.Code {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return insitu.NotFound
-	case errors.Is(err, fs.ErrPermission):
-		return insitu.PermissionDenied
-	case errors.Is(err, syscall.ENAMETOOLONG):
-		return insitu.InvalidArgument
-	case errors.Is(err, syscall.ENOSPC):
-		return insitu.Unavailable
-	}
-	return insitu.Unknown
+	return fserr.Wrap(name, err)
 }

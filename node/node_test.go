@@ -22,6 +22,7 @@ import (
 )
 
 func TestObjectRoundTrip(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, nil)
 	client := c.Client()
 	ctx := context.Background()
@@ -94,6 +95,7 @@ func TestObjectRoundTrip(t *testing.T) {
 }
 
 func TestPutAnswer(t *testing.T) {
+	t.Parallel()
 	s := startSingle(t, nil)
 	data := content("answer", 5000)
 	req, _ := http.NewRequest(http.MethodPut, s.srv.URL+"/v1/objects/b/x/y.bin", bytes.NewReader(data))
@@ -136,6 +138,7 @@ func TestPutAnswer(t *testing.T) {
 // TestPutInProgressIsInvisible checks that a reader never sees a partial
 // object: while an upload is half done, GET still returns the old bytes.
 func TestPutInProgressIsInvisible(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 1, nil)
 	client := c.Client()
 	ctx := context.Background()
@@ -180,6 +183,7 @@ func TestPutInProgressIsInvisible(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 1, &nodetest.Options{MaxObjectSize: 1000})
 	client := c.Client()
 	ctx := context.Background()
@@ -224,6 +228,7 @@ func TestTooLarge(t *testing.T) {
 
 // TestTruncatedUploadLeavesNothing disconnects in the middle of a body.
 func TestTruncatedUploadLeavesNothing(t *testing.T) {
+	t.Parallel()
 	s := startSingle(t, nil)
 	for i, framing := range []string{"Content-Length: 100000\r\n\r\n", "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n", 100000)} {
 		conn, err := net.Dial("tcp", s.addr())
@@ -245,6 +250,7 @@ func TestTruncatedUploadLeavesNothing(t *testing.T) {
 // TestClientBodyFailures checks the client side: a failing reader, a
 // canceled context and a wrong size each leave nothing on the node.
 func TestClientBodyFailures(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 1, nil)
 	client := c.Client()
 	boom := errors.New("boom")
@@ -293,6 +299,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // TestBadNamesNeverEscape sends hostile names on the wire: none may touch
 // a file outside the store, and none may be stored.
 func TestBadNamesNeverEscape(t *testing.T) {
+	t.Parallel()
 	s := startSingle(t, nil)
 	secretFile := filepath.Join(s.parent, "secret.txt")
 	if err := os.WriteFile(secretFile, []byte("top secret"), 0o644); err != nil {
@@ -364,6 +371,7 @@ func TestBadNamesNeverEscape(t *testing.T) {
 }
 
 func TestKeyClashes(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 1, nil)
 	client := c.Client()
 	ctx := context.Background()
@@ -386,6 +394,7 @@ func TestKeyClashes(t *testing.T) {
 }
 
 func TestNotOwnerRefused(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, nil)
 	n1 := c.Map().Nodes()[0]
 	name := nameOwnedBy(t, "b", c.Map(), "n2", nil, "")
@@ -420,6 +429,7 @@ func TestNotOwnerRefused(t *testing.T) {
 // grew a node since. A PUT to the old owner is refused, and the client
 // fetches the new map and puts to the new owner.
 func TestClientRefreshesStaleMap(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 4, nil)
 	all := c.Map().Nodes()
 	old, err := locality.NewMap(0, all[:3]...) // without n4
@@ -461,6 +471,7 @@ func TestClientRefreshesStaleMap(t *testing.T) {
 // a node, and n2 did not hear of it. The client gives n2 its newer map
 // and the PUT goes through.
 func TestClientUpdatesStaleNode(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 4, nil)
 	v1 := c.Map()
 	v2, err := v1.Without("n4")
@@ -491,6 +502,7 @@ type onlyReader struct{ r io.Reader }
 func (o *onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 func TestMapEndpoints(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 2, nil)
 	client := c.Client()
 	ctx := context.Background()
@@ -526,6 +538,7 @@ func TestMapEndpoints(t *testing.T) {
 }
 
 func TestHealthAndUnknownEndpoints(t *testing.T) {
+	t.Parallel()
 	s := startSingle(t, nil)
 	resp, err := http.Get(s.srv.URL + "/v1/health")
 	if err != nil {
@@ -564,6 +577,7 @@ func TestHealthAndUnknownEndpoints(t *testing.T) {
 }
 
 func TestNewInvalid(t *testing.T) {
+	t.Parallel()
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
@@ -588,6 +602,7 @@ func TestNewInvalid(t *testing.T) {
 }
 
 func TestPutNilReader(t *testing.T) {
+	t.Parallel()
 	s := startSingle(t, nil)
 	name := insitu.Name{Bucket: "bkt", Key: "nil/reader"}
 	for _, size := range []int64{-1, 0, 10} {

@@ -3,16 +3,12 @@ package node
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/transport"
 )
-
-// sidecarDialWait bounds the dial of a transform server when a job starts.
-const sidecarDialWait = 10 * time.Second
 
 // sidecarKey identifies a pooled client: the server and how it is reached.
 type sidecarKey struct {
@@ -23,12 +19,12 @@ type sidecarKey struct {
 
 // sidecarPool holds a node's clients of the transform servers its jobs
 // use ("sidecar" mode): one per server URL and way of reaching it, dialed
-// by the first job that needs it and shared by the jobs after it, closed
-// when the node's jobs are aborted (as when it shuts down) once no job
-// holds it.
+// by the first job that needs it and shared by the jobs after it, and
+// closed when the node shuts down.
 type sidecarPool struct {
 	mu      sync.Mutex
 	clients map[sidecarKey]*sidecarClient
+	closed  bool // by closeAll: no more clients
 }
 
 type sidecarClient struct {
@@ -42,6 +38,10 @@ type sidecarClient struct {
 // there is none yet, and the function that gives it back.
 func (p *sidecarPool) acquire(ctx context.Context, key sidecarKey, dial func(context.Context) (*transport.Client, error)) (*transport.Client, func(), error) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, nil, errPoolClosed
+	}
 	if p.clients == nil {
 		p.clients = make(map[sidecarKey]*sidecarClient)
 	}
@@ -65,8 +65,16 @@ func (p *sidecarPool) acquire(ctx context.Context, key sidecarKey, dial func(con
 			return nil, nil, err
 		}
 		p.mu.Lock()
-		sc.c = c
+		closed := p.closed
+		if !closed {
+			sc.c = c
+		}
 		p.mu.Unlock()
+		if closed {
+			c.Close()
+			p.release(sc)
+			return nil, nil, errPoolClosed
+		}
 	}
 	var once sync.Once
 	return c, func() { once.Do(func() { p.release(sc) }) }, nil
@@ -85,21 +93,24 @@ func (p *sidecarPool) release(sc *sidecarClient) {
 	}
 }
 
-// closeAll takes every client out of the pool and closes those no job
-// holds; the others close when their last job ends.
+var errPoolClosed = insitu.Errorf(insitu.Unavailable, "the node is shut down")
+
+// closeAll closes every client, whether jobs hold it or not (their
+// objects in flight fail), and the pool: a later acquire fails.
 func (p *sidecarPool) closeAll() {
 	p.mu.Lock()
-	var idle []*transport.Client
+	p.closed = true
+	var all []*transport.Client
 	for k, sc := range p.clients {
 		delete(p.clients, k)
 		sc.retired = true
-		if sc.refs == 0 && sc.c != nil {
-			idle = append(idle, sc.c)
+		if sc.c != nil {
+			all = append(all, sc.c)
 			sc.c = nil
 		}
 	}
 	p.mu.Unlock()
-	for _, c := range idle {
+	for _, c := range all {
 		c.Close()
 	}
 }
@@ -108,8 +119,9 @@ func (p *sidecarPool) closeAll() {
 // pooled client of the transform server at the TransformURL of this node's
 // entry in its map, and the function that gives it back when the job ends.
 // A node without a transform server is an InvalidArgument error; a server
-// that cannot be reached is Unavailable.
-func (n *Node) sidecarTransform(spec *cluster.ServerSpec) (insitu.Transform, func(), error) {
+// that cannot be reached is Unavailable. ctx and the node's DialTimeout
+// bound the dial.
+func (n *Node) sidecarTransform(ctx context.Context, spec *cluster.ServerSpec) (insitu.Transform, func(), error) {
 	mode := spec.Mode
 	self, ok := n.Map().Node(n.id)
 	if !ok || self.TransformURL == "" {
@@ -130,7 +142,7 @@ func (n *Node) sidecarTransform(spec *cluster.ServerSpec) (insitu.Transform, fun
 		}
 		return transport.Dial(ctx, self.TransformURL, opts)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sidecarDialWait)
+	ctx, cancel := context.WithTimeout(ctx, n.dialTimeout)
 	defer cancel()
 	c, release, err := n.jobs.sidecars.acquire(ctx, key, dial)
 	if err != nil {

@@ -14,8 +14,9 @@ import (
 )
 
 // TestSidecarClientsPooled: the jobs of a node share one client per
-// transform server and transport, which closes with the node's jobs.
+// transform server and transport, which closes when the node shuts down.
 func TestSidecarClientsPooled(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 2, &nodetest.Options{Sidecar: insitu.Identity})
 	for i := range 10 {
 		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: string(rune('a' + i))}, strings.NewReader("x"), 1); err != nil {
@@ -48,16 +49,24 @@ func TestSidecarClientsPooled(t *testing.T) {
 		t.Fatalf("clients after an hpull job: %v, want two", got)
 	}
 
-	// Aborting the node's jobs (as Close does) closes them.
-	n1.AbortJobs()
+	// Shutting the node down closes them.
+	if err := c.StopNode(t.Context(), "n1"); err != nil {
+		t.Fatal(err)
+	}
 	if got := node.SidecarClients(n1); len(got) != 0 {
-		t.Fatalf("clients after AbortJobs: %v", got)
+		t.Fatalf("clients after Shutdown: %v", got)
 	}
 	for _, cl := range first {
 		err := cl.Transform(context.Background(), &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "in", Key: "a"}}}, nil)
 		if !errors.Is(err, insitu.Canceled) {
-			t.Fatalf("a pooled client after AbortJobs: %v, want it closed", err)
+			t.Fatalf("a pooled client after Shutdown: %v, want it closed", err)
 		}
 	}
-	run("four", transport.WS) // dials again
+	if err := c.RestartNode(t.Context(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	run("four", transport.WS) // the new node dials again
+	if got := node.SidecarClients(c.Node("n1")); len(got) != 1 {
+		t.Fatalf("clients of the restarted node: %v, want one", got)
+	}
 }

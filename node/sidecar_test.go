@@ -173,6 +173,7 @@ func checkOutputs(t *testing.T, c *nodetest.Cluster, bucket string, want map[str
 // and off and direct put on and off, and checks that each gives the
 // outputs of the transform run in-process, each on its owner.
 func TestSidecarJobEveryCombination(t *testing.T) {
+	t.Parallel()
 	p := newProbe(xorT)
 	httpc := &reqCounter{rt: http.DefaultTransport.(*http.Transport).Clone()}
 	c := startCluster(t, 3, &nodetest.Options{
@@ -243,6 +244,7 @@ func TestSidecarJobEveryCombination(t *testing.T) {
 // node's report with its code and message, over every transport, and the
 // other objects are done.
 func TestSidecarTransformError(t *testing.T) {
+	t.Parallel()
 	failing := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		if strings.HasSuffix(in.Name.Key, "f-003.txt") || strings.HasSuffix(in.Name.Key, "f-011.txt") {
 			return insitu.Errorf(insitu.InvalidArgument, "not a text we like")
@@ -321,8 +323,10 @@ func (g *gatedOn) Transform(ctx context.Context, in *insitu.Input, out io.Writer
 // them once it is back, and the job completes with every output right. A
 // job without retries counts them failed, with the code.
 func TestSidecarKilledMidJob(t *testing.T) {
+	t.Parallel()
 	for _, mode := range transport.Modes() {
 		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
 			g := &gatedOn{id: "n2", entered: make(chan string, 1)}
 			var logs syncBuffer
 			c := startCluster(t, 3, &nodetest.Options{Sidecar: g, Logger: debugLogger(&logs)})
@@ -364,6 +368,7 @@ func TestSidecarKilledMidJob(t *testing.T) {
 	}
 
 	t.Run("no retries", func(t *testing.T) {
+		t.Parallel()
 		g := &gatedOn{id: "n2", entered: make(chan string, 1)}
 		c := startCluster(t, 3, &nodetest.Options{Sidecar: g})
 		g.m.Store(c.Map())
@@ -403,6 +408,7 @@ func TestSidecarKilledMidJob(t *testing.T) {
 // refused before anything runs; a transform server refuses a destination
 // or a source that is not a node of its map, saying so.
 func TestSidecarRefused(t *testing.T) {
+	t.Parallel()
 	plain := startCluster(t, 2, nil)
 	seedJobInputs(t, plain, "in", 3)
 	_, err := cluster.Run(t.Context(), plain.Client(), cluster.JobSpec{ID: "nosidecar", Bucket: "in", DstBucket: "out",
@@ -460,10 +466,13 @@ func TestSidecarRefused(t *testing.T) {
 	}
 }
 
-// TestSidecarDownAtStart: a node whose transform server is down fails its
-// part of the job with Unavailable, named in the report; the others do
-// theirs, and a rerun with SkipExisting does the rest once it is back.
+// TestSidecarDownAtStart: a node whose transform server is down fails to
+// start its part of the job, with Unavailable, named in the report; its
+// objects count as failed, so that listed = transformed + skipped +
+// failed holds for the cluster; the others do theirs, and a rerun with
+// SkipExisting does the rest once it is back.
 func TestSidecarDownAtStart(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, &nodetest.Options{Sidecar: xorT})
 	in := seedJobInputs(t, c, "in", 20)
 	if err := c.StopSidecar(t.Context(), "n3"); err != nil {
@@ -475,8 +484,14 @@ func TestSidecarDownAtStart(t *testing.T) {
 	if !errors.Is(err, insitu.Unavailable) || !strings.Contains(err.Error(), "n3") {
 		t.Fatalf("RunCluster = %v, want Unavailable naming n3\n%s", err, rep)
 	}
-	if rep.Transformed != 24-owned {
+	if rep.Listed != 24 || rep.Transformed != 24-owned || rep.Failed != owned {
 		t.Fatalf("n3 owns %d:\n%s", owned, rep)
+	}
+	checkCounts(t, rep)
+	for _, nr := range rep.Nodes {
+		if (nr.Node == "n3") != (nr.Err != "") || nr.Node == "n3" && (nr.Report.Failed != owned || !strings.Contains(nr.Err, "unavailable")) {
+			t.Errorf("node %s: %+v", nr.Node, nr)
+		}
 	}
 	if err := c.RestartSidecar(t.Context(), "n3"); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 // process left with temporary files: they are gone once the node serves,
 // and the object next to them is still listed and served.
 func TestStartSweepsStaleTempFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	store := filepath.Join(dir, "n1")
 	obj := content("kept", 70_000)
@@ -75,6 +76,7 @@ func TestStartSweepsStaleTempFiles(t *testing.T) {
 
 // TestStartWithoutTempFilesLogsNothing: a clean store is not reported.
 func TestStartWithoutTempFilesLogsNothing(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	m, err := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
 	if err != nil {
@@ -84,7 +86,7 @@ func TestStartWithoutTempFilesLogsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nd.Close()
+	defer nd.Shutdown(context.Background())
 	if strings.Contains(log.String(), "temporary") {
 		t.Errorf("log of a clean start mentions temporary files:\n%s", log.String())
 	}
@@ -93,6 +95,7 @@ func TestStartWithoutTempFilesLogsNothing(t *testing.T) {
 // TestStartSweepFailure: a store the node cannot walk fails New with the
 // store named in the error, and the node is not made.
 func TestStartSweepFailure(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	locked := filepath.Join(store, "bkt", "locked")
 	if err := os.MkdirAll(locked, 0o755); err != nil {
@@ -111,7 +114,7 @@ func TestStartSweepFailure(t *testing.T) {
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
 	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: store, Map: m})
 	if err == nil {
-		nd.Close()
+		nd.Shutdown(context.Background())
 		t.Fatal("New over a store it cannot sweep succeeded")
 	}
 	if !errors.Is(err, insitu.PermissionDenied) || !strings.Contains(err.Error(), "removing stale temporary files") {
@@ -123,6 +126,7 @@ func TestStartSweepFailure(t *testing.T) {
 // a canceled one fails New with the context's error (as root too, where
 // a permission cannot make the sweep fail), and a later New sweeps.
 func TestStartSweepCanceled(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	stale := filepath.Join(store, "bkt", atomicfile.TempPrefix+"left")
 	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
@@ -136,7 +140,7 @@ func TestStartSweepCanceled(t *testing.T) {
 	cancel()
 	if nd, err := node.New(ctx, &node.Options{ID: "n1", Dir: store, Map: m}); !errors.Is(err, context.Canceled) {
 		if nd != nil {
-			nd.Close()
+			nd.Shutdown(context.Background())
 		}
 		t.Fatalf("New with a canceled context: %v, want context.Canceled", err)
 	}
@@ -144,7 +148,7 @@ func TestStartSweepCanceled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nd.Close()
+	defer nd.Shutdown(context.Background())
 	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the stale temporary file after New: %v, want it gone", err)
 	}

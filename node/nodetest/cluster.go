@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,11 @@ type Options struct {
 	// Logger receives the nodes' log lines (each with a "node" attribute)
 	// and their HTTP servers' errors. Default: no logging.
 	Logger *slog.Logger
+	// NodeOptions, when set, is called with the options of each node
+	// (set from the fields above, with the node's ID, Dir and Map) before
+	// the node is made, and may change them: give one node other
+	// transforms or a smaller MaxObjectSize, say. Default: nil.
+	NodeOptions func(o *node.Options)
 }
 
 // Cluster is a set of storage nodes running in this process, each with its
@@ -81,14 +87,13 @@ type Cluster struct {
 
 type member struct {
 	node    *node.Node
+	opts    node.Options // the node's options, for a restart
 	srv     *http.Server
 	served  chan struct{} // closed when Serve returns
 	stopped bool
-	side    *sidecar // the transform server next to the node, or nil
+	old     []*node.Node // the nodes stopped before a restart
+	side    *sidecar     // the transform server next to the node, or nil
 }
-
-// shutdownGrace is how long Close lets requests in flight finish.
-const shutdownGrace = 5 * time.Second
 
 // Start starts n nodes, with IDs n1 … nN, on free ports of
 // 127.0.0.1, and returns once they all accept requests. Their map (version
@@ -171,7 +176,7 @@ func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 		}
 	}()
 	for i, ln := range lns {
-		nd, err := node.New(ctx, &node.Options{
+		nopts := node.Options{
 			ID:            nodes[i].ID,
 			Dir:           filepath.Join(c.dir, nodes[i].ID),
 			Map:           c.m,
@@ -179,23 +184,30 @@ func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 			MaxObjectSize: o.MaxObjectSize,
 			Transforms:    o.Transforms,
 			Logger:        c.log,
-		})
+		}
+		if o.NodeOptions != nil {
+			o.NodeOptions(&nopts)
+		}
+		nd, err := node.New(ctx, &nopts)
 		if err != nil {
 			return nil, err
 		}
-		mb := &member{node: nd, srv: c.server(nd), served: make(chan struct{})}
+		mb := &member{node: nd, opts: nopts, srv: c.server(nd), served: make(chan struct{})}
 		go func() {
 			defer close(mb.served)
 			_ = mb.srv.Serve(ln) // returns http.ErrServerClosed on Shutdown or Close
 		}()
-		if o.Sidecar != nil {
-			mb.side = c.startSidecar(nd, o.Sidecar, o.SidecarOptions, sideLns[0])
-			sideLns = sideLns[1:]
-		}
 		c.mu.Lock()
 		c.members = append(c.members, mb)
 		c.mu.Unlock()
 		started++
+		if o.Sidecar != nil {
+			sln := sideLns[0]
+			sideLns = sideLns[1:]
+			if mb.side, err = c.startSidecar(nd, o.Sidecar, o.SidecarOptions, sln); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, nd := range nodes {
 		if err := c.client.Health(ctx, nd); err != nil {
@@ -205,26 +217,30 @@ func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 	return c, nil
 }
 
-// startSidecar serves the transform server next to nd on ln.
-func (c *Cluster) startSidecar(nd *node.Node, t insitu.Transform, tmpl *transport.ServerOptions, ln net.Listener) *sidecar {
+// startSidecar serves the transform server next to nd on ln; on error it
+// closes ln.
+func (c *Cluster) startSidecar(nd *node.Node, t insitu.Transform, tmpl *transport.ServerOptions, ln net.Listener) (*sidecar, error) {
 	var o transport.ServerOptions
 	if tmpl != nil {
 		o = *tmpl
 	}
 	o.Roots = []string{nd.Dir()}
 	o.Secret = c.secret
-	o.NodeMap = nd.Map
+	id := nd.ID()
+	o.NodeMap = func() *locality.Map { return c.Node(id).Map() } // the node's, after a restart too
 	log := c.log.With("sidecar", nd.ID())
 	if o.Logger == nil {
 		o.Logger = log
 	}
 	s := &sidecar{
-		newHandler: func() *transport.Server { return transport.NewServer(t, &o) },
+		newHandler: func() (*transport.Server, error) { return transport.NewServer(t, &o) },
 		log:        log,
 		addr:       ln.Addr().String(),
 	}
-	s.serve(ln)
-	return s
+	if err := s.serve(ln); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Map returns the cluster's map.
@@ -239,7 +255,8 @@ func (c *Cluster) Client() *locality.Client { return c.client }
 // Dir returns the directory that holds the nodes' store directories.
 func (c *Cluster) Dir() string { return c.dir }
 
-// Nodes returns the nodes, n1 first.
+// Nodes returns the nodes, n1 first. A node stopped by [Cluster.StopNode]
+// is shut down; [Cluster.RestartNode] makes a new one in its place.
 func (c *Cluster) Nodes() []*node.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -305,10 +322,11 @@ func (c *Cluster) SeedDir(ctx context.Context, bucket, dir string) (int, error) 
 	return count, err
 }
 
-// StopNode stops the node id: it aborts the node's jobs and stops its HTTP
-// server, letting requests in flight finish until ctx ends and then
-// cutting them off; a canceled ctx stops the node at once, as a crash
-// would. The node's store stays, and [Cluster.RestartNode] brings it back.
+// StopNode stops the node id: it shuts the node down ([node.Node.Shutdown]:
+// its jobs are aborted) and stops its HTTP server, letting requests in
+// flight finish until ctx ends and then cutting them off; a canceled ctx
+// stops the node at once, as a crash would. The node's store stays, and
+// [Cluster.RestartNode] brings it back.
 func (c *Cluster) StopNode(ctx context.Context, id string) error {
 	c.mu.Lock()
 	var mb *member
@@ -322,13 +340,28 @@ func (c *Cluster) StopNode(ctx context.Context, id string) error {
 		return insitu.Errorf(insitu.NotFound, "node: no running node %q", id)
 	}
 	mb.stopped = true
+	nd := mb.node
 	c.mu.Unlock()
-	mb.node.AbortJobs()
-	return mb.stop(ctx)
+	// The server and the node wind down together: the node's jobs stop
+	// while the server's requests finish.
+	shut := make(chan error, 1)
+	go func() { shut <- nd.Shutdown(ctx) }()
+	err := mb.stop(ctx)
+	// The cluster's client would otherwise send its next request to the
+	// node on a connection that the stopped server closed, which it may
+	// not have noticed yet.
+	c.client.Close()
+	serr := <-shut
+	if cerr := ctx.Err(); cerr != nil && errors.Is(serr, cerr) {
+		serr = nil // the stop was forced, as asked
+	}
+	return errors.Join(err, serr)
 }
 
 // RestartNode serves a node stopped by [Cluster.StopNode] again, on the
-// same address, with the same store.
+// same address, with the same store and options (and the map the stopped
+// node last had): a new [node.Node], which [Cluster.Node] returns from
+// then on. ctx bounds the restart.
 func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -346,17 +379,26 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 	case !mb.stopped:
 		return insitu.Errorf(insitu.InvalidArgument, "node: node %q is running", id)
 	}
-	nd, _ := c.m.Node(id)
-	u, err := url.Parse(nd.URL)
+	entry, _ := c.m.Node(id)
+	u, err := url.Parse(entry.URL)
 	if err != nil {
 		return insitu.Errorf(insitu.Internal, "node: %w", err)
+	}
+	opts := mb.opts
+	opts.Map = mb.node.Map()
+	nd, err := node.New(ctx, &opts)
+	if err != nil {
+		return err
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", u.Host)
 	if err != nil {
+		_ = nd.Shutdown(ctx)
 		return insitu.Errorf(insitu.Unavailable, "node: listening on %s again: %w", u.Host, err)
 	}
-	mb.srv = c.server(mb.node)
+	mb.old = append(mb.old, mb.node)
+	mb.node = nd
+	mb.srv = c.server(nd)
 	mb.served = make(chan struct{})
 	mb.stopped = false
 	srv, served := mb.srv, mb.served
@@ -385,9 +427,13 @@ func (mb *member) stop(ctx context.Context) error {
 	return err
 }
 
-// Close stops every node, letting requests in flight finish for a few
-// seconds, closes their stores and removes the cluster's directory if
-// Start made it. Close is idempotent.
+// Close stops every node at once, as a crash would: it cuts the
+// connections of their HTTP servers and of the transform servers next to
+// them, so the requests in flight fail, then shuts the nodes down
+// ([node.Node.Shutdown]: their jobs are aborted), waits for what the nodes
+// still run to return, and removes the cluster's directory if Start made
+// it. Close is idempotent. To let requests in flight finish first, stop
+// the nodes with [Cluster.StopNode] before.
 func (c *Cluster) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -398,8 +444,8 @@ func (c *Cluster) Close() error {
 	members := c.members
 	c.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -411,13 +457,19 @@ func (c *Cluster) Close() error {
 			c.mu.Lock()
 			running := !mb.stopped
 			mb.stopped = true
+			nodes := append(slices.Clone(mb.old), mb.node)
 			c.mu.Unlock()
 			if running {
-				err = mb.stop(ctx)
+				_ = mb.srv.Close() // its Serve returns http.ErrServerClosed
+				<-mb.served
 			}
-			err = errors.Join(err, mb.node.Close())
 			if mb.side != nil {
-				err = errors.Join(err, mb.side.stop(ctx))
+				err = mb.side.stop(now)
+			}
+			// Shutdown waits for the jobs (aborted) and the requests (cut
+			// off) to return, which they do soon; it forces nothing.
+			for _, nd := range nodes {
+				err = errors.Join(err, nd.Shutdown(context.Background()))
 			}
 			if err != nil {
 				mu.Lock()

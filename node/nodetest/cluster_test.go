@@ -21,6 +21,7 @@ import (
 // TestSeedDir seeds the real test inputs and reads them back by their
 // known MD5s and XXH64s.
 func TestSeedDir(t *testing.T) {
+	t.Parallel()
 	c := startCluster(t, 3, nil)
 	dir := filepath.Dir(testutil.Testdata(t, "README.md"))
 	ctx := context.Background()
@@ -76,6 +77,7 @@ func TestSeedDir(t *testing.T) {
 }
 
 func TestClusterAccessorsAndStop(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	secret := locality.Secret("s3cr3t")
 	c := startCluster(t, 3, &nodetest.Options{Dir: parent, Secret: secret})
@@ -131,6 +133,7 @@ func TestClusterAccessorsAndStop(t *testing.T) {
 }
 
 func TestClusterCloseRemovesTempDir(t *testing.T) {
+	t.Parallel()
 	c, err := nodetest.Start(context.Background(), 2, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // sidecar is the transform server next to a node of an embedded cluster:
 // a [transport.Server] behind its own HTTP server on 127.0.0.1.
 type sidecar struct {
-	newHandler func() *transport.Server
+	newHandler func() (*transport.Server, error)
 	log        *slog.Logger
 	addr       string
 
@@ -28,10 +28,14 @@ type sidecar struct {
 	stopped bool
 }
 
-// serve starts a new transform server on ln.
-func (s *sidecar) serve(ln net.Listener) {
+// serve starts a new transform server on ln; on error it closes ln.
+func (s *sidecar) serve(ln net.Listener) error {
+	h, err := s.newHandler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	tl := &trackingListener{Listener: ln, conns: make(map[*trackedConn]struct{})}
-	h := s.newHandler()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -45,6 +49,7 @@ func (s *sidecar) serve(ln net.Listener) {
 		defer close(served)
 		_ = srv.Serve(tl) // http.ErrServerClosed once stopped
 	}()
+	return nil
 }
 
 // stop stops the server: gracefully (objects in flight finish, new ones
@@ -173,8 +178,7 @@ func (c *Cluster) RestartSidecar(ctx context.Context, id string) error {
 	if err != nil {
 		return insitu.Errorf(insitu.Unavailable, "node: listening on %s again: %w", s.addr, err)
 	}
-	s.serve(ln)
-	return nil
+	return s.serve(ln)
 }
 
 // LocalPath returns the file of obj on its owner's disk: the path that

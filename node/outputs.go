@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/insitu-data/insitu"
+)
+
+// The request headers of a job's PUT of an output to the output's owner
+// (docs/PROTOCOL.md, the node API): the job's ID and the name of the input
+// the output was made from, "bucket/key" percent-encoded as by
+// url.PathEscape.
+const (
+	headerJob   = "Insitu-Job"
+	headerInput = "Insitu-Input"
+)
+
+// DefaultOutputRecords is the number of output names a node remembers for
+// the jobs that put to it when Options.OutputRecords is 0.
+const DefaultOutputRecords = 1 << 20
+
+// maxOutputJobs bounds the jobs whose outputs a node remembers at once.
+const maxOutputJobs = maxFinishedJobs
+
+// claim says which input of which job an output is made from.
+type claim struct {
+	job   string
+	input insitu.Name
+}
+
+func (c claim) none() bool { return c.job == "" }
+
+// outputTable remembers, per job, which input each output name came from
+// (by the XXH64 of the output's name), so that an owner refuses a second,
+// different input of the same job renamed to the same output. It holds at
+// most limit names over at most maxOutputJobs jobs, dropping the jobs
+// least recently put to first.
+type outputTable struct {
+	mu    sync.Mutex
+	limit int
+	total int
+	tick  uint64
+	jobs  map[string]*outputRecord
+}
+
+type outputRecord struct {
+	inputs map[uint64]string // XXH64 of the output's name → the input's name
+	used   uint64            // the table's tick at the last claim
+	full   bool              // the job met the limit: its later outputs are not checked
+}
+
+// claim records that c.input makes out, and returns the name of another
+// input of the job already recorded for out, if any. full is true the
+// first time a job meets the table's limit.
+func (t *outputTable) claim(c claim, out insitu.Name) (other string, full bool) {
+	h := xxhash.Sum64String(out.String())
+	in := c.input.String()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.jobs == nil {
+		t.jobs = map[string]*outputRecord{}
+	}
+	r := t.jobs[c.job]
+	if r == nil {
+		if len(t.jobs) >= maxOutputJobs {
+			t.evict(nil)
+		}
+		r = &outputRecord{inputs: map[uint64]string{}}
+		t.jobs[c.job] = r
+	}
+	t.tick++
+	r.used = t.tick
+	if prev, ok := r.inputs[h]; ok {
+		if prev != in {
+			return prev, false
+		}
+		return "", false
+	}
+	if r.full {
+		return "", false
+	}
+	for t.total >= t.limit {
+		if !t.evict(r) {
+			r.full = true
+			return "", true
+		}
+	}
+	r.inputs[h] = in
+	t.total++
+	return "", false
+}
+
+// evict drops the record of the job least recently put to, other than
+// keep, and reports whether there was one.
+func (t *outputTable) evict(keep *outputRecord) bool {
+	var (
+		oldest string
+		min    uint64
+		found  bool
+	)
+	for id, r := range t.jobs {
+		if r != keep && (!found || r.used < min) {
+			oldest, min, found = id, r.used, true
+		}
+	}
+	if found {
+		t.drop(oldest)
+	}
+	return found
+}
+
+// drop forgets the outputs of job; the caller holds t.mu.
+func (t *outputTable) drop(job string) {
+	if r := t.jobs[job]; r != nil {
+		t.total -= len(r.inputs)
+		delete(t.jobs, job)
+	}
+}
+
+func (t *outputTable) forget(job string) {
+	t.mu.Lock()
+	t.drop(job)
+	t.mu.Unlock()
+}
+
+// claimOutput checks, for a put of the output out made by a job from an
+// input (c), that no other input of the job was put or is being put under
+// out: a rename that gives two inputs the same output would lose one of
+// them. A second input is an InvalidArgument error that names both.
+func (n *Node) claimOutput(c claim, out insitu.Name) error {
+	if c.none() {
+		return nil
+	}
+	other, full := n.outputs.claim(c, out)
+	if full {
+		n.log.Warn("job has more outputs on this node than it remembers; later outputs are not checked for two inputs renamed to one name",
+			"job", c.job, "limit", n.outputs.limit)
+	}
+	if other != "" {
+		return renameClash(c.job, out, other, c.input.String())
+	}
+	return nil
+}
+
+// renameClash is the error of a second input of a job renamed to out.
+func renameClash(job string, out insitu.Name, first, second string) error {
+	return &insitu.Error{Code: insitu.InvalidArgument, Name: out,
+		Msg: fmt.Sprintf("%s is already the output of %s in job %s, so %s cannot be renamed to it: two inputs cannot be renamed to one output name", out, first, job, second)}
+}
+
+// claimOf reads the job and input headers of a PUT; none is no claim.
+func claimOf(h http.Header) (claim, error) {
+	job, in := h.Get(headerJob), h.Get(headerInput)
+	if job == "" && in == "" {
+		return claim{}, nil
+	}
+	if job == "" || in == "" {
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "headers %s and %s go together; got only one", headerJob, headerInput)
+	}
+	if len(job) > 64 {
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: a job ID has at most 64 bytes", headerJob)
+	}
+	s, err := url.PathUnescape(in)
+	if err != nil {
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: %v", headerInput, err)
+	}
+	bucket, key, _ := strings.Cut(s, "/")
+	name := insitu.Name{Bucket: bucket, Key: key}
+	if err := name.Validate(); err != nil || bucket == "" {
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not an object name (bucket/key)", headerInput, s)
+	}
+	return claim{job: job, input: name}, nil
+}
+
+// claimKey carries a claim in the context of a put, for claimTransport.
+type claimKey struct{}
+
+// claimTransport sets the job and input headers on the PUTs whose context
+// carries a claim: the job sink's puts to other nodes go through the one
+// node client (locality.Client), which knows nothing of jobs.
+type claimTransport struct{ base http.RoundTripper }
+
+func (t claimTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, ok := req.Context().Value(claimKey{}).(claim)
+	if !ok || c.none() || req.Method != http.MethodPut {
+		return t.base.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set(headerJob, c.job)
+	r.Header.Set(headerInput, url.PathEscape(c.input.String()))
+	return t.base.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the idle connections of the base transport.
+func (t claimTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// newJobHTTPClient returns the HTTP client of the node's jobs' puts to
+// other nodes: locality.Client's default transport settings, and the
+// claim headers.
+func newJobHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.ExpectContinueTimeout = time.Second
+	return &http.Client{Transport: claimTransport{base: tr}}
+}
+
+func withClaim(ctx context.Context, c claim) context.Context {
+	return context.WithValue(ctx, claimKey{}, c)
+}

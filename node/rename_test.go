@@ -1,0 +1,199 @@
+package node_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/internal/wire"
+	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/node/nodetest"
+	"github.com/insitu-data/insitu/transport"
+)
+
+// clashPair is two input keys of one bucket, stored on different nodes,
+// that a rename of ".flac" to ".wav" gives one output name: "k" and
+// "k.flac" both become "k.wav".
+type clashPair struct {
+	plain, flac string // the input keys
+	out         string // the output key
+}
+
+// clashPairs returns, under the map m, a pair whose output's owner is the
+// node of neither input, and one whose output's owner is the node of one
+// of them (so that one put is local to the owner, the other remote).
+func clashPairs(t *testing.T, m *locality.Map) []clashPair {
+	t.Helper()
+	owner := func(bucket, key string) string { return m.Owner(insitu.Name{Bucket: bucket, Key: key}).ID }
+	var third, shared *clashPair
+	for i := 0; i < 100_000 && (third == nil || shared == nil); i++ {
+		p := clashPair{plain: fmt.Sprintf("clash/%d", i), flac: fmt.Sprintf("clash/%d.flac", i), out: fmt.Sprintf("clash/%d.wav", i)}
+		a, b, o := owner("in", p.plain), owner("in", p.flac), owner("out", p.out)
+		switch {
+		case a == b:
+		case o != a && o != b && third == nil:
+			third = &p
+		case (o == a || o == b) && shared == nil:
+			shared = &p
+		}
+	}
+	if third == nil || shared == nil {
+		t.Fatal("no pairs of keys on different nodes")
+	}
+	return []clashPair{*third, *shared}
+}
+
+// TestRenameClashAcrossNodes: two inputs of one job on different nodes
+// renamed to the same output name. The output's owner takes the first and
+// refuses the second with InvalidArgument naming both, whether the
+// second's put is remote or local to the owner, in embedded mode and
+// through transform servers that send the output back. Before the check,
+// both puts succeeded and one output was silently lost.
+func TestRenameClashAcrossNodes(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, &nodetest.Options{
+		Transforms: map[string]insitu.Transform{"identity": insitu.Identity},
+		Sidecar:    insitu.Identity,
+	})
+	pairs := clashPairs(t, c.Map())
+	inputs := map[string][]byte{}
+	for _, p := range pairs {
+		for _, k := range []string{p.plain, p.flac} {
+			inputs[k] = content(k, 1000+len(k))
+			if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: k}, bytes.NewReader(inputs[k]), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 10 { // inputs that clash with nothing
+		k := fmt.Sprintf("fine/%d.flac", i)
+		inputs[k] = content(k, 100)
+		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: k}, bytes.NewReader(inputs[k]), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename := &cluster.RenameExt{From: ".flac", To: ".wav"}
+	for _, tc := range []struct {
+		name string
+		spec cluster.JobSpec
+	}{
+		{"embedded", cluster.JobSpec{Transform: "identity"}},
+		{"sidecar-ws", cluster.JobSpec{Server: &cluster.ServerSpec{Mode: transport.WS}}},
+		{"sidecar-hpull-local", cluster.JobSpec{Server: &cluster.ServerSpec{Mode: transport.HPull, LocalFile: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			spec.Bucket, spec.DstBucket, spec.Rename, spec.ContinueOnError = "in", "out-"+tc.name, rename, true
+			rep, err := cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
+			if err != nil {
+				t.Fatalf("Run: %v\n%s", err, rep)
+			}
+			total := int64(len(inputs))
+			if rep.Listed != total || rep.Transformed != total-int64(len(pairs)) || rep.Failed != int64(len(pairs)) {
+				t.Fatalf("report, want %d clashes:\n%s", len(pairs), rep)
+			}
+			for _, p := range pairs {
+				// One input failed, naming both; the output holds the other.
+				var failed *string
+				for _, f := range rep.Failures {
+					if f.Name.Key == p.plain || f.Name.Key == p.flac {
+						if failed != nil {
+							t.Fatalf("both inputs of %v failed", p)
+						}
+						failed = &f.Name.Key
+						if f.Code != insitu.InvalidArgument || !strings.Contains(f.Message, "in/"+p.plain) ||
+							!strings.Contains(f.Message, "in/"+p.flac) || !strings.Contains(f.Message, p.out) {
+							t.Errorf("failure %+v, want InvalidArgument naming in/%s, in/%s and %s", f, p.plain, p.flac, p.out)
+						}
+					}
+				}
+				if failed == nil {
+					t.Fatalf("neither input of %v failed:\n%s", p, rep)
+				}
+				won := p.plain
+				if *failed == p.plain {
+					won = p.flac
+				}
+				got, _, err := readAll(t.Context(), c.Client(), insitu.Name{Bucket: spec.DstBucket, Key: p.out})
+				if err != nil || !bytes.Equal(got, inputs[won]) {
+					t.Errorf("%s holds %d bytes (%s), %v; want the %d bytes of %s (%s)", p.out, len(got), checksum(got), err,
+						len(inputs[won]), won, checksum(inputs[won]))
+				}
+			}
+		})
+	}
+}
+
+// TestPutClaimHeaders: a PUT with the headers Insitu-Job and Insitu-Input
+// claims the output for that input of that job: the same input again, or
+// another job, is accepted; another input of the job is refused with 400
+// invalid_argument naming both, and nothing is stored; malformed headers
+// are refused.
+func TestPutClaimHeaders(t *testing.T) {
+	t.Parallel()
+	s := startSingle(t, nil)
+	put := func(key, job, input, body string) (int, wire.ErrorBody) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, s.srv.URL+"/v1/objects/out/"+key, strings.NewReader(body))
+		s.secret.Authorize(req)
+		if job != "" {
+			req.Header.Set("Insitu-Job", job)
+		}
+		if input != "" {
+			req.Header.Set("Insitu-Input", input)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b wire.ErrorBody
+		if resp.StatusCode != http.StatusOK {
+			var raw bytes.Buffer
+			raw.ReadFrom(resp.Body)
+			b = errorBody(t, raw.Bytes())
+		}
+		return resp.StatusCode, b
+	}
+	in := func(key string) string { return url.PathEscape("in/" + key) }
+	if st, b := put("x.wav", "j1", in("x"), "first"); st != http.StatusOK {
+		t.Fatalf("first claim: %d %+v", st, b)
+	}
+	if st, b := put("x.wav", "j1", in("x"), "again"); st != http.StatusOK {
+		t.Fatalf("the same input again (a retry): %d %+v", st, b)
+	}
+	st, b := put("x.wav", "j1", in("x.flac"), "second")
+	if st != http.StatusBadRequest || b.Code != insitu.InvalidArgument ||
+		!strings.Contains(b.Message, "in/x.flac") || !strings.Contains(b.Message, "in/x ") || !strings.Contains(b.Message, "j1") {
+		t.Fatalf("a second input: %d %+v, want 400 invalid_argument naming in/x and in/x.flac", st, b)
+	}
+	if got, _, err := s.node.Open(t.Context(), insitu.Name{Bucket: "out", Key: "x.wav"}); err != nil {
+		t.Fatal(err)
+	} else {
+		var buf bytes.Buffer
+		buf.ReadFrom(got)
+		got.Close()
+		if buf.String() != "again" {
+			t.Fatalf("stored %q, want the retry's bytes", buf.String())
+		}
+	}
+	if st, b := put("x.wav", "j2", in("x.flac"), "other job"); st != http.StatusOK {
+		t.Errorf("another job: %d %+v", st, b)
+	}
+	if st, b := put("y.wav", "", "", "no claim"); st != http.StatusOK {
+		t.Errorf("a put without a claim: %d %+v", st, b)
+	}
+	for _, h := range [][2]string{{"j1", ""}, {"", in("x")}, {"j1", "%zz"}, {"j1", url.PathEscape("nobucket")}, {"j1", in("../up")}, {strings.Repeat("j", 65), in("x")}} {
+		if st, b := put("z.wav", h[0], h[1], "bad"); st != http.StatusBadRequest || b.Code != insitu.InvalidArgument {
+			t.Errorf("headers %q: %d %+v, want 400 invalid_argument", h, st, b)
+		}
+	}
+	if fs := files(t, s.node.Dir()); len(fs) != 2 {
+		t.Errorf("store holds %v, want out/x.wav and out/y.wav", fs)
+	}
+}
