@@ -39,7 +39,7 @@ type Options struct {
 // prefix and stores the outputs in dstBucket: it lists srcBucket, GETs
 // each object, runs t on it in this process and PUTs the output, with
 // opts.Workers objects in flight (default 24). It is pipeline.Run over
-// source.S3 and sink.S3, so it streams (memory stays near Workers ×
+// s3.NewSource and s3.NewSink, so it streams (memory stays near Workers ×
 // PartSize whatever the object sizes), retries Unavailable failures, and
 // returns the same Report and errors.
 func ClientSide(ctx context.Context, client *minio.Client, srcBucket, dstBucket, prefix string, t insitu.Transform, opts *Options) (pipeline.Report, error) {

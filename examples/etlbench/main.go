@@ -14,7 +14,7 @@
 //     the transform (ffmpeg.WAV.Command);
 //   - the client-side baseline: the files in a real S3 server (versitygw
 //     on 127.0.0.1), listed, fetched, transcoded here and stored back,
-//     24 objects in flight (internal/baseline.ClientSide);
+//     24 objects in flight (ClientSide in baseline.go);
 //   - insitu on an embedded 3-node cluster, in every configuration of
 //     mode × transport × local-file input × direct put that the library
 //     offers (see configs.go).

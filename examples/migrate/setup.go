@@ -202,7 +202,7 @@ func makeBucket(ctx context.Context, c *minio.Client, bucket, region string) err
 	return fmt.Errorf("creating bucket %q: %w", bucket, err)
 }
 
-// putter is a sink.S3 or an embedded cluster.
+// putter is an s3.Sink or an embedded cluster.
 type putter interface {
 	Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error)
 }
