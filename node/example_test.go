@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
@@ -49,4 +51,38 @@ func ExampleNew() {
 	b, _ := io.ReadAll(rc)
 	fmt.Printf("%s: %q from %s\n", obj.Name, b, obj.Owner)
 	// Output: docs/hello.txt: "hello" from n1
+}
+
+// Shut a node down with the server that serves it, at the same time: the
+// server stops taking requests and lets those in flight finish, while the
+// node aborts its jobs and waits for them and for its requests; ctx bounds
+// both, after which what is left is cut off.
+func ExampleNode_Shutdown() {
+	dir, _ := os.MkdirTemp("", "store")
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://" + ln.Addr().String()})
+	n, err := node.New(context.Background(), &node.Options{ID: "n1", Dir: dir, Map: m})
+	if err != nil {
+		panic(err)
+	}
+	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.Shutdown(ctx) }()
+	if err := srv.Shutdown(ctx); err != nil {
+		panic(err)
+	}
+	if err := <-done; err != nil {
+		panic(err)
+	}
+	_, err = n.Put(ctx, insitu.Name{Bucket: "b", Key: "late"}, strings.NewReader("x"), 1)
+	fmt.Println(insitu.CodeOf(err))
+	// Output: unavailable
 }

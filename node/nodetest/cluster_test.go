@@ -124,6 +124,30 @@ func TestClusterAccessorsAndStop(t *testing.T) {
 	if _, err := c.Client().RefreshMap(ctx); err != nil {
 		t.Errorf("RefreshMap with a node down: %v", err)
 	}
+	// A stopped node is shut down; a restart makes a new node over its
+	// store, which serves the object again.
+	old := c.Node("n2")
+	if _, err := old.Stat(ctx, name); !errors.Is(err, insitu.Unavailable) {
+		t.Errorf("Stat on the stopped node: %v, want Unavailable", err)
+	}
+	if err := c.RestartNode(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartNode(ctx, "n2"); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("RestartNode of a running node: %v, want InvalidArgument", err)
+	}
+	if nd := c.Node("n2"); nd == old || nd.Dir() != old.Dir() {
+		t.Errorf("after the restart: node %p in %s, was %p in %s", nd, nd.Dir(), old, old.Dir())
+	}
+	if rc, _, err := c.Client().Get(ctx, name); err != nil {
+		t.Errorf("Get after the restart: %v", err)
+	} else {
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(b) != "x" {
+			t.Errorf("Get after the restart: %q", b)
+		}
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
