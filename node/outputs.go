@@ -11,15 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
-)
-
-// The request headers of a job's PUT of an output to the output's owner
-// (docs/PROTOCOL.md, the node API): the job's ID and the name of the input
-// the output was made from, "bucket/key" percent-encoded as by
-// url.PathEscape.
-const (
-	headerJob   = "Insitu-Job"
-	headerInput = "Insitu-Input"
+	"github.com/insitu-data/insitu/internal/wire"
 )
 
 // DefaultOutputRecords is the number of output names a node remembers for
@@ -157,24 +149,24 @@ func renameClash(job string, out insitu.Name, first, second string) error {
 
 // claimOf reads the job and input headers of a PUT; none is no claim.
 func claimOf(h http.Header) (claim, error) {
-	job, in := h.Get(headerJob), h.Get(headerInput)
+	job, in := h.Get(wire.Job), h.Get(wire.Input)
 	if job == "" && in == "" {
 		return claim{}, nil
 	}
 	if job == "" || in == "" {
-		return claim{}, insitu.Errorf(insitu.InvalidArgument, "headers %s and %s go together; got only one", headerJob, headerInput)
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "headers %s and %s go together; got only one", wire.Job, wire.Input)
 	}
 	if len(job) > 64 {
-		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: a job ID has at most 64 bytes", headerJob)
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: a job ID has at most 64 bytes", wire.Job)
 	}
 	s, err := url.PathUnescape(in)
 	if err != nil {
-		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: %v", headerInput, err)
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: %v", wire.Input, err)
 	}
 	bucket, key, _ := strings.Cut(s, "/")
 	name := insitu.Name{Bucket: bucket, Key: key}
 	if err := name.Validate(); err != nil || bucket == "" {
-		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not an object name (bucket/key)", headerInput, s)
+		return claim{}, insitu.Errorf(insitu.InvalidArgument, "header %s: %q is not an object name (bucket/key)", wire.Input, s)
 	}
 	return claim{job: job, input: name}, nil
 }
@@ -193,8 +185,8 @@ func (t claimTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
-	r.Header.Set(headerJob, c.job)
-	r.Header.Set(headerInput, url.PathEscape(c.input.String()))
+	r.Header.Set(wire.Job, c.job)
+	r.Header.Set(wire.Input, url.PathEscape(c.input.String()))
 	return t.base.RoundTrip(r)
 }
 

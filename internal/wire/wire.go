@@ -42,6 +42,12 @@ const (
 	Checksum = "Insitu-Checksum"
 	// Owner carries the ID of the node that owns an object.
 	Owner = "Insitu-Owner"
+	// Job and Input go with a job's PUT of an output to the output's
+	// owner: the job's ID and the input's name (percent-encoded
+	// "bucket/key"), so that the owner can refuse a second, different
+	// input renamed to the same output.
+	Job   = "Insitu-Job"
+	Input = "Insitu-Input"
 
 	// The request headers of hpush and hpull.
 	Args        = "Insitu-Args"
