@@ -26,14 +26,14 @@ func TestStatusRoundTrip(t *testing.T) {
 }
 
 // respond records what WriteError sends for err and decodes it again.
-func respond(t *testing.T, method string, err error) (wire.ErrorBody, error, *http.Response) {
+func respond(t *testing.T, method string, err error) (wire.ErrorBody, *http.Response, error) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	wire.WriteError(rec, err)
 	resp := rec.Result()
 	resp.Request = httptest.NewRequest(method, "/", nil)
 	b, derr := wire.DecodeError(resp, insitu.Name{Bucket: "b", Key: "k"}, "node n1")
-	return b, derr, resp
+	return b, resp, derr
 }
 
 func TestWriteDecodeRoundTrip(t *testing.T) {
@@ -47,7 +47,7 @@ func TestWriteDecodeRoundTrip(t *testing.T) {
 		{errors.New("plain"), insitu.Unknown, "plain", "b/k: node n1: plain (unknown)"},
 		{insitu.Errorf(insitu.TooLarge, "%d bytes", 7), insitu.TooLarge, "7 bytes", "b/k: node n1: 7 bytes (too_large)"},
 	} {
-		b, err, resp := respond(t, http.MethodGet, tc.err)
+		b, resp, err := respond(t, http.MethodGet, tc.err)
 		if b.Code != tc.code || b.Message != tc.msg || err.Error() != tc.txt || resp.StatusCode != wire.Status(tc.code) {
 			t.Errorf("%v: body %+v, error %q, status %d", tc.err, b, err, resp.StatusCode)
 		}
@@ -56,8 +56,7 @@ func TestWriteDecodeRoundTrip(t *testing.T) {
 		}
 	}
 	// HEAD: no body, the code comes from the header.
-	b, err, _ := respond(t, http.MethodHead, insitu.Errorf(insitu.NotOwner, "elsewhere"))
-	_ = b
+	_, _, err := respond(t, http.MethodHead, insitu.Errorf(insitu.NotOwner, "elsewhere"))
 	if !errors.Is(err, insitu.NotOwner) {
 		t.Errorf("HEAD: %v", err)
 	}
