@@ -144,8 +144,9 @@ func Run(ctx context.Context, client *locality.Client, spec JobSpec, opts *Optio
 		})
 	}
 	wg.Wait()
+	aborted := jctx.Err() != nil // a failure, or ctx: before cancel sets it
 	cancel()
-	if jctx.Err() != nil {
+	if aborted {
 		c.abortAll(ctx)
 	}
 	stop()
@@ -288,6 +289,12 @@ func (c *coordinator) abortAll(ctx context.Context) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, nj := range c.nodes {
+		nj.mu.Lock()
+		done := nj.err != nil || nj.status.ID == "" || nj.status.State != JobRunning
+		nj.mu.Unlock()
+		if done { // not started, given up, or ended: nothing to abort
+			continue
+		}
 		wg.Go(func() {
 			var st JobStatus
 			err := c.client.Call(ctx, nj.node, http.MethodDelete, "/v1/jobs/"+url.PathEscape(c.spec.ID), nil, &st)

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"go.uber.org/goleak"
@@ -116,5 +119,40 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 	}
 	if rep.Listed != rep.Transformed+rep.Skipped+rep.Failed || rep.Failed == 0 {
 		t.Fatalf("counts do not add up:\n%s", rep)
+	}
+}
+
+// deleteCounter counts the DELETE requests that pass through it.
+type deleteCounter struct {
+	rt      http.RoundTripper
+	deletes atomic.Int64
+}
+
+func (d *deleteCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodDelete {
+		d.deletes.Add(1)
+		return nil, errors.New("no DELETE expected")
+	}
+	return d.rt.RoundTrip(r)
+}
+
+// A job that ends well on every node is not aborted afterwards: Run sends
+// no DELETE (one that failed made a finished run an error).
+func TestRunCompletedSendsNoAbort(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 2, &nodetest.Options{Transforms: map[string]insitu.Transform{"identity": insitu.Identity}})
+	seed(t, c, "in", 10)
+	dc := &deleteCounter{rt: http.DefaultTransport.(*http.Transport).Clone()}
+	defer dc.rt.(*http.Transport).CloseIdleConnections()
+	client, err := locality.NewClient(c.Map(), &locality.ClientOptions{Secret: c.Secret(), HTTPClient: &http.Client{Transport: dc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cluster.Run(t.Context(), client, cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "identity"}, nil)
+	if err != nil || rep.Transformed != 10 || rep.Failed != 0 {
+		t.Fatalf("Run = %v\n%s", err, rep)
+	}
+	if n := dc.deletes.Load(); n != 0 {
+		t.Fatalf("a completed job was aborted: %d DELETE requests", n)
 	}
 }
