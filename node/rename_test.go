@@ -12,6 +12,7 @@ import (
 	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/transport"
 )
@@ -195,5 +196,34 @@ func TestPutClaimHeaders(t *testing.T) {
 	}
 	if fs := files(t, s.node.Dir()); len(fs) != 2 {
 		t.Errorf("store holds %v, want out/x.wav and out/y.wav", fs)
+	}
+}
+
+// TestRenameClashOnOneNodeSmallRecord: three inputs on one node, two of
+// them renamed to one output, with the owner's record of outputs cut to
+// one entry so that only the runner's own check can catch the clash. The
+// runner once confirmed a match by calling the job's Rename again, which
+// on a node records the claim, and so let the clash through (transformed
+// 3, failed 0, one output lost).
+func TestRenameClashOnOneNodeSmallRecord(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, &nodetest.Options{
+		Transforms:  map[string]insitu.Transform{"identity": insitu.Identity},
+		NodeOptions: func(o *node.Options) { o.OutputRecords = 1 },
+	})
+	for _, key := range []string{"a.x", "k", "k.x"} {
+		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: key}, strings.NewReader(key), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "identity",
+		Rename: &cluster.RenameExt{From: ".x", To: ".y"}, ContinueOnError: true}
+	rep, err := cluster.Run(t.Context(), c.Client(), spec, nil)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, rep)
+	}
+	if rep.Transformed != 2 || rep.Failed != 1 || len(rep.Failures) != 1 || rep.Failures[0].Code != insitu.InvalidArgument ||
+		!strings.Contains(rep.Failures[0].Message, "k.y") {
+		t.Fatalf("want 2 transformed and the clash on k.y failed:\n%s", rep)
 	}
 }

@@ -23,9 +23,10 @@ type Options struct {
 	// output would silently replace the other): the first input renamed to
 	// a name takes it, and any other fails with an [insitu.InvalidArgument]
 	// error that names both inputs and the output. To tell, the run keeps
-	// a 64-bit hash of each output name with the name of the input that
-	// took it, about 100 bytes per object plus the input's bucket and key.
-	// Default: the output keeps the input's name.
+	// a 128-bit hash of each output name with the name of the input that
+	// took it, about 100 bytes per object plus the input's bucket and key;
+	// Rename is called once per object. Default: the output keeps the
+	// input's name (and nothing is kept).
 	Rename func(insitu.Name) (insitu.Name, error)
 
 	// Args reach the transform unchanged in Input.Args. Default: "".

@@ -44,8 +44,12 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel,
-		outputs: map[uint64]insitu.Name{}, seed: maphash.MakeSeed()}
+	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel}
+	if opts != nil && opts.Rename != nil {
+		// Only a rename can give two inputs one output name.
+		r.outputs = map[[2]uint64]insitu.Name{}
+		r.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	}
 	if o.DirectPut && !o.DryRun {
 		r.directSink, _ = dst.(insitu.DirectSink)
 		r.directT, _ = t.(insitu.DirectTransform)
@@ -117,11 +121,12 @@ type runner struct {
 	dropped  int64      // failures not in failList
 	first    error
 
-	// outputs maps the hash of each output name to the input that took
-	// it, to fail a second input renamed to the same name.
+	// outputs maps a 128-bit hash of each output name to the input that
+	// took it, to fail a second input renamed to the same name; nil when
+	// the run has no Rename.
 	outMu   sync.Mutex
-	outputs map[uint64]insitu.Name
-	seed    maphash.Seed
+	outputs map[[2]uint64]insitu.Name
+	seeds   [2]maphash.Seed
 }
 
 // process carries one object through rename, skip check, transform and put,
@@ -176,9 +181,16 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 }
 
 // claim records that in's output is out, or returns an InvalidArgument
-// error naming both inputs when an earlier input of the run took out.
+// error naming both inputs when an earlier input of the run took out. Two
+// names are taken as one when their 128-bit hashes (two independently
+// seeded maphashes) are equal: the odds of two different names doing so
+// are 1 in 2^128 a pair, and the user's Rename is never called twice (on
+// a node it records the output's claim).
 func (r *runner) claim(in, out insitu.Name) error {
-	h := maphash.Comparable(r.seed, out)
+	if r.outputs == nil {
+		return nil
+	}
+	h := [2]uint64{maphash.Comparable(r.seeds[0], out), maphash.Comparable(r.seeds[1], out)}
 	r.outMu.Lock()
 	first, taken := r.outputs[h]
 	if !taken {
@@ -186,12 +198,6 @@ func (r *runner) claim(in, out insitu.Name) error {
 	}
 	r.outMu.Unlock()
 	if !taken || first == in {
-		return nil
-	}
-	// The same hash: the same name, unless two names' hashes collide, which
-	// renaming the first input again tells. (A real collision with the
-	// second name would then go unseen: the odds are 1 in 2^64.)
-	if firstOut, err := r.o.Rename(first); err != nil || firstOut != out {
 		return nil
 	}
 	return &insitu.Error{Code: insitu.InvalidArgument, Name: in,
