@@ -96,6 +96,9 @@ func Body(err error) ErrorBody {
 	if errors.As(err, &e) && error(e) == err {
 		msg = e.Message()
 	}
+	// An error that wraps an *insitu.Error (fmt.Errorf("...: %w", e))
+	// ends with e's " (code)", which the client adds back.
+	msg = strings.TrimSuffix(msg, " ("+code.String()+")")
 	if msg == "" {
 		msg = code.String()
 	}

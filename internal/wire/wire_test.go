@@ -46,6 +46,9 @@ func TestWriteDecodeRoundTrip(t *testing.T) {
 			"no such object", "b/k: node n1: no such object (not_found)"},
 		{errors.New("plain"), insitu.Unknown, "plain", "b/k: node n1: plain (unknown)"},
 		{insitu.Errorf(insitu.TooLarge, "%d bytes", 7), insitu.TooLarge, "7 bytes", "b/k: node n1: 7 bytes (too_large)"},
+		// A plain wrapper of an *insitu.Error: the code once, not twice.
+		{fmt.Errorf("ffmpeg: %w", insitu.Errorf(insitu.InvalidArgument, "x")), insitu.InvalidArgument, "ffmpeg: x",
+			"b/k: node n1: ffmpeg: x (invalid_argument)"},
 	} {
 		b, resp, err := respond(t, http.MethodGet, tc.err)
 		if b.Code != tc.code || b.Message != tc.msg || err.Error() != tc.txt || resp.StatusCode != wire.Status(tc.code) {
