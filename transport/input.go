@@ -70,11 +70,16 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// maxEmptyReads is how many reads in a row may return nothing and no error
+// before a reader is taken to be stuck (as io.ReadAll's callers do).
+const maxEmptyReads = 100
+
 // atEnd reads on after size bytes until r ends (nil) or yields a byte (the
-// mismatch) or an error of its own.
+// mismatch) or an error of its own; a reader that keeps returning nothing
+// fails with io.ErrNoProgress.
 func (s *sizedReader) atEnd() error {
 	var one [1]byte
-	for {
+	for range maxEmptyReads {
 		n, err := s.r.Read(one[:])
 		if n > 0 {
 			s.n += int64(n)
@@ -88,6 +93,7 @@ func (s *sizedReader) atEnd() error {
 			return err
 		}
 	}
+	return io.ErrNoProgress
 }
 
 func (s *sizedReader) longer() error {
