@@ -47,7 +47,14 @@ type SinkOptions struct {
 	// the key's extension (mime.TypeByExtension), such as "audio/wav" for
 	// ".wav".
 	ContentType func(insitu.Name) string
+	// AbortTimeout bounds the abort of a failed multipart upload, which
+	// runs even when the Put's context has ended (so that no parts are
+	// left behind). Default [DefaultAbortTimeout], 30s.
+	AbortTimeout time.Duration
 }
+
+// DefaultAbortTimeout is the default of SinkOptions.AbortTimeout.
+const DefaultAbortTimeout = 30 * time.Second
 
 // Sink stores objects in a bucket of an S3-compatible service, reached
 // through minio-go. Make one with [NewSink]. A Sink is safe for concurrent
@@ -94,6 +101,9 @@ func NewSink(client *minio.Client, bucket string, opts *SinkOptions) (*Sink, err
 	}
 	if s.opts.PartSize == 0 {
 		s.opts.PartSize = DefaultPartSize
+	}
+	if s.opts.AbortTimeout <= 0 {
+		s.opts.AbortTimeout = DefaultAbortTimeout
 	}
 	if s.opts.ContentType == nil {
 		s.opts.ContentType = contentTypeByExt
@@ -227,7 +237,7 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (err error) {
 	defer func() {
 		if err != nil {
 			// Abort even when ctx has ended, with a bound of its own.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), abortTimeout)
+			actx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), u.s.opts.AbortTimeout)
 			defer cancel()
 			u.s.core.AbortMultipartUpload(actx, u.s.bucket, u.key, id)
 		}
@@ -261,9 +271,6 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (err error) {
 
 // emptySHA256 is the SHA-256 of no bytes, in hex.
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-// abortTimeout bounds the abort of a failed multipart upload.
-const abortTimeout = 30 * time.Second
 
 // fill reads from in into buf until buf holds partSize bytes or in ends;
 // in checks the size and ctx, and names its errors.
