@@ -111,7 +111,7 @@ func TestAuthRequired(t *testing.T) {
 func TestNoSecretNoAuth(t *testing.T) {
 	t.Parallel()
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
-	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: t.TempDir(), Map: m})
+	nd, err := node.New(t.Context(), "n1", t.TempDir(), m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

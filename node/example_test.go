@@ -31,7 +31,7 @@ func ExampleNew() {
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: srv.URL})
 	secret := locality.Secret("a secret of at least sixteen bytes")
 
-	n, err := node.New(ctx, &node.Options{ID: "n1", Dir: dir, Map: m, Secret: secret})
+	n, err := node.New(ctx, "n1", dir, m, &node.Options{Secret: secret})
 	if err != nil {
 		panic(err)
 	}
@@ -65,7 +65,7 @@ func ExampleNode_Shutdown() {
 		panic(err)
 	}
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://" + ln.Addr().String()})
-	n, err := node.New(context.Background(), &node.Options{ID: "n1", Dir: dir, Map: m})
+	n, err := node.New(context.Background(), "n1", dir, m, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -96,11 +96,10 @@ func startSingle(t *testing.T, opts *node.Options) *single {
 	if opts != nil {
 		o = *opts
 	}
-	o.ID, o.Dir, o.Map = "solo", filepath.Join(parent, "store"), m
 	if o.Secret == nil {
 		o.Secret = locality.Secret("test secret")
 	}
-	nd, err := node.New(t.Context(), &o)
+	nd, err := node.New(t.Context(), "solo", filepath.Join(parent, "store"), m, &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -373,8 +373,8 @@ func TestJobNodeLacksTransform(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, 3, &nodetest.Options{
 		Transforms: map[string]insitu.Transform{"xxh64": xxh64},
-		NodeOptions: func(o *node.Options) {
-			if o.ID == "n2" {
+		NodeOptions: func(id string, o *node.Options) {
+			if id == "n2" {
 				o.Transforms = nil
 			}
 		},

@@ -48,16 +48,9 @@ import (
 // Options.MaxObjectSize is 0: 5 GiB, the largest single PUT of S3.
 const DefaultMaxObjectSize int64 = 5 << 30
 
-// Options configure a [Node]. ID, Dir and Map are required.
+// Options configure a [Node]. A nil *Options means every default; so does
+// the zero value of each field.
 type Options struct {
-	// ID is the node's ID in the cluster map. Required.
-	ID string
-	// Dir is the store directory; it is created (mode 0o755) if missing.
-	// Required.
-	Dir string
-	// Map is the node's first cluster map; [Node.SetMap] installs newer
-	// ones. The node need not be in it (it then owns nothing). Required.
-	Map *locality.Map
 	// Secret authenticates requests: every endpoint but GET /v1/health
 	// requires the bearer token derived from it. Default: the zero Secret,
 	// which turns authentication off (the node logs a warning).
@@ -122,8 +115,10 @@ type Node struct {
 // copyBufSize is the size of the buffers that uploads are copied through.
 const copyBufSize = 256 << 10
 
-// New returns a node over the store directory opts.Dir. Shut it down with
-// [Node.Shutdown] when done.
+// New returns the node id over the store directory dir, which is created
+// (mode 0o755) if missing, with m as its first cluster map ([Node.SetMap]
+// installs newer ones; the node need not be in m, and then owns nothing).
+// Shut it down with [Node.Shutdown] when done.
 //
 // The node owns its store directory: before New returns (so before the
 // node serves anything), it removes every temporary file under it (names
@@ -131,37 +126,37 @@ const copyBufSize = 256 << 10
 // writing an object can have left, and logs how many it removed. This
 // walks the whole store; ctx bounds it (a canceled ctx fails New with its
 // error), and the node does not keep ctx. A failure of that sweep fails New.
-func New(ctx context.Context, opts *Options) (*Node, error) {
+func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*Node, error) {
 	if opts == nil {
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node: options are required (ID, Dir, Map)")
+		opts = &Options{}
 	}
 	switch {
-	case opts.ID == "":
+	case id == "":
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: empty ID")
-	case opts.Dir == "":
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: empty store directory", opts.ID)
-	case opts.Map == nil || opts.Map.Len() == 0:
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: a map with at least one node is required", opts.ID)
+	case dir == "":
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: empty store directory", id)
+	case m == nil || m.Len() == 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: a map with at least one node is required", id)
 	case opts.MaxObjectSize < 0:
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative MaxObjectSize %d", opts.ID, opts.MaxObjectSize)
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative MaxObjectSize %d", id, opts.MaxObjectSize)
 	case opts.DialTimeout < 0:
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative DialTimeout %v", opts.ID, opts.DialTimeout)
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative DialTimeout %v", id, opts.DialTimeout)
 	case opts.OutputRecords < 0:
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative OutputRecords %d", opts.ID, opts.OutputRecords)
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative OutputRecords %d", id, opts.OutputRecords)
 	}
-	dir, err := filepath.Abs(opts.Dir)
+	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: store directory: %w", opts.ID, err)
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: store directory: %w", id, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + opts.ID + ": store directory", Err: err}
+		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + id + ": store directory", Err: err}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + opts.ID + ": store directory", Err: err}
+		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + id + ": store directory", Err: err}
 	}
 	n := &Node{
-		id:      opts.ID,
+		id:      id,
 		dir:     dir,
 		root:    root,
 		secret:  opts.Secret,
@@ -188,7 +183,7 @@ func New(ctx context.Context, opts *Options) (*Node, error) {
 	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	n.transforms = maps.Clone(opts.Transforms)
 	n.jobs.init()
-	n.m.Store(opts.Map)
+	n.m.Store(m)
 	if len(n.secret) == 0 {
 		n.log.Warn("authentication is off: the node has no secret")
 	}
@@ -201,7 +196,7 @@ func New(ctx context.Context, opts *Options) (*Node, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + opts.ID + ": removing stale temporary files from the store " + dir, Err: err}
+		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + id + ": removing stale temporary files from the store " + dir, Err: err}
 	}
 	n.routes()
 	return n, nil

@@ -582,18 +582,20 @@ func TestNewInvalid(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, nil, 0o644)
-	for what, o := range map[string]*node.Options{
-		"nil":            nil,
-		"no ID":          {Dir: dir, Map: m},
-		"no Dir":         {ID: "n1", Map: m},
-		"no Map":         {ID: "n1", Dir: dir},
-		"negative limit": {ID: "n1", Dir: dir, Map: m, MaxObjectSize: -1},
+	for what, call := range map[string]func() error{
+		"no ID":  func() error { _, err := node.New(t.Context(), "", dir, m, nil); return err },
+		"no Dir": func() error { _, err := node.New(t.Context(), "n1", "", m, nil); return err },
+		"no Map": func() error { _, err := node.New(t.Context(), "n1", dir, nil, nil); return err },
+		"negative limit": func() error {
+			_, err := node.New(t.Context(), "n1", dir, m, &node.Options{MaxObjectSize: -1})
+			return err
+		},
 	} {
-		if _, err := node.New(t.Context(), o); !errors.Is(err, insitu.InvalidArgument) {
+		if err := call(); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("%s: %v, want InvalidArgument", what, err)
 		}
 	}
-	if _, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: filepath.Join(file, "store"), Map: m}); err == nil {
+	if _, err := node.New(t.Context(), "n1", filepath.Join(file, "store"), m, nil); err == nil {
 		t.Error("a store under a file was accepted")
 	}
 	if _, err := nodetest.Start(context.Background(), 0, nil); !errors.Is(err, insitu.InvalidArgument) {

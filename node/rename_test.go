@@ -209,7 +209,7 @@ func TestRenameClashOnOneNodeSmallRecord(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, 1, &nodetest.Options{
 		Transforms:  map[string]insitu.Transform{"identity": insitu.Identity},
-		NodeOptions: func(o *node.Options) { o.OutputRecords = 1 },
+		NodeOptions: func(_ string, o *node.Options) { o.OutputRecords = 1 },
 	})
 	for _, key := range []string{"a.x", "k", "k.x"} {
 		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: key}, strings.NewReader(key), -1); err != nil {

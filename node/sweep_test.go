@@ -82,7 +82,7 @@ func TestStartWithoutTempFilesLogsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: t.TempDir(), Map: m, Secret: locality.Secret("s"), Logger: debugLogger(&log)})
+	nd, err := node.New(t.Context(), "n1", t.TempDir(), m, &node.Options{Secret: locality.Secret("s"), Logger: debugLogger(&log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestStartSweepFailure(t *testing.T) {
 		t.Skip("chmod 0 does not stop this user (root) from reading a directory")
 	}
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
-	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: store, Map: m})
+	nd, err := node.New(t.Context(), "n1", store, m, nil)
 	if err == nil {
 		nd.Shutdown(context.Background())
 		t.Fatal("New over a store it cannot sweep succeeded")
@@ -138,13 +138,13 @@ func TestStartSweepCanceled(t *testing.T) {
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://127.0.0.1:1"})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if nd, err := node.New(ctx, &node.Options{ID: "n1", Dir: store, Map: m}); !errors.Is(err, context.Canceled) {
+	if nd, err := node.New(ctx, "n1", store, m, nil); !errors.Is(err, context.Canceled) {
 		if nd != nil {
 			nd.Shutdown(context.Background())
 		}
 		t.Fatalf("New with a canceled context: %v, want context.Canceled", err)
 	}
-	nd, err := node.New(t.Context(), &node.Options{ID: "n1", Dir: store, Map: m})
+	nd, err := node.New(t.Context(), "n1", store, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,11 +60,11 @@ type Options struct {
 	// Logger receives the nodes' log lines (each with a "node" attribute)
 	// and their HTTP servers' errors. Default: no logging.
 	Logger *slog.Logger
-	// NodeOptions, when set, is called with the options of each node
-	// (set from the fields above, with the node's ID, Dir and Map) before
-	// the node is made, and may change them: give one node other
-	// transforms or a smaller MaxObjectSize, say. Default: nil.
-	NodeOptions func(o *node.Options)
+	// NodeOptions, when set, is called with each node's ID and options
+	// (set from the fields above) before the node is made, and may change
+	// them: give one node other transforms or a smaller MaxObjectSize,
+	// say. Default: nil.
+	NodeOptions func(id string, o *node.Options)
 }
 
 // Cluster is a set of storage nodes running in this process, each with its
@@ -177,18 +177,15 @@ func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 	}()
 	for i, ln := range lns {
 		nopts := node.Options{
-			ID:            nodes[i].ID,
-			Dir:           filepath.Join(c.dir, nodes[i].ID),
-			Map:           c.m,
 			Secret:        c.secret,
 			MaxObjectSize: o.MaxObjectSize,
 			Transforms:    o.Transforms,
 			Logger:        c.log,
 		}
 		if o.NodeOptions != nil {
-			o.NodeOptions(&nopts)
+			o.NodeOptions(nodes[i].ID, &nopts)
 		}
-		nd, err := node.New(ctx, &nopts)
+		nd, err := node.New(ctx, nodes[i].ID, filepath.Join(c.dir, nodes[i].ID), c.m, &nopts)
 		if err != nil {
 			return nil, err
 		}
@@ -385,8 +382,7 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 		return insitu.Errorf(insitu.Internal, "node: %w", err)
 	}
 	opts := mb.opts
-	opts.Map = mb.node.Map()
-	nd, err := node.New(ctx, &opts)
+	nd, err := node.New(ctx, id, mb.node.Dir(), mb.node.Map(), &opts)
 	if err != nil {
 		return err
 	}
