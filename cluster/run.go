@@ -270,7 +270,7 @@ func (c *coordinator) follow(ctx context.Context, nj *nodeJob) {
 				c.o.Logger.Warn("node lost", "node", nj.node.ID, "job", c.spec.ID, "error", err)
 				return
 			}
-			if sleep(ctx, min(c.o.ProgressInterval, c.o.Lost/10)) != nil {
+			if ticker.Sleep(ctx, min(c.o.ProgressInterval, c.o.Lost/10)) != nil {
 				return
 			}
 		default:

@@ -38,8 +38,8 @@ type JobSpec struct {
 	// with the options it names. Exactly one of Transform and Server is
 	// set.
 	Server *ServerSpec `json:"server,omitempty"`
-	// Rename, when set, renames each output: the extension FromExt is
-	// replaced by ToExt (see [pipeline.ReplaceExt]).
+	// Rename, when set, renames each output: the extension From is
+	// replaced by To (see [pipeline.ReplaceExt]).
 	Rename *RenameExt `json:"rename,omitempty"`
 	// Args reach the transform unchanged.
 	Args string `json:"args,omitempty"`

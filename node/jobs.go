@@ -123,8 +123,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	}
 	opts := spec.Options()
 	opts.ProgressInterval = jobProgressEvery
-	opts.CountFirst = true                  // so a lost node's unfinished objects are known
-	opts.Progress = func(pipeline.Stats) {} // no terminal line on a node
+	opts.CountFirst = true // so a lost node's unfinished objects are known
 	opts.Logger = n.log.With("job", spec.ID)
 	src, err := n.jobSource(spec)
 	if err != nil {

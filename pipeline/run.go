@@ -169,7 +169,7 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 			wait := backoff(r.o.Backoff, attempt)
 			r.o.Logger.LogAttrs(ctx, slog.LevelDebug, "retrying", slog.String("object", obj.Name.String()),
 				slog.Any("error", err), slog.Duration("after", wait))
-			if sleep(ctx, wait) != nil {
+			if ticker.Sleep(ctx, wait) != nil {
 				r.fail(obj.Name, err)
 				return
 			}
@@ -402,17 +402,6 @@ func backoff(base time.Duration, attempt int) time.Duration {
 	d := base << min(attempt, 5)
 	d = min(d, 30*base)
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // lazyBody opens the object on the first Read, so a transform that reads

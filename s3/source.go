@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/ticker"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
@@ -127,7 +128,7 @@ func (s *Source) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 				return
 			}
 			if retry < s.opts.ListRetries && insitu.CodeOf(err) == insitu.Unavailable {
-				if sleepCtx(ctx, listBackoff(retry)) != nil {
+				if ticker.Sleep(ctx, listBackoff(retry)) != nil {
 					yield(insitu.Object{}, ctx.Err())
 					return
 				}
@@ -219,15 +220,4 @@ func (s *Source) name(name insitu.Name) (insitu.Name, error) {
 func listBackoff(retry int) time.Duration {
 	d := min(100*time.Millisecond<<min(retry, 5), 3*time.Second)
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

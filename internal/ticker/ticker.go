@@ -1,8 +1,11 @@
-// Package ticker calls a function at an interval until stopped, then once
-// more: the loop behind the progress reports of pipeline and cluster.
+// Package ticker holds the library's two waits on a clock: [Start] calls a
+// function at an interval until stopped, then once more (the loop behind
+// the progress reports of pipeline and cluster), and [Sleep] waits for a
+// duration or a context, whichever ends first (the backoff of retries).
 package ticker
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -33,5 +36,18 @@ func Start(interval time.Duration, tick func(final bool)) (stop func()) {
 	return func() {
 		close(quit)
 		wg.Wait()
+	}
+}
+
+// Sleep waits for d or until ctx ends, whichever comes first, and returns
+// ctx's error in the second case.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

@@ -1,6 +1,8 @@
 package ticker_test
 
 import (
+	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,11 +26,23 @@ func TestStopCallsFinalOnce(t *testing.T) {
 	ticker.Start(time.Hour, nil)() // a nil tick starts nothing
 }
 
+func TestSleep(t *testing.T) {
+	if err := ticker.Sleep(t.Context(), time.Millisecond); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := ticker.Sleep(ctx, time.Hour); err != context.Canceled {
+		t.Fatalf("Sleep with a canceled context = %v", err)
+	}
+}
+
 func ExampleStart() {
-	stop := ticker.Start(time.Second, func(final bool) {
+	stop := ticker.Start(time.Hour, func(final bool) {
 		if final {
-			println("done")
+			fmt.Println("final report")
 		}
 	})
 	stop()
+	// Output: final report
 }
