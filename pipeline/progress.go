@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"io"
+	"os"
 	"time"
 )
 
@@ -45,4 +46,34 @@ func roundElapsed(d time.Duration) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Second)
+}
+
+// AutoProgress returns the [Options.Progress] function a command-line tool
+// usually wants on w, its stderr: [TerminalProgress] when w is a terminal
+// (an *os.File that is a character device, with TERM not "dumb"), else
+// [LogProgress] at most once per logEvery of the run's elapsed time (0
+// means every call), plus the final line. Calls must not overlap (the
+// runner's never do).
+func AutoProgress(w io.Writer, logEvery time.Duration) func(Stats) {
+	if isTerminal(w) {
+		return TerminalProgress(w)
+	}
+	log := LogProgress(w)
+	var next time.Duration
+	return func(s Stats) {
+		if s.Final || s.Elapsed >= next {
+			log(s)
+			next = s.Elapsed + logEvery
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
 }

@@ -40,6 +40,21 @@ func ExampleLogProgress() {
 	// progress at 5s (final): 10/10 objects  2.0 obj/s  in 2.0 MB/s  out 4.0 MB/s  failed 1
 }
 
+// What a command-line tool gives as its progress: a live line when its
+// stderr is a terminal, else a line every 5 seconds of the run and the
+// final one (here stdout, which go test makes a pipe).
+func ExampleAutoProgress() {
+	progress := pipeline.AutoProgress(os.Stdout, 5*time.Second)
+	for sec := 1; sec <= 12; sec++ {
+		progress(pipeline.Stats{Listed: 12, ListingDone: true, Transformed: int64(sec), Elapsed: time.Duration(sec) * time.Second, Final: sec == 12})
+	}
+	// Output:
+	// progress at 1s: 1/12 objects  1.0 obj/s  in 0 B/s  out 0 B/s  ETA 11s
+	// progress at 6s: 6/12 objects  1.0 obj/s  in 0 B/s  out 0 B/s  ETA 6s
+	// progress at 11s: 11/12 objects  1.0 obj/s  in 0 B/s  out 0 B/s  ETA 1s
+	// progress at 12s (final): 12/12 objects  1.0 obj/s  in 0 B/s  out 0 B/s
+}
+
 // Every failure of a run, as JSON lines, as it happens: here on stdout,
 // usually in a file the caller creates (and closes after the run).
 func ExampleFailureLog() {

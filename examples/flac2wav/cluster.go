@@ -83,14 +83,14 @@ func runCluster(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2
 	}
-	progress, interval := progressTo(stderr)
+	progress := pipeline.AutoProgress(stderr, logEvery)
 	var report cluster.Report
 	var runErr error
 	if cfg.mode == modeRemote {
 		report.Report, runErr = runRemote(ctx, c, cfg, toWAV, &pipeline.Options{
-			Progress: progress, ProgressInterval: interval, OnFailure: failures.onFailure()})
+			Progress: progress, OnFailure: failures.onFailure()})
 	} else {
-		report, runErr = cluster.Run(ctx, c.Client(), cfg.jobSpec(), &cluster.Options{Progress: progress, ProgressInterval: interval})
+		report, runErr = cluster.Run(ctx, c.Client(), cfg.jobSpec(), &cluster.Options{Progress: progress})
 		failures.addReport(report.Report, stderr)
 	}
 	fmt.Fprint(stdout, report)

@@ -130,17 +130,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "flac2wav:", err)
 		return 2
 	}
-	progress, interval := progressTo(stderr)
+	progress := pipeline.AutoProgress(stderr, logEvery)
 	report, runErr := pipeline.Run(ctx, src, toWAV, dst, &pipeline.Options{
-		Workers:          cfg.workers,
-		Rename:           pipeline.ReplaceExt(".flac", ".wav"),
-		Args:             cfg.args(),
-		Timeout:          cfg.timeout,
-		SkipExisting:     cfg.skipExisting,
-		ContinueOnError:  cfg.continueOnError,
-		Progress:         progress,
-		ProgressInterval: interval,
-		OnFailure:        failures.onFailure(),
+		Workers:         cfg.workers,
+		Rename:          pipeline.ReplaceExt(".flac", ".wav"),
+		Args:            cfg.args(),
+		Timeout:         cfg.timeout,
+		SkipExisting:    cfg.skipExisting,
+		ContinueOnError: cfg.continueOnError,
+		Progress:        progress,
+		OnFailure:       failures.onFailure(),
 	})
 
 	fmt.Fprint(stdout, report)

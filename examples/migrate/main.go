@@ -121,19 +121,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		fmt.Fprintln(stderr, "migrate:", err)
 		return 2
 	}
-	progress, interval := progressTo(stderr)
+	progress := pipeline.AutoProgress(stderr, logEvery)
 	report, runErr := pipeline.Run(ctx, env.src, t, env.dst, &pipeline.Options{
-		Workers:          cfg.workers,
-		Rename:           rename,
-		Args:             cfg.args,
-		SkipExisting:     cfg.skipExisting,
-		DryRun:           cfg.dryRun,
-		DirectPut:        true,
-		ContinueOnError:  cfg.continueOnError,
-		Timeout:          cfg.timeout,
-		Progress:         progress,
-		ProgressInterval: interval,
-		OnFailure:        onFailure,
+		Workers:         cfg.workers,
+		Rename:          rename,
+		Args:            cfg.args,
+		SkipExisting:    cfg.skipExisting,
+		DryRun:          cfg.dryRun,
+		DirectPut:       true,
+		ContinueOnError: cfg.continueOnError,
+		Timeout:         cfg.timeout,
+		Progress:        progress,
+		OnFailure:       onFailure,
 	})
 	fmt.Fprint(stdout, report)
 
