@@ -58,6 +58,7 @@ func (n *Node) routes() {
 	mux.Handle("/v1/objects/{bucket}/{key...}", n.authed(n.serveObject))
 	mux.Handle("/v1/jobs", n.authed(n.serveJobs))
 	mux.Handle("/v1/jobs/{id}", n.authed(n.serveJob))
+	mux.Handle("/v1/jobs/{id}/claims", n.authed(n.serveClaim))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -282,6 +283,7 @@ func (emptySource) Open(_ context.Context, obj insitu.Object) (io.ReadCloser, er
 type jobSink struct {
 	n      *Node
 	job    string
+	client *locality.Client
 	remote *sink.ClusterSink
 
 	mu     sync.Mutex
@@ -301,7 +303,7 @@ func (n *Node) newJobSink(job string) (*jobSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobSink{n: n, job: job, remote: remote, inputs: map[insitu.Name]insitu.Name{}}, nil
+	return &jobSink{n: n, job: job, client: client, remote: remote, inputs: map[insitu.Name]insitu.Name{}}, nil
 }
 
 // renamed notes that the job renamed the input in to out. A second input
@@ -379,9 +381,11 @@ func (s *jobSink) Stat(ctx context.Context, name insitu.Name) (obj insitu.Object
 	return s.remote.Stat(ctx, name)
 }
 
-// Destination returns where a transform server puts out itself. When the
-// owner is this node, out is claimed here (the server's put carries no
-// claim); the claim then stands for the retries of the same input too.
+// Destination returns where a transform server puts out itself. The
+// server's put carries no claim, so out is claimed first: here when the
+// owner is this node, else by a claim call to the owner (POST
+// /v1/jobs/{id}/claims). The claim then stands for the retries of the same
+// input too.
 func (s *jobSink) Destination(ctx context.Context, name insitu.Name) (insitu.Destination, error) {
 	c := s.claim(name)
 	if !c.none() {
@@ -390,10 +394,72 @@ func (s *jobSink) Destination(ctx context.Context, name insitu.Name) (insitu.Des
 			if err := s.n.claimOutput(c, name); err != nil {
 				return insitu.Destination{}, err
 			}
+		} else if err := s.claimRemote(ctx, c, name); err != nil {
+			return insitu.Destination{}, err
 		}
 	}
 	return s.remote.Destination(ctx, name)
 }
+
+// claimBody is the body of POST /v1/jobs/{id}/claims.
+type claimBody struct {
+	Input  insitu.Name `json:"input"`
+	Output insitu.Name `json:"output"`
+}
+
+// claimRemote claims out for c's input on out's owner.
+func (s *jobSink) claimRemote(ctx context.Context, c claim, out insitu.Name) error {
+	owner := s.client.Map().Owner(out)
+	err := s.client.Call(ctx, owner, http.MethodPost, "/v1/jobs/"+url.PathEscape(c.job)+"/claims", claimBody{Input: c.input, Output: out}, nil)
+	if err != nil {
+		return insitu.WithName(err, out)
+	}
+	return nil
+}
+
+// serveClaim: POST /v1/jobs/{id}/claims claims an output of the job for
+// one of its inputs ({"input":{bucket,key},"output":{bucket,key}}), before
+// a transform server puts the output here itself: 204, or 400
+// invalid_argument naming both inputs when another input of the job has
+// the output, or 409 not_owner.
+func (n *Node) serveClaim(w http.ResponseWriter, r *http.Request, m *locality.Map) {
+	if r.Method != http.MethodPost {
+		n.methodNotAllowed(w, r, "POST")
+		return
+	}
+	job := r.PathValue("id")
+	var b claimBody
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxClaimBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "claim: %v", err))
+		return
+	}
+	switch {
+	case job == "" || len(job) > 64:
+		n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "claim: a job ID has 1 to 64 bytes"))
+		return
+	case b.Input.Validate() != nil || b.Input.Bucket == "":
+		n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "claim: input %q is not an object name", b.Input))
+		return
+	case checkName(b.Output) != nil:
+		n.writeError(w, r, checkName(b.Output))
+		return
+	}
+	if err := n.own(m, b.Output); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if err := n.claimOutput(claim{job: job, input: b.Input}, b.Output); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxClaimBody bounds the body of a claim: two names of at most 1,279
+// bytes each, escaped.
+const maxClaimBody = 16 << 10
 
 // serveJobs: POST /v1/jobs starts a job; GET lists the jobs.
 func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map) {

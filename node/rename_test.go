@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -86,6 +87,9 @@ func TestRenameClashAcrossNodes(t *testing.T) {
 		{"embedded", cluster.JobSpec{Transform: "identity"}},
 		{"sidecar-ws", cluster.JobSpec{Server: &cluster.ServerSpec{Mode: transport.WS}}},
 		{"sidecar-hpull-local", cluster.JobSpec{Server: &cluster.ServerSpec{Mode: transport.HPull, LocalFile: true}}},
+		// The transform servers put the outputs to their owners themselves.
+		{"sidecar-ws-direct", cluster.JobSpec{Server: &cluster.ServerSpec{Mode: transport.WS, DirectPut: true}}},
+		{"sidecar-hpush-local-direct", cluster.JobSpec{Server: &cluster.ServerSpec{Mode: transport.HPush, LocalFile: true, DirectPut: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
@@ -225,5 +229,66 @@ func TestRenameClashOnOneNodeSmallRecord(t *testing.T) {
 	if rep.Transformed != 2 || rep.Failed != 1 || len(rep.Failures) != 1 || rep.Failures[0].Code != insitu.InvalidArgument ||
 		!strings.Contains(rep.Failures[0].Message, "k.y") {
 		t.Fatalf("want 2 transformed and the clash on k.y failed:\n%s", rep)
+	}
+}
+
+// TestClaimEndpoint: POST /v1/jobs/{id}/claims claims an output for an
+// input of a job before a transform server puts it: the same input again
+// and another job are accepted, another input of the job is refused with
+// InvalidArgument naming both, a bad body is InvalidArgument and a name
+// the node does not own is NotOwner.
+func TestClaimEndpoint(t *testing.T) {
+	t.Parallel()
+	s := startSingle(t, nil)
+	m, err := locality.NewMap(1, locality.Node{ID: "solo", URL: s.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := locality.NewClient(m, &locality.ClientOptions{Secret: s.secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	self, _ := m.Node("solo")
+	post := func(job string, body any) error {
+		return client.Call(t.Context(), self, http.MethodPost, "/v1/jobs/"+job+"/claims", body, nil)
+	}
+	out := insitu.Name{Bucket: "out", Key: "k.wav"}
+	a, b := insitu.Name{Bucket: "in", Key: "k"}, insitu.Name{Bucket: "in", Key: "k.flac"}
+	type body struct {
+		Input  insitu.Name `json:"input"`
+		Output insitu.Name `json:"output"`
+	}
+	for _, ok := range []struct {
+		job string
+		in  insitu.Name
+	}{{"j1", a}, {"j1", a}, {"j2", b}} {
+		if err := post(ok.job, body{ok.in, out}); err != nil {
+			t.Fatalf("claim of %s by %s in %s: %v", out, ok.in, ok.job, err)
+		}
+	}
+	err = post("j1", body{b, out})
+	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "in/k.flac") || !strings.Contains(err.Error(), "in/k ") {
+		t.Fatalf("second input's claim = %v, want InvalidArgument naming in/k and in/k.flac", err)
+	}
+	if err := post("j1", map[string]any{"input": a, "output": out, "extra": 1}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("unknown field: %v", err)
+	}
+	if err := post("j1", body{insitu.Name{Bucket: "in", Key: "../x"}, out}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("bad input name: %v", err)
+	}
+	// The node's own map has it at 127.0.0.1:1: a map where another node
+	// owns the output makes the node refuse it.
+	other, _ := locality.NewMap(2, locality.Node{ID: "solo", URL: s.srv.URL}, locality.Node{ID: "zz", URL: "http://127.0.0.1:1"})
+	s.node.SetMap(other)
+	for i := 0; ; i++ {
+		o := insitu.Name{Bucket: "out", Key: fmt.Sprintf("elsewhere-%d", i)}
+		if other.Owner(o).ID != "zz" {
+			continue
+		}
+		if err := post("j1", body{a, o}); !errors.Is(err, insitu.NotOwner) {
+			t.Errorf("claim of a name owned by another node: %v, want NotOwner", err)
+		}
+		break
 	}
 }
