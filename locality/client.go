@@ -104,12 +104,13 @@ func NewClient(m *Map, opts *ClientOptions) (*Client, error) {
 // Map returns the client's current map.
 func (c *Client) Map() *Map { return c.m.Load() }
 
-// SetMap replaces the client's map with m when m is newer, and reports
-// whether it did.
+// SetMap replaces the client's map with m when m succeeds it (newer, by at
+// most [MaxMapStep] versions: see [Map.Succeeds]), and reports whether it
+// did.
 func (c *Client) SetMap(m *Map) bool {
 	for {
 		cur := c.m.Load()
-		if m == nil || m.Len() == 0 || !m.Newer(cur) {
+		if m == nil || m.Len() == 0 || m.Succeeds(cur) != nil {
 			return false
 		}
 		if c.m.CompareAndSwap(cur, m) {

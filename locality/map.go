@@ -44,13 +44,24 @@ type Map struct {
 	hashes  []uint64 // xxhash64 of each node's ID
 }
 
+// MaxMapVersion is the largest map version: 2^53 − 1, the largest integer
+// every JSON decoder reads exactly, and far from overflowing the next
+// version.
+const MaxMapVersion int64 = 1<<53 - 1
+
+// MaxMapStep is the most a map's version may exceed the version it
+// replaces by (see [Map.Succeeds]): a map that jumps further, such as one
+// of version MaxMapVersion meant to be never replaced, is refused.
+const MaxMapStep int64 = 1 << 20
+
 // NewMap returns the map with the given version and nodes. It refuses, with
-// an [insitu.InvalidArgument] error: a negative version, no nodes, an empty
-// or duplicate ID, and a URL or TransformURL that is not an absolute http or
-// https URL (TransformURL may be empty).
+// an [insitu.InvalidArgument] error: a version below 0 or above
+// [MaxMapVersion], no nodes, an empty or duplicate ID, and a URL or
+// TransformURL that is not an absolute http or https URL (TransformURL may
+// be empty).
 func NewMap(version int64, nodes ...Node) (*Map, error) {
-	if version < 0 {
-		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: map version %d is negative", version)
+	if version < 0 || version > MaxMapVersion {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: map version %d is outside 0..%d", version, MaxMapVersion)
 	}
 	if len(nodes) == 0 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: a map needs at least one node")
@@ -183,6 +194,23 @@ func (m *Map) Without(id string) (*Map, error) {
 
 // Newer reports whether m is newer than other; every map is newer than nil.
 func (m *Map) Newer(other *Map) bool { return other == nil || m.version > other.version }
+
+// Succeeds reports, as an [insitu.InvalidArgument] error, why m may not
+// replace prev: it is not newer, or its version is more than [MaxMapStep]
+// past prev's. Any map may replace nil. Nodes and clients install a map
+// only when it succeeds theirs, so a map cannot jump to a version that
+// later maps could never pass.
+func (m *Map) Succeeds(prev *Map) error {
+	switch {
+	case prev == nil:
+		return nil
+	case m.version <= prev.version:
+		return insitu.Errorf(insitu.InvalidArgument, "locality: map version %d is not newer than %d", m.version, prev.version)
+	case m.version-prev.version > MaxMapStep:
+		return insitu.Errorf(insitu.InvalidArgument, "locality: map version %d jumps more than %d past %d", m.version, MaxMapStep, prev.version)
+	}
+	return nil
+}
 
 // String returns a short description such as "map v3 [n1 n2 n3]".
 func (m *Map) String() string {

@@ -324,3 +324,51 @@ func BenchmarkOwner(b *testing.B) {
 		})
 	}
 }
+
+// TestMapVersionBounds: versions stay within 0..MaxMapVersion, so the next
+// version never overflows, and a map replaces another only by a bounded
+// step: a map of version MaxInt64 (or MaxMapVersion) pushed to take a
+// cluster over for good is refused.
+func TestMapVersionBounds(t *testing.T) {
+	nodes := []Node{{ID: "n1", URL: "http://127.0.0.1:1"}}
+	for _, v := range []int64{-1, MaxMapVersion + 1, math.MaxInt64} {
+		if _, err := NewMap(v, nodes...); !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("NewMap(%d) = %v, want InvalidArgument", v, err)
+		}
+		if _, err := ParseMap(fmt.Appendf(nil, `{"version":%d,"nodes":[{"id":"n1","url":"http://127.0.0.1:1"}]}`, v)); err == nil {
+			t.Errorf("ParseMap of version %d accepted", v)
+		}
+	}
+	top, err := NewMap(MaxMapVersion, nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := top.With(Node{ID: "n2", URL: "http://127.0.0.1:2"}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("With past MaxMapVersion = %v, want InvalidArgument", err)
+	}
+	v1, _ := NewMap(1, nodes...)
+	v2, _ := NewMap(2, nodes...)
+	far, _ := NewMap(1+MaxMapStep+1, nodes...)
+	edge, _ := NewMap(1+MaxMapStep, nodes...)
+	for _, tc := range []struct {
+		m, prev *Map
+		ok      bool
+	}{
+		{v2, v1, true}, {v1, nil, true}, {edge, v1, true},
+		{v1, v1, false}, {v1, v2, false}, {far, v1, false}, {top, v1, false},
+	} {
+		if err := tc.m.Succeeds(tc.prev); (err == nil) != tc.ok {
+			t.Errorf("%v.Succeeds(%v) = %v, want ok %v", tc.m, tc.prev, err, tc.ok)
+		}
+	}
+	c, err := NewClient(v1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SetMap(top) || c.SetMap(far) || c.Map() != v1 {
+		t.Errorf("the client took a map that jumps: %v", c.Map())
+	}
+	if !c.SetMap(v2) || c.Map() != v2 {
+		t.Errorf("the client did not take the next map: %v", c.Map())
+	}
+}
