@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -107,6 +108,12 @@ type Node struct {
 	outputs     outputTable
 	hc          *http.Client // the jobs' puts to other nodes
 
+	// dirLocks keep the removal of the directories a Delete leaves empty
+	// from removing a directory that a Put has made and not yet filled
+	// with its temporary file (see dirLock).
+	dirLocks [dirLockStripes]sync.RWMutex
+	dirSeed  maphash.Seed
+
 	life    tracker
 	release sync.Once // of what Shutdown releases
 	rootErr error     // the store's Close error, set in release
@@ -114,6 +121,11 @@ type Node struct {
 
 // copyBufSize is the size of the buffers that uploads are copied through.
 const copyBufSize = 256 << 10
+
+// dirLockStripes is the number of locks that Put and Delete share to keep
+// a Delete's cleanup of empty directories from racing with a Put's making
+// of them.
+const dirLockStripes = 64
 
 // New returns the node id over the store directory dir, which is created
 // (mode 0o755) if missing, with m as its first cluster map ([Node.SetMap]
@@ -166,6 +178,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		dialTimeout: opts.DialTimeout,
 		outputs:     outputTable{limit: opts.OutputRecords},
 		hc:          newJobHTTPClient(),
+		dirSeed:     maphash.MakeSeed(),
 	}
 	if n.maxSize == 0 {
 		n.maxSize = DefaultMaxObjectSize
@@ -294,7 +307,7 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	if err := n.claimOutput(c, name); err != nil {
 		return insitu.PutResult{}, err
 	}
-	f, err := atomicfile.Create(n.root, relPath(name), 0o644, nil)
+	f, err := n.create(name)
 	if err != nil {
 		return insitu.PutResult{}, n.fileError(name, err, true)
 	}
@@ -400,13 +413,48 @@ func (n *Node) delete(ctx context.Context, m *locality.Map, name insitu.Name) er
 		return n.fileError(name, err, false)
 	}
 	// Remove the parents the object leaves empty; a parent that is not
-	// empty (or that a concurrent Put just filled) stops the walk.
-	for dir := path.Dir(name.Key); dir != "."; dir = path.Dir(dir) {
-		if n.root.Remove(filepath.FromSlash(name.Bucket+"/"+dir)) != nil {
-			break
+	// empty (a concurrent Put's temporary file or object is in it) stops
+	// the walk. The lock keeps the walk out of the window in which a Put
+	// has made its directories but not yet created its file in them.
+	if mu := n.dirLock(name); mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		for dir := path.Dir(name.Key); dir != "."; dir = path.Dir(dir) {
+			if n.root.Remove(filepath.FromSlash(name.Bucket+"/"+dir)) != nil {
+				break
+			}
 		}
 	}
 	return nil
+}
+
+// create starts writing name's object: it makes the object's directories
+// and its temporary file, under the read side of name's directory lock,
+// so that no Delete removes those directories while they are empty.
+func (n *Node) create(name insitu.Name) (*atomicfile.File, error) {
+	if mu := n.dirLock(name); mu != nil {
+		mu.RLock()
+		defer mu.RUnlock()
+	}
+	return atomicfile.Create(n.root, relPath(name), 0o644, nil)
+}
+
+// dirLock returns the lock of the directories that name's object is in,
+// or nil for a key without a "/", whose only directory is the bucket's,
+// which no Delete removes. The directories a Put makes and a Delete
+// removes are all under <bucket>/<the key's first segment>, so the lock
+// is one of dirLockStripes chosen by those two.
+func (n *Node) dirLock(name insitu.Name) *sync.RWMutex {
+	first, _, ok := strings.Cut(name.Key, "/")
+	if !ok {
+		return nil
+	}
+	var h maphash.Hash
+	h.SetSeed(n.dirSeed)
+	h.WriteString(name.Bucket)
+	h.WriteByte('/')
+	h.WriteString(first)
+	return &n.dirLocks[h.Sum64()%dirLockStripes]
 }
 
 // fileError classifies a file system error about name (see

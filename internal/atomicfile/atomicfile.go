@@ -65,8 +65,10 @@ type File struct {
 }
 
 // createAttempts bounds the retries when a concurrent removal of an empty
-// parent directory races with creating the temporary file.
-const createAttempts = 4
+// parent directory (by another process, or by a caller that removes the
+// directories a deletion leaves empty) races with making the directories
+// or creating the temporary file in them.
+const createAttempts = 16
 
 // Create starts writing the file name, a slash-separated path relative to
 // root, creating its missing parent directories (see [MkdirAll]). The file
@@ -78,6 +80,14 @@ const createAttempts = 4
 // The temporary file is named [TempPrefix] and 32 random hexadecimal
 // digits, whatever the length of the final name, so any name the file
 // system allows can be written.
+//
+// A parent directory removed by someone else while Create makes the
+// directories or creates the temporary file in them (a concurrent removal
+// of empty directories, say) is made again, a few times; once the
+// temporary file exists, its directories are not empty and cannot be
+// removed by such a cleanup. A caller that removes empty directories
+// itself and must never fail a concurrent Create with fs.ErrNotExist
+// excludes the two (package node does, with a lock).
 func Create(root *os.Root, name string, perm fs.FileMode, opts *Options) (*File, error) {
 	if !filepath.IsLocal(filepath.FromSlash(name)) {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: fs.ErrInvalid}
@@ -90,6 +100,16 @@ func Create(root *os.Root, name string, perm fs.FileMode, opts *Options) (*File,
 	var lastErr error
 	for range createAttempts {
 		if err := MkdirAll(root, dir, opts); err != nil {
+			lastErr = err
+			// A parent removed between two steps of the mkdirs fails
+			// them with fs.ErrNotExist, or with fs.ErrExist when the
+			// removal came between a mkdir that found the directory and
+			// the check that it is one (os.Root.MkdirAll). The latter is
+			// also the error of a file where a directory should be, which
+			// stays the error once the attempts are spent.
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+				continue
+			}
 			return nil, err
 		}
 		tmp := path.Join(dir, TempPrefix+randomSuffix())
