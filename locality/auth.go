@@ -37,16 +37,29 @@ func (s Secret) Authorize(r *http.Request) {
 }
 
 // Verify reports whether r carries the bearer token of s, in constant time.
-// Every request passes when s is the zero Secret.
+// The scheme's name is case-insensitive, as HTTP has it (RFC 9110, section
+// 11.1): "Bearer", "bearer" and "BEARER" are the same. Every request
+// passes when s is the zero Secret.
 func (s Secret) Verify(r *http.Request) bool {
 	if len(s) == 0 {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	got, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(s.Token())) == 1
+}
+
+// bearer returns the token of an Authorization header value of the Bearer
+// scheme, whose name matches in any case, followed by one or more spaces
+// (RFC 9110, section 11.4, and RFC 6750, section 2.1).
+func bearer(auth string) (string, bool) {
+	const scheme = "Bearer"
+	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) || auth[len(scheme)] != ' ' {
+		return "", false
+	}
+	return strings.TrimLeft(auth[len(scheme):], " "), true
 }
 
 // String hides the secret in logs and error messages.
