@@ -65,6 +65,8 @@ type Sink struct {
 	bucket string
 	opts   SinkOptions
 	chunks sync.Pool
+
+	sweepPage int // uploads per listing of Sweep: 1000, the most S3 gives; less in tests
 }
 
 // NewSink returns a sink that stores the object name as
@@ -85,6 +87,12 @@ type Sink struct {
 // nothing appears under the name and an older object there stays. (If ctx
 // ends while the last request is in flight, after its body went out, the
 // service may still complete it a moment later: the object is then whole.)
+// An upload is aborted on every way out of a Put but its completion, a
+// panic of r included. A Put that cannot abort (its process killed, the
+// abort failed, which its error then says, or the answer that started the
+// upload lost) leaves the incomplete upload behind: nothing shows under
+// the name, but the service keeps its parts until [Sink.Sweep], called
+// when asked, aborts it.
 //
 // Errors: an invalid name or a wrong size is InvalidArgument; a missing
 // bucket NotFound; refused credentials PermissionDenied, with a message
@@ -95,7 +103,7 @@ type Sink struct {
 // A nil client, an invalid bucket name or a PartSize out of S3's range is
 // an InvalidArgument error.
 func NewSink(client *minio.Client, bucket string, opts *SinkOptions) (*Sink, error) {
-	s := &Sink{client: client, core: minio.Core{Client: client}, bucket: bucket}
+	s := &Sink{client: client, core: minio.Core{Client: client}, bucket: bucket, sweepPage: 1000}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -232,14 +240,19 @@ func (u *upload) run() error {
 func (u *upload) multipart(opts minio.PutObjectOptions) (err error) {
 	id, err := u.s.core.NewMultipartUpload(u.ctx, u.s.bucket, u.key, opts)
 	if err != nil {
+		// If the service started the upload but its answer was lost, the
+		// upload is left behind with an ID never seen: Sweep removes it.
 		return Wrap(u.ctx, err, u.name, "S3 CreateMultipartUpload")
 	}
+	completed := false
 	defer func() {
-		if err != nil {
-			// Abort even when ctx has ended, with a bound of its own.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), u.s.opts.AbortTimeout)
-			defer cancel()
-			u.s.core.AbortMultipartUpload(actx, u.s.bucket, u.key, id)
+		// Abort on every way out but a completion: an error, and a panic
+		// of the input on its way up to whoever recovers it.
+		if completed {
+			return
+		}
+		if aerr := u.abort(id); aerr != nil && err != nil {
+			err = withNote(err, u.name, fmt.Sprintf("the multipart upload %s of %q is left behind, for Sink.Sweep: aborting it failed: %v", id, u.key, aerr))
 		}
 	}()
 	var parts []minio.CompletePart
@@ -266,7 +279,36 @@ func (u *upload) multipart(opts minio.PutObjectOptions) (err error) {
 	if _, err := u.s.core.CompleteMultipartUpload(u.ctx, u.s.bucket, u.key, id, parts, opts); err != nil {
 		return Wrap(u.ctx, err, u.name, "S3 CompleteMultipartUpload")
 	}
+	completed = true
 	return nil
+}
+
+// abort aborts the multipart upload id, even when the Put's ctx has ended,
+// within SinkOptions.AbortTimeout, and returns minio-go's error. An upload
+// that is no more (a completion whose answer was lost) is not an error.
+func (u *upload) abort(id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), u.s.opts.AbortTimeout)
+	defer cancel()
+	err := u.s.core.AbortMultipartUpload(ctx, u.s.bucket, u.key, id)
+	if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+		return nil
+	}
+	return err
+}
+
+// withNote returns err with note added to its message: a copy of err when
+// it is an *insitu.Error, else an *insitu.Error about name with err's code
+// and err as its cause.
+func withNote(err error, name insitu.Name, note string) error {
+	if e, ok := err.(*insitu.Error); ok {
+		c := *e
+		if c.Msg != "" {
+			note = c.Msg + " (" + note + ")"
+		}
+		c.Msg = note
+		return &c
+	}
+	return &insitu.Error{Code: insitu.CodeOf(err), Name: name, Msg: note, Err: err}
 }
 
 // emptySHA256 is the SHA-256 of no bytes, in hex.
