@@ -78,9 +78,12 @@ func (p *probe) Transform(ctx context.Context, in *insitu.Input, out io.Writer) 
 	p.mu.Lock()
 	if in.Path != "" {
 		p.withP[label]++
+		// The server may hand over a path that names its open file
+		// (/proc/<pid>/fd/<n>): where it leads is what counts.
+		real, err := filepath.EvalSymlinks(in.Path)
 		inside := false
 		for _, d := range p.dirs {
-			if strings.HasPrefix(in.Path, d+string(filepath.Separator)) {
+			if err == nil && strings.HasPrefix(real, d+string(filepath.Separator)) {
 				inside = true
 			}
 		}
