@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"io/fs"
-	"iter"
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,8 +21,6 @@ import (
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
-	"github.com/insitu-data/insitu/source"
-	"github.com/insitu-data/insitu/transport"
 )
 
 // Limits of the jobs API.
@@ -36,15 +31,45 @@ const (
 	jobProgressEvery = 250 * time.Millisecond
 )
 
+// DefaultMaxJobs is how many jobs a node runs at once: a job started when
+// that many are running is refused with [insitu.Unavailable] (HTTP 503),
+// which a client tries again later.
+const DefaultMaxJobs = 16
+
+// MaxJobFailures is how many failures a node's job keeps in its report
+// (the first ones); the others are counted in FailuresDropped. With the
+// statuses of the last 256 finished jobs kept, it bounds what a node's
+// job table holds.
+const MaxJobFailures = 100
+
 // jobTable holds the node's jobs, running and recently finished.
 type jobTable struct {
 	mu       sync.Mutex
 	byID     map[string]*nodeJob
 	finished []string // IDs of finished jobs, oldest first
+	running  int      // jobs started and not yet retired
+	limit    int      // the most running jobs; 0: DefaultMaxJobs
 	sidecars sidecarPool
 }
 
 func (t *jobTable) init() { t.byID = map[string]*nodeJob{} }
+
+// max returns the most jobs the node runs at once.
+func (t *jobTable) max() int {
+	if t.limit > 0 {
+		return t.limit
+	}
+	return DefaultMaxJobs
+}
+
+// replace forgets the ended job j, whose ID a new run takes; the caller
+// holds t.mu.
+func (t *jobTable) replace(j *nodeJob) {
+	delete(t.byID, j.spec.ID)
+	if i := slices.Index(t.finished, j.spec.ID); i >= 0 {
+		t.finished = slices.Delete(t.finished, i, i+1)
+	}
+}
 
 // nodeJob is this node's part of one job.
 type nodeJob struct {
@@ -55,16 +80,34 @@ type nodeJob struct {
 }
 
 // StartJob starts this node's part of a job: every object of spec.Bucket
-// (under spec.Prefix) in the node's store, read from its local file,
-// through the transform registered under spec.Transform, each output put
-// straight to its owner (locally, without HTTP, when that is this node).
-// It returns once the job has started; ctx bounds the start only (the dial
-// of a transform server, below), and the job runs until it ends, is
-// aborted ([Node.AbortJob]) or the node shuts down ([Node.Shutdown]). An
-// invalid spec, an unknown transform, or an ID in use by a different spec
-// is an [insitu.InvalidArgument] error; starting the same spec twice
-// returns the job already running (or ended); a node that is shutting down
-// refuses with [insitu.Unavailable].
+// (under spec.Prefix) that the node owns under its current map, read from
+// its file in the node's store, through the transform registered under
+// spec.Transform, each output put straight to its owner (locally, without
+// HTTP, when that is this node). It returns once the job has started; ctx
+// bounds the start only (the dial of a transform server, below), and the
+// job runs until it ends, is aborted ([Node.AbortJob]) or the node shuts
+// down ([Node.Shutdown]).
+//
+// An invalid spec, an unknown transform, or an ID in use by a different
+// spec (running, or ended and still known) is an [insitu.InvalidArgument]
+// error. Starting the spec of a running job again returns that job (a
+// retry of a start whose answer was lost); starting the spec of a job
+// that has ended (done, failed or aborted) starts a new run under its ID,
+// which replaces the old run's status: with SkipExisting, that resumes an
+// aborted job. A node that runs DefaultMaxJobs jobs already, or that is
+// shutting down, refuses with [insitu.Unavailable]. A job's report keeps
+// its first MaxJobFailures failures.
+//
+// A job reads only what the node owns, through the store's root: a copy
+// the node holds but no longer owns, left behind by a map change, is
+// skipped (not listed, not counted; it stays on disk, invisible to jobs
+// and to the object API); symbolic links and special files in the store
+// are not objects and are not listed; an input swapped for a link once
+// listed fails with [insitu.PermissionDenied], and so does one whose
+// Input.Path (the local file handed to the transform) is no longer a
+// regular file of the store when the transform is called. A transform
+// that opens Input.Path itself opens it after that check, so a swap in
+// between is for it (or the transform server) to refuse.
 //
 // Two inputs renamed to the same output name would leave one output only:
 // the second input of the job that reaches the output's owner fails with
@@ -98,39 +141,56 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	if err := spec.Validate(func(name string) bool { _, ok := n.transforms[name]; return ok }); err != nil {
 		return cluster.JobStatus{}, err
 	}
+	src, err := n.newJobSource(spec.Bucket, spec.Prefix)
+	if err != nil {
+		return cluster.JobStatus{}, err
+	}
 	// The transform server is dialed (the first time only: the client is
 	// pooled) before the job table is locked, so that a slow dial holds up
 	// no other job.
 	t, releaseT := n.transforms[spec.Transform], func() {}
 	if spec.Server != nil {
-		var err error
 		if t, releaseT, err = n.sidecarTransform(ctx, spec.Server); err != nil {
 			return cluster.JobStatus{}, err
 		}
 	}
 	n.jobs.mu.Lock()
 	defer n.jobs.mu.Unlock()
-	if j, ok := n.jobs.byID[spec.ID]; ok {
-		releaseT()
-		if !reflect.DeepEqual(j.spec, spec) {
-			return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: id %q is in use by another job", spec.ID)
+	old := n.jobs.byID[spec.ID] // an ended run that the new one replaces
+	if old != nil {
+		if !reflect.DeepEqual(old.spec, spec) {
+			releaseT()
+			return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument,
+				"job spec: id %q is in use by another job (running, or ended and still known); choose another id", spec.ID)
 		}
-		return n.status(j), nil
+		select {
+		case <-old.run.Done():
+		default:
+			releaseT()
+			return n.status(old), nil
+		}
+	}
+	if n.jobs.running >= n.jobs.max() {
+		releaseT()
+		return cluster.JobStatus{}, insitu.Errorf(insitu.Unavailable,
+			"node %s runs %d jobs already, its limit; try again once one has ended", n.id, n.jobs.running)
 	}
 	dst, err := n.newJobSink(spec.ID)
 	if err != nil {
 		releaseT()
 		return cluster.JobStatus{}, err
 	}
+	if old != nil {
+		// The old run's status and output records go.
+		n.jobs.replace(old)
+		n.outputs.forget(spec.ID)
+	}
 	opts := spec.Options()
 	opts.ProgressInterval = jobProgressEvery
 	opts.CountFirst = true // so a lost node's unfinished objects are known
+	opts.MaxFailures = MaxJobFailures
 	opts.Logger = n.log.With("job", spec.ID)
-	src, err := n.jobSource(spec)
-	if err != nil {
-		releaseT()
-		return cluster.JobStatus{}, err
-	}
+	t = n.confine(t)
 	j := &nodeJob{spec: spec, release: releaseT}
 	if !spec.DryRun {
 		rename := opts.Rename
@@ -146,6 +206,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	// the node: Shutdown aborts it and waits for it.
 	j.run = pipeline.Start(context.WithoutCancel(ctx), src, t, dst, opts)
 	n.jobs.byID[spec.ID] = j
+	n.jobs.running++
 	n.life.add()
 	go n.retire(j)
 	if n.life.isClosing() {
@@ -156,7 +217,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	}
 	if spec.Server != nil {
 		n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix,
-			"server", t.(*transport.Client).Mode().String(), "local_file", spec.Server.LocalFile, "direct_put", spec.Server.DirectPut)
+			"server", spec.Server.Mode.String(), "local_file", spec.Server.LocalFile, "direct_put", spec.Server.DirectPut)
 	} else {
 		n.log.Info("job started", "job", spec.ID, "bucket", spec.Bucket, "prefix", spec.Prefix, "transform", spec.Transform)
 	}
@@ -173,6 +234,10 @@ func (n *Node) retire(j *nodeJob) {
 	n.log.Info("job ended", "job", j.spec.ID, "state", st.State, "transformed", st.Stats.Transformed, "failed", st.Stats.Failed)
 	n.jobs.mu.Lock()
 	defer n.jobs.mu.Unlock()
+	n.jobs.running--
+	if n.jobs.byID[j.spec.ID] != j {
+		return // a new run under its ID has replaced it already
+	}
 	n.jobs.finished = append(n.jobs.finished, j.spec.ID)
 	for len(n.jobs.finished) > maxFinishedJobs {
 		delete(n.jobs.byID, n.jobs.finished[0])
@@ -253,26 +318,6 @@ func (n *Node) status(j *nodeJob) cluster.JobStatus {
 		st.State = cluster.JobDone
 	}
 	return st
-}
-
-// jobSource lists the job's inputs in the node's store, each with the
-// local file in Path. A bucket the node holds nothing of is empty.
-func (n *Node) jobSource(spec cluster.JobSpec) (insitu.Source, error) {
-	dir := filepath.Join(n.dir, spec.Bucket)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return emptySource{}, nil
-	}
-	return source.Dir(dir, &source.DirOptions{Bucket: spec.Bucket, Prefix: spec.Prefix})
-}
-
-type emptySource struct{}
-
-func (emptySource) Objects(context.Context) iter.Seq2[insitu.Object, error] {
-	return func(func(insitu.Object, error) bool) {}
-}
-
-func (emptySource) Open(_ context.Context, obj insitu.Object) (io.ReadCloser, error) {
-	return nil, &insitu.Error{Code: insitu.NotFound, Name: obj.Name, Msg: "no such object"}
 }
 
 // jobSink puts a job's outputs: on this node's store directly when it owns
@@ -431,7 +476,7 @@ func (n *Node) serveClaim(w http.ResponseWriter, r *http.Request, m *locality.Ma
 	var b claimBody
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxClaimBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	if err := decodeOne(dec, &b); err != nil {
 		n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "claim: %v", err))
 		return
 	}
@@ -468,7 +513,7 @@ func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map
 		var spec cluster.JobSpec
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJobBody))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&spec); err != nil {
+		if err := decodeOne(dec, &spec); err != nil {
 			n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "job spec: %w", err))
 			return
 		}
@@ -491,6 +536,21 @@ func (n *Node) serveJobs(w http.ResponseWriter, r *http.Request, _ *locality.Map
 	default:
 		n.methodNotAllowed(w, r, "GET, POST")
 	}
+}
+
+// decodeOne decodes the one JSON value of a body into v: anything but
+// white space after it is an error.
+func decodeOne(dec *json.Decoder, v any) error {
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("unexpected data after the JSON value")
+		}
+		return fmt.Errorf("after the JSON value: %w", err)
+	}
+	return nil
 }
 
 // serveJob: GET /v1/jobs/{id}?wait= reports; DELETE aborts.

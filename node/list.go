@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
@@ -24,6 +25,11 @@ const scanChunk = 256
 // owner under the node's map (objects left on the node by a map change
 // are listed with their new owner). A bucket the node has never stored
 // anything in is NotFound.
+//
+// Only regular files are objects: symbolic links (wherever they point),
+// other special files, temporary files and files or directories whose
+// names are not valid UTF-8 (no key can name them) are not listed, and a
+// bucket directory that is a link is no bucket.
 //
 // Memory is bounded by the page size, whatever the size of a directory: a
 // directory is read in chunks, keeping only the smallest entries that can
@@ -52,18 +58,11 @@ func (n *Node) list(ctx context.Context, m *locality.Map, bucket string, opts *l
 	case o.Limit > locality.MaxListLimit:
 		o.Limit = locality.MaxListLimit
 	}
-	// The prefix's directories are walked into, so they must be a valid key.
-	start := ""
-	if i := strings.LastIndexByte(o.Prefix, '/'); i >= 0 {
-		start = o.Prefix[:i+1]
-		if err := checkName(insitu.Name{Bucket: bucket, Key: o.Prefix[:i]}); err != nil {
-			return nil, insitu.Errorf(insitu.InvalidArgument, "bad listing prefix %q: %w", o.Prefix, err)
-		}
+	start, err := checkPrefix(bucket, o.Prefix)
+	if err != nil {
+		return nil, err
 	}
-	if strings.IndexByte(o.Prefix, 0) >= 0 {
-		return nil, insitu.Errorf(insitu.InvalidArgument, "bad listing prefix %q: a NUL byte", o.Prefix)
-	}
-	fi, err := n.root.Stat(bucket)
+	fi, err := n.root.Lstat(bucket)
 	if err != nil || !fi.IsDir() {
 		return nil, &insitu.Error{Code: insitu.NotFound, Name: insitu.Name{Bucket: bucket}, Msg: "node " + n.id + " has no such bucket"}
 	}
@@ -80,6 +79,22 @@ func (n *Node) list(ctx context.Context, m *locality.Map, bucket string, opts *l
 		page.Objects = []insitu.Object{}
 	}
 	return page, nil
+}
+
+// checkPrefix checks a listing prefix of bucket and returns the directory
+// a listing starts from: the prefix up to its last "/", "" when it has
+// none. Those directories are walked into, so they must be a valid key.
+func checkPrefix(bucket, prefix string) (start string, err error) {
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		start = prefix[:i+1]
+		if err := checkName(insitu.Name{Bucket: bucket, Key: prefix[:i]}); err != nil {
+			return "", insitu.Errorf(insitu.InvalidArgument, "bad listing prefix %q: %w", prefix, err)
+		}
+	}
+	if strings.IndexByte(prefix, 0) >= 0 {
+		return "", insitu.Errorf(insitu.InvalidArgument, "bad listing prefix %q: a NUL byte", prefix)
+	}
+	return start, nil
 }
 
 // lister gathers one page: limit+1 objects, the extra one telling that
@@ -197,7 +212,8 @@ func (l *lister) scan(ctx context.Context, rel, lower string, k int) ([]candidat
 // an object or a directory that may hold keys of the page.
 func (l *lister) candidate(rel string, e fs.DirEntry) (candidate, bool) {
 	name := e.Name()
-	if atomicfile.IsTemp(name) {
+	if atomicfile.IsTemp(name) || !utf8.ValidString(name) {
+		// A name that is not valid UTF-8 cannot be (part of) a key.
 		return candidate{}, false
 	}
 	switch t := e.Type(); {
