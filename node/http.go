@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/insitu-data/insitu"
@@ -171,7 +172,24 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map,
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set(wire.Owner, n.id)
-	http.ServeContent(w, r, "", fi.ModTime(), f)
+	http.ServeContent(w, r, "", fi.ModTime(), storeFile{f, n})
+}
+
+// storeFile is an object's file for [http.ServeContent], which answers a
+// failed Seek with the error's text: the text is made store-relative (see
+// [Node.relative]). It keeps the *os.File's other methods, SyscallConn
+// among them, so the bytes still go out by sendfile.
+type storeFile struct {
+	*os.File
+	n *Node
+}
+
+func (f storeFile) Seek(offset int64, whence int) (int64, error) {
+	off, err := f.File.Seek(offset, whence)
+	if err != nil {
+		err = f.n.relative(err)
+	}
+	return off, err
 }
 
 func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map, name insitu.Name) {
@@ -253,6 +271,9 @@ func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status i
 		level = n.log.Warn
 	}
 	level("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "code", body.Code.String(), "msg", body.Message, "remote", r.RemoteAddr)
+	// Clients see store-relative names only, whatever error got here; the
+	// log line above has the full text.
+	body.Message = n.scrub(body.Message)
 	wire.WriteBody(w, status, body)
 }
 

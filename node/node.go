@@ -475,6 +475,38 @@ func (n *Node) fileError(name insitu.Name, err error, write bool) error {
 		return &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
 	case insitu.Internal:
 		n.log.Error("store failure", "name", name.String(), "err", err)
+	default:
+		n.log.Debug("store error", "name", name.String(), "err", err)
 	}
-	return fserr.Wrap(name, err)
+	return fserr.Wrap(name, n.relative(err))
 }
+
+// relative returns err with the store's absolute path taken out of its
+// text (see [Node.scrub]), for the clients, which see store-relative names
+// only: the errors of an *os.File opened through the store's root (a write
+// that finds the disk full, say) name the file by its absolute path. The
+// error still unwraps to err, so errors.Is and errors.As see the same
+// errors; the node's log has the full text.
+func (n *Node) relative(err error) error {
+	if msg := err.Error(); strings.Contains(msg, n.dir) {
+		return &relativeError{err: err, msg: n.scrub(msg)}
+	}
+	return err
+}
+
+// scrub replaces the store's absolute path in s: "<dir>/bkt/key" becomes
+// "bkt/key", and the store directory itself ".".
+func (n *Node) scrub(s string) string {
+	s = strings.ReplaceAll(s, n.dir+string(filepath.Separator), "")
+	return strings.ReplaceAll(s, n.dir, ".")
+}
+
+// relativeError is an error whose text has the store's paths made
+// relative (see [Node.relative]).
+type relativeError struct {
+	err error
+	msg string
+}
+
+func (e *relativeError) Error() string { return e.msg }
+func (e *relativeError) Unwrap() error { return e.err }
