@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/putcheck"
@@ -39,12 +41,23 @@ const maxMapBody = 1 << 20
 // is also in the header Insitu-Error-Code (docs/PROTOCOL.md). A PUT of a
 // job's output carries the headers Insitu-Job and Insitu-Input (see
 // [Node.StartJob]). Once [Node.Shutdown] has begun, every request is
-// answered 503 unavailable. The handler uses a ServeMux of its own and may
-// be mounted in any server.
+// answered 503 unavailable. Error messages name objects by bucket and
+// key, never by their files' paths (the node's log has those). The handler
+// uses a ServeMux of its own and may be mounted in any server.
+//
+// The handler bounds the bodies it reads and the responses it writes (see
+// Options.ProgressTimeout), through the connection's deadlines; what comes
+// before and after a request is the server's to bound. Serve it with a
+// ReadHeaderTimeout and an IdleTimeout, as package nodetest does:
+//
+//	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 func (n *Node) Handler() http.Handler { return n.mux }
 
 func (n *Node) routes() {
 	n.mux = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ex := n.bound(w, r)
+		defer ex.finish()
+		w, r = &ex.w, ex.r
 		if err := n.enter(); err != nil {
 			n.writeError(w, r, err)
 			return
@@ -232,7 +245,11 @@ type uploadReader struct{ r io.Reader }
 func (u uploadReader) Read(p []byte) (int, error) {
 	n, err := u.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = &insitu.Error{Code: insitu.InvalidArgument, Err: fmt.Errorf("%w: %w", errUpload, err)}
+		code := insitu.CodeOf(err) // DeadlineExceeded for a body too slow
+		if code == insitu.Unknown {
+			code = insitu.InvalidArgument
+		}
+		err = &insitu.Error{Code: code, Err: fmt.Errorf("%w: %w", errUpload, err)}
 	}
 	return n, err
 }
@@ -252,6 +269,11 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // of err's code). A NotOwner error carries the version of the map the
 // node answered with.
 func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if bw, ok := w.(*boundedWriter); ok && bw.ex.cutErr != nil {
+		// The failed read of the body also canceled the request's
+		// context, which the handler may have noticed first.
+		err = bw.ex.cutErr
+	}
 	body := wire.Body(err)
 	if status == 0 {
 		status = wire.Status(body.Code)
@@ -285,3 +307,210 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// progressBound is the node's Options.ProgressTimeout and ProgressBytes.
+type progressBound struct {
+	timeout time.Duration
+	bytes   int64
+}
+
+// exchange bounds the network reads and writes of one request (see
+// Options.ProgressTimeout): it moves the connection's read deadline
+// ProgressTimeout ahead when the node starts reading the body and after
+// every ProgressBytes of it, and the write deadline before every
+// ProgressBytes of the response. It is used by the request's goroutine
+// only.
+type exchange struct {
+	n    *Node
+	r    *http.Request
+	rc   http.ResponseController
+	w    boundedWriter
+	body *boundedBody // nil for a request without a body, else &bb
+	bb   boundedBody
+	// unbounded is set when the server does not support deadlines: the
+	// exchange then does nothing.
+	unbounded bool
+	cut       string // what a deadline cut off, for the log: "request body" or "response"
+	moved     int64  // the bytes of what was cut off that did move
+	cutErr    error  // the DeadlineExceeded error of the cut
+}
+
+// bound starts bounding the reads of r's body and the writes to w; the
+// caller serves the exchange's r and w and calls finish once done.
+func (n *Node) bound(w http.ResponseWriter, r *http.Request) *exchange {
+	ex := &exchange{n: n, r: r, rc: *http.NewResponseController(w)}
+	ex.w = boundedWriter{ResponseWriter: w, ex: ex}
+	// A request without a body has none to bound; net/http then reads
+	// the connection in the background to notice a client that goes away,
+	// and a read deadline would end that read (and cancel the request).
+	// So does a body read to its end, which boundedBody notes.
+	if r.Body != nil && r.Body != http.NoBody {
+		ex.bb = boundedBody{ReadCloser: r.Body, ex: ex}
+		ex.body = &ex.bb
+		// A copy: net/http looks at its own request's Body to tell
+		// whether the client still waits for "100 Continue" (and then
+		// closes the connection instead of reading a body that the
+		// handler refused).
+		r2 := *r
+		r2.Body = ex.body
+		ex.r = &r2
+	}
+	return ex
+}
+
+// setReadDeadline moves the read deadline ProgressTimeout ahead.
+func (ex *exchange) setReadDeadline() {
+	if !ex.unbounded {
+		ex.check(ex.rc.SetReadDeadline(time.Now().Add(ex.n.progress.timeout)))
+	}
+}
+
+// setWriteDeadline moves the write deadline ProgressTimeout ahead.
+func (ex *exchange) setWriteDeadline() {
+	if !ex.unbounded {
+		ex.check(ex.rc.SetWriteDeadline(time.Now().Add(ex.n.progress.timeout)))
+	}
+}
+
+func (ex *exchange) check(err error) {
+	if errors.Is(err, http.ErrNotSupported) {
+		ex.unbounded = true
+	}
+}
+
+// timedOut records that a deadline cut what off (once, the first), and
+// returns err, classified as DeadlineExceeded, when it is a deadline's.
+func (ex *exchange) timedOut(what string, moved int64, err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	b := ex.n.progress
+	err = &insitu.Error{Code: insitu.DeadlineExceeded, Err: err,
+		Msg: fmt.Sprintf("the %s moved less than %d bytes in %v", what, b.bytes, b.timeout)}
+	if ex.cut == "" {
+		ex.cut, ex.moved, ex.cutErr = what, moved, err
+	}
+	return err
+}
+
+// finish bounds what the server does once the handler has returned: it
+// reads what is left of a body that the handler did not read to its end
+// (up to 256 KiB, to keep the connection; ProgressTimeout), and then
+// writes what the handler left buffered (ProgressTimeout more); and it
+// logs a request that a deadline cut off.
+func (ex *exchange) finish() {
+	b := ex.n.progress
+	if ex.cut != "" {
+		ex.n.log.Warn("request cut off: the client is too slow", "method", ex.r.Method, "path", ex.r.URL.Path, "remote", ex.r.RemoteAddr,
+			"cut", ex.cut, "moved", ex.moved, "progress_bytes", b.bytes, "progress_timeout", b.timeout)
+	}
+	if ex.unbounded {
+		return
+	}
+	now := time.Now()
+	ex.check(ex.rc.SetWriteDeadline(now.Add(2 * b.timeout)))
+	// A body cut off keeps its passed deadline: the server gives up on
+	// it at once and closes the connection after the answer.
+	if ex.body != nil && !ex.body.eof && ex.cut != "request body" {
+		ex.check(ex.rc.SetReadDeadline(now.Add(b.timeout)))
+	}
+}
+
+// boundedBody is a request body whose reads are bounded by its exchange.
+type boundedBody struct {
+	io.ReadCloser
+	ex      *exchange
+	left    int64 // bytes to read before the deadline moves again
+	started bool
+	eof     bool
+	read    int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return b.ReadCloser.Read(p)
+	}
+	if !b.started || b.left <= 0 {
+		b.started = true
+		b.left = b.ex.n.progress.bytes
+		b.ex.setReadDeadline()
+	}
+	k, err := b.ReadCloser.Read(p)
+	b.left -= int64(k)
+	b.read += int64(k)
+	switch {
+	case err == io.EOF:
+		b.eof = true // net/http has cleared the read deadline
+	case err != nil:
+		err = b.ex.timedOut("request body", b.read, err)
+	}
+	return k, err
+}
+
+// boundedWriter is a response whose writes are bounded by its exchange:
+// it writes ProgressBytes at most at a time, each after moving the write
+// deadline. Its ReadFrom keeps the ResponseWriter's, so that a file still
+// goes out by sendfile, a slice at a time.
+type boundedWriter struct {
+	http.ResponseWriter
+	ex      *exchange
+	written int64
+	slice   io.LimitedReader // ReadFrom's, kept to spare an allocation per slice
+}
+
+func (w *boundedWriter) Write(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		step := p[:min(int64(len(p)), w.ex.n.progress.bytes)]
+		w.ex.setWriteDeadline()
+		k, err := w.ResponseWriter.Write(step)
+		total += k
+		w.written += int64(k)
+		if err != nil {
+			return total, w.ex.timedOut("response", w.written, err)
+		}
+		p = p[k:]
+	}
+	return total, nil
+}
+
+func (w *boundedWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{w}, src)
+	}
+	// The slices are LimitedReaders of the underlying reader, which
+	// sendfile sees through (a LimitedReader of a LimitedReader it would
+	// not).
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: src, N: math.MaxInt64}
+	}
+	var total int64
+	for lr.N > 0 {
+		step := min(lr.N, w.ex.n.progress.bytes)
+		w.ex.setWriteDeadline()
+		w.slice = io.LimitedReader{R: lr.R, N: step}
+		k, err := rf.ReadFrom(&w.slice)
+		w.slice.R = nil
+		total += k
+		w.written += k
+		lr.N -= k
+		if err != nil {
+			return total, w.ex.timedOut("response", w.written, err)
+		}
+		if k < step {
+			break // the end of src
+		}
+	}
+	return total, nil
+}
+
+// Flush sends what is buffered, within the write deadline.
+func (w *boundedWriter) Flush() {
+	w.ex.setWriteDeadline()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the ResponseWriter, for [http.ResponseController].
+func (w *boundedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

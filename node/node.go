@@ -76,14 +76,43 @@ type Options struct {
 	// outputs on the node is not checked for its later ones. Default (0):
 	// DefaultOutputRecords.
 	OutputRecords int
-	// Logger receives the node's log lines: refused and failed requests,
-	// aborted uploads. No line holds the secret or a token. Default: no
-	// logging.
+	// ProgressTimeout and ProgressBytes bound how slowly a request may
+	// move over the network, so that a client that trickles its body, or
+	// that never reads the response, cannot hold a connection and a
+	// goroutine of the node for ever: every ProgressBytes of a request's
+	// body must arrive, and every ProgressBytes of a response must be
+	// taken by the client, within ProgressTimeout, or the node cuts the
+	// request off (the body's reads fail with DeadlineExceeded, a response
+	// is cut short, and the connection is closed) and logs it. The clock
+	// starts when the node starts reading a body and again after every
+	// ProgressBytes of it, and before every write of a response (at most
+	// ProgressBytes each), so what the node does before it reads or writes
+	// (a job status's wait) is not counted. The node sets the
+	// connection's read and write deadlines through
+	// [http.ResponseController] (net/http's servers support it), which
+	// replaces the server's ReadTimeout and WriteTimeout, if any, for those
+	// reads and writes; the server's ReadHeaderTimeout and IdleTimeout
+	// still bound the rest (see [Node.Handler]). Default (0):
+	// DefaultProgressTimeout.
+	ProgressTimeout time.Duration
+	// ProgressBytes: see ProgressTimeout. Default (0):
+	// DefaultProgressBytes, which with the default ProgressTimeout asks
+	// for about 4 KiB/s.
+	ProgressBytes int
+	// Logger receives the node's log lines: refused, failed and cut off
+	// requests, aborted uploads. No line holds the secret or a token.
+	// Default: no logging.
 	Logger *slog.Logger
 }
 
 // DefaultDialTimeout is Options.DialTimeout's default.
 const DefaultDialTimeout = 10 * time.Second
+
+// DefaultProgressTimeout is Options.ProgressTimeout's default.
+const DefaultProgressTimeout = time.Minute
+
+// DefaultProgressBytes is Options.ProgressBytes's default: 256 KiB.
+const DefaultProgressBytes = 256 << 10
 
 // Node is a storage node. It is safe for concurrent use. Its methods that
 // take a name (Put, Stat, Open, Delete) work on the local store directly,
@@ -105,6 +134,7 @@ type Node struct {
 	transforms  map[string]insitu.Transform
 	jobs        jobTable
 	dialTimeout time.Duration
+	progress    progressBound
 	outputs     outputTable
 	hc          *http.Client // the jobs' puts to other nodes
 
@@ -155,6 +185,10 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative DialTimeout %v", id, opts.DialTimeout)
 	case opts.OutputRecords < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative OutputRecords %d", id, opts.OutputRecords)
+	case opts.ProgressTimeout < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative ProgressTimeout %v", id, opts.ProgressTimeout)
+	case opts.ProgressBytes < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative ProgressBytes %d", id, opts.ProgressBytes)
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -176,6 +210,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		log:     opts.Logger,
 
 		dialTimeout: opts.DialTimeout,
+		progress:    progressBound{timeout: opts.ProgressTimeout, bytes: int64(opts.ProgressBytes)},
 		outputs:     outputTable{limit: opts.OutputRecords},
 		hc:          newJobHTTPClient(),
 		dirSeed:     maphash.MakeSeed(),
@@ -185,6 +220,12 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	}
 	if n.dialTimeout == 0 {
 		n.dialTimeout = DefaultDialTimeout
+	}
+	if n.progress.timeout == 0 {
+		n.progress.timeout = DefaultProgressTimeout
+	}
+	if n.progress.bytes == 0 {
+		n.progress.bytes = DefaultProgressBytes
 	}
 	if n.outputs.limit == 0 {
 		n.outputs.limit = DefaultOutputRecords

@@ -101,6 +101,12 @@ type member struct {
 // Options.Sidecar it also starts a transform server next to each
 // node, whose URL is the node's TransformURL in the map. ctx bounds the
 // start only: the nodes run until [Cluster.Close].
+//
+// No request can hold a connection for ever: each HTTP server gives a
+// request's headers 10 seconds to arrive and closes a kept-alive
+// connection idle for 2 minutes, and each node bounds the bodies it reads
+// and the responses it writes (node.Options.ProgressTimeout and
+// ProgressBytes, which Options.NodeOptions may set).
 func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 	if n < 1 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: a cluster needs at least one node, not %d", n)
@@ -405,11 +411,22 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 	return nil
 }
 
+// The bounds of the HTTP servers that Start starts, for the nodes and
+// their transform servers: the headers of a request must arrive within
+// headerTimeout, and a kept-alive connection is closed after idleTimeout
+// without a request. A node's handler bounds the bodies and responses
+// itself (node.Options.ProgressTimeout).
+const (
+	headerTimeout = 10 * time.Second
+	idleTimeout   = 2 * time.Minute
+)
+
 // server returns the HTTP server of a member node.
 func (c *Cluster) server(nd *node.Node) *http.Server {
 	return &http.Server{
 		Handler:           nd.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(c.log.With("node", nd.ID()).Handler(), slog.LevelWarn),
 	}
 }

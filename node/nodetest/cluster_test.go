@@ -1,20 +1,25 @@
 package nodetest_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/testutil"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 )
 
@@ -187,4 +192,37 @@ func startCluster(t testing.TB, n int, opts *nodetest.Options) *nodetest.Cluster
 		}
 	})
 	return c
+}
+
+// TestSlowClientsCutOff checks that an embedded cluster's nodes bound whole
+// requests, not only their headers: a PUT whose body never comes is
+// answered 504 deadline_exceeded once the node's progress timeout has
+// passed, and a kept-alive connection stays usable after an honest request.
+func TestSlowClientsCutOff(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, &nodetest.Options{NodeOptions: func(_ string, o *node.Options) {
+		o.ProgressTimeout = 200 * time.Millisecond
+	}})
+	addr := strings.TrimPrefix(c.Map().Nodes()[0].URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second)) // a net, not a synchronization
+	if _, err := io.WriteString(conn, "PUT /v1/objects/b/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+c.Secret().Token()+"\r\nContent-Length: 100\r\n\r\n0123"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled upload: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout || resp.Header.Get("Insitu-Error-Code") != "deadline_exceeded" {
+		t.Errorf("a stalled upload: %s %s, want 504 deadline_exceeded", resp.Status, body)
+	}
+	if _, err := c.Node("n1").Stat(t.Context(), insitu.Name{Bucket: "b", Key: "k"}); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("Stat of the stalled upload: %v, want NotFound", err)
+	}
 }

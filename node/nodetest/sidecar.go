@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/transport"
@@ -38,7 +37,8 @@ func (s *sidecar) serve(ln net.Listener) error {
 	tl := &trackingListener{Listener: ln, conns: make(map[*trackedConn]struct{})}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan struct{})
