@@ -119,6 +119,12 @@ func (n *Node) serveMap(w http.ResponseWriter, r *http.Request, m *locality.Map)
 			n.writeError(w, r, err)
 			return
 		}
+		if cur := n.Map(); nm.Newer(cur) {
+			if err := nm.Succeeds(cur); err != nil {
+				n.writeError(w, r, err) // a jump no later map could pass
+				return
+			}
+		}
 		n.SetMap(nm)
 		m = n.Map()
 		w.Header().Set(wire.MapVersion, strconv.FormatInt(m.Version(), 10))

@@ -305,6 +305,12 @@ func (n *Node) status(j *nodeJob) cluster.JobStatus {
 		return st
 	}
 	rep, err := j.run.Wait(context.Background())
+	// The node's paths stay on the node: a transform's error may name the
+	// input's file (Input.Path).
+	rep.Failures = slices.Clone(rep.Failures)
+	for i := range rep.Failures {
+		rep.Failures[i].Message = n.scrub(rep.Failures[i].Message)
+	}
 	st.Report = &rep
 	st.Stats = j.run.Stats() // the run's final stats, Final set
 	switch {
@@ -313,7 +319,7 @@ func (n *Node) status(j *nodeJob) cluster.JobStatus {
 		st.Code, st.Message = insitu.Canceled, "aborted"
 	case err != nil:
 		st.State = cluster.JobFailed
-		st.Code, st.Message = insitu.CodeOf(err), err.Error()
+		st.Code, st.Message = insitu.CodeOf(err), n.scrub(err.Error())
 	default:
 		st.State = cluster.JobDone
 	}

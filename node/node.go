@@ -76,6 +76,10 @@ type Options struct {
 	// outputs on the node is not checked for its later ones. Default (0):
 	// DefaultOutputRecords.
 	OutputRecords int
+	// MaxJobs is how many jobs the node runs at once; one more is refused
+	// with Unavailable (HTTP 503), which a client retries later. Default
+	// (0): DefaultMaxJobs.
+	MaxJobs int
 	// ProgressTimeout and ProgressBytes bound how slowly a request may
 	// move over the network, so that a client that trickles its body, or
 	// that never reads the response, cannot hold a connection and a
@@ -185,6 +189,8 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative DialTimeout %v", id, opts.DialTimeout)
 	case opts.OutputRecords < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative OutputRecords %d", id, opts.OutputRecords)
+	case opts.MaxJobs < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative MaxJobs %d", id, opts.MaxJobs)
 	case opts.ProgressTimeout < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node %s: negative ProgressTimeout %v", id, opts.ProgressTimeout)
 	case opts.ProgressBytes < 0:
@@ -212,7 +218,6 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		dialTimeout: opts.DialTimeout,
 		progress:    progressBound{timeout: opts.ProgressTimeout, bytes: int64(opts.ProgressBytes)},
 		outputs:     outputTable{limit: opts.OutputRecords},
-		hc:          newJobHTTPClient(),
 		dirSeed:     maphash.MakeSeed(),
 	}
 	if n.maxSize == 0 {
@@ -230,6 +235,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	if n.outputs.limit == 0 {
 		n.outputs.limit = DefaultOutputRecords
 	}
+	n.hc = newJobHTTPClient(n.progress.timeout)
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -237,6 +243,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	n.transforms = maps.Clone(opts.Transforms)
 	n.jobs.init()
+	n.jobs.limit = opts.MaxJobs
 	n.m.Store(m)
 	if len(n.secret) == 0 {
 		n.log.Warn("authentication is off: the node has no secret")
@@ -265,12 +272,13 @@ func (n *Node) Dir() string { return n.dir }
 // Map returns the node's current map.
 func (n *Node) Map() *locality.Map { return n.m.Load() }
 
-// SetMap installs m when it is newer than the node's map, and reports
+// SetMap installs m when it succeeds the node's map (newer, by at most
+// locality.MaxMapStep versions: see [locality.Map.Succeeds]), and reports
 // whether it did.
 func (n *Node) SetMap(m *locality.Map) bool {
 	for {
 		cur := n.m.Load()
-		if m == nil || m.Len() == 0 || !m.Newer(cur) {
+		if m == nil || m.Len() == 0 || m.Succeeds(cur) != nil {
 			return false
 		}
 		if n.m.CompareAndSwap(cur, m) {
@@ -402,8 +410,12 @@ func (n *Node) stat(ctx context.Context, m *locality.Map, name insitu.Name) (ins
 	if err != nil {
 		return insitu.Object{}, n.fileError(name, err, false)
 	}
-	if !fi.Mode().IsRegular() {
+	switch {
+	case fi.Mode().IsRegular():
+	case fi.IsDir():
 		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
+	default: // a link or a special file planted in the store: refused, never followed
+		return insitu.Object{}, &insitu.Error{Code: insitu.PermissionDenied, Name: name, Msg: "not a regular file in the store"}
 	}
 	return insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name)}, nil
 }

@@ -620,3 +620,70 @@ func TestPutNilReader(t *testing.T) {
 		t.Errorf("Stat after the refused Put: %v, want NotFound", err)
 	}
 }
+
+// TestMapJumpRefused: a map pushed with a version far past the node's
+// (such as MaxMapVersion, which no later map could pass) is refused with
+// InvalidArgument and the node keeps its map; the next version is taken.
+func TestMapJumpRefused(t *testing.T) {
+	t.Parallel()
+	s := startSingle(t, nil)
+	client, err := locality.NewClient(s.node.Map(), &locality.ClientOptions{Secret: s.secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	self := locality.Node{ID: "solo", URL: s.srv.URL}
+	cur := s.node.Map()
+	nodes := cur.Nodes()
+	for _, v := range []int64{locality.MaxMapVersion, cur.Version() + locality.MaxMapStep + 1} {
+		jump, err := locality.NewMap(v, nodes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.PushMap(t.Context(), self, jump); !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("push of version %d = %v, want InvalidArgument", v, err)
+		}
+		if got := s.node.Map().Version(); got != cur.Version() {
+			t.Fatalf("the node took version %d", got)
+		}
+	}
+	next, _ := locality.NewMap(cur.Version()+1, nodes...)
+	got, err := client.PushMap(t.Context(), self, next)
+	if err != nil || got.Version() != next.Version() {
+		t.Fatalf("push of the next version = %v, %v", got, err)
+	}
+}
+
+// TestPlantedLinkRefused: a symbolic link planted in the store answers as a
+// refusal (PermissionDenied), for HEAD and GET alike, and never serves the
+// file it points at.
+func TestPlantedLinkRefused(t *testing.T) {
+	t.Parallel()
+	s := startSingle(t, nil)
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("outside bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.node.Dir(), "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(s.node.Dir(), "b", "link")); err != nil {
+		t.Fatal(err)
+	}
+	name := insitu.Name{Bucket: "b", Key: "link"}
+	if _, err := s.node.Stat(t.Context(), name); !errors.Is(err, insitu.PermissionDenied) {
+		t.Errorf("Stat = %v, want PermissionDenied", err)
+	}
+	if f, _, err := s.node.Open(t.Context(), name); !errors.Is(err, insitu.PermissionDenied) {
+		if f != nil {
+			f.Close()
+		}
+		t.Errorf("Open = %v, want PermissionDenied", err)
+	}
+	for _, method := range []string{"HEAD", "GET"} {
+		resp, body := raw(t, s.addr(), method+" /v1/objects/b/link HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.Token()+"\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "outside bytes") {
+			t.Errorf("%s of a planted link: %d %q, want 403 without its bytes", method, resp.StatusCode, body)
+		}
+	}
+}

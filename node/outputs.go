@@ -198,12 +198,14 @@ func (t claimTransport) CloseIdleConnections() {
 }
 
 // newJobHTTPClient returns the HTTP client of the node's jobs' puts to
-// other nodes: locality.Client's default transport settings, and the
-// claim headers.
-func newJobHTTPClient() *http.Client {
+// other nodes: locality.Client's default transport settings, the claim
+// headers, and a bound on a peer's answer once the request is sent (the
+// node's ProgressTimeout), so a frozen peer cannot hold a job's worker.
+func newJobHTTPClient(answerWithin time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.ExpectContinueTimeout = time.Second
+	tr.ResponseHeaderTimeout = answerWithin
 	return &http.Client{Transport: claimTransport{base: tr}}
 }
 

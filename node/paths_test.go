@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +14,10 @@ import (
 	"testing"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/node/nodetest"
 )
 
 // noPathIn fails the test when a response's status line, headers or body
@@ -175,5 +178,30 @@ func TestWriteErrorHoldsNoPath(t *testing.T) {
 	// Nothing is left of the upload.
 	if left := files(t, nd.Dir()); len(left) != 0 {
 		t.Errorf("files left in the store: %v", left)
+	}
+}
+
+// TestJobFailuresHoldNoPaths: a transform's error that names its input's
+// file (Input.Path, in the store) reaches the coordinator with the path
+// made store-relative: the node's paths stay on the node.
+func TestJobFailuresHoldNoPaths(t *testing.T) {
+	t.Parallel()
+	namesPath := insitu.TransformFunc(func(_ context.Context, in *insitu.Input, _ io.Writer) error {
+		return insitu.Errorf(insitu.InvalidArgument, "cannot decode %s", in.Path)
+	})
+	c := startCluster(t, 2, &nodetest.Options{Transforms: map[string]insitu.Transform{"fail": namesPath}})
+	for i := range 6 {
+		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: fmt.Sprintf("f%d", i)}, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, _ := cluster.Run(t.Context(), c.Client(), cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "fail", ContinueOnError: true}, nil)
+	if rep.Failed != 6 || len(rep.Failures) != 6 {
+		t.Fatalf("want 6 failures:\n%s", rep)
+	}
+	for _, f := range rep.Failures {
+		if strings.Contains(f.Message, c.Dir()) || !strings.Contains(f.Message, "in/"+f.Name.Key) {
+			t.Errorf("failure message %q holds the store's path, or not the object's", f.Message)
+		}
 	}
 }
