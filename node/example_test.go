@@ -69,7 +69,7 @@ func ExampleNode_Shutdown() {
 	if err != nil {
 		panic(err)
 	}
-	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go srv.Serve(ln)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
