@@ -22,7 +22,7 @@ var layers = [][]string{
 	{"cluster", "transform/ffmpeg"},
 	{"node"},
 	{"node/nodetest", "s3/s3test", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
-	{"examples/etlbench", "examples/flac2wav", "examples/migrate"},
+	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/migrate"},
 }
 
 const module = "github.com/insitu-data/insitu"
