@@ -75,7 +75,10 @@ func TestRefused(t *testing.T) {
 				args = tc.args(mapFile, secretFile, t.TempDir())
 			}
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), func() {}, args, &stdout, &stderr)
+			// A node that starts when it should not stops when ctx ends.
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			code := run(ctx, func() {}, args, &stdout, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
 				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q", code, stdout.String(), stderr.String(), tc.want)
 			}
