@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -235,16 +236,33 @@ type resultFrame struct {
 // readFrames reads binary frames from c and hands each to dispatch until
 // the connection ends, a message is not a binary frame (a protocol error),
 // or dispatch fails; it returns why it stopped. Client and server share it.
+//
+// A message that breaks the frame format is read to its end before the
+// protocol error is returned: one larger than the read limit (a frame
+// header and maxFramePayload) is then refused by the WebSocket layer,
+// which closes the connection with 1009 (message too big) as
+// docs/PROTOCOL.md says, whatever its header claimed; readFrames returns
+// that error instead, so that the caller does not close with 1002.
 func readFrames(c *websocket.Conn, dispatch func(frameHeader, *frameBuf) error) error {
 	for {
 		typ, r, err := c.Reader(context.Background())
 		if err != nil {
 			return err
 		}
+		var h frameHeader
+		var f *frameBuf
 		if typ != websocket.MessageBinary {
-			return protoErrorf("a text message; insitu frames are binary")
+			err = protoErrorf("a text message; insitu frames are binary")
+		} else {
+			h, f, err = readFrame(r)
 		}
-		h, f, err := readFrame(r)
+		var pe *protocolError
+		if errors.As(err, &pe) {
+			if _, derr := io.Copy(io.Discard, r); errors.Is(derr, websocket.ErrMessageTooBig) {
+				return derr
+			}
+			return err
+		}
 		if err == nil {
 			err = dispatch(h, f)
 		}

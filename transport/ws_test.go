@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -146,10 +147,41 @@ func TestWSBrokenFramesCloseTheConnection(t *testing.T) {
 		}
 		wantClosed(t, conn, websocket.StatusProtocolError, "text message")
 	})
+	// A message over the read limit (a header and 1 MiB) is closed with
+	// 1009, as PROTOCOL.md says, whatever its header claims; a header that
+	// claims more than 1 MiB in a message within the limit is a broken
+	// frame (1002).
 	t.Run("oversized", func(t *testing.T) {
 		conn := rawDial(t, base)
 		send(t, conn, frameBytes(frameData, 0, 1, make([]byte, maxFramePayload+64)))
+		wantClosed(t, conn, websocket.StatusMessageTooBig, "read limited")
+	})
+	t.Run("oversized under a small header", func(t *testing.T) {
+		conn := rawDial(t, base)
+		send(t, conn, append(frameBytes(frameData, 0, 1, []byte("abc")), make([]byte, maxFramePayload)...))
+		wantClosed(t, conn, websocket.StatusMessageTooBig, "read limited")
+	})
+	t.Run("oversized text", func(t *testing.T) {
+		conn := rawDial(t, base)
+		if err := conn.Write(testCtx(t), websocket.MessageText, make([]byte, frameHeaderLen+maxFramePayload+1)); err != nil {
+			t.Fatal(err)
+		}
+		wantClosed(t, conn, websocket.StatusMessageTooBig, "read limited")
+	})
+	t.Run("a header over the limit in a short message", func(t *testing.T) {
+		conn := rawDial(t, base)
+		f := frameBytes(frameData, 0, 1, []byte("abc"))
+		binary.BigEndian.PutUint32(f[8:], maxFramePayload+64)
+		send(t, conn, f)
 		wantClosed(t, conn, websocket.StatusProtocolError, "DATA frame of 1048640 bytes is over the limit of 1048576")
+	})
+	t.Run("largest message", func(t *testing.T) {
+		// A message of exactly the limit is a frame like any other: here
+		// one that overruns its request's window.
+		conn := rawDial(t, base)
+		send(t, conn, openFrame(9, 0, `{"bucket":"b","key":"noread","size":-1}`))
+		send(t, conn, frameBytes(frameData, 0, 9, make([]byte, maxFramePayload)))
+		wantClosed(t, conn, websocket.StatusProtocolError, "overruns its flow-control window")
 	})
 }
 

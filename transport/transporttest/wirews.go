@@ -768,6 +768,7 @@ func (w *wire) testWSBrokenFrames(t *testing.T) {
 		{"unknown flags", [][]byte{frame{typ: frameData, flags: 0x40, id: 1}.encode()}},
 		{"flags on a CREDIT", [][]byte{withHeader(creditFrame(1, 1), func(b []byte) { b[1] = flagEnd })}},
 		{"request id 0", [][]byte{frame{typ: frameData, id: 0, payload: []byte("x")}.encode()}},
+		{"a length over 1 MiB in a short message", [][]byte{withHeader(data, func(b []byte) { b[8], b[9], b[10], b[11] = 0, 0x10, 0, 0x40 })}},
 		{"a length over the payload", [][]byte{withHeader(data, func(b []byte) { b[11] = 6 })}},
 		{"a length under the payload", [][]byte{withHeader(data, func(b []byte) { b[11] = 1 })}},
 		{"a CREDIT of 3 bytes", [][]byte{frame{typ: frameCredit, id: 1, payload: []byte{0, 0, 1}}.encode()}},
@@ -793,5 +794,9 @@ func (w *wire) testWSBrokenFrames(t *testing.T) {
 
 	c = w.dial(t, 0)
 	c.sendRaw(frame{typ: frameData, id: 1, payload: make([]byte, maxPayload+64)}.encode())
-	c.wantClosed("a frame over 1 MiB", websocket.StatusProtocolError, websocket.StatusMessageTooBig)
+	c.wantClosed("a message over the read limit", websocket.StatusMessageTooBig)
+
+	c = w.dial(t, 0)
+	c.sendRaw(append(data.encode(), make([]byte, maxPayload)...))
+	c.wantClosed("a message over the read limit whose header says 3 bytes", websocket.StatusMessageTooBig)
 }
