@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"time"
 )
 
 // batchConn gathers the writes to a connection and sends them with as few
@@ -117,9 +118,9 @@ func (b *batchConn) Close() error {
 }
 
 // batchDialer dials TCP connections that gather their writes. The
-// caller's context bounds the dial.
-func batchDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
+// caller's context and timeout bound the dial.
+func batchDialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {

@@ -33,9 +33,28 @@ type DialOptions struct {
 	Secret locality.Secret
 	// Timeout bounds the time of one object, end to end; the server is
 	// told so too, and stops the transform when it passes. Past it the
-	// object fails with [insitu.DeadlineExceeded]. Default 0: no limit
-	// but the caller's context.
+	// object fails with [insitu.DeadlineExceeded]. Default
+	// [DefaultTimeout], the server's default too.
 	Timeout time.Duration
+	// IOTimeout bounds each wait of the client on the server that does
+	// not depend on the transform's pace: each dial (the connection and
+	// the WebSocket or TLS handshake); for WS, each frame's write (a
+	// write that does not complete drops the connection, and the objects
+	// on it fail with [insitu.Unavailable]) and the server's liveness:
+	// while objects are in flight on a connection that has heard nothing
+	// from the server for IOTimeout, the client pings it, and a server
+	// that does not answer within IOTimeout (frozen, or cut off) has its
+	// connection dropped the same way. The waits that follow the
+	// transform (its output, the credit it grants as it reads, and in
+	// HPush and HPull the whole exchange) are bounded by Timeout. Default
+	// [DefaultIOTimeout].
+	IOTimeout time.Duration
+	// IdleTimeout closes a WebSocket connection of the pool that has
+	// carried no object for this long; the next object dials a new one.
+	// Keep it below the server's [ServerOptions.IdleTimeout], so that the
+	// server never closes a connection the client is about to use.
+	// Default [DefaultClientIdleTimeout].
+	IdleTimeout time.Duration
 	// LocalFile sends an input's local path (Input.Path) instead of its
 	// bytes, when it has one: for a server that shares the disk and lists
 	// the file's directory in its ServerOptions.Roots; Input.Body is then
@@ -48,7 +67,8 @@ type DialOptions struct {
 	// be nil); HPush ignores it.
 	SourceURL func(obj insitu.Object) (url, token string, err error)
 	// HTTPClient makes the requests and the WebSocket handshakes. Default:
-	// a client with a keep-alive pool of Pool connections.
+	// a client with a keep-alive pool of Pool connections whose dials are
+	// bounded by IOTimeout.
 	HTTPClient *http.Client
 	// Window is the WebSocket receive window of one request: the bytes
 	// of output the server may send ahead of the writing to out. Default
@@ -109,6 +129,15 @@ func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Client, er
 		o.Window = defaultWindow
 	}
 	o.Window = min(max(o.Window, minWindow), maxWindow)
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.IOTimeout <= 0 {
+		o.IOTimeout = DefaultIOTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultClientIdleTimeout
+	}
 	c.log = o.Logger
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -117,11 +146,11 @@ func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Client, er
 	if c.http == nil {
 		if o.Mode == WS {
 			// WebSocket connections leave the pool: do not count them.
-			tr := newHTTPTransport(0)
-			tr.DialContext = batchDialer()
+			tr := newHTTPTransport(0, o.IOTimeout)
+			tr.DialContext = batchDialer(o.IOTimeout)
 			c.http = &http.Client{Transport: tr}
 		} else {
-			c.http = &http.Client{Transport: newHTTPTransport(o.Pool)}
+			c.http = &http.Client{Transport: newHTTPTransport(o.Pool, o.IOTimeout)}
 		}
 	}
 	if o.Mode == WS {
@@ -194,13 +223,9 @@ func (c *Client) do(callerCtx context.Context, in *insitu.Input, dst *insitu.Des
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	ctx := callerCtx
-	if c.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(callerCtx, c.opts.Timeout,
-			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", c.opts.Timeout))
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeoutCause(callerCtx, c.opts.Timeout,
+		insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", c.opts.Timeout))
+	defer cancel()
 	var body io.Reader
 	var sized *sizedReader
 	if req.hasBody() {
@@ -298,9 +323,7 @@ func (c *Client) newRequest(in *insitu.Input, dst *insitu.Destination) (*request
 	if dst != nil {
 		r.PutURL, r.PutToken = dst.URL, dst.Token
 	}
-	if c.opts.Timeout > 0 {
-		r.TimeoutMS = max(1, c.opts.Timeout.Milliseconds())
-	}
+	r.TimeoutMS = max(1, c.opts.Timeout.Milliseconds())
 	if err := r.validate(); err != nil {
 		return nil, err
 	}

@@ -35,8 +35,12 @@ type ClusterOptions struct {
 	// Default: DialOptions' default.
 	Pool int
 	// Timeout is [DialOptions.Timeout]: the time limit of one object, end
-	// to end. Default 0: only the caller's context.
+	// to end. Default: DialOptions' default, [DefaultTimeout].
 	Timeout time.Duration
+	// IOTimeout is [DialOptions.IOTimeout]: the bound on each dial, each
+	// frame's write and each wait for a sign of life from a server.
+	// Default: DialOptions' default, [DefaultIOTimeout].
+	IOTimeout time.Duration
 	// HTTPClient makes every request to the transform servers and the
 	// WebSocket handshakes. Default: a client of each server's own (see
 	// [DialOptions.HTTPClient]).
@@ -212,6 +216,7 @@ func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error
 		Pool:       t.opts.Pool,
 		Secret:     t.c.Secret(),
 		Timeout:    t.opts.Timeout,
+		IOTimeout:  t.opts.IOTimeout,
 		LocalFile:  t.opts.LocalPath != nil,
 		SourceURL:  t.sourceURL,
 		HTTPClient: t.opts.HTTPClient,

@@ -291,10 +291,16 @@ func clearBucket(t *testing.T, c *nodetest.Cluster, bucket string) {
 // owner; a node without a transform server is an InvalidArgument error;
 // a closed ClusterTransform refuses work.
 func TestClusterTransformRouting(t *testing.T) {
-	// Each server says which node it is next to.
+	// Each server says which node it is next to: whose store the file it
+	// opened is in (Input.Path names the open file; it resolves to where
+	// the file is).
 	c, err := nodetest.Start(t.Context(), 3, &nodetest.Options{Sidecar: insitu.TransformFunc(
 		func(_ context.Context, in *insitu.Input, out io.Writer) error {
-			_, err := fmt.Fprintf(out, "%s on %s", in.Name.Key, filepath.Base(filepath.Dir(filepath.Dir(in.Path))))
+			p, err := filepath.EvalSymlinks(in.Path)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(out, "%s on %s", in.Name.Key, filepath.Base(filepath.Dir(filepath.Dir(p))))
 			return err
 		})})
 	if err != nil {

@@ -37,8 +37,17 @@
 // node sets [ServerOptions.NodeMap] so that it puts to and fetches from
 // the nodes of the cluster only.
 //
+// Every wait on a peer ends: a per-object Timeout, an IOTimeout on each
+// write, each wait for input or credit and each dial, an IdleTimeout for
+// idle WebSocket connections, and on the client a ping of a server that
+// has said nothing for IOTimeout; all have finite defaults
+// ([DefaultTimeout], [DefaultIOTimeout], [DefaultIdleTimeout],
+// [DefaultClientIdleTimeout]). A request takes a transform slot only once
+// its work can start, and a local file is opened once, confined, and
+// handed to the transform open (see [ServerOptions.Roots]).
+//
 // docs/PROTOCOL.md in the repository specifies every path, header, frame,
-// status and error code. Package transporttest holds the conformance
+// status, error code and limit. Package transporttest holds the conformance
 // suites: Run, which every mode passes, and RunServer, which checks a
 // transform server, written in any language, on the wire.
 //

@@ -3,35 +3,46 @@ package transport
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
 	"github.com/insitu-data/insitu/internal/fserr"
 )
 
-// resolveRoots makes the allowed roots absolute, clean and free of
-// symbolic links. A root that does not resolve to a directory is an
-// InvalidArgument error.
-func resolveRoots(roots []string) ([]string, error) {
-	var out []string
+// localRoot is an allowed root of local-file input, open for the Server's
+// life: a request's file is opened through it, so that nothing outside it
+// can be reached, whatever links its subdirectories hold.
+type localRoot struct {
+	given, resolved string // absolute and clean; resolved has no link
+	root            *os.Root
+}
+
+// openRoots opens the allowed roots. A root that does not resolve to a
+// directory is an InvalidArgument error.
+func openRoots(roots []string) ([]localRoot, error) {
+	var out []localRoot
 	for _, r := range roots {
 		abs, err := filepath.Abs(r)
+		var resolved string
 		if err == nil {
-			abs, err = filepath.EvalSymlinks(abs)
+			resolved, err = filepath.EvalSymlinks(abs)
 		}
+		var root *os.Root
 		if err == nil {
-			var fi os.FileInfo
-			if fi, err = os.Stat(abs); err == nil && !fi.IsDir() {
-				err = errors.New("not a directory")
-			}
+			root, err = os.OpenRoot(resolved)
 		}
 		if err != nil {
+			for _, o := range out {
+				o.root.Close()
+			}
 			return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: local-file root %q does not resolve to a directory: %w", r, err)
 		}
-		out = append(out, abs)
+		out = append(out, localRoot{given: abs, resolved: resolved, root: root})
 	}
 	return out, nil
 }
@@ -45,72 +56,97 @@ func within(root, p string) (rel string, ok bool) {
 	return rel, true
 }
 
-// confine resolves a request's local path: clean it, follow its links, and
-// find the allowed root it is in. A path outside every root is
-// PermissionDenied; a path inside one that does not resolve has the code
-// of its file-system error (package fserr): NotFound for a missing file.
-func (s *Server) confine(name insitu.Name, p string) (root, rel, resolved string, err error) {
+// errOutside is the one error of a local path outside every root: the
+// same text whether or not the path exists, so that a client cannot probe
+// the machine's files.
+func errOutside(p string) error {
+	return insitu.Errorf(insitu.PermissionDenied, "local path %s is outside the server's allowed roots", p)
+}
+
+// confine finds the allowed root a request's local path is in, by its
+// text alone (the file system is not touched): the cleaned path must be
+// inside a root as given to NewServer or as its links resolved. Anything
+// else is PermissionDenied, with the same message whether it exists or not.
+func (s *Server) confine(p string) (*localRoot, string, error) {
 	if len(s.roots) == 0 {
-		return "", "", "", insitu.Errorf(insitu.PermissionDenied, "local-file input is disabled on this server (ServerOptions.Roots is empty)")
+		return nil, "", insitu.Errorf(insitu.PermissionDenied, "local-file input is disabled on this server (ServerOptions.Roots is empty)")
 	}
 	clean := filepath.Clean(p)
-	resolved, err = filepath.EvalSymlinks(clean)
-	if err != nil {
-		for _, r := range s.roots {
-			if _, ok := within(r, clean); ok {
-				return "", "", "", fserr.Wrap(name, err)
-			}
+	for i := range s.roots {
+		r := &s.roots[i]
+		if rel, ok := within(r.resolved, clean); ok {
+			return r, rel, nil
 		}
-		return "", "", "", insitu.Errorf(insitu.PermissionDenied, "local path %s is outside the server's allowed roots", clean)
-	}
-	for _, r := range s.roots {
-		if rel, ok := within(r, resolved); ok {
-			return r, rel, resolved, nil
+		if rel, ok := within(r.given, clean); ok {
+			return r, rel, nil
 		}
 	}
-	return "", "", "", insitu.Errorf(insitu.PermissionDenied, "local path %s (resolved to %s) is outside the server's allowed roots", clean, resolved)
+	return nil, "", errOutside(clean)
 }
 
-// localFile is a confined local input, opened on its first Read so that a
-// transform that only uses Input.Path never opens it. Its errors carry the
-// codes of package fserr.
+// localFile is a confined local input, opened once for one request. The
+// transform reads it as Input.Body and may open path, Input.Path, itself:
+// on Linux path names this very open file (/proc/<pid>/fd/<n>), so that
+// a tool run on it gets exactly the file that was checked, even if the
+// name was changed since. It must stay open until the transform returns.
 type localFile struct {
-	name      insitu.Name
-	root, rel string
-	once      sync.Once
-	f         *os.File
-	err       error
+	f    *os.File
+	name insitu.Name
+	size int64
+	path string
 }
 
-// openLocal stats the local input and returns it, not yet opened, with its size.
-func openLocal(name insitu.Name, root, rel, resolved string) (*localFile, int64, error) {
-	fi, err := os.Stat(resolved)
+// openLocal opens rel in root, once (see openConfined): through the
+// os.Root (no link may lead out of it), on Linux without following a link
+// at the last element (O_NOFOLLOW), and without blocking (O_NONBLOCK: a
+// FIFO cannot hold the request); then it refuses what fstat says is not a
+// regular file. p is the path the request named, for the messages.
+func (s *Server) openLocal(name insitu.Name, root *localRoot, rel, p string) (*localFile, error) {
+	clean := filepath.Clean(p)
+	f, err := openConfined(root.root, rel)
 	if err != nil {
-		return nil, 0, fserr.Wrap(name, err)
+		switch {
+		case errors.Is(err, syscall.ELOOP):
+			return nil, insitu.WithName(insitu.Errorf(insitu.PermissionDenied,
+				"local path %s is a symbolic link; the server opens no link as a local file", clean), name)
+		case atomicfile.Escapes(err):
+			return nil, insitu.WithName(errOutside(clean), name)
+		case errors.Is(err, syscall.ENXIO): // a socket, or a device without its driver
+			return nil, errNotRegular(name, clean)
+		}
+		return nil, fserr.Wrap(name, &fs.PathError{Op: "open", Path: clean, Err: unwrapPathError(err)})
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fserr.Wrap(name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "local path %s is not a regular file", resolved), name)
+		f.Close()
+		return nil, errNotRegular(name, clean)
 	}
-	return &localFile{name: name, root: root, rel: rel}, fi.Size(), nil
+	path := fdPath(f)
+	if path == "" {
+		path = clean
+	}
+	return &localFile{f: f, name: name, size: fi.Size(), path: path}, nil
 }
 
-func (l *localFile) open() error {
-	l.once.Do(func() {
-		// OpenInRoot refuses a link swapped in since the path was checked.
-		f, err := os.OpenInRoot(l.root, l.rel)
-		if err != nil {
-			l.err = fserr.Wrap(l.name, err)
-			return
-		}
-		l.f = f
-	})
-	return l.err
+func errNotRegular(name insitu.Name, p string) error {
+	return insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "local path %s is not a regular file", p), name)
+}
+
+// unwrapPathError returns the errno under an *fs.PathError, whose path
+// would be the one relative to the root.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (l *localFile) Read(p []byte) (int, error) {
-	if err := l.open(); err != nil {
-		return 0, err
-	}
 	n, err := l.f.Read(p)
 	if err != nil && err != io.EOF {
 		err = fserr.Wrap(l.name, err)
@@ -118,9 +154,4 @@ func (l *localFile) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (l *localFile) Close() error {
-	if l.f != nil {
-		return l.f.Close()
-	}
-	return nil
-}
+func (l *localFile) Close() error { return l.f.Close() }

@@ -24,25 +24,58 @@ import (
 type ServerOptions struct {
 	// MaxConcurrent bounds the objects transformed at once, over all
 	// transports and connections; more wait for a slot (their deadline
-	// running). Default: 4 × GOMAXPROCS.
+	// running). A request takes a slot only once its work can start: a
+	// local file once opened, an input that travels once its first 64 KiB
+	// (or all of it, when shorter) arrived, a source URL at once; so a
+	// client whose input is slow to come holds no slot. Default:
+	// 4 × GOMAXPROCS.
 	MaxConcurrent int
 	// MaxObjectSize bounds an input's length in bytes; a longer one fails
 	// with [insitu.TooLarge]. Default 0: no limit.
 	MaxObjectSize int64
 	// Timeout bounds the time spent on one object, from its request to its
-	// last output byte; past it the object fails with
-	// [insitu.DeadlineExceeded]. A client may ask for a shorter one per
-	// request. Default 0: only the client's.
+	// last output byte (the wait for its input and for a slot included);
+	// past it the object fails with [insitu.DeadlineExceeded]. A client
+	// may ask for a shorter one per request. Default [DefaultTimeout].
 	Timeout time.Duration
+	// IOTimeout bounds every wait of the server on a peer: each write to
+	// a client (a WebSocket frame, a piece of an HTTP response), each wait
+	// for more of a client's input (a DATA frame, the next bytes of a
+	// request body) and for a client's credit, and, through its own HTTP
+	// client, each dial, each write of a direct put, the wait for a
+	// destination's or a source's answer and each wait for a source's next
+	// bytes. A peer that makes no progress for this long fails the object
+	// with [insitu.DeadlineExceeded] (a WebSocket write that does not
+	// complete closes the whole connection, which cannot be used after a
+	// half-written frame). A transform that computes without reading or
+	// writing is not bounded by it, only by Timeout. Default
+	// [DefaultIOTimeout].
+	IOTimeout time.Duration
+	// IdleTimeout closes a WebSocket connection that has carried no
+	// request and no frame for this long (with status 1000), so that an
+	// idle or half-open peer holds nothing for ever. Keep it above the
+	// clients' [DialOptions.IdleTimeout], so that a client retires its
+	// idle connections first. Default [DefaultIdleTimeout].
+	IdleTimeout time.Duration
 	// Roots are the directories local-file input may come from: a request's
-	// path must resolve, after cleaning and following symbolic links,
-	// inside one of them. Each must exist ([NewServer] fails otherwise).
-	// Default: none, and local-file input is refused.
+	// path, once cleaned, must be inside one of them (as given, or as its
+	// symbolic links resolve), and is then opened once, through an os.Root
+	// of that directory (no link can lead out of it), without blocking,
+	// and on Linux without following a link at its last element; the
+	// transform gets that open file, and on Linux an Input.Path that names
+	// it (see docs/PROTOCOL.md, Local files). Each must exist ([NewServer]
+	// fails otherwise); NewServer opens them, and they stay open for the
+	// Server's life. Default: none, and local-file input is refused.
 	Roots []string
 	// HTTPClient makes the direct-put requests and the hpull fetches.
-	// Default: a client with a keep-alive pool sized to MaxConcurrent that
-	// follows no redirects (a redirect would escape AllowPut and
-	// AllowSource; a client given here should refuse them too).
+	// Default: a client with a keep-alive pool of twice MaxConcurrent
+	// connections per host (an object may fetch from and put to one node
+	// at once), that follows no redirects (a redirect would escape
+	// AllowPut and AllowSource; a client given here should refuse them
+	// too), and that bounds each dial, each write on a connection and the
+	// wait for a response's header by IOTimeout. A client given here
+	// brings its own bounds; the server still bounds each wait for a
+	// source's next bytes by IOTimeout.
 	HTTPClient *http.Client
 	// Secret authenticates every request but GET /health: each must carry
 	// the bearer token of this secret, or gets 401. Its token is also sent
@@ -85,8 +118,29 @@ type ServerOptions struct {
 	Logger *slog.Logger
 }
 
+// The default time limits of a [Server] and a [Client].
+const (
+	// DefaultTimeout is the default per-object time limit of a server
+	// ([ServerOptions.Timeout]) and of a client ([DialOptions.Timeout]).
+	DefaultTimeout = 10 * time.Minute
+	// DefaultIOTimeout is the default bound on each wait on a peer
+	// ([ServerOptions.IOTimeout], [DialOptions.IOTimeout]).
+	DefaultIOTimeout = 30 * time.Second
+	// DefaultIdleTimeout is how long a server keeps an idle WebSocket
+	// connection by default ([ServerOptions.IdleTimeout]).
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultClientIdleTimeout is how long a client keeps an idle
+	// WebSocket connection by default ([DialOptions.IdleTimeout]).
+	DefaultClientIdleTimeout = time.Minute
+)
+
 // Default WebSocket limits.
 const (
+	// readyBytes is how much of an input that travels (a request body,
+	// DATA frames) must have arrived, unless it ended sooner, before the
+	// request takes a transform slot: a client that sends its input
+	// slowly, or not at all, holds no slot while it does.
+	readyBytes = 64 << 10
 	// defaultWindow is the default per-stream receive window of the WebSocket transport.
 	defaultWindow = 256 << 10
 	// defaultMaxStreams is the default bound on the objects in flight on one WebSocket connection.
@@ -128,7 +182,7 @@ func LoopbackOnly(u *url.URL) bool {
 type Server struct {
 	t      insitu.Transform
 	opts   ServerOptions
-	roots  []string // resolved
+	roots  []localRoot
 	sem    chan struct{}
 	mux    *http.ServeMux
 	log    *slog.Logger
@@ -142,12 +196,17 @@ type Server struct {
 	closing  bool
 	inflight sync.WaitGroup
 	conns    map[*wsServerConn]struct{}
+
+	// onObject, when set (by tests), is called as each object's work
+	// begins, before it waits for its input or a slot.
+	onObject func(insitu.Name)
 }
 
 // NewServer returns a Server of t with the options opts (nil: the
 // defaults each field documents). It fails with [insitu.InvalidArgument]
-// when t is nil, when a root in opts.Roots does not resolve (it does not
-// exist, say) or when a limit is negative.
+// when t is nil, when a root in opts.Roots does not resolve to a
+// directory it can open (it does not exist, say) or when a limit is
+// negative.
 func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	if t == nil {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: nil transform")
@@ -162,8 +221,21 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: MaxObjectSize %d is negative", o.MaxObjectSize)
 	case o.Timeout < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: Timeout %v is negative", o.Timeout)
+	case o.IOTimeout < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: IOTimeout %v is negative", o.IOTimeout)
+	case o.IdleTimeout < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: IdleTimeout %v is negative", o.IdleTimeout)
 	}
-	roots, err := resolveRoots(o.Roots)
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.IOTimeout == 0 {
+		o.IOTimeout = DefaultIOTimeout
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	roots, err := openRoots(o.Roots)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +266,13 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	}
 	s.client = o.HTTPClient
 	if s.client == nil {
+		// Twice the slots: an object may fetch its input from a node and
+		// put its output to the same node at once.
+		tr := newHTTPTransport(2*o.MaxConcurrent, o.IOTimeout)
+		tr.DialContext = writeDeadlineDialer(o.IOTimeout)
+		tr.ResponseHeaderTimeout = o.IOTimeout
 		s.client = &http.Client{
-			Transport: newHTTPTransport(o.MaxConcurrent),
+			Transport: tr,
 			// A redirect could lead past AllowSource and AllowPut.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
@@ -211,8 +288,22 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP routes r to the endpoint it names.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP routes r to the endpoint it names. Each piece of a response
+// is written under a deadline of IOTimeout from when it is written (the
+// WebSocket endpoint clears the deadlines before the upgrade, and bounds
+// each frame itself).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	s.extendWrite(rc)
+	s.mux.ServeHTTP(w, r)
+	s.extendWrite(rc) // what the handler left buffered goes out after it returns
+}
+
+// extendWrite sets the connection's write deadline to IOTimeout from now.
+// It does nothing on a connection that was hijacked or cannot set one.
+func (s *Server) extendWrite(rc *http.ResponseController) {
+	rc.SetWriteDeadline(time.Now().Add(s.opts.IOTimeout))
+}
 
 // Shutdown stops accepting objects (new requests get [insitu.Unavailable])
 // and waits for those in flight to finish, then closes the WebSocket
@@ -298,22 +389,24 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 // prepared is a request checked against the server's policy.
 type prepared struct {
 	*request
-	root, rel string // the local file: a root and its path inside it
-	put       *url.URL
+	root *localRoot // the local file: a root and its path inside it
+	rel  string
+	put  *url.URL
 }
 
 // prepare checks what a request asks against the options: the local path
-// against Roots, the source against AllowSource, the destination against
-// AllowPut. It runs before the request waits for a slot.
+// against Roots (by its text: the file is opened later, confined), the
+// source against AllowSource, the destination against AllowPut. It runs
+// before the request waits for its input or a slot.
 func (s *Server) prepare(req *request) (*prepared, error) {
 	p := &prepared{request: req}
 	name := req.name()
 	if req.Path != "" {
-		root, rel, resolved, err := s.confine(name, req.Path)
+		root, rel, err := s.confine(req.Path)
 		if err != nil {
 			return nil, insitu.WithName(err, name)
 		}
-		p.root, p.rel, p.Path = root, rel, resolved
+		p.root, p.rel = root, rel
 	}
 	if req.SourceURL != "" {
 		u, _ := url.Parse(req.SourceURL) // validated
@@ -339,14 +432,30 @@ func (s *Server) prepare(req *request) (*prepared, error) {
 	return p, nil
 }
 
+// readier is an input that travels from the client (an inbox, a request
+// body): ready waits until n bytes of it have arrived or it ended, each
+// wait for more bounded by IOTimeout and by the object's context.
+type readier interface {
+	io.Reader
+	ready(n int) error
+}
+
 // serveObject runs the transform on one prepared request. body holds the
 // input when the request carries it. The output goes to out, or to the
 // request's direct-put destination, whose result it then returns.
 // insitu.ErrSkip comes back as is.
 //
+// A transform slot is taken only once the work can start: after a local
+// file was opened, after the first readyBytes of an input that travels
+// arrived (or all of it, when it is shorter), at once for an input
+// fetched from a source (which the server itself then reads, in the slot).
+//
 // ctx is the object's context, from objectContext.
 func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader, out io.Writer) (insitu.PutResult, error) {
 	name := req.name()
+	if s.onObject != nil {
+		s.onObject(name)
+	}
 	fail := func(err error) (insitu.PutResult, error) {
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
@@ -357,6 +466,31 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 		return insitu.PutResult{}, insitu.WithName(err, name)
 	}
 
+	in := &insitu.Input{
+		Object: insitu.Object{Name: name, Size: req.Size, Owner: req.Owner},
+		Args:   req.Args,
+	}
+	switch {
+	case req.Path != "":
+		// Opened once, confined and without blocking; the transform gets
+		// this open file, as Input.Body and as Input.Path, and it stays
+		// open until the transform returns.
+		f, err := s.openLocal(name, req.root, req.rel, req.Path)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		in.Size, in.Path, body = f.size, f.path, f
+	}
+	if max := s.opts.MaxObjectSize; max > 0 && in.Size > max {
+		return fail(insitu.Errorf(insitu.TooLarge, "the input is %d bytes, over the server's limit of %d", in.Size, max))
+	}
+	if r, ok := body.(readier); ok {
+		if err := r.ready(readyBytes); err != nil {
+			return fail(err)
+		}
+	}
+
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -364,19 +498,7 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 	}
 	defer func() { <-s.sem }()
 
-	in := &insitu.Input{
-		Object: insitu.Object{Name: name, Size: req.Size, Owner: req.Owner, Path: req.Path},
-		Args:   req.Args,
-	}
-	switch {
-	case req.Path != "":
-		f, size, err := openLocal(name, req.root, req.rel, req.Path)
-		if err != nil {
-			return fail(err)
-		}
-		defer f.Close()
-		in.Size, body = size, f
-	case req.SourceURL != "":
+	if req.SourceURL != "" {
 		rc, size, err := s.fetch(ctx, req.request)
 		if err != nil {
 			return fail(err)
@@ -394,7 +516,7 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 		body = sized
 	}
 	if max := s.opts.MaxObjectSize; max > 0 {
-		if in.Size > max {
+		if in.Size > max { // a source's Content-Length
 			return fail(insitu.Errorf(insitu.TooLarge, "the input is %d bytes, over the server's limit of %d", in.Size, max))
 		}
 		body = &limitReader{r: body, left: max, max: max}
@@ -436,14 +558,11 @@ func (s *Server) objectContext(parent context.Context, req *request) (context.Co
 	ctx, cancel := context.WithCancelCause(parent)
 	stop := context.AfterFunc(s.ctx, func() { cancel(errShuttingDown) })
 	timeout := s.opts.Timeout
-	if t := req.timeout(); t > 0 && (timeout == 0 || t < timeout) {
+	if t := req.timeout(); t > 0 && t < timeout {
 		timeout = t
 	}
-	cancelTimeout := context.CancelFunc(func() {})
-	if timeout > 0 {
-		ctx, cancelTimeout = context.WithTimeoutCause(ctx, timeout,
-			insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", timeout))
-	}
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout,
+		insitu.Errorf(insitu.DeadlineExceeded, "the per-object timeout of %v passed", timeout))
 	return ctx, func() {
 		cancelTimeout()
 		stop()
@@ -472,10 +591,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fetch GETs the input of an hpull request from its source.
-func (s *Server) fetch(ctx context.Context, req *request) (io.ReadCloser, int64, error) {
+// fetch GETs the input of an hpull request from its source. The body it
+// returns fails a read that waits IOTimeout for the source's next bytes.
+func (s *Server) fetch(parent context.Context, req *request) (io.ReadCloser, int64, error) {
+	ctx, cancel := context.WithCancelCause(parent)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, req.SourceURL, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, 0, insitu.Errorf(insitu.InvalidArgument, "source URL: %v", err)
 	}
 	token := req.SourceToken
@@ -488,33 +610,102 @@ func (s *Server) fetch(ctx context.Context, req *request) (io.ReadCloser, int64,
 	src := hr.URL.Redacted()
 	resp, err := s.client.Do(hr)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+		cancel(nil)
+		if parent.Err() != nil {
+			return nil, 0, parent.Err()
 		}
 		return nil, 0, insitu.Errorf(insitu.Unavailable, "fetching the input from %s: %w", src, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		_, err := wire.DecodeError(resp, insitu.Name{}, "fetching the input from "+src)
+		cancel(nil)
 		return nil, 0, err
 	}
-	return resp.Body, resp.ContentLength, nil
+	return newStallReader(ctx, resp.Body, cancel, s.opts.IOTimeout, "the source "+src), resp.ContentLength, nil
+}
+
+// stallReader fails a Read that waits longer than d: it ends the context
+// of the request whose body it reads, with a DeadlineExceeded cause, and
+// returns that cause. Close closes the body and ends the context.
+type stallReader struct {
+	ctx    context.Context
+	r      io.ReadCloser
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	d      time.Duration
+}
+
+func newStallReader(ctx context.Context, r io.ReadCloser, cancel context.CancelCauseFunc, d time.Duration, who string) *stallReader {
+	s := &stallReader{ctx: ctx, r: r, cancel: cancel, d: d}
+	s.timer = time.AfterFunc(time.Hour, func() { // armed by each Read
+		cancel(insitu.Errorf(insitu.DeadlineExceeded, "%s sent nothing for %v", who, d))
+	})
+	s.timer.Stop()
+	return s
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.ctx.Err() != nil {
+		return 0, context.Cause(s.ctx)
+	}
+	s.timer.Reset(s.d)
+	n, err := s.r.Read(p)
+	s.timer.Stop()
+	if err != nil && err != io.EOF && s.ctx.Err() != nil {
+		err = context.Cause(s.ctx)
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	s.timer.Stop()
+	err := s.r.Close()
+	s.cancel(nil)
+	return err
 }
 
 // newHTTPTransport returns a keep-alive pool for one host with conns
-// connections, tuned for streaming large bodies on a local network.
-func newHTTPTransport(conns int) *http.Transport {
+// connections, tuned for streaming large bodies on a local network. Each
+// dial is bounded by dialTimeout (and by the request's context).
+func newHTTPTransport(conns int, dialTimeout time.Duration) *http.Transport {
 	// conns <= 0: no limit on the connections (WebSocket handshakes).
 	perHost := max(conns, 0)
 	return &http.Transport{
-		DialContext:           (&net.Dialer{}).DialContext, // bounded by the request's context
+		DialContext:           (&net.Dialer{Timeout: dialTimeout}).DialContext,
 		MaxIdleConns:          4 * perHost,
 		MaxIdleConnsPerHost:   perHost,
 		MaxConnsPerHost:       perHost,
 		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   dialTimeout,
 		ResponseHeaderTimeout: 0,
 		ExpectContinueTimeout: 0,
 		DisableCompression:    true,
 		WriteBufferSize:       64 << 10,
 		ReadBufferSize:        64 << 10,
 	}
+}
+
+// writeDeadlineDialer dials TCP connections, each dial bounded by d, on
+// which every write must complete within d: a peer that stops reading
+// fails the write (and the request) instead of holding it.
+func writeDeadlineDialer(d time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dialer := net.Dialer{Timeout: d}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &writeDeadlineConn{Conn: c, d: d}, nil
+	}
+}
+
+// writeDeadlineConn sets a deadline of d from now before each write.
+type writeDeadlineConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c *writeDeadlineConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+	return c.Conn.Write(p)
 }

@@ -104,7 +104,7 @@ func TestInboxSmallFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
-			q := newInbox(context.Background(), nopFrameConn{}, 1, window)
+			q := newInbox(context.Background(), nopFrameConn{}, 1, window, 0)
 			var want []byte
 			for len(want) < window {
 				n := min(tc.size(r), window-len(want))
@@ -156,7 +156,7 @@ func TestFrameSenderChunks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &recordingConn{}
-			s := &frameSender{ctx: context.Background(), conn: c, id: 1, win: newSendWindow(1 << 30), limit: limit, hint: tc.hint}
+			s := &frameSender{ctx: context.Background(), conn: c, id: 1, win: newSendWindow(1<<30, 0), limit: limit, hint: tc.hint}
 			data := make([]byte, tc.total)
 			for p := data; len(p) > 0; {
 				k := min(len(p), 32<<10)

@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -126,7 +128,9 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	where := cl.base.Redacted()
-	wc, resp, err := websocket.Dial(ctx, cl.base.String()+"/v1/stream", &websocket.DialOptions{
+	dctx, cancel := context.WithTimeout(ctx, cl.opts.IOTimeout)
+	defer cancel()
+	wc, resp, err := websocket.Dial(dctx, cl.base.String()+"/v1/stream", &websocket.DialOptions{
 		HTTPClient:      cl.http,
 		HTTPHeader:      h,
 		CompressionMode: websocket.CompressionDisabled,
@@ -134,6 +138,9 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if dctx.Err() != nil {
+			return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: no answer within %v", where, cl.opts.IOTimeout)
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			_, err := wire.DecodeError(resp, insitu.Name{}, "opening a WebSocket to "+where)
@@ -161,9 +168,52 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 		slots: make(chan struct{}, streams), calls: make(map[uint32]*wsCall),
 	}
 	c.ctx, c.cancel = context.WithCancelCause(p.ctx)
+	c.idleSince = time.Now()
+	c.lastFrame.Store(time.Now().UnixNano())
 	context.AfterFunc(c.ctx, func() { wc.CloseNow() })
 	go c.readLoop()
+	go c.watch()
 	return c, nil
+}
+
+// watch keeps an eye on the connection until it ends, every IOTimeout:
+// while calls are in flight and nothing came from the server for
+// IOTimeout, it pings the server, and drops the connection when no pong
+// comes within IOTimeout (a frozen or unreachable server); once no call
+// was in flight for IdleTimeout, it retires and closes the connection.
+func (c *wsConn) watch() {
+	o := &c.pool.cl.opts
+	every := min(o.IOTimeout, o.IdleTimeout)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		busy := len(c.calls) > 0
+		idle := !busy && !c.idleSince.IsZero() && time.Since(c.idleSince) >= o.IdleTimeout
+		if idle {
+			c.retired = true
+		}
+		c.mu.Unlock()
+		switch {
+		case idle:
+			c.c.Close(websocket.StatusNormalClosure, "idle")
+			c.die(insitu.Errorf(insitu.Unavailable, "the connection was idle for %v", o.IdleTimeout))
+			return
+		case busy && time.Since(time.Unix(0, c.lastFrame.Load())) >= o.IOTimeout:
+			ctx, cancel := context.WithTimeout(c.ctx, o.IOTimeout)
+			err := c.c.Ping(ctx)
+			cancel()
+			if err != nil && c.ctx.Err() == nil {
+				c.die(insitu.Errorf(insitu.Unavailable, "the server did not answer a ping within %v", o.IOTimeout))
+				return
+			}
+		}
+	}
 }
 
 // wsConn is the client's side of one WebSocket connection.
@@ -176,11 +226,14 @@ type wsConn struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 
-	mu      sync.Mutex
-	calls   map[uint32]*wsCall
-	nextID  uint32
-	dead    error
-	retired bool // out of request ids: closes once its calls end
+	mu        sync.Mutex
+	calls     map[uint32]*wsCall
+	nextID    uint32
+	dead      error
+	retired   bool      // out of request ids, or idle: closes once its calls end
+	idleSince time.Time // when its last call ended; zero while it has calls
+
+	lastFrame atomic.Int64 // when the last frame arrived, in Unix nanoseconds
 }
 
 // wsCall is one request in flight on a connection.
@@ -243,8 +296,9 @@ func (c *wsConn) newCall(ctx context.Context) (*wsCall, error) {
 	if id == math.MaxUint32 {
 		c.retired = true
 	}
-	call := &wsCall{id: id, out: newInbox(ctx, c, id, c.pool.cl.opts.Window), win: newSendWindow(c.sendWin)}
+	call := &wsCall{id: id, out: newInbox(ctx, c, id, c.pool.cl.opts.Window, 0), win: newSendWindow(c.sendWin, 0)}
 	c.calls[id] = call
+	c.idleSince = time.Time{}
 	return call, nil
 }
 
@@ -257,6 +311,9 @@ func (c *wsConn) finish(id uint32) *wsCall {
 		<-c.slots
 	}
 	closeNow := c.retired && len(c.calls) == 0
+	if len(c.calls) == 0 && c.idleSince.IsZero() {
+		c.idleSince = time.Now()
+	}
 	c.mu.Unlock()
 	if closeNow {
 		go c.c.Close(websocket.StatusNormalClosure, "out of request ids")
@@ -315,6 +372,7 @@ var errEnded = errors.New("the request ended")
 
 // dispatch handles one frame from the server; an error closes the connection.
 func (c *wsConn) dispatch(h frameHeader, f *frameBuf) error {
+	c.lastFrame.Store(time.Now().UnixNano())
 	lookup := func() *wsCall {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -387,10 +445,17 @@ func (c *wsConn) sendCredit(id uint32, n uint32) {
 	c.send(b[:])
 }
 
-// send writes one frame; the connection's lifetime bounds it. A failed
-// write kills the connection.
+// send writes one frame, within IOTimeout. A failed write, or one that
+// did not complete in time (a server that does not read), kills the
+// connection, so that no later call uses it.
 func (c *wsConn) send(frame []byte) error {
-	if err := c.c.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+	d := c.pool.cl.opts.IOTimeout
+	ctx, cancel := context.WithTimeout(c.ctx, d)
+	defer cancel()
+	if err := c.c.Write(ctx, websocket.MessageBinary, frame); err != nil {
+		if ctx.Err() == context.DeadlineExceeded && c.ctx.Err() == nil {
+			err = fmt.Errorf("a frame's write did not complete in %v", d)
+		}
 		c.die(err)
 		return c.deadErr()
 	}

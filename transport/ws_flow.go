@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
+
+	"github.com/insitu-data/insitu"
 )
 
 // frameConn sends whole frames (header and payload) on a connection.
@@ -21,6 +24,8 @@ type inbox struct {
 	conn   frameConn
 	id     uint32
 	window int
+	idle   time.Duration // the longest wait for more bytes; 0: no limit
+	timer  *time.Timer   // for idle, used by the consumer only
 
 	mu        sync.Mutex
 	bufs      []*frameBuf
@@ -33,8 +38,56 @@ type inbox struct {
 	wake      chan struct{}
 }
 
-func newInbox(ctx context.Context, conn frameConn, id uint32, window int) *inbox {
-	return &inbox{ctx: ctx, conn: conn, id: id, window: window, wake: make(chan struct{}, 1)}
+// newInbox returns the inbox of request id, whose consumer reads with ctx;
+// a wait for more bytes longer than idle (0: no limit) fails with
+// DeadlineExceeded.
+func newInbox(ctx context.Context, conn frameConn, id uint32, window int, idle time.Duration) *inbox {
+	return &inbox{ctx: ctx, conn: conn, id: id, window: window, idle: idle, wake: make(chan struct{}, 1)}
+}
+
+// wait waits for a signal: bytes, the end, or a failure.
+func (q *inbox) wait() error {
+	if q.idle <= 0 {
+		select {
+		case <-q.wake:
+			return nil
+		case <-q.ctx.Done():
+			return q.ctx.Err()
+		}
+	}
+	if q.timer == nil {
+		q.timer = time.NewTimer(q.idle)
+	} else {
+		q.timer.Reset(q.idle)
+	}
+	defer q.timer.Stop()
+	select {
+	case <-q.wake:
+		return nil
+	case <-q.ctx.Done():
+		return q.ctx.Err()
+	case <-q.timer.C:
+		return insitu.Errorf(insitu.DeadlineExceeded, "no input from the client for %v", q.idle)
+	}
+}
+
+// ready waits until n bytes are buffered or the input ended (a clean end
+// is no error), each wait bounded as the reads are.
+func (q *inbox) ready(n int) error {
+	for {
+		q.mu.Lock()
+		size, err := q.size, q.err
+		q.mu.Unlock()
+		switch {
+		case err == io.EOF, err == nil && size >= n:
+			return nil
+		case err != nil:
+			return err
+		}
+		if err := q.wait(); err != nil {
+			return err
+		}
+	}
 }
 
 func (q *inbox) signal() {
@@ -143,10 +196,8 @@ func (q *inbox) next() (*frameBuf, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		select {
-		case <-q.wake:
-		case <-q.ctx.Done():
-			return nil, 0, q.ctx.Err()
+		if err := q.wait(); err != nil {
+			return nil, 0, err
 		}
 	}
 }
@@ -224,14 +275,17 @@ func (e *outputError) Unwrap() error { return e.err }
 // sendWindow is the credit a sender has: how many more bytes the receiver
 // takes for one request.
 type sendWindow struct {
+	idle  time.Duration // the longest wait for credit; 0: no limit
 	mu    sync.Mutex
 	avail int64
 	err   error
 	wake  chan struct{}
 }
 
-func newSendWindow(initial int) *sendWindow {
-	return &sendWindow{avail: int64(initial), wake: make(chan struct{}, 1)}
+// newSendWindow returns a window of initial bytes of credit; a wait for
+// more longer than idle (0: no limit) fails with DeadlineExceeded.
+func newSendWindow(initial int, idle time.Duration) *sendWindow {
+	return &sendWindow{avail: int64(initial), idle: idle, wake: make(chan struct{}, 1)}
 }
 
 func (w *sendWindow) signal() {
@@ -277,11 +331,26 @@ func (w *sendWindow) take(ctx context.Context, want int) (int, error) {
 			return k, nil
 		}
 		w.mu.Unlock()
-		select {
-		case <-w.wake:
-		case <-ctx.Done():
-			return 0, ctx.Err()
+		if err := w.wait(ctx); err != nil {
+			return 0, err
 		}
+	}
+}
+
+func (w *sendWindow) wait(ctx context.Context) error {
+	var stalled <-chan time.Time
+	if w.idle > 0 {
+		t := time.NewTimer(w.idle)
+		defer t.Stop()
+		stalled = t.C
+	}
+	select {
+	case <-w.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stalled:
+		return insitu.Errorf(insitu.DeadlineExceeded, "the client granted no credit for %v (it does not take the output)", w.idle)
 	}
 }
 

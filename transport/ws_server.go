@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -39,6 +42,9 @@ type wsServerConn struct {
 	mu      sync.Mutex
 	streams map[uint32]*wsStream
 	wg      sync.WaitGroup
+
+	lastFrame atomic.Int64 // when the last frame arrived, in Unix nanoseconds
+	idle      *time.Timer  // closes the connection once idle for IdleTimeout
 }
 
 // wsStream is one request in flight on a connection.
@@ -61,6 +67,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(wire.Window, strconv.Itoa(s.opts.Window))
 	w.Header().Set(wire.MaxStreams, strconv.Itoa(s.opts.MaxStreams))
+	// The connection outlives the request: its deadlines (ours, or an
+	// http.Server's) would end it. Each frame's write is bounded instead,
+	// and an idle connection closed.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.log.Debug("transport: WebSocket upgrade failed", "err", err)
@@ -77,7 +89,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s.conns[sc] = struct{}{}
 	s.mu.Unlock()
+	sc.lastFrame.Store(time.Now().UnixNano())
+	sc.idle = time.AfterFunc(time.Hour, sc.checkIdle) // set before it can fire
+	sc.idle.Reset(s.opts.IdleTimeout)
 	sc.serve()
+	sc.idle.Stop()
 	s.mu.Lock()
 	delete(s.conns, sc)
 	s.mu.Unlock()
@@ -87,6 +103,29 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 func (sc *wsServerConn) goAway() {
 	sc.c.Close(websocket.StatusGoingAway, "the transform server is shutting down")
 	sc.cancel(errShuttingDown)
+}
+
+// checkIdle closes the connection if it carried no request and no frame
+// for IdleTimeout, and else looks again when it could have.
+func (sc *wsServerConn) checkIdle() {
+	if sc.ctx.Err() != nil {
+		return
+	}
+	d := sc.s.opts.IdleTimeout
+	sc.mu.Lock()
+	busy := len(sc.streams) > 0
+	sc.mu.Unlock()
+	quiet := time.Since(time.Unix(0, sc.lastFrame.Load()))
+	switch {
+	case busy:
+		sc.idle.Reset(d)
+	case quiet < d:
+		sc.idle.Reset(d - quiet)
+	default:
+		sc.s.log.Debug("transport: closing an idle WebSocket connection", "idle", quiet)
+		sc.c.Close(websocket.StatusNormalClosure, fmt.Sprintf("idle for %v", d))
+		sc.cancel(insitu.Errorf(insitu.Unavailable, "the WebSocket connection was idle for %v", d))
+	}
 }
 
 // closeReason fits a reason in a close frame (at most 123 bytes).
@@ -124,6 +163,7 @@ func (sc *wsServerConn) serve() {
 
 // dispatch handles one frame from the client; an error closes the connection.
 func (sc *wsServerConn) dispatch(h frameHeader, f *frameBuf) error {
+	sc.lastFrame.Store(time.Now().UnixNano())
 	switch h.typ {
 	case frameOpen:
 		defer putFrame(f)
@@ -196,14 +236,14 @@ func (sc *wsServerConn) open(h frameHeader, payload []byte) error {
 	}
 	ctx, cancel := context.WithCancelCause(sc.ctx)
 	ctx, cancelObject := sc.s.objectContext(ctx, req)
-	st := &wsStream{id: h.id, win: newSendWindow(sc.peerWindow), cancel: func(cause error) {
+	st := &wsStream{id: h.id, win: newSendWindow(sc.peerWindow, sc.s.opts.IOTimeout), cancel: func(cause error) {
 		cancel(cause)
 		if cause == nil {
 			cancelObject()
 		}
 	}}
 	if req.hasBody() {
-		st.in = newInbox(ctx, sc, h.id, sc.s.opts.Window)
+		st.in = newInbox(ctx, sc, h.id, sc.s.opts.Window, sc.s.opts.IOTimeout)
 		if h.end() {
 			st.in.close(io.EOF)
 		}
@@ -283,10 +323,19 @@ func (sc *wsServerConn) sendCredit(id uint32, n uint32) {
 	sc.send(b[:])
 }
 
-// send writes one frame. The connection's lifetime bounds it: when the
-// connection ends, the write fails.
+// send writes one frame, within IOTimeout: a write that does not complete
+// in time (a client that does not read) closes the connection, since no
+// frame can follow a half-written one. The connection's end ends it too.
 func (sc *wsServerConn) send(frame []byte) error {
-	if err := sc.c.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+	ctx, cancel := context.WithTimeout(sc.ctx, sc.s.opts.IOTimeout)
+	defer cancel()
+	if err := sc.c.Write(ctx, websocket.MessageBinary, frame); err != nil {
+		if ctx.Err() == context.DeadlineExceeded && sc.ctx.Err() == nil {
+			err = insitu.Errorf(insitu.Unavailable, "a frame's write to the client did not complete in %v", sc.s.opts.IOTimeout)
+			sc.s.log.Debug("transport: closing a WebSocket connection whose client does not read", "err", err)
+			sc.cancel(err)
+			return err
+		}
 		return insitu.Errorf(insitu.Unavailable, "sending on the WebSocket connection: %w", err)
 	}
 	return nil

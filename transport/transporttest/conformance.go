@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,10 @@ import (
 //	                 shutting down), then returns the context's error
 //	gen/N/...        writes N bytes, byte i being i mod 251, reading
 //	                 nothing
+//	readpath/...     opens the file at Input.Path itself, as a tool such
+//	                 as ffmpeg does, and copies it to the output, reading
+//	                 nothing from Input.Body; fails with invalid_argument
+//	                 when Input.Path is empty
 //
 // Any other key fails with [insitu.InvalidArgument].
 var Conformance insitu.Transform = insitu.TransformFunc(conformance)
@@ -76,6 +81,17 @@ func conformance(ctx context.Context, in *insitu.Input, out io.Writer) error {
 	case "wait":
 		<-ctx.Done()
 		return ctx.Err()
+	case "readpath":
+		if in.Path == "" {
+			return insitu.Errorf(insitu.InvalidArgument, "readpath: the input has no Path")
+		}
+		f, err := os.Open(in.Path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(out, f)
+		return err
 	case "gen":
 		if len(segs) < 2 {
 			break

@@ -28,7 +28,8 @@ import (
 
 // Config is what a test asks of the server and client it starts.
 type Config struct {
-	// Timeout is the server's per-object timeout; 0 for none.
+	// Timeout is the server's per-object timeout; 0 for the server's
+	// default.
 	Timeout time.Duration
 	// Roots are the server's allowed roots for local-file input.
 	Roots []string

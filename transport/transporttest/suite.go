@@ -408,9 +408,25 @@ func testLocalFile(t *testing.T, h Harness) {
 	link := filepath.Join(root, "escape.bin")
 	must(t, os.Symlink(secret, link))
 
+	before, err := os.Stat(inRoot)
+	must(t, err)
+	// "path" opens Input.Path itself, as a tool such as ffmpeg does, and
+	// says whether it is the file the client named, then copies it.
 	tr := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		if strings.HasPrefix(in.Name.Key, "path") {
-			_, err := fmt.Fprint(out, in.Path)
+			f, err := os.Open(in.Path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if !os.SameFile(fi, before) {
+				return insitu.Errorf(insitu.Internal, "Input.Path %s is not the file the client named", in.Path)
+			}
+			_, err = io.Copy(out, f)
 			return err
 		}
 		return identity(ctx, in, out)
@@ -430,21 +446,21 @@ func testLocalFile(t *testing.T, h Harness) {
 	}
 	out.Reset()
 	if err := e.Client.Transform(ctx, fileInput("path", inRoot), &out); err != nil {
-		t.Fatalf("a file inside the root: %v", err)
+		t.Fatalf("a transform that opens Input.Path: %v", err)
 	}
-	resolved, _ := filepath.EvalSymlinks(inRoot)
-	if out.String() != resolved {
-		t.Fatalf("the transform got Path %q, want %q", out.String(), resolved)
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("a transform that opens Input.Path: %d bytes, want the file's %d", out.Len(), len(data))
 	}
 	for _, c := range []struct{ what, path string }{
 		{"a file outside the roots", secret},
+		{"a missing file outside the roots", filepath.Join(outside, "missing.bin")},
 		{"a link out of the root", link},
 		{"a path that climbs out of the root", filepath.Join(root, "..", filepath.Base(outside), "secret.bin")},
 	} {
 		err := e.Client.Transform(ctx, fileInput("file", c.path), io.Discard)
 		wantCode(t, err, insitu.PermissionDenied, c.what)
 	}
-	err := e.Client.Transform(ctx, fileInput("file", filepath.Join(root, "missing.bin")), io.Discard)
+	err = e.Client.Transform(ctx, fileInput("file", filepath.Join(root, "missing.bin")), io.Discard)
 	wantCode(t, err, insitu.NotFound, "a missing file inside the root")
 
 	// A server with no roots refuses every path.

@@ -65,7 +65,8 @@ type WireOptions struct {
 // closes the connection when the suite sends more input than its window);
 // the stream limit; ERROR frames for requests that cannot run, after
 // which the connection still works; frames for requests not in flight
-// dropped quietly; every malformed frame closes the connection with 1002.
+// dropped quietly; every malformed frame closes the connection with 1002,
+// and a message over the read limit with 1009.
 // Every frame the server sends is checked against the frame format.
 func RunServer(t *testing.T, serverURL string, opts *WireOptions) {
 	w := &wire{base: strings.TrimSuffix(serverURL, "/")}
@@ -590,8 +591,19 @@ func (w *wire) testHTTPLocalFile(t *testing.T) {
 	for _, method := range []string{"PUT", "GET"} {
 		wantOutput(t, method+" of a local file", w.do(t, request{method: method, path: "/v1/transform/b/echo/x", header: path(f.file)}), f.data)
 	}
-	wantOutput(t, "a local file's path and size", w.do(t, request{method: "PUT", path: "/v1/transform/b/info/x", header: path(f.file)}),
-		[]byte(infoLines(insitu.Name{Bucket: "b", Key: "info/x"}, int64(len(f.data)), "", f.resolved, int64(len(f.data)), "")))
+	// Input.Path names the file the server checked and opened, in a form
+	// of its choosing (insitu's, on Linux: /proc/<pid>/fd/<n>): what a
+	// tool that opens it reads is the file's bytes.
+	r := w.do(t, request{method: "PUT", path: "/v1/transform/b/info/x", header: path(f.file)})
+	lines := strings.SplitN(string(r.body), "\n", 7)
+	if r.StatusCode != 200 || len(lines) != 7 || !filepath.IsAbs(lines[4]) {
+		t.Fatalf("a local file's info: %d %q, want 200 and 7 lines, the fifth an absolute path", r.StatusCode, r.body)
+	}
+	wantOutput(t, "a local file's path and size", r,
+		[]byte(infoLines(insitu.Name{Bucket: "b", Key: "info/x"}, int64(len(f.data)), "", lines[4], int64(len(f.data)), "")))
+	for _, method := range []string{"PUT", "GET"} {
+		wantOutput(t, method+" of a local file to a transform that opens Input.Path", w.do(t, request{method: method, path: "/v1/transform/b/readpath/x", header: path(f.file)}), f.data)
+	}
 	for _, c := range []struct {
 		what, path string
 		status     int
