@@ -42,6 +42,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
@@ -180,13 +181,13 @@ func (e *benchEnv) transform(b *testing.B, tr string, localFile bool) insitu.Tra
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := &transport.DialOptions{Mode: mode, LocalFile: localFile, Secret: e.cluster.Secret(), Pool: 64, Logger: slog.New(slog.DiscardHandler)}
+	opts := &transport.DialOptions{Mode: mode, LocalFile: localFile, Secret: e.cluster.Secret().TransformSecret(), Pool: 64, Logger: slog.New(slog.DiscardHandler)}
 	if mode == transport.HPull {
 		// The server fetches each object from the node that stores it.
 		cl := e.cluster.Client()
 		opts.SourceURL = func(obj insitu.Object) (string, string, error) {
 			_, u, err := cl.OwnerURL(obj.Name)
-			return u, cl.Secret().Token(), err
+			return u, cl.ObjectToken(locality.Read, obj.Name), err
 		}
 	}
 	c, err := transport.Dial(context.Background(), e.srvURL, opts)

@@ -56,9 +56,15 @@ type ListPage struct {
 
 // ClientOptions configure a [Client]. A nil *ClientOptions means every default.
 type ClientOptions struct {
-	// Secret authenticates the client to the nodes. Default: the zero
-	// Secret, for nodes that run without authentication.
+	// Secret authenticates the client to the nodes: each request carries
+	// the narrowest token that allows it (see [Secret.Authorize]). Default:
+	// the zero Secret, for nodes that run without authentication.
 	Secret Secret
+	// TokenTTL is how long the object tokens of [Client.ObjectToken] stay
+	// valid: longer than the longest a transform may take over one object,
+	// or a transform server's fetch or put fails with PermissionDenied.
+	// Default: [DefaultTokenTTL] (15 minutes); at most [MaxTokenTTL].
+	TokenTTL time.Duration
 	// HTTPClient sends the requests. Default: a client of its own with
 	// pooled keep-alive connections (64 idle per node) and a one-second
 	// Expect: 100-continue wait, so that a node can refuse an upload before
@@ -75,6 +81,7 @@ type ClientOptions struct {
 type Client struct {
 	m      atomic.Pointer[Map]
 	secret Secret
+	ttl    time.Duration
 	hc     *http.Client
 	own    *http.Transport // the transport of a client we made, else nil
 }
@@ -85,10 +92,16 @@ func NewClient(m *Map, opts *ClientOptions) (*Client, error) {
 	if m == nil || m.Len() == 0 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: a client needs a map with at least one node")
 	}
-	c := &Client{}
+	c := &Client{ttl: DefaultTokenTTL}
 	if opts != nil {
 		c.secret = opts.Secret
 		c.hc = opts.HTTPClient
+		switch {
+		case opts.TokenTTL < 0 || opts.TokenTTL > MaxTokenTTL:
+			return nil, insitu.Errorf(insitu.InvalidArgument, "locality: TokenTTL %v; want 0 (the default) up to %v", opts.TokenTTL, MaxTokenTTL)
+		case opts.TokenTTL > 0:
+			c.ttl = opts.TokenTTL
+		}
 	}
 	if c.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -119,9 +132,17 @@ func (c *Client) SetMap(m *Map) bool {
 	}
 }
 
-// Secret returns the client's secret, for a caller that authorizes its own
-// requests to the nodes (such as a direct-put delivery).
+// Secret returns the client's secret, for a caller that derives the
+// transform servers' secret from it (see [Secret.TransformSecret]).
 func (c *Client) Secret() Secret { return c.secret }
+
+// ObjectToken returns a token that allows a, and only a, on the object
+// name, for [ClientOptions.TokenTTL] from now: what a transform server
+// gets to fetch one input ([Read]) or put one output ([Write]). It is ""
+// when the client has no secret.
+func (c *Client) ObjectToken(a Access, name insitu.Name) string {
+	return c.secret.ObjectToken(a, name, time.Now().Add(c.ttl))
+}
 
 // Close releases the idle connections of the client's own HTTP client. The
 // client still works after Close.
@@ -146,8 +167,8 @@ func ObjectURL(node Node, name insitu.Name) string {
 }
 
 // OwnerURL returns the owner of name under the client's current map and
-// the URL to PUT the object to there. A request to it must carry the
-// cluster secret (see [Secret.Authorize]); a NotOwner answer means the map
+// the URL to PUT the object to there. A request to it must carry a
+// token that allows it (see [Client.ObjectToken]); a NotOwner answer means the map
 // went stale: call [Client.RefreshMap] and ask again.
 func (c *Client) OwnerURL(name insitu.Name) (Node, string, error) {
 	if err := checkName(name); err != nil {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
@@ -76,12 +77,18 @@ func FuzzParseMap(f *testing.F) {
 	})
 }
 
-// FuzzVerify checks Secret.Verify on arbitrary Authorization header values:
-// it never panics, and it accepts exactly the values made of the scheme
-// "Bearer" in any case, one or more spaces, and the secret's token.
+// FuzzVerify checks Secret.Verify on arbitrary Authorization header values
+// of a GET /v1/map: it never panics, and it accepts exactly the values made
+// of the scheme "Bearer" in any case, one or more spaces, and an
+// administrative token of the secret (object tokens do not allow it).
 func FuzzVerify(f *testing.F) {
 	secret := locality.Secret("fuzz secret")
-	token := secret.Token()
+	exp := time.Now().Add(time.Hour)
+	token := secret.AdminToken(exp)
+	obj := secret.ObjectToken(locality.Read, insitu.Name{Bucket: "v1", Key: "map"}, exp)
+	f.Add("Bearer " + obj)
+	f.Add("Bearer " + secret.ObjectToken(locality.Write, insitu.Name{Bucket: "b", Key: "k"}, exp))
+	f.Add("Bearer " + secret.AdminToken(exp.Add(48*time.Hour)))
 	for _, s := range []string{
 		"Bearer " + token,
 		"bearer " + token,

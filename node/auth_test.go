@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
+	"github.com/insitu-data/insitu/sink"
 )
 
 // TestAuthRequired checks that every endpoint but health refuses requests
@@ -42,7 +45,12 @@ func TestAuthRequired(t *testing.T) {
 		{"PUT", "/v1/map", `{"version":99,"nodes":[{"id":"evil","url":"http://127.0.0.1:1"}]}`},
 	}
 	for _, rq := range requests {
-		for _, auth := range []string{"", "Bearer " + wrong.Token(), "Bearer ", "Basic " + secret.Token(), secret.Token(), "Bearer " + string(secret)} {
+		hour := time.Now().Add(time.Hour)
+		for _, auth := range []string{"", "Bearer " + wrong.AdminToken(hour), "Bearer ", "Basic " + secret.AdminToken(hour), secret.AdminToken(hour), "Bearer " + string(secret),
+			"Bearer " + secret.AdminToken(time.Now().Add(-time.Second)),                   // expired
+			"Bearer " + secret.TransformSecret().AdminToken(hour),                         // a transform server's
+			"Bearer " + secret.AdminToken(time.Now().Add(locality.MaxTokenTTL+time.Hour)), // lives too long
+		} {
 			req, _ := http.NewRequest(rq.method, base.URL+rq.path, strings.NewReader(rq.body))
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
@@ -97,7 +105,7 @@ func TestAuthRequired(t *testing.T) {
 	if !strings.Contains(out, "request refused") {
 		t.Fatalf("no log line about the refused requests:\n%s", out)
 	}
-	for _, leak := range []string{string(secret), secret.Token(), wrong.Token()} {
+	for _, leak := range []string{string(secret), "insitu1."} {
 		if strings.Contains(out, leak) {
 			t.Fatalf("a log line holds the secret or a token %.8q…", leak)
 		}
@@ -139,3 +147,74 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return r.body.Write(p)
 }
 func (r *recorder) WriteHeader(s int) { r.status = s }
+
+// TestTransformServerCredentialsCannotAdminister: what a transform server
+// holds (the transform servers' secret) and receives (an object token to
+// read its input, one to put its output) lets it read that input and put
+// that output, and nothing else: not another object, not a listing, not a
+// map change (the takeover of a map at the highest version listing only
+// the attacker), not a job.
+func TestTransformServerCredentialsCannotAdminister(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, &nodetest.Options{Secret: locality.Secret("cluster secret, 32 bytes or so..")})
+	n1, _ := c.Map().Node("n1")
+	ctx := context.Background()
+	in := insitu.Name{Bucket: "in", Key: "a.flac"}
+	out := insitu.Name{Bucket: "out", Key: "a.wav"}
+	other := insitu.Name{Bucket: "in", Key: "b.flac"}
+	for _, nm := range []insitu.Name{in, other} {
+		if _, err := c.Put(ctx, nm, strings.NewReader("input "+nm.Key), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readTok := c.Client().ObjectToken(locality.Read, in)
+	sk, err := sink.Cluster(c.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := sk.Destination(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTok := c.Secret().TransformSecret().AdminToken(time.Now().Add(time.Hour))
+	takeover := fmt.Sprintf(`{"version":%d,"nodes":[{"id":"evil","url":"http://127.0.0.1:1"}]}`, locality.MaxMapVersion)
+	do := func(method, u, tok, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, u, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		what, method, url, tok, body string
+		want                         int
+	}{
+		{"read its input", "GET", locality.ObjectURL(n1, in), readTok, "", 200},
+		{"put its output", "PUT", dst.URL, dst.Token, "output", 200},
+		{"read another input", "GET", locality.ObjectURL(n1, other), readTok, "", 401},
+		{"overwrite its input", "PUT", locality.ObjectURL(n1, in), readTok, "x", 401},
+		{"put another output", "PUT", locality.ObjectURL(n1, other), dst.Token, "x", 401},
+		{"delete its output", "DELETE", dst.URL, dst.Token, "", 401},
+		{"list the bucket", "GET", n1.URL + "/v1/objects/in", readTok, "", 401},
+		{"take the map over (object token)", "PUT", n1.URL + "/v1/map", dst.Token, takeover, 401},
+		{"take the map over (its own secret)", "PUT", n1.URL + "/v1/map", serverTok, takeover, 401},
+		{"start a job", "POST", n1.URL + "/v1/jobs", serverTok, `{"id":"j","source":{"bucket":"in"},"dest_bucket":"x","transform":"identity"}`, 401},
+		{"read with its own secret", "GET", locality.ObjectURL(n1, other), serverTok, "", 401},
+	} {
+		if got := do(tc.method, tc.url, tc.tok, tc.body); got != tc.want {
+			t.Errorf("%s: %s %s answered %d, want %d", tc.what, tc.method, tc.url, got, tc.want)
+		}
+	}
+	if v := c.Nodes()[0].Map().Version(); v != c.Map().Version() {
+		t.Errorf("the node's map is at version %d after the refused takeover, want %d", v, c.Map().Version())
+	}
+	got, _, err := readAll(ctx, c.Client(), other)
+	if err != nil || string(got) != "input b.flac" {
+		t.Errorf("the other input is %q, %v", got, err)
+	}
+}

@@ -3,6 +3,7 @@ package node_test
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestBearerSchemeAnyCase sends the token with the scheme's name in other
@@ -10,7 +11,7 @@ import (
 func TestBearerSchemeAnyCase(t *testing.T) {
 	t.Parallel()
 	s := startSingle(t, nil)
-	tok := s.secret.Token()
+	tok := s.secret.AdminToken(time.Now().Add(time.Hour))
 	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
 		resp, body := raw(t, s.addr(), "GET /v1/map HTTP/1.1\r\nHost: x\r\nAuthorization: "+scheme+" "+tok+"\r\nConnection: close\r\n\r\n")
 		if resp.StatusCode != http.StatusOK {

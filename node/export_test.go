@@ -23,4 +23,4 @@ func SidecarClients(n *Node) map[string]*transport.Client {
 
 // JobSink returns the sink through which a job of n with the given ID
 // puts its outputs, for the external tests (sinktest).
-func JobSink(n *Node, job string) (insitu.Sink, error) { return n.newJobSink(job) }
+func JobSink(n *Node, job string) (insitu.Sink, error) { return n.newJobSink(job, 0) }

@@ -35,8 +35,10 @@ const maxMapBody = 1 << 20
 //	DELETE /v1/jobs/{id}                   abort a job; answers its final status
 //
 // Every endpoint but health requires the header
-// "Authorization: Bearer <token>" with the token of the node's secret (see
-// [locality.Secret.Token]); without it the answer is 401. Errors are JSON
+// "Authorization: Bearer <token>" with an unexpired token of the node's
+// secret that allows the request (see [locality.Secret.Verify]): an
+// administrative token allows everything; an object token one GET and HEAD,
+// or PUT, of one object. Without it the answer is 401. Errors are JSON
 // documents {"code", "message"} with the insitu code name, whose code
 // is also in the header Insitu-Error-Code (docs/PROTOCOL.md). A PUT of a
 // job's output carries the headers Insitu-Job and Insitu-Input (see

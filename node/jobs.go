@@ -175,7 +175,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 		return cluster.JobStatus{}, insitu.Errorf(insitu.Unavailable,
 			"node %s runs %d jobs already, its limit; try again once one has ended", n.id, n.jobs.running)
 	}
-	dst, err := n.newJobSink(spec.ID)
+	dst, err := n.newJobSink(spec.ID, tokenTTL(time.Duration(spec.Timeout)))
 	if err != nil {
 		releaseT()
 		return cluster.JobStatus{}, err
@@ -341,12 +341,20 @@ type jobSink struct {
 	inputs map[insitu.Name]insitu.Name // output → input
 }
 
+// tokenTTL is the lifetime of the object tokens a job with the given
+// per-object timeout hands out: the default, or the timeout and a margin
+// when that is longer (at most locality.MaxTokenTTL).
+func tokenTTL(timeout time.Duration) time.Duration {
+	return min(max(locality.DefaultTokenTTL, timeout+5*time.Minute), locality.MaxTokenTTL)
+}
+
 // newJobSink returns the sink of the job with the given ID. Its puts to
 // other nodes go through a client of the node's map and secret, on the
 // node's HTTP client of the jobs' puts (so that they carry the claims,
-// and the node's Shutdown closes their connections).
-func (n *Node) newJobSink(job string) (*jobSink, error) {
-	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret, HTTPClient: n.hc})
+// and the node's Shutdown closes their connections). The tokens its
+// destinations carry (for a transform server's direct put) live for ttl.
+func (n *Node) newJobSink(job string, ttl time.Duration) (*jobSink, error) {
+	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret, HTTPClient: n.hc, TokenTTL: ttl})
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,10 @@ const DefaultMaxObjectSize int64 = 5 << 30
 // the zero value of each field.
 type Options struct {
 	// Secret authenticates requests: every endpoint but GET /v1/health
-	// requires the bearer token derived from it. Default: the zero Secret,
+	// requires a token made with it that allows the request (see
+	// [locality.Secret.Verify]). The node gives the transform servers of
+	// its jobs only the derived [locality.Secret.TransformSecret] and
+	// object tokens. Default: the zero Secret,
 	// which turns authentication off (the node logs a warning).
 	Secret locality.Secret
 	// MaxObjectSize is the largest object, in bytes, the node stores; a

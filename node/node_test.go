@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/wire"
@@ -204,14 +205,14 @@ func TestTooLarge(t *testing.T) {
 	// A chunked upload that grows past the limit, on the wire.
 	s := startSingle(t, &node.Options{MaxObjectSize: 1000})
 	body := strings.Repeat("x", 3000)
-	req := "PUT /v1/objects/b/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + s.secret.Token() +
+	req := "PUT /v1/objects/b/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + s.secret.AdminToken(time.Now().Add(time.Hour)) +
 		"\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
 	resp, rawBody := raw(t, s.addr(), req)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || errorBody(t, rawBody).Code != insitu.TooLarge {
 		t.Errorf("chunked upload over the limit: %s %s", resp.Status, rawBody)
 	}
 	// A Content-Length over the limit is refused before the body.
-	req = "PUT /v1/objects/b/declared HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + s.secret.Token() +
+	req = "PUT /v1/objects/b/declared HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + s.secret.AdminToken(time.Now().Add(time.Hour)) +
 		"\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n"
 	resp, rawBody = raw(t, s.addr(), req)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || errorBody(t, rawBody).Code != insitu.TooLarge {
@@ -235,7 +236,7 @@ func TestTruncatedUploadLeavesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := fmt.Sprintf("PUT /v1/objects/b/truncated%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s", i, s.secret.Token(), framing)
+		req := fmt.Sprintf("PUT /v1/objects/b/truncated%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s", i, s.secret.AdminToken(time.Now().Add(time.Hour)), framing)
 		if _, err := io.WriteString(conn, req+strings.Repeat("y", 50000)); err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +330,7 @@ func TestBadNamesNeverEscape(t *testing.T) {
 	}
 	for _, p := range paths {
 		for _, method := range []string{"PUT", "GET", "DELETE"} {
-			req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\nContent-Length: 5\r\n\r\nevil!", method, p, s.secret.Token())
+			req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\nContent-Length: 5\r\n\r\nevil!", method, p, s.secret.AdminToken(time.Now().Add(time.Hour)))
 			resp, body := raw(t, s.addr(), req)
 			if resp.StatusCode < 300 {
 				t.Errorf("%s %.60s: %s %q", method, p, resp.Status, body)
@@ -345,7 +346,7 @@ func TestBadNamesNeverEscape(t *testing.T) {
 	// The names the mux does not redirect reach the node and are refused
 	// as invalid.
 	for _, p := range []string{"/v1/objects/b/nul%00byte", "/v1/objects/b/" + long, "/v1/objects/b/%2Fetc%2Fpasswd", "/v1/objects/b/a/.insitu-tmp-x", "/v1/objects/b/%ff%fe"} {
-		resp, body := raw(t, s.addr(), "PUT "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "+s.secret.Token()+"\r\nContent-Length: 1\r\n\r\nx")
+		resp, body := raw(t, s.addr(), "PUT "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "+s.secret.AdminToken(time.Now().Add(time.Hour))+"\r\nContent-Length: 1\r\n\r\nx")
 		if resp.StatusCode != http.StatusBadRequest || errorBody(t, body).Code != insitu.InvalidArgument {
 			t.Errorf("PUT %.60s: %s %s, want 400 invalid_argument", p, resp.Status, body)
 		}
@@ -681,7 +682,7 @@ func TestPlantedLinkRefused(t *testing.T) {
 		t.Errorf("Open = %v, want PermissionDenied", err)
 	}
 	for _, method := range []string{"HEAD", "GET"} {
-		resp, body := raw(t, s.addr(), method+" /v1/objects/b/link HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.Token()+"\r\nConnection: close\r\n\r\n")
+		resp, body := raw(t, s.addr(), method+" /v1/objects/b/link HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.AdminToken(time.Now().Add(time.Hour))+"\r\nConnection: close\r\n\r\n")
 		if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "outside bytes") {
 			t.Errorf("%s of a planted link: %d %q, want 403 without its bytes", method, resp.StatusCode, body)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
@@ -128,7 +129,7 @@ func TestErrorsHoldNoPaths(t *testing.T) {
 	}
 	// A PUT whose declared size is over the limit, and one whose body is
 	// shorter than it said.
-	resp, b := raw(t, s.addr(), "PUT /v1/objects/bkt/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.Token()+"\r\nContent-Length: 99999999999999\r\nConnection: close\r\n\r\n")
+	resp, b := raw(t, s.addr(), "PUT /v1/objects/bkt/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.AdminToken(time.Now().Add(time.Hour))+"\r\nContent-Length: 99999999999999\r\nConnection: close\r\n\r\n")
 	noPathIn(t, "PUT of a size over the limit", resp, b, s.parent)
 	// The files outside the store are as they were.
 	if got, err := os.ReadFile(outside); err != nil || string(got) != "secret bytes" {

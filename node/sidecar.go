@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
@@ -132,7 +133,7 @@ func (n *Node) sidecarTransform(ctx context.Context, spec *cluster.ServerSpec) (
 	dial := func(ctx context.Context) (*transport.Client, error) {
 		opts := &transport.DialOptions{
 			Mode:      mode,
-			Secret:    n.secret,
+			Secret:    n.secret.TransformSecret(),
 			LocalFile: spec.LocalFile,
 			Logger:    n.log,
 		}
@@ -152,12 +153,12 @@ func (n *Node) sidecarTransform(ctx context.Context, spec *cluster.ServerSpec) (
 }
 
 // sourceURL is where a transform server fetches an input of this node's
-// jobs: the object's URL on this node, with the bearer token of the
-// cluster secret.
+// jobs: the object's URL on this node, with a token that allows reading
+// that object only, for locality.DefaultTokenTTL.
 func (n *Node) sourceURL(obj insitu.Object) (string, string, error) {
 	self, ok := n.Map().Node(n.id)
 	if !ok {
 		return "", "", insitu.Errorf(insitu.Unavailable, "node %s is not in its own cluster map", n.id)
 	}
-	return locality.ObjectURL(self, obj.Name), n.secret.Token(), nil
+	return locality.ObjectURL(self, obj.Name), n.secret.ObjectToken(locality.Read, obj.Name, time.Now().Add(locality.DefaultTokenTTL)), nil
 }

@@ -429,7 +429,7 @@ func TestSidecarRefused(t *testing.T) {
 	outsider := other.Map().Nodes()[0]
 	name := insitu.Name{Bucket: "in", Key: "k"}
 	for _, mode := range transport.Modes() {
-		cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: mode, Secret: c.Secret(),
+		cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: mode, Secret: c.Secret().TransformSecret(),
 			SourceURL: func(insitu.Object) (string, string, error) {
 				return locality.ObjectURL(outsider, name), "", nil
 			}})
@@ -438,7 +438,7 @@ func TestSidecarRefused(t *testing.T) {
 		}
 		defer cl.Close()
 		in := &insitu.Input{Object: insitu.Object{Name: name, Size: 1}, Body: strings.NewReader("x")}
-		dst := insitu.Destination{Name: name, URL: locality.ObjectURL(outsider, name), Token: c.Secret().Token()}
+		dst := insitu.Destination{Name: name, URL: locality.ObjectURL(outsider, name), Token: c.Client().ObjectToken(locality.Write, name)}
 		_, err = cl.TransformTo(t.Context(), in, dst)
 		what := "direct-put destination"
 		if mode != transport.HPush {
@@ -453,14 +453,14 @@ func TestSidecarRefused(t *testing.T) {
 		}
 	}
 	// A node of the map is accepted.
-	cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: transport.HPush, Secret: c.Secret()})
+	cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: transport.HPush, Secret: c.Secret().TransformSecret()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	owner := c.Map().Owner(name)
 	res, err := cl.TransformTo(t.Context(), &insitu.Input{Object: insitu.Object{Name: name, Size: 1}, Body: strings.NewReader("x")},
-		insitu.Destination{Name: name, URL: locality.ObjectURL(owner, name), Token: c.Secret().Token()})
+		insitu.Destination{Name: name, URL: locality.ObjectURL(owner, name), Token: c.Client().ObjectToken(locality.Write, name)})
 	if err != nil || res.Owner != owner.ID || res.Size != 1 {
 		t.Fatalf("a direct put to the owner: %+v, %v", res, err)
 	}

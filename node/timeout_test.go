@@ -98,7 +98,7 @@ func (s *slowNode) dial(t *testing.T, d *net.Dialer) net.Conn {
 func TestSlowBodyCutOff(t *testing.T) {
 	t.Parallel()
 	s := startSlowNode(t, nil)
-	head := "PUT /v1/objects/bkt/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.secret.Token() + "\r\n"
+	head := "PUT /v1/objects/bkt/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.secret.AdminToken(time.Now().Add(time.Hour)) + "\r\n"
 	// A body of 100 bytes is one that net/http reads to its end after the
 	// handler (to keep the connection), a body of 1 MB one it does not.
 	for _, tc := range []struct {
@@ -197,7 +197,7 @@ func TestNonReadingClientCutOff(t *testing.T) {
 		return errors.Join(err, serr)
 	}}
 	conn := s.dial(t, d)
-	if _, err := io.WriteString(conn, "GET /v1/objects/bkt/big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.Token()+"\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "GET /v1/objects/bkt/big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+s.secret.AdminToken(time.Now().Add(time.Hour))+"\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	select {

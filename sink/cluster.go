@@ -53,8 +53,9 @@ func (s *ClusterSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object
 }
 
 // Destination returns where to PUT name directly: the object URL on its
-// owner under the client's current map, and the bearer token of the
-// cluster secret. The PUT is the node API's (see package node): one
+// owner under the client's current map, and a token that allows one PUT
+// of name and nothing else, for the client's TokenTTL (see
+// [locality.Client.ObjectToken]). The PUT is the node API's (see package node): one
 // request with the bytes, answering {"size", "checksum", "owner"}. A
 // NotOwner answer (HTTP 409) means the map changed: call
 // [locality.Client.RefreshMap] (or fall back to Put, which does) and ask
@@ -67,7 +68,7 @@ func (s *ClusterSink) Destination(ctx context.Context, name insitu.Name) (insitu
 	if err != nil {
 		return insitu.Destination{}, err
 	}
-	return insitu.Destination{Name: name, URL: u, Token: s.c.Secret().Token()}, nil
+	return insitu.Destination{Name: name, URL: u, Token: s.c.ObjectToken(locality.Write, name)}, nil
 }
 
 var _ insitu.DirectSink = (*ClusterSink)(nil)

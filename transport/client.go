@@ -28,8 +28,10 @@ type DialOptions struct {
 	// connections (default 64; have it at least the number of objects
 	// in flight at once, or they queue for a connection).
 	Pool int
-	// Secret authenticates the client: every request carries the bearer
-	// token of this secret. Default: none.
+	// Secret authenticates the client: every request carries a
+	// short-lived token of this secret (see [locality.Secret.Authorize]).
+	// In a cluster it is the transform servers' secret, derived from the
+	// cluster's ([locality.Secret.TransformSecret]). Default: none.
 	Secret locality.Secret
 	// Timeout bounds the time of one object, end to end; the server is
 	// told so too, and stops the transform when it passes. Past it the
@@ -61,8 +63,9 @@ type DialOptions struct {
 	// not read, and may be nil. Default: false.
 	LocalFile bool
 	// SourceURL tells, for an object, the URL the server GETs its bytes
-	// from and the bearer token to send there ("" for the server's own
-	// secret). HPull requires it (or LocalFile and a path); WS uses it
+	// from and the bearer token to send there ("" for none): in a
+	// cluster, a read token of that one object (see
+	// [locality.Client.ObjectToken]). HPull requires it (or LocalFile and a path); WS uses it
 	// when set, and then sends no bytes (Input.Body is not read, and may
 	// be nil); HPush ignores it.
 	SourceURL func(obj insitu.Object) (url, token string, err error)

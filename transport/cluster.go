@@ -214,7 +214,7 @@ func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error
 	c, err := Dial(ctx, u, &DialOptions{
 		Mode:       t.opts.Mode,
 		Pool:       t.opts.Pool,
-		Secret:     t.c.Secret(),
+		Secret:     t.c.Secret().TransformSecret(),
 		Timeout:    t.opts.Timeout,
 		IOTimeout:  t.opts.IOTimeout,
 		LocalFile:  t.opts.LocalPath != nil,
@@ -238,11 +238,11 @@ func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error
 }
 
 // sourceURL is the DialOptions.SourceURL of every client: the object's URL
-// on its owner and the bearer token of the cluster secret.
+// on its owner and a token that allows reading that object only.
 func (t *ClusterTransform) sourceURL(obj insitu.Object) (string, string, error) {
 	owner, err := t.owner(obj)
 	if err != nil {
 		return "", "", err
 	}
-	return locality.ObjectURL(owner, obj.Name), t.c.Secret().Token(), nil
+	return locality.ObjectURL(owner, obj.Name), t.c.ObjectToken(locality.Read, obj.Name), nil
 }

@@ -78,9 +78,12 @@ type ServerOptions struct {
 	// source's next bytes by IOTimeout.
 	HTTPClient *http.Client
 	// Secret authenticates every request but GET /health: each must carry
-	// the bearer token of this secret, or gets 401. Its token is also sent
-	// to an hpull source when the request names no source token. Default:
-	// the zero Secret, no authentication.
+	// a token of this secret that allows it (see [locality.Secret.Verify]),
+	// or gets 401. In a cluster, it is the transform servers' secret
+	// ([locality.Secret.TransformSecret]), never the cluster's: with it
+	// the server can check its clients but cannot make a token that a node
+	// accepts; it fetches and puts with the object tokens each request
+	// carries. Default: the zero Secret, no authentication.
 	Secret locality.Secret
 	// AllowPut reports whether the output may be put to u, the direct-put
 	// destination a request names; a refused destination fails the object
@@ -371,7 +374,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
-// authed refuses a request without the bearer token of the secret.
+// authed refuses a request without a token of the secret that allows it.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.opts.Secret.Verify(r) {
@@ -600,12 +603,8 @@ func (s *Server) fetch(parent context.Context, req *request) (io.ReadCloser, int
 		cancel(nil)
 		return nil, 0, insitu.Errorf(insitu.InvalidArgument, "source URL: %v", err)
 	}
-	token := req.SourceToken
-	if token == "" {
-		token = s.opts.Secret.Token()
-	}
-	if token != "" {
-		hr.Header.Set("Authorization", "Bearer "+token)
+	if req.SourceToken != "" {
+		hr.Header.Set("Authorization", "Bearer "+req.SourceToken)
 	}
 	src := hr.URL.Redacted()
 	resp, err := s.client.Do(hr)

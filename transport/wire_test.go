@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/transport"
@@ -18,7 +19,7 @@ func TestRunServer(t *testing.T) {
 		root := t.TempDir()
 		const limit = 4 << 20
 		url := serveWire(t, &transport.ServerOptions{Secret: secret, Roots: []string{root}, MaxObjectSize: limit})
-		transporttest.RunServer(t, url, &transporttest.WireOptions{Token: secret.Token(), Root: root, MaxObjectSize: limit})
+		transporttest.RunServer(t, url, &transporttest.WireOptions{Token: secret.AdminToken(time.Now().Add(time.Hour)), Root: root, MaxObjectSize: limit})
 	})
 	t.Run("defaults", func(t *testing.T) {
 		transporttest.RunServer(t, serveWire(t, nil), nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/wire"
+	"github.com/insitu-data/insitu/locality"
 )
 
 // wsPool is a client's WebSocket connections to one server.
@@ -124,7 +125,7 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 	cl := p.cl
 	h := http.Header{}
 	h.Set(wire.Window, strconv.Itoa(cl.opts.Window))
-	if tok := cl.opts.Secret.Token(); tok != "" {
+	if tok := cl.opts.Secret.AdminToken(time.Now().Add(locality.RequestTokenTTL)); tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	where := cl.base.Redacted()

@@ -228,7 +228,7 @@ func (c *Cluster) startSidecar(nd *node.Node, t insitu.Transform, tmpl *transpor
 		o = *tmpl
 	}
 	o.Roots = []string{nd.Dir()}
-	o.Secret = c.secret
+	o.Secret = c.secret.TransformSecret() // never the cluster secret: see locality.Secret
 	id := nd.ID()
 	o.NodeMap = func() *locality.Map { return c.Node(id).Map() } // the node's, after a restart too
 	log := c.log.With("sidecar", nd.ID())

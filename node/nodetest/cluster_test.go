@@ -210,7 +210,7 @@ func TestSlowClientsCutOff(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(20 * time.Second)) // a net, not a synchronization
-	if _, err := io.WriteString(conn, "PUT /v1/objects/b/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+c.Secret().Token()+"\r\nContent-Length: 100\r\n\r\n0123"); err != nil {
+	if _, err := io.WriteString(conn, "PUT /v1/objects/b/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+c.Secret().AdminToken(time.Now().Add(time.Hour))+"\r\nContent-Length: 100\r\n\r\n0123"); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/transport"
 )
 
@@ -161,9 +162,9 @@ func (k *killable) restart() {
 // source serves the objects an hpull server fetches: each call offers its
 // input's body under the object's name for as long as it runs.
 type source struct {
-	srv   *http.Server
-	base  string
-	token string
+	srv    *http.Server
+	base   string
+	secret locality.Secret // a node's: the source checks the tokens it hands out
 
 	mu     sync.Mutex
 	bodies map[string]*offered
@@ -185,12 +186,12 @@ func (o *offered) Read(p []byte) (int, error) {
 	return o.r.Read(p)
 }
 
-func startSource(t *testing.T, secret interface{ Token() string }) *source {
+func startSource(t *testing.T, secret locality.Secret) *source {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	s := &source{base: "http://" + ln.Addr().String(), token: secret.Token(), bodies: make(map[string]*offered)}
+	s := &source{base: "http://" + ln.Addr().String(), secret: secret, bodies: make(map[string]*offered)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/objects/{bucket}/{key...}", s.get)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -200,7 +201,7 @@ func startSource(t *testing.T, secret interface{ Token() string }) *source {
 }
 
 func (s *source) get(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" && r.Header.Get("Authorization") != "Bearer "+s.token {
+	if !s.secret.Verify(r) {
 		http.Error(w, `{"code":"permission_denied","message":"bad token"}`, http.StatusUnauthorized)
 		return
 	}
@@ -251,7 +252,8 @@ func (s *source) url(obj insitu.Object) (string, string, error) {
 	if b == "" {
 		b = "~"
 	}
-	return s.base + "/v1/objects/" + url.PathEscape(b) + "/" + escapeKey(obj.Name.Key), "", nil
+	tok := s.secret.ObjectToken(locality.Read, insitu.Name{Bucket: b, Key: obj.Name.Key}, time.Now().Add(locality.DefaultTokenTTL))
+	return s.base + "/v1/objects/" + url.PathEscape(b) + "/" + escapeKey(obj.Name.Key), tok, nil
 }
 
 // escapeKey escapes each segment of a key for a URL path.
