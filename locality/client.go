@@ -66,11 +66,21 @@ type ClientOptions struct {
 	// Default: [DefaultTokenTTL] (15 minutes); at most [MaxTokenTTL].
 	TokenTTL time.Duration
 	// HTTPClient sends the requests. Default: a client of its own with
-	// pooled keep-alive connections (64 idle per node) and a one-second
-	// Expect: 100-continue wait, so that a node can refuse an upload before
-	// its body is sent; it has no overall timeout (use the context).
+	// pooled keep-alive connections (64 idle per node), dials bounded by
+	// 10 seconds, each write of a request bounded by WriteTimeout (a node
+	// that stops reading fails the request with Unavailable instead of
+	// holding it), and a one-second Expect: 100-continue wait,
+	// so that a node can refuse an upload before its body is sent; it has
+	// no overall timeout (use the context).
 	HTTPClient *http.Client
+	// WriteTimeout bounds each write of a request on the client's own HTTP
+	// client (not on HTTPClient). Default: [DefaultWriteTimeout].
+	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout bounds each write of a request by a [Client] with
+// its own HTTP client: the node must take the bytes written within it.
+const DefaultWriteTimeout = time.Minute
 
 // Client talks to the storage nodes of a cluster: it sends each request
 // about an object to the object's owner under its current map, and when a
@@ -105,6 +115,11 @@ func NewClient(m *Map, opts *ClientOptions) (*Client, error) {
 	}
 	if c.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		wt := DefaultWriteTimeout
+		if opts != nil && opts.WriteTimeout > 0 {
+			wt = opts.WriteTimeout
+		}
+		t.DialContext = wire.WriteDeadlineDialer(10*time.Second, wt)
 		t.MaxIdleConnsPerHost = 64
 		t.ExpectContinueTimeout = time.Second
 		c.own = t

@@ -238,7 +238,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	if n.outputs.limit == 0 {
 		n.outputs.limit = DefaultOutputRecords
 	}
-	n.hc = newJobHTTPClient(n.progress.timeout)
+	n.hc = newJobHTTPClient(n.dialTimeout, n.progress.timeout)
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -346,9 +346,39 @@ func (n *Node) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 	return n.put(ctx, n.Map(), name, r, size, claim{})
 }
 
+// PutOrigin is [Node.Put], with origin recorded with the object (see
+// [insitu.OriginSink]): in the extended attribute user.insitu.origin of
+// the object's file, set on the temporary file before the rename, so that
+// the bytes and their origin appear together and a Put that replaces the
+// object leaves none. [Node.Stat] reads it back. A store on a file system
+// that keeps no extended attributes records nothing; nor does an origin
+// over insitu.MaxOriginLen.
+func (n *Node) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
+	if err := n.enter(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	defer n.leave()
+	return n.putOrigin(ctx, n.Map(), name, r, size, claim{}, originText(origin))
+}
+
+// originText returns the text of origin that a node records, or "" when
+// it is over insitu.MaxOriginLen.
+func originText(origin insitu.Origin) string {
+	if s := origin.String(); len(s) <= insitu.MaxOriginLen {
+		return s
+	}
+	return ""
+}
+
 // put stores an object; c, when set, is the job input the object is made
 // from (see claimOutput).
 func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64, c claim) (insitu.PutResult, error) {
+	return n.putOrigin(ctx, m, name, r, size, c, "")
+}
+
+// putOrigin is put, recording the text of the object's origin with it
+// when origin is not "".
+func (n *Node) putOrigin(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64, c claim, origin string) (insitu.PutResult, error) {
 	if err := n.own(m, name); err != nil {
 		return insitu.PutResult{}, err
 	}
@@ -384,6 +414,11 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err
 	}
+	if origin != "" {
+		if err := f.SetAttr(atomicfile.OriginAttr, origin); err != nil && !atomicfile.AttrUnsupported(err) {
+			return insitu.PutResult{}, n.fileError(name, err, true)
+		}
+	}
 	if err := f.Commit(); err != nil {
 		return insitu.PutResult{}, n.fileError(name, err, true)
 	}
@@ -392,39 +427,65 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 	return res, nil
 }
 
-// Stat describes name's object: name, size, owner (this node) and Path,
-// the local file. A missing object is NotFound.
+// Stat describes name's object: name, size, owner (this node), Path (the
+// local file), Version (its size and modification time) and Origin (the
+// origin recorded by [Node.PutOrigin] or a PUT with Insitu-Origin, ""
+// for none). A missing object is NotFound.
 func (n *Node) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	if err := n.enter(); err != nil {
 		return insitu.Object{}, err
 	}
 	defer n.leave()
-	return n.stat(ctx, n.Map(), name)
-}
-
-func (n *Node) stat(ctx context.Context, m *locality.Map, name insitu.Name) (insitu.Object, error) {
-	if err := n.own(m, name); err != nil {
+	obj, fi, err := n.statFile(ctx, n.Map(), name)
+	if err != nil {
 		return insitu.Object{}, err
 	}
+	// An origin that cannot be read, or is not one, is none: a run that
+	// skips unchanged outputs makes the object again.
+	origin, _ := atomicfile.ReadAttr(n.root, relPath(name), fi, atomicfile.OriginAttr)
+	obj.Origin = validOrigin(origin)
+	return obj, nil
+}
+
+// validOrigin returns s when it is the text of an origin, else "".
+func validOrigin(s string) string {
+	if _, err := insitu.ParseOrigin(s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// stat describes name's object without its Origin.
+func (n *Node) stat(ctx context.Context, m *locality.Map, name insitu.Name) (insitu.Object, error) {
+	obj, _, err := n.statFile(ctx, m, name)
+	return obj, err
+}
+
+// statFile is stat, also returning the file's description.
+func (n *Node) statFile(ctx context.Context, m *locality.Map, name insitu.Name) (insitu.Object, fs.FileInfo, error) {
+	if err := n.own(m, name); err != nil {
+		return insitu.Object{}, nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return insitu.Object{}, err
+		return insitu.Object{}, nil, err
 	}
 	fi, err := n.root.Lstat(filepath.FromSlash(relPath(name)))
 	if err != nil {
-		return insitu.Object{}, n.fileError(name, err, false)
+		return insitu.Object{}, nil, n.fileError(name, err, false)
 	}
 	switch {
 	case fi.Mode().IsRegular():
 	case fi.IsDir():
-		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
+		return insitu.Object{}, nil, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
 	default: // a link or a special file planted in the store: refused, never followed
-		return insitu.Object{}, &insitu.Error{Code: insitu.PermissionDenied, Name: name, Msg: "not a regular file in the store"}
+		return insitu.Object{}, nil, &insitu.Error{Code: insitu.PermissionDenied, Name: name, Msg: "not a regular file in the store"}
 	}
-	return insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name)}, nil
+	return insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name), Version: atomicfile.Version(fi)}, fi, nil
 }
 
 // Open opens name's object for reading; the caller closes the file. The
-// Object has the name, size, owner and Path.
+// Object has the name, size, owner, Path, Version and Origin, those of
+// the open file.
 func (n *Node) Open(ctx context.Context, name insitu.Name) (*os.File, insitu.Object, error) {
 	if err := n.enter(); err != nil {
 		return nil, insitu.Object{}, err
@@ -447,7 +508,9 @@ func (n *Node) open(ctx context.Context, m *locality.Map, name insitu.Name) (*os
 		f.Close()
 		return nil, insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
 	}
-	obj.Size = fi.Size()
+	obj.Size, obj.Version = fi.Size(), atomicfile.Version(fi)
+	origin, _ := atomicfile.FileAttr(f, atomicfile.OriginAttr)
+	obj.Origin = validOrigin(origin)
 	return f, obj, nil
 }
 

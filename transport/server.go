@@ -272,7 +272,7 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 		// Twice the slots: an object may fetch its input from a node and
 		// put its output to the same node at once.
 		tr := newHTTPTransport(2*o.MaxConcurrent, o.IOTimeout)
-		tr.DialContext = writeDeadlineDialer(o.IOTimeout)
+		tr.DialContext = wire.WriteDeadlineDialer(o.IOTimeout, o.IOTimeout)
 		tr.ResponseHeaderTimeout = o.IOTimeout
 		s.client = &http.Client{
 			Transport: tr,
@@ -682,29 +682,4 @@ func newHTTPTransport(conns int, dialTimeout time.Duration) *http.Transport {
 		WriteBufferSize:       64 << 10,
 		ReadBufferSize:        64 << 10,
 	}
-}
-
-// writeDeadlineDialer dials TCP connections, each dial bounded by d, on
-// which every write must complete within d: a peer that stops reading
-// fails the write (and the request) instead of holding it.
-func writeDeadlineDialer(d time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	dialer := net.Dialer{Timeout: d}
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &writeDeadlineConn{Conn: c, d: d}, nil
-	}
-}
-
-// writeDeadlineConn sets a deadline of d from now before each write.
-type writeDeadlineConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c *writeDeadlineConn) Write(p []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.d))
-	return c.Conn.Write(p)
 }
