@@ -24,6 +24,13 @@ import (
 	"github.com/insitu-data/insitu/locality"
 )
 
+// TestMain runs the tests, unless the binary was started as a child
+// process of a fault test (see faultChild): then it is that child.
+func TestMain(m *testing.M) {
+	faultChild()
+	os.Exit(m.Run())
+}
+
 // The tests here run the command as real processes: they build it once
 // (TestProcesses) and start nodes on ports of 127.0.0.1 that the test picks.
 //
