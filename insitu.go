@@ -20,6 +20,17 @@ type Object struct {
 	// local, else "". A transform that can read a file (such as ffmpeg) may
 	// use it instead of Input.Body and save a copy.
 	Path string `json:"path,omitempty"`
+	// Version identifies the content of the object's current bytes, as
+	// the source sees them: an ETag, or the size and modification time of
+	// a file. Another version means other bytes (the same bytes may show
+	// under another version, as when a file is touched). "" when the
+	// source cannot tell. Sources set it in listings and Stat; a run that
+	// skips unchanged outputs records it in each output's [Origin].
+	Version string `json:"version,omitempty"`
+	// Origin is, in an object a sink's Stat describes, the text of the
+	// [Origin] recorded with it ([Origin.String]); "" when none is
+	// recorded or the sink cannot record one. Sources leave it "".
+	Origin string `json:"origin,omitempty"`
 }
 
 // Input is what a [Transform] gets for one object.
@@ -126,6 +137,12 @@ type Destination struct {
 	URL string `json:"url"`
 	// Token is the bearer token the PUT must carry; "" for none.
 	Token string `json:"token,omitempty"`
+	// Origin is the text of the output's [Origin] ([Origin.String]), or
+	// "" for none. Whoever puts to the destination sends it as the PUT's
+	// request header Insitu-Origin, and a destination that records
+	// origins (a storage node) stores it with the bytes. The runner sets
+	// it; a [DirectSink] leaves it "".
+	Origin string `json:"origin,omitempty"`
 }
 
 // DirectSink is a Sink that can tell where an output should be put, so

@@ -48,6 +48,10 @@ const (
 	// input renamed to the same output.
 	Job   = "Insitu-Job"
 	Input = "Insitu-Input"
+	// Origin carries the text of an object's insitu.Origin: on a PUT, the
+	// origin to record with the bytes; on the answer to a GET or HEAD, the
+	// origin recorded (absent when none is).
+	Origin = "Insitu-Origin"
 
 	// The request headers of hpush and hpull.
 	Args        = "Insitu-Args"
@@ -58,6 +62,8 @@ const (
 	SourceToken = "Insitu-Source-Token"
 	PutURL      = "Insitu-Put-Url"
 	PutToken    = "Insitu-Put-Token"
+	// PutOrigin is the origin a direct put sends on as its Origin header.
+	PutOrigin = "Insitu-Put-Origin"
 	// Skipped is "true" on a 204 response of hpush or hpull (or in the
 	// trailer of a 200 one) when the transform dropped the object with
 	// [insitu.ErrSkip].
