@@ -34,8 +34,36 @@ type Options struct {
 
 	// SkipExisting skips an object whose output the sink already has (per
 	// Sink.Stat), without running the transform; it counts as skipped. Use
-	// it to resume an interrupted run. Default: off.
+	// it to resume an interrupted run with a sink that cannot record
+	// origins: an output made from an older version of its input, or by
+	// another transform or other args, is kept. Default: off.
 	SkipExisting bool
+
+	// SkipUnchanged skips an object whose output the sink already has
+	// with the [insitu.Origin] this run would record for it (per
+	// Sink.Stat's Object.Origin): the same input, the same version of the
+	// input (Object.Version), the same TransformID and the same Args. Any
+	// other output is made again, and so is every output of an input whose
+	// source gives no Version, an output with no origin recorded (put by
+	// a sink or a run that recorded none, or whose file system keeps
+	// none) and an output whose origin text would be over
+	// [insitu.MaxOriginLen]; a skipped object counts as skipped, one made
+	// again as transformed. Use it to resume or to bring outputs up to
+	// date after inputs, the transform or its args changed. The sink must
+	// be an [insitu.OriginSink] (sink.Dir, sink.Cluster, s3's sink), else
+	// Run fails with InvalidArgument before anything runs; it cannot be
+	// set with SkipExisting. Default: off.
+	SkipUnchanged bool
+
+	// TransformID names the transform, and the version of its behaviour,
+	// in the origin a run records with each output (whenever the sink is
+	// an [insitu.OriginSink], whatever SkipUnchanged). Set it, and change
+	// it whenever the transform's behaviour changes (such as
+	// "flac2wav/2"), so that SkipUnchanged makes its outputs again.
+	// Default: the transform's Go type (fmt.Sprintf("%T", t)), which does
+	// not tell two [insitu.TransformFunc]s apart, nor two versions of one
+	// transform.
+	TransformID string
 
 	// DryRun runs the transform and counts its output bytes but writes
 	// nothing to the sink. Default: off.
@@ -160,6 +188,9 @@ func (o *Options) validate() error {
 	}
 	if o.Timeout < 0 {
 		return insitu.Errorf(insitu.InvalidArgument, "pipeline: Timeout is %v; it must be positive, or 0 for none", o.Timeout)
+	}
+	if o.SkipExisting && o.SkipUnchanged {
+		return insitu.Errorf(insitu.InvalidArgument, "pipeline: SkipExisting and SkipUnchanged are both set; set one")
 	}
 	return nil
 }

@@ -41,10 +41,19 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		return Report{}, err
 	}
 	o := opts.resolved()
+	originSink, _ := dst.(insitu.OriginSink)
+	if o.SkipUnchanged && originSink == nil {
+		return Report{}, insitu.Errorf(insitu.InvalidArgument,
+			"pipeline: SkipUnchanged needs a sink that records origins (an insitu.OriginSink); %T is not one: use SkipExisting", dst)
+	}
+	if o.TransformID == "" {
+		o.TransformID = fmt.Sprintf("%T", t)
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel}
+	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel,
+		originSink: originSink, argsDigest: insitu.ArgsDigest(o.Args)}
 	if opts != nil && opts.Rename != nil {
 		// Only a rename can give two inputs one output name.
 		r.outputs = map[[2]uint64]insitu.Name{}
@@ -112,6 +121,11 @@ type runner struct {
 	directSink insitu.DirectSink
 	directT    insitu.DirectTransform
 
+	// originSink is dst when it records origins, else nil; argsDigest is
+	// the digest of the run's args that the origins carry.
+	originSink insitu.OriginSink
+	argsDigest string
+
 	listed, total, transformed, skipped, failed atomic.Int64
 	bytesIn, bytesOut                           atomic.Int64
 	listingDone                                 atomic.Bool
@@ -145,19 +159,22 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 		r.fail(obj.Name, err)
 		return
 	}
-	if r.o.SkipExisting {
-		_, err := r.dst.Stat(ctx, out)
+	org := r.origin(obj)
+	if r.o.SkipExisting || r.o.SkipUnchanged {
+		st, err := r.dst.Stat(ctx, out)
 		switch {
-		case err == nil:
+		case err == nil && (r.o.SkipExisting || r.unchanged(obj, st, org)):
 			r.skipped.Add(1)
 			return
+		case err == nil:
+			// SkipUnchanged, and the output's origin differs: made again.
 		case !errors.Is(err, insitu.NotFound):
 			r.fail(obj.Name, err)
 			return
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		err := r.attempt(ctx, obj, out)
+		err := r.attempt(ctx, obj, out, org)
 		switch {
 		case err == nil:
 			r.transformed.Add(1)
@@ -178,6 +195,28 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 			return
 		}
 	}
+}
+
+// origin is what the run records of how an output of obj is made.
+type origin struct {
+	insitu.Origin
+	text string // Origin.String(), or "" when over MaxOriginLen: none is recorded
+}
+
+// origin returns the origin of obj's output.
+func (r *runner) origin(obj insitu.Object) origin {
+	o := origin{Origin: insitu.Origin{Input: obj.Name, Version: obj.Version, Transform: r.o.TransformID, Args: r.argsDigest}}
+	if o.text = o.String(); len(o.text) > insitu.MaxOriginLen {
+		o.text = ""
+	}
+	return o
+}
+
+// unchanged reports whether the output st, which exists, was made as the
+// run would make it again from obj: its recorded origin is the run's, and
+// the source told obj's version.
+func (r *runner) unchanged(obj, st insitu.Object, org origin) bool {
+	return obj.Version != "" && org.text != "" && st.Origin == org.text
 }
 
 // claim records that in's output is out, or returns an InvalidArgument
@@ -211,7 +250,7 @@ var errSinkDone = errors.New("pipeline: the sink stopped reading")
 // goroutine, writing into a pipe that the sink (or, in a dry run, a
 // counter) reads on this one. The object's deadline closes both ends of the
 // pipe, so a transform or sink that ignores its context cannot hang the run.
-func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name) (err error) {
+func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name, org origin) (err error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if r.o.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, r.o.Timeout)
@@ -229,7 +268,7 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 		}
 	}()
 	if r.directT != nil && r.directSink != nil {
-		return r.attemptDirect(ctx, actx, obj, out, body)
+		return r.attemptDirect(ctx, actx, obj, out, org, body)
 	}
 	pr, pw := io.Pipe()
 	stop := context.AfterFunc(actx, func() {
@@ -248,6 +287,8 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 	var putErr error
 	if r.o.DryRun {
 		_, putErr = io.Copy(io.Discard, pr)
+	} else if r.originSink != nil && org.text != "" {
+		_, putErr = r.originSink.PutOrigin(actx, out, pr, -1, org.Origin)
 	} else {
 		_, putErr = r.dst.Put(actx, out, pr, -1)
 	}
@@ -270,10 +311,13 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 
 // attemptDirect has the transform deliver the output to the sink's
 // destination itself.
-func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out insitu.Name, body *lazyBody) error {
+func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out insitu.Name, org origin, body *lazyBody) error {
 	dst, err := r.directSink.Destination(actx, out)
 	if err != nil {
 		return r.attemptError(ctx, actx, obj, err)
+	}
+	if r.originSink != nil {
+		dst.Origin = org.text
 	}
 	var res insitu.PutResult
 	var pc panics.Catcher
