@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/atomicfile"
 	"github.com/insitu-data/insitu/internal/fserr"
 )
 
@@ -132,7 +133,7 @@ func (w *jobWalker) walk(ctx context.Context, rel string) bool {
 			if err != nil || !fi.Mode().IsRegular() {
 				continue // removed, or swapped for something else, since the read
 			}
-			list = append(list, entry{obj: insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name)}})
+			list = append(list, entry{obj: insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name), Version: atomicfile.Version(fi)}})
 		}
 	}
 	ents = nil

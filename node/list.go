@@ -21,10 +21,11 @@ import (
 const scanChunk = 256
 
 // List returns one page of the objects of bucket stored on this node, in
-// bytewise key order ("a-b" before "a/b"), each with its size and its
-// owner under the node's map (objects left on the node by a map change
-// are listed with their new owner). A bucket the node has never stored
-// anything in is NotFound.
+// bytewise key order ("a-b" before "a/b"), each with its size, its
+// version (size and modification time in nanoseconds, "<size>-<ns>") and
+// its owner under the node's map (objects left on the node by a map
+// change are listed with their new owner). A bucket the node has never
+// stored anything in is NotFound.
 //
 // Only regular files are objects: symbolic links (wherever they point),
 // other special files, temporary files and files or directories whose
@@ -144,7 +145,7 @@ func (l *lister) walk(ctx context.Context, rel string) error {
 				continue // removed since the scan
 			}
 			name := insitu.Name{Bucket: l.bucket, Key: key}
-			l.out = append(l.out, insitu.Object{Name: name, Size: fi.Size(), Owner: l.m.Owner(name).ID})
+			l.out = append(l.out, insitu.Object{Name: name, Size: fi.Size(), Owner: l.m.Owner(name).ID, Version: atomicfile.Version(fi)})
 		}
 		if !more || len(cands) == 0 {
 			return nil

@@ -56,7 +56,8 @@ type Source struct {
 //
 // Objects lists with ListObjectsV2, a page at a time (never the whole
 // listing in memory), in the server's order, which for S3 is bytewise key
-// order. Listed objects have Name.Bucket set to bucket and Size set.
+// order. Listed objects have Name.Bucket set to bucket, Size set and
+// Version set to the object's ETag (without quotes).
 // Empty keys ending in "/", the "folder" markers of S3 consoles, are not
 // objects and are not listed. Any other key that S3 allows but
 // [insitu.Name.Validate] refuses ("a//b", "../x", "/abs", "x/./y", a
@@ -167,7 +168,7 @@ func (s *Source) list(ctx context.Context, after *string, yield func(insitu.Obje
 			}
 			continue
 		}
-		if !yield(insitu.Object{Name: name, Size: info.Size}, nil) {
+		if !yield(insitu.Object{Name: name, Size: info.Size, Version: info.ETag}, nil) {
 			return true, nil
 		}
 	}
@@ -193,8 +194,8 @@ func (s *Source) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser, er
 	return &bodyReader{Ctx: ctx, Body: body, Name: name}, nil
 }
 
-// Stat returns the object of name (from a HEAD), with Size set, or a
-// NotFound error.
+// Stat returns the object of name (from a HEAD), with Size and Version
+// (the ETag) set, or a NotFound error.
 func (s *Source) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	n, err := s.name(name)
 	if err != nil {
@@ -207,7 +208,7 @@ func (s *Source) Stat(ctx context.Context, name insitu.Name) (insitu.Object, err
 	if err != nil {
 		return insitu.Object{}, Wrap(ctx, err, n, "S3 HeadObject")
 	}
-	return insitu.Object{Name: n, Size: info.Size}, nil
+	return insitu.Object{Name: n, Size: info.Size, Version: info.ETag}, nil
 }
 
 // name returns name with the source's bucket, after checking the key.

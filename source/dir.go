@@ -58,10 +58,12 @@ type DirSource struct {
 // Objects lists the files recursively in bytewise key order, the order of
 // S3 listings ("a-b" before "a/b"), reading one directory at a time: memory
 // holds one directory's entries per level, never the whole tree. Listed
-// objects have Size and Path set and Owner "". Symbolic links to regular
-// files are listed (with the target's size); links to directories are not
-// followed; other non-regular files are skipped, and so are the temporary
-// files of sink.Dir (names starting with ".insitu-tmp-"). A file whose key
+// objects have Size, Path and Version set (Version: the file's size and
+// modification time in nanoseconds, "<size>-<ns>") and Owner "".
+// Symbolic links to regular files are listed (with the target's size and
+// version); links to directories are not followed; other non-regular
+// files are skipped, and so are the temporary files of sink.Dir (names
+// starting with ".insitu-tmp-"). A file whose key
 // is not a valid [insitu.Name] (invalid UTF-8, over insitu.MaxKeyLen bytes)
 // is yielded as an InvalidArgument error naming its path, as is a directory
 // under which every key would be invalid; the listing goes on. So does it
@@ -154,7 +156,7 @@ func (d *DirSource) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser,
 	return f, nil
 }
 
-// Stat returns the object of name, with Size and Path set, or a NotFound
+// Stat returns the object of name, with Size, Path and Version set, or a NotFound
 // error, with the same checks as [DirSource.Open]. The returned Name is
 // name as given.
 func (d *DirSource) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
@@ -172,7 +174,7 @@ func (d *DirSource) Stat(ctx context.Context, name insitu.Name) (insitu.Object, 
 	if !fi.Mode().IsRegular() {
 		return insitu.Object{}, notRegular(name, p, fi)
 	}
-	return insitu.Object{Name: name, Size: fi.Size(), Path: p}, nil
+	return insitu.Object{Name: name, Size: fi.Size(), Path: p, Version: atomicfile.Version(fi)}, nil
 }
 
 // path returns the file of name, refusing names that could leave the root.
@@ -302,5 +304,5 @@ func (w *walker) file(p, key string, e entry) bool {
 		}
 		return w.yield(insitu.Object{}, insitu.Errorf(insitu.InvalidArgument, "file %q not listed: %s", p, msg))
 	}
-	return w.yield(insitu.Object{Name: name, Size: info.Size(), Path: p}, nil)
+	return w.yield(insitu.Object{Name: name, Size: info.Size(), Path: p, Version: atomicfile.Version(info)}, nil)
 }

@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,7 +105,12 @@ func TestDirObjectFields(t *testing.T) {
 	l := listAll(t, newDir(t, root, &source.DirOptions{Bucket: "b1"}))
 	wantKeys(t, l, "x/y.txt")
 	o := l.objs[0]
-	want := insitu.Object{Name: insitu.Name{Bucket: "b1", Key: "x/y.txt"}, Size: 7, Path: filepath.Join(root, "x", "y.txt")}
+	fi, err := os.Stat(filepath.Join(root, "x", "y.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := insitu.Object{Name: insitu.Name{Bucket: "b1", Key: "x/y.txt"}, Size: 7, Path: filepath.Join(root, "x", "y.txt"),
+		Version: fmt.Sprintf("7-%d", fi.ModTime().UnixNano())}
 	if o != want {
 		t.Errorf("object %+v, want %+v", o, want)
 	}
@@ -364,7 +370,12 @@ func TestDirOpenAndStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (insitu.Object{Name: name, Size: 2246022, Path: filepath.Join(root, "img", "test-image.jpg")}); obj != want {
+	fi, err := os.Stat(filepath.Join(root, "img", "test-image.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (insitu.Object{Name: name, Size: 2246022, Path: filepath.Join(root, "img", "test-image.jpg"),
+		Version: fmt.Sprintf("2246022-%d", fi.ModTime().UnixNano())}); obj != want {
 		t.Errorf("Stat = %+v, want %+v", obj, want)
 	}
 	// Open trusts the name, never obj.Path.

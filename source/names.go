@@ -12,7 +12,7 @@ import (
 
 // Stater is implemented by sources that can describe one object without
 // listing, such as [DirSource]. [Names] and [Template] use it to fill in
-// Size, Path and Owner.
+// Size, Path, Owner and Version.
 type Stater interface {
 	// Stat returns the object of name, or a NotFound error.
 	Stat(ctx context.Context, name insitu.Name) (insitu.Object, error)
@@ -22,7 +22,7 @@ type Stater interface {
 // given, opened through src.
 //
 // When src is a [Stater], each name is stat-ed as it is listed: the object
-// gets Size, Path and Owner from src, and a name src does not have is
+// gets Size, Path, Owner and Version from src, and a name src does not have is
 // yielded as its NotFound error (the listing goes on, as it does after any
 // other error about one name). Otherwise each object has only its Name, and
 // Size -1. An invalid name is yielded as an InvalidArgument error.
