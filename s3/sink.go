@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,29 @@ func contentTypeByExt(n insitu.Name) string { return mime.TypeByExtension(path.E
 // errors. The result has the size and the XXH64 checksum of the bytes
 // stored, and the name as given.
 func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return s.put(ctx, name, r, size, "")
+}
+
+// OriginMetadata is the user metadata key under which [Sink.PutOrigin]
+// records an output's origin: the request header x-amz-meta-insitu-origin.
+const OriginMetadata = "Insitu-Origin"
+
+// PutOrigin is [Sink.Put], with origin's text ([insitu.Origin.String])
+// stored as the object's user metadata [OriginMetadata], in the same PUT
+// (or the same multipart upload) as the bytes, so that the object and its
+// origin appear together; [Sink.Stat] reads it back. An origin over
+// [insitu.MaxOriginLen] is not recorded.
+func (s *Sink) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
+	text := origin.String()
+	if len(text) > insitu.MaxOriginLen {
+		text = ""
+	}
+	return s.put(ctx, name, r, size, text)
+}
+
+// put stores r under name, with the origin text as user metadata when it
+// is not "".
+func (s *Sink) put(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin string) (insitu.PutResult, error) {
 	key, err := s.key(name)
 	if err != nil {
 		return insitu.PutResult{}, err
@@ -156,7 +180,7 @@ func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 			return insitu.PutResult{}, &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("%d bytes is over S3's limit of 10,000 parts of 5 GiB", size)}
 		}
 	}
-	u := upload{s: s, ctx: ctx, name: name, key: key, size: size, partSize: partSize, in: in}
+	u := upload{s: s, ctx: ctx, name: name, key: key, size: size, partSize: partSize, in: in, origin: origin}
 	if err := u.run(); err != nil {
 		// The chunks are left to the garbage collector, not the pool: after
 		// a request that failed early, the HTTP transport may still be
@@ -168,7 +192,8 @@ func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 }
 
 // Stat returns the stored object's description from a HEAD, or a
-// NotFound error.
+// NotFound error: its Size, and its Origin when [Sink.PutOrigin] recorded
+// one (the user metadata [OriginMetadata], if it is an origin's text).
 func (s *Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	key, err := s.key(name)
 	if err != nil {
@@ -181,7 +206,19 @@ func (s *Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error
 	if err != nil {
 		return insitu.Object{}, Wrap(ctx, err, name, "S3 HeadObject")
 	}
-	return insitu.Object{Name: name, Size: info.Size}, nil
+	return insitu.Object{Name: name, Size: info.Size, Origin: originOf(info.UserMetadata)}, nil
+}
+
+// originOf returns the origin text in an object's user metadata, or "".
+func originOf(md minio.StringMap) string {
+	for k, v := range md {
+		if strings.EqualFold(k, OriginMetadata) {
+			if _, err := insitu.ParseOrigin(v); err == nil {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // key returns the S3 key of name, after checking it.
@@ -205,6 +242,7 @@ type upload struct {
 	size     int64 // as given; -1 when unknown
 	partSize int64
 	in       *putcheck.Reader // checks the size and ctx, and sums the bytes
+	origin   string           // the origin's text to store as user metadata, or ""
 
 	buf chunks // the part being read
 	eof bool   // in has returned io.EOF
@@ -217,6 +255,9 @@ func (u *upload) run() error {
 		return err
 	}
 	opts := minio.PutObjectOptions{ContentType: u.s.opts.ContentType(u.name)}
+	if u.origin != "" {
+		opts.UserMetadata = map[string]string{OriginMetadata: u.origin}
+	}
 	if u.eof {
 		n := u.buf.len()
 		sha := ""
@@ -429,3 +470,5 @@ func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
 
 // Len returns the bytes left to read.
 func (r *chunkReader) Len() int { return int(max(r.c.n-r.off, 0)) }
+
+var _ insitu.OriginSink = (*Sink)(nil)

@@ -107,6 +107,28 @@ func (s *DirSink) Root() string { return s.root }
 //
 // In every case, nothing is left under the name but what was there before.
 func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return s.put(ctx, name, r, size, "")
+}
+
+// PutOrigin is [DirSink.Put], with origin recorded in the file's extended
+// attribute user.insitu.origin ([insitu.Origin.String]), set on the
+// temporary file before the rename: the bytes and their origin appear
+// together, and a file replaced by Put has none. [DirSink.Stat] reads it
+// back. On a file system that keeps no extended attributes (or none of
+// that size), and on systems other than Linux, the file is stored without
+// it: Stat then gives no origin, and a run with SkipUnchanged makes such
+// outputs again every time. An origin over [insitu.MaxOriginLen] is not
+// recorded either.
+func (s *DirSink) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
+	text := origin.String()
+	if len(text) > insitu.MaxOriginLen {
+		text = ""
+	}
+	return s.put(ctx, name, r, size, text)
+}
+
+// put stores r under name, with the origin text when it is not "".
+func (s *DirSink) put(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin string) (insitu.PutResult, error) {
 	final, err := s.path(name, true)
 	if err != nil {
 		return insitu.PutResult{}, err
@@ -133,6 +155,11 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 	}
 	if err := ctx.Err(); err != nil {
 		return insitu.PutResult{}, err
+	}
+	if origin != "" {
+		if err := f.SetAttr(atomicfile.OriginAttr, origin); err != nil && !atomicfile.AttrUnsupported(err) {
+			return insitu.PutResult{}, fserr.Wrap(name, err)
+		}
 	}
 	if err := f.Commit(); err != nil {
 		if serr, ok := errors.AsType[*atomicfile.DirSyncError](err); ok {
@@ -189,9 +216,12 @@ func (s *DirSink) Sweep(ctx context.Context, olderThan time.Duration) (int, erro
 	return n, err
 }
 
-// Stat returns the object of name, with Size and Path set, or a NotFound
+// Stat returns the object of name, with Size, Path and Origin set (Origin:
+// the origin [DirSink.PutOrigin] recorded, "" for none), or a NotFound
 // error. A directory is not an object; a symbolic link on the key's path
-// that leads out of the root is PermissionDenied, as for Put.
+// that leads out of the root is PermissionDenied, as for Put. The origin
+// is read from the file without following a final link: a link, or an
+// attribute that is not an origin's text, gives none.
 func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	p, err := s.path(name, false)
 	if err != nil {
@@ -202,19 +232,25 @@ func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, er
 	}
 	// Through an os.Root, as Put writes: a link out of the tree is refused
 	// here too.
-	var fi fs.FileInfo
 	root, err := os.OpenRoot(s.root)
-	if err == nil {
-		fi, err = root.Stat(filepath.FromSlash(name.Key))
-		root.Close()
+	if err != nil {
+		return insitu.Object{}, fserr.Wrap(name, err)
 	}
+	defer root.Close()
+	fi, err := root.Stat(filepath.FromSlash(name.Key))
 	if err != nil {
 		return insitu.Object{}, fserr.Wrap(name, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: fmt.Sprintf("%q is not a regular file", p)}
 	}
-	return insitu.Object{Name: name, Size: fi.Size(), Path: p}, nil
+	// An origin that cannot be read, or is not one, is none: the output is
+	// made again.
+	origin, _ := atomicfile.ReadAttr(root, name.Key, fi, atomicfile.OriginAttr)
+	if _, err := insitu.ParseOrigin(origin); err != nil {
+		origin = ""
+	}
+	return insitu.Object{Name: name, Size: fi.Size(), Path: p, Origin: origin}, nil
 }
 
 // path returns the file of name under the root, refusing names that could
@@ -258,3 +294,5 @@ func (s *DirSink) copy(name insitu.Name, f io.Writer, in *putcheck.Reader) error
 		}
 	}
 }
+
+var _ insitu.OriginSink = (*DirSink)(nil)
