@@ -85,8 +85,11 @@ var _ insitu.DirectTransform = (*ClusterTransform)(nil)
 // Cluster returns the transform that the transform servers next to the
 // nodes of c's cluster run (see [ClusterTransform]). It follows c's map
 // (source.Cluster refreshes it at each listing) and authenticates with
-// c's secret: to the transform servers with its bearer token, and to the
-// owner nodes, whose token each request passes on as the source token.
+// c's secret: to the transform servers with tokens of the secret derived
+// from it ([locality.Secret.TransformSecret]), and each request carries a
+// token that lets the server read that one input from its owner
+// ([locality.Client.ObjectToken]); never the cluster secret's own
+// administrative tokens.
 // A nil client or an unknown mode is an [insitu.InvalidArgument] error.
 func Cluster(c *locality.Client, opts *ClusterOptions) (*ClusterTransform, error) {
 	if c == nil {
