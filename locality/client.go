@@ -376,6 +376,24 @@ func (c *Client) Health(ctx context.Context, node Node) error {
 // refuses before asking for the body) or r is an io.Seeker. A nil r is an
 // InvalidArgument error.
 func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return c.putOrigin(ctx, name, r, size, "")
+}
+
+// PutOrigin is [Client.Put], with origin sent in the request header
+// Insitu-Origin: the node records it with the object, atomically (see
+// [insitu.OriginSink]), and answers it to a GET or HEAD ([Client.Head]'s
+// Object.Origin). An origin over insitu.MaxOriginLen is not sent: the
+// object is stored without one.
+func (c *Client) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
+	text := origin.String()
+	if len(text) > insitu.MaxOriginLen {
+		text = ""
+	}
+	return c.putOrigin(ctx, name, r, size, text)
+}
+
+// putOrigin is Put with the origin's text, "" for none.
+func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin string) (insitu.PutResult, error) {
 	if err := checkName(name); err != nil {
 		return insitu.PutResult{}, err
 	}
@@ -407,7 +425,7 @@ func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 		}
 		body := &putBody{in: in}
 		var no *notOwner
-		res, no, err = c.put(ctx, owner, name, body, size)
+		res, no, err = c.put(ctx, owner, name, body, size, origin)
 		read = body.detach()
 		return no, err
 	})
@@ -417,7 +435,7 @@ func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 	return res, nil
 }
 
-func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *putBody, size int64) (insitu.PutResult, *notOwner, error) {
+func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *putBody, size int64, origin string) (insitu.PutResult, *notOwner, error) {
 	var rd io.Reader = body
 	if size == 0 {
 		// Still check that r is empty, as for any other size.
@@ -435,6 +453,9 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 		req.Header.Set("Expect", "100-continue")
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if origin != "" {
+		req.Header.Set(wire.Origin, origin)
+	}
 	resp, err := c.do(ctx, req, owner.ID, name)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -527,7 +548,8 @@ func (b *putBody) detach() int64 {
 func (b *putBody) Close() error { return nil }
 
 // Get opens name's object on its owner. The caller reads and closes the
-// body; the returned Object has the name, size and owner. A read error
+// body; the returned Object has the name, size, owner and Origin (the
+// origin recorded with the object, "" for none). A read error
 // in the middle of the body is an Unavailable error.
 func (c *Client) Get(ctx context.Context, name insitu.Name) (io.ReadCloser, insitu.Object, error) {
 	var (
@@ -549,8 +571,9 @@ func (c *Client) Get(ctx context.Context, name insitu.Name) (io.ReadCloser, insi
 	return rc, obj, nil
 }
 
-// Head returns the description of name's object on its owner: name, size
-// and owner.
+// Head returns the description of name's object on its owner: name,
+// size, owner and Origin (the origin recorded with the object, "" for
+// none).
 func (c *Client) Head(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	var obj insitu.Object
 	err := c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
@@ -607,6 +630,11 @@ func objectOf(resp *http.Response, owner Node, name insitu.Name) insitu.Object {
 	}
 	if obj.Size < 0 {
 		obj.Size = -1
+	}
+	if o := resp.Header.Get(wire.Origin); o != "" {
+		if _, err := insitu.ParseOrigin(o); err == nil {
+			obj.Origin = o
+		}
 	}
 	return obj
 }

@@ -179,7 +179,7 @@ func (n *Node) serveObject(w http.ResponseWriter, r *http.Request, m *locality.M
 }
 
 func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map, name insitu.Name) {
-	f, _, err := n.open(r.Context(), m, name)
+	f, obj, err := n.open(r.Context(), m, name)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -193,6 +193,9 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map,
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set(wire.Owner, n.id)
+	if obj.Origin != "" {
+		h.Set(wire.Origin, obj.Origin)
+	}
 	http.ServeContent(w, r, "", fi.ModTime(), storeFile{f, n})
 }
 
@@ -229,7 +232,14 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map,
 		n.writeError(w, r, err)
 		return
 	}
-	res, err := n.put(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength, c)
+	origin := r.Header.Get(wire.Origin)
+	if origin != "" {
+		if _, err := insitu.ParseOrigin(origin); err != nil {
+			n.writeError(w, r, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "header %s: %w", wire.Origin, err), name))
+			return
+		}
+	}
+	res, err := n.putOrigin(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength, c, origin)
 	if err != nil {
 		if r.Context().Err() != nil || errors.Is(err, errUpload) {
 			n.log.Info("upload aborted; nothing stored", "name", name.String(), "err", err)

@@ -43,8 +43,19 @@ func (s *ClusterSink) Put(ctx context.Context, name insitu.Name, r io.Reader, si
 	return s.c.Put(ctx, name, r, size)
 }
 
-// Stat describes name's object on its owner (a HEAD request): name, size
-// and owner. A missing object is NotFound.
+// PutOrigin is [ClusterSink.Put], with origin recorded with the object on
+// its owner (the PUT's Insitu-Origin header), atomically with the bytes:
+// see [locality.Client.PutOrigin].
+func (s *ClusterSink) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
+	if err := ctx.Err(); err != nil {
+		return insitu.PutResult{}, err
+	}
+	return s.c.PutOrigin(ctx, name, r, size, origin)
+}
+
+// Stat describes name's object on its owner (a HEAD request): name, size,
+// owner and Origin (the origin recorded with it, "" for none). A missing
+// object is NotFound.
 func (s *ClusterSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return insitu.Object{}, err
@@ -59,7 +70,9 @@ func (s *ClusterSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object
 // request with the bytes, answering {"size", "checksum", "owner"}. A
 // NotOwner answer (HTTP 409) means the map changed: call
 // [locality.Client.RefreshMap] (or fall back to Put, which does) and ask
-// again.
+// again. Whoever puts there sends the Destination's Origin, which the
+// runner sets, as the request header Insitu-Origin: the node records it
+// as PutOrigin does.
 func (s *ClusterSink) Destination(ctx context.Context, name insitu.Name) (insitu.Destination, error) {
 	if err := ctx.Err(); err != nil {
 		return insitu.Destination{}, err
@@ -71,4 +84,7 @@ func (s *ClusterSink) Destination(ctx context.Context, name insitu.Name) (insitu
 	return insitu.Destination{Name: name, URL: u, Token: s.c.ObjectToken(locality.Write, name)}, nil
 }
 
-var _ insitu.DirectSink = (*ClusterSink)(nil)
+var (
+	_ insitu.DirectSink = (*ClusterSink)(nil)
+	_ insitu.OriginSink = (*ClusterSink)(nil)
+)

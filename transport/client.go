@@ -324,7 +324,7 @@ func (c *Client) newRequest(in *insitu.Input, dst *insitu.Destination) (*request
 		return nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument, "hpull: the input has no local path and DialOptions.SourceURL is not set"), in.Name)
 	}
 	if dst != nil {
-		r.PutURL, r.PutToken = dst.URL, dst.Token
+		r.PutURL, r.PutToken, r.PutOrigin = dst.URL, dst.Token, dst.Origin
 	}
 	r.TimeoutMS = max(1, c.opts.Timeout.Milliseconds())
 	if err := r.validate(); err != nil {

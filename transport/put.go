@@ -23,6 +23,7 @@ type putWriter struct {
 	ctx    context.Context
 	dst    *url.URL
 	token  string
+	origin string // sent as the Insitu-Origin header; "" for none
 	pw     *io.PipeWriter
 	done   chan struct{}
 	res    insitu.PutResult
@@ -32,8 +33,8 @@ type putWriter struct {
 	closed bool
 }
 
-func (s *Server) newPutWriter(ctx context.Context, dst *url.URL, token string) *putWriter {
-	return &putWriter{s: s, ctx: ctx, dst: dst, token: token, hash: xxhash.New()}
+func (s *Server) newPutWriter(ctx context.Context, dst *url.URL, token, origin string) *putWriter {
+	return &putWriter{s: s, ctx: ctx, dst: dst, token: token, origin: origin, hash: xxhash.New()}
 }
 
 func (p *putWriter) start(body io.Reader, size int64) {
@@ -57,6 +58,9 @@ func (p *putWriter) put(body io.Reader, size int64) (insitu.PutResult, error) {
 	req.Header.Set("Content-Type", "application/octet-stream")
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	if p.origin != "" {
+		req.Header.Set(wire.Origin, p.origin)
 	}
 	resp, err := p.s.client.Do(req)
 	if err != nil {

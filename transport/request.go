@@ -34,6 +34,9 @@ type request struct {
 	// PutURL is the direct-put destination of the output.
 	PutURL   string `json:"put_url,omitempty"`
 	PutToken string `json:"put_token,omitempty"`
+	// PutOrigin is the text of the output's insitu.Origin, which the
+	// direct put sends on in its Insitu-Origin header; "" for none.
+	PutOrigin string `json:"put_origin,omitempty"`
 	// TimeoutMS is the client's per-object timeout in milliseconds, 0 for none.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
@@ -72,6 +75,14 @@ func (r *request) validate() error {
 	if r.PutURL != "" {
 		if _, err := parseHTTPURL(r.PutURL); err != nil {
 			return bad("put URL: %v", err)
+		}
+	}
+	if r.PutOrigin != "" {
+		if r.PutURL == "" {
+			return bad("a put origin without a put URL")
+		}
+		if _, err := insitu.ParseOrigin(r.PutOrigin); err != nil {
+			return bad("put origin: %w", err)
 		}
 	}
 	return nil
@@ -132,6 +143,7 @@ func parseHeaders(bucket, key string, h http.Header, contentLength int64) (*requ
 	r.SourceToken = h.Get(wire.SourceToken)
 	r.PutURL = h.Get(wire.PutURL)
 	r.PutToken = h.Get(wire.PutToken)
+	r.PutOrigin = h.Get(wire.PutOrigin)
 	if v := h.Get(wire.Size); v != "" {
 		if r.Size, err = strconv.ParseInt(v, 10, 64); err != nil {
 			return nil, bad(wire.Size, err)
@@ -187,6 +199,7 @@ func (r *request) setHeaders(h http.Header) {
 	set(wire.SourceToken, r.SourceToken)
 	set(wire.PutURL, r.PutURL)
 	set(wire.PutToken, r.PutToken)
+	set(wire.PutOrigin, r.PutOrigin)
 	if r.Size >= 0 {
 		h.Set(wire.Size, strconv.FormatInt(r.Size, 10))
 	}

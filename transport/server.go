@@ -528,7 +528,7 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 
 	var put *putWriter
 	if req.put != nil {
-		put = s.newPutWriter(ctx, req.put, req.PutToken)
+		put = s.newPutWriter(ctx, req.put, req.PutToken, req.PutOrigin)
 		out = put
 	}
 	var err error
