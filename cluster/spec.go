@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/transport"
@@ -43,15 +44,34 @@ type JobSpec struct {
 	Rename *RenameExt `json:"rename,omitempty"`
 	// Args reach the transform unchanged.
 	Args string `json:"args,omitempty"`
-	// Workers, SkipExisting, DryRun, ContinueOnError, Retries and Timeout
-	// are the runner's [pipeline.Options] of the same names, per node.
+	// Workers, SkipExisting, SkipUnchanged, DryRun, ContinueOnError,
+	// Retries and Timeout are the runner's [pipeline.Options] of the same
+	// names, per node. Every output a node's job puts records its origin
+	// (the node's store keeps it with the bytes), so that a rerun with
+	// SkipUnchanged makes again exactly the outputs whose input, transform
+	// (TransformID) or args changed.
 	Workers         int      `json:"workers,omitempty"`
 	SkipExisting    bool     `json:"skip_existing,omitempty"`
+	SkipUnchanged   bool     `json:"skip_unchanged,omitempty"`
 	DryRun          bool     `json:"dry_run,omitempty"`
 	ContinueOnError bool     `json:"continue_on_error,omitempty"`
 	Retries         int      `json:"retries,omitempty"`
 	Timeout         Duration `json:"timeout,omitempty"`
+	// TransformID names the transform, and the version of its behaviour,
+	// in the origins the job records ([pipeline.Options.TransformID]); at
+	// most 256 bytes of UTF-8. Change it when the transform's behaviour
+	// changes, so that SkipUnchanged makes its outputs again. Default: the
+	// name in Transform, or "transform-server" for a job with a Server
+	// (whose transform insitu cannot name: set TransformID for those).
+	TransformID string `json:"transform_id,omitempty"`
 }
+
+// ServerTransformID is the default [JobSpec.TransformID] of a job that
+// runs through a transform server.
+const ServerTransformID = "transform-server"
+
+// maxTransformID bounds JobSpec.TransformID.
+const maxTransformID = 256
 
 // ServerSpec says how a node reaches the transform server next to it in a
 // job ([JobSpec.Server]).
@@ -111,6 +131,10 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 		return bad("workers is %d; it must be positive, or 0 for the default", s.Workers)
 	case s.Timeout < 0:
 		return bad("timeout is %v; it must be positive, or 0 for none", time.Duration(s.Timeout))
+	case s.SkipExisting && s.SkipUnchanged:
+		return bad("skip_existing and skip_unchanged are both set; set one")
+	case len(s.TransformID) > maxTransformID || !utf8.ValidString(s.TransformID):
+		return bad("transform_id: at most %d bytes of UTF-8", maxTransformID)
 	}
 	if r := s.Rename; r != nil {
 		for _, ext := range []string{r.From, r.To} {
@@ -128,11 +152,20 @@ func (s *JobSpec) Options() *pipeline.Options {
 		Workers:         s.Workers,
 		Args:            s.Args,
 		SkipExisting:    s.SkipExisting,
+		SkipUnchanged:   s.SkipUnchanged,
+		TransformID:     s.TransformID,
 		DryRun:          s.DryRun,
 		ContinueOnError: s.ContinueOnError,
 		Retries:         s.Retries,
 		Timeout:         time.Duration(s.Timeout),
 		DirectPut:       s.Server != nil && s.Server.DirectPut,
+	}
+	switch {
+	case o.TransformID != "":
+	case s.Server != nil:
+		o.TransformID = ServerTransformID
+	default:
+		o.TransformID = s.Transform
 	}
 	dst := s.DstBucket
 	rename := func(n insitu.Name) (insitu.Name, error) { return n, nil }

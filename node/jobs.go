@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/internal/atomicfile"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -180,12 +182,15 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 		releaseT()
 		return cluster.JobStatus{}, err
 	}
+	opts := spec.Options()
+	if spec.SkipUnchanged {
+		dst.unchanged = &insitu.Origin{Transform: opts.TransformID, Args: insitu.ArgsDigest(opts.Args)}
+	}
 	if old != nil {
 		// The old run's status and output records go.
 		n.jobs.replace(old)
 		n.outputs.forget(spec.ID)
 	}
-	opts := spec.Options()
 	opts.ProgressInterval = jobProgressEvery
 	opts.CountFirst = true // so a lost node's unfinished objects are known
 	opts.MaxFailures = MaxJobFailures
@@ -339,6 +344,11 @@ type jobSink struct {
 
 	mu     sync.Mutex
 	inputs map[insitu.Name]insitu.Name // output → input
+
+	// unchanged, set for a job with SkipUnchanged, is the origin its
+	// outputs record but for the input and its version: Stat uses it to
+	// tell whether the runner skips an output that exists.
+	unchanged *insitu.Origin
 }
 
 // tokenTTL is the lifetime of the object tokens a job with the given
@@ -406,7 +416,17 @@ func (s *jobSink) forget(out insitu.Name) {
 
 func (s *jobSink) local(name insitu.Name) bool { return s.n.Map().Owns(s.n.id, name) }
 
-func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (res insitu.PutResult, err error) {
+func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return s.put(ctx, name, r, size, nil)
+}
+
+// PutOrigin is Put, recording origin with the output on its owner.
+func (s *jobSink) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
+	return s.put(ctx, name, r, size, &origin)
+}
+
+// put puts an output, with its origin when origin is not nil.
+func (s *jobSink) put(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin *insitu.Origin) (res insitu.PutResult, err error) {
 	c := s.claim(name)
 	if !c.none() {
 		defer func() { s.settle(name, err) }()
@@ -416,10 +436,17 @@ func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 			return insitu.PutResult{}, err
 		}
 		defer s.n.leave()
-		return s.n.put(ctx, s.n.Map(), name, r, size, c)
+		text := ""
+		if origin != nil {
+			text = originText(*origin)
+		}
+		return s.n.putOrigin(ctx, s.n.Map(), name, r, size, c, text)
 	}
 	if !c.none() {
 		ctx = withClaim(ctx, c)
+	}
+	if origin != nil {
+		return s.remote.PutOrigin(ctx, name, r, size, *origin)
 	}
 	return s.remote.Put(ctx, name, r, size)
 }
@@ -427,17 +454,41 @@ func (s *jobSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 func (s *jobSink) Stat(ctx context.Context, name insitu.Name) (obj insitu.Object, err error) {
 	if c := s.claim(name); !c.none() {
 		// SkipExisting: an output that exists is skipped, and one that
-		// cannot be looked at fails; either way no put follows.
+		// cannot be looked at fails; either way no put follows. With
+		// SkipUnchanged, an output that exists is made again unless its
+		// origin is the job's: its claim must then stay for the put.
 		defer func() {
-			if !errors.Is(err, insitu.NotFound) {
-				s.forget(name)
+			if errors.Is(err, insitu.NotFound) || err == nil && s.redone(c.input, obj) {
+				return
 			}
+			s.forget(name)
 		}()
 	}
 	if s.local(name) {
 		return s.n.Stat(ctx, name)
 	}
 	return s.remote.Stat(ctx, name)
+}
+
+// redone reports whether a job with SkipUnchanged makes out, which exists,
+// again from the input in: whether out's recorded origin differs from the
+// one the job records for in as it is in the store now. The runner
+// decides with the version of in that its listing saw; if in changed
+// since, the two may disagree, and then either a claim stays until the
+// job ends or one output's put goes unclaimed (its owner does not check
+// it against a second input renamed to the same name).
+func (s *jobSink) redone(in insitu.Name, out insitu.Object) bool {
+	if s.unchanged == nil {
+		return false
+	}
+	fi, err := s.n.root.Lstat(filepath.FromSlash(relPath(in)))
+	if err != nil || !fi.Mode().IsRegular() {
+		return true
+	}
+	o := *s.unchanged
+	o.Input, o.Version = in, atomicfile.Version(fi)
+	text := originText(o)
+	return text == "" || out.Origin != text
 }
 
 // Destination returns where a transform server puts out itself. The
