@@ -43,7 +43,11 @@ type Harness struct {
 // read no further than one byte past the size; a nil reader, a size below
 // -1 and invalid names are InvalidArgument and store nothing; 64
 // concurrent Puts of distinct names; concurrent Puts of one name leave one
-// whole version.
+// whole version. For a sink that is an [insitu.OriginSink]: PutOrigin
+// stores the bytes with the origin that Stat then gives, a Put or a
+// PutOrigin over it replaces the origin with none or its own, a failed
+// PutOrigin leaves the old object and origin, and an origin over
+// insitu.MaxOriginLen is not recorded.
 func Run(t *testing.T, h Harness) {
 	if h.MakeSink == nil || h.Read == nil {
 		t.Fatal("sinktest: Harness.MakeSink and Harness.Read are required")
@@ -66,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"InvalidNames", testInvalidNames},
 		{"ConcurrentDistinctNames", testConcurrentDistinct},
 		{"ConcurrentSameName", testConcurrentSameName},
+		{"Origin", testOrigin},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -462,4 +467,68 @@ func testConcurrentSameName(t *testing.T, h Harness) {
 	if l, ok := versions[xxhash.Sum64(got)]; !ok || l != len(got) {
 		t.Errorf("Read(%s): %d bytes (xxh64 %016x) that are none of the versions put: a torn object", name, len(got), xxhash.Sum64(got))
 	}
+}
+
+func testOrigin(t *testing.T, h Harness) {
+	s, ok := h.MakeSink(t).(insitu.OriginSink)
+	if !ok {
+		t.Skip("not an insitu.OriginSink")
+	}
+	ctx := context.Background()
+	name := h.name("origin/out.bin")
+	o1 := insitu.Origin{Input: insitu.Name{Bucket: "in", Key: "a/in.bin"}, Version: "7-1", Transform: "t", Args: insitu.ArgsDigest("")}
+	o2 := o1
+	o2.Version = "8-2"
+	statOrigin := func(want string, what string) {
+		t.Helper()
+		obj, err := s.Stat(ctx, name)
+		if err != nil {
+			t.Fatalf("Stat after %s: %v", what, err)
+		}
+		if obj.Origin != want {
+			t.Errorf("Stat after %s: Origin %q, want %q", what, obj.Origin, want)
+		}
+	}
+	putOrigin := func(b []byte, o insitu.Origin) {
+		t.Helper()
+		res, err := s.PutOrigin(ctx, name, newStream(b), -1, o)
+		if err != nil || res.Size != int64(len(b)) {
+			t.Fatalf("PutOrigin: %+v, %v", res, err)
+		}
+	}
+	v1 := Content("origin-v1", 5000)
+	putOrigin(v1, o1)
+	wantStored(t, h, s, name, v1)
+	statOrigin(o1.String(), "PutOrigin")
+
+	// A failed PutOrigin leaves the old bytes and origin.
+	_, err := s.PutOrigin(ctx, name, &failing{r: newStream(Content("broken", 1<<20)), err: errBoom}, -1, o2)
+	if !errors.Is(err, errBoom) {
+		t.Errorf("PutOrigin of a failing reader: %v, want its error", err)
+	}
+	wantStored(t, h, s, name, v1)
+	statOrigin(o1.String(), "a failed PutOrigin")
+
+	v2 := Content("origin-v2", 1<<20+3)
+	putOrigin(v2, o2)
+	wantStored(t, h, s, name, v2)
+	statOrigin(o2.String(), "a second PutOrigin")
+
+	// A Put replaces the object and its origin with none.
+	v3 := Content("origin-v3", 100)
+	put(t, s, name, v3, int64(len(v3)))
+	wantStored(t, h, s, name, v3)
+	statOrigin("", "a Put")
+
+	// An empty object can have an origin too.
+	putOrigin(nil, o1)
+	statOrigin(o1.String(), "PutOrigin of an empty object")
+
+	// An origin too long to record: the bytes alone.
+	long := o1
+	long.Transform = strings.Repeat("\u00e9", insitu.MaxOriginLen/2)
+	v4 := Content("origin-v4", 10)
+	putOrigin(v4, long)
+	wantStored(t, h, s, name, v4)
+	statOrigin("", "PutOrigin with an origin over MaxOriginLen")
 }
