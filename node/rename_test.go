@@ -130,6 +130,18 @@ func TestRenameClashAcrossNodes(t *testing.T) {
 						len(inputs[won]), won, checksum(inputs[won]))
 				}
 			}
+
+			// A rerun with skip_unchanged and another transform ID makes
+			// every output again: the outputs exist, and their puts are
+			// checked all the same.
+			spec.SkipUnchanged, spec.TransformID = true, "identity/2"
+			rep, err = cluster.Run(t.Context(), c.Client(), spec, &cluster.Options{})
+			if err != nil {
+				t.Fatalf("rerun: %v\n%s", err, rep)
+			}
+			if rep.Listed != total || rep.Transformed != total-int64(len(pairs)) || rep.Failed != int64(len(pairs)) || rep.Skipped != 0 {
+				t.Fatalf("rerun with skip_unchanged, want %d clashes:\n%s", len(pairs), rep)
+			}
 		})
 	}
 }
