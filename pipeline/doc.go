@@ -7,6 +7,13 @@
 // interrupted run), and returns a [Report] whose counts always add up:
 // Listed = Transformed + Skipped + Failed.
 //
+// Each output records where it came from (an [insitu.Origin]: the input
+// and its version, Options.TransformID, a digest of the args) when the
+// sink can keep it (an [insitu.OriginSink]: sink.Dir, sink.Cluster, the S3
+// sink). A rerun with Options.SkipUnchanged then makes again exactly the
+// outputs whose origin differs and skips the rest; Options.SkipExisting,
+// which looks at existence only, stays for sinks that cannot record.
+//
 // A failing object never takes the process down: transform errors, panics
 // (reported with their stack) and timeouts fail that object, with its name
 // and an insitu error code. With ContinueOnError off (the default) the first
