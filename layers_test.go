@@ -18,10 +18,10 @@ var layers = [][]string{
 	{"internal/atomicfile", "internal/testutil", "internal/ticker"},
 	{"internal/fserr", "internal/putcheck", "internal/wire"},
 	{"locality"},
-	{"pipeline", "s3", "sink", "source", "transform/wav", "transport"},
+	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform/wav", "transport"},
 	{"cluster", "transform/ffmpeg"},
 	{"node"},
-	{"node/nodetest", "s3/s3test", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
+	{"node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
 	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/migrate"},
 }
 
