@@ -103,6 +103,10 @@ func TestParseOriginRefuses(t *testing.T) {
 	}
 }
 
+// FuzzParseOrigin: ParseOrigin, which reads the Insitu-Origin and
+// Insitu-Put-Origin headers and the put_origin of an OPEN, never panics,
+// refuses with InvalidArgument, and accepts only canonical, header-safe
+// text. Seeds: testdata/fuzz/FuzzParseOrigin.
 func FuzzParseOrigin(f *testing.F) {
 	f.Add(insitu.Origin{Input: insitu.Name{Bucket: "b", Key: "k"}, Version: "v", Transform: "t", Args: insitu.ArgsDigest("")}.String())
 	f.Add(insitu.Origin{Input: insitu.Name{Key: "ü/ x"}, Args: insitu.ArgsDigest("a")}.String())
