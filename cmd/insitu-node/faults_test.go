@@ -552,7 +552,8 @@ func (p *deafPeer) close() {
 // map as node n3). The nodes' ProgressTimeout is small, and no job
 // Timeout is set: the node's own bounds must end each put to the peer.
 // Those outputs fail with a named error and a deadline or unavailable
-// code, in bounded time; every other output is whole; the jobs' reports
+// code (Unavailable, as observed: "timeout awaiting response headers"
+// for small ones, a write's "i/o timeout" for large ones), in bounded time; every other output is whole; the jobs' reports
 // add up exactly; and nothing leaks (goleak), the peer's connections once
 // closed included. Small outputs test the wait for the peer's answer,
 // large ones (more than the socket buffers hold) each write of the body.
