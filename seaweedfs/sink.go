@@ -1,0 +1,293 @@
+package seaweedfs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
+)
+
+// SinkOptions configure [NewSink]. A nil *SinkOptions means the defaults.
+type SinkOptions struct {
+	// Pin returns the volume server ("host:port", as the master names it)
+	// that must store the bytes of name, or "" to let the master choose.
+	// To keep an output on the volume server of its input, pin to the
+	// input's Owner; a transform server next to a volume server pins
+	// everything to it. Default nil: the master chooses.
+	Pin func(name insitu.Name) string
+	// ContentType returns the Content-Type to store with an object, or
+	// "" for none. Default: from the key's extension
+	// (mime.TypeByExtension), such as "audio/wav" for ".wav".
+	ContentType func(insitu.Name) string
+}
+
+// Sink stores objects in a SeaweedFS cluster through its filer: the
+// object {Bucket, Key} is the file Root/Bucket/Key. Make one with
+// [NewSink]. A Sink is safe for concurrent use.
+type Sink struct {
+	c    *Client
+	opts SinkOptions
+}
+
+// NewSink returns a sink that stores objects through c's filer.
+//
+// Put streams the bytes in one PUT to the filer, which cuts them into
+// chunks (4 MiB by default) and stores each on a volume server: the one
+// that Pin names, or one the master picks. The filer adds the file to
+// its namespace only once every chunk is stored and the body has ended
+// whole (checked on this machine: a body cut short, with a
+// Content-Length or chunked, leaves no file and an older file whole), so a
+// Put is all or nothing: an input that fails, a size that is not the one
+// given, or ctx ending before the body is sent leave nothing under the
+// name. Before sending, Put checks that the name is not a directory of the
+// filer: the filer would store the bytes inside it, under name/base(name).
+// A key below an existing object is stored, and the filer keeps the object
+// as a directory with its bytes, as SeaweedFS's S3 gateway does for "a"
+// and "a/b"; a [Source] lists both.
+//
+// Names must have a bucket. Under Root "/buckets" a bucket the filer
+// would create must be an S3 bucket name (3 to 63 lowercase letters,
+// digits, '.' and '-', starting and ending with a letter or digit), which
+// Put checks first; the filer also refuses path segments over 255 bytes.
+// Both are InvalidArgument errors, as are invalid names.
+//
+// Errors: a pinned volume server that is not in the cluster, a filer that
+// does not answer, 5xx answers and connections cut are Unavailable (the
+// runner retries them); a filer URL that is not a filer's is
+// InvalidArgument.
+//
+// A nil c is an InvalidArgument error.
+func NewSink(c *Client, opts *SinkOptions) (*Sink, error) {
+	if c == nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "seaweedfs.NewSink: nil client")
+	}
+	s := &Sink{c: c}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.ContentType == nil {
+		s.opts.ContentType = func(n insitu.Name) string { return mime.TypeByExtension(path.Ext(n.Key)) }
+	}
+	return s, nil
+}
+
+// Client returns the sink's client.
+func (s *Sink) Client() *Client { return s.c }
+
+// Put stores the bytes of r under name, on the volume server that
+// SinkOptions.Pin names for it; see [NewSink]. The result has the size
+// and the XXH64 checksum of the bytes, and as Owner the pinned volume
+// server ("" when not pinned).
+func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	server := ""
+	if s.opts.Pin != nil {
+		if err := name.Validate(); err != nil {
+			return insitu.PutResult{}, err
+		}
+		server = s.opts.Pin(name)
+	}
+	return s.PutOn(ctx, server, name, r, size)
+}
+
+// PutOn stores the bytes of r under name on the volume server server
+// ("host:port", as the master names it), or where the master chooses when
+// server is "". It is [Sink.Put] with the pin given by the caller, such as
+// a transform server that keeps outputs on the volume server next to it.
+// A server that is not a "host:port" is InvalidArgument; one that is not
+// in the cluster now is Unavailable.
+func (s *Sink) PutOn(ctx context.Context, server string, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	p, err := s.path(name)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	if server != "" {
+		if _, _, err := net.SplitHostPort(server); err != nil || strings.ContainsAny(server, "/?#@") {
+			return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+				Msg: fmt.Sprintf("volume server %q is not a host:port", server)}
+		}
+	}
+	in, err := putcheck.New(ctx, name, r, size, 0)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	// The filer stores a PUT to a directory inside it, under
+	// name/base(name): refuse a name that is a directory.
+	switch e, err := s.c.metadata(ctx, p, name); {
+	case errors.Is(err, insitu.NotFound):
+	case err != nil:
+		return insitu.PutResult{}, err
+	case e.isDir():
+		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+			Msg: fmt.Sprintf("the filer path %s is a directory: the filer would store the bytes inside it", p)}
+	}
+	if err := s.upload(ctx, p, name, server, in, size); err != nil {
+		return insitu.PutResult{}, err
+	}
+	res := in.Result()
+	res.Owner = server
+	return res, nil
+}
+
+// path returns the filer path of name, after the checks of the filer.
+func (s *Sink) path(name insitu.Name) (string, error) {
+	p, err := s.c.Path(name)
+	if err != nil {
+		return "", err
+	}
+	if s.c.root == DefaultRoot {
+		if msg := s3BucketProblem(name.Bucket); msg != "" {
+			return "", &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+				Msg: fmt.Sprintf("bucket %q under %s: %s (the filer takes only S3 bucket names there)", name.Bucket, DefaultRoot, msg)}
+		}
+	}
+	if s.c.root == "" && strings.HasPrefix(name.Bucket, "etc") {
+		return "", &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+			Msg: "the filer keeps files under /etc in its own store, not on volume servers"}
+	}
+	for seg := range strings.SplitSeq(name.Bucket+"/"+name.Key, "/") {
+		if len(seg) > maxFilerName {
+			return "", &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+				Msg: fmt.Sprintf("a path segment is %d bytes, over the filer's limit of %d", len(seg), maxFilerName)}
+		}
+	}
+	return p, nil
+}
+
+// maxFilerName is the filer's default limit on a name in a directory
+// (filer.options.max_file_name_length).
+const maxFilerName = 255
+
+// s3BucketProblem returns why b is not a bucket name the filer takes under
+// /buckets (SeaweedFS's VerifyS3BucketName), or "".
+func s3BucketProblem(b string) string {
+	switch {
+	case len(b) < 3 || len(b) > 63:
+		return "an S3 bucket name has 3 to 63 characters"
+	case b == "filemeta":
+		return "the name is reserved"
+	case strings.HasPrefix(b, "xn--") || strings.HasSuffix(b, "-s3alias"):
+		return `an S3 bucket name does not start with "xn--" nor end with "-s3alias"`
+	case net.ParseIP(b) != nil:
+		return "an S3 bucket name is not an IP address"
+	case strings.Contains(b, ".."):
+		return "an S3 bucket name has no two adjacent periods"
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return "an S3 bucket name has only lowercase letters, digits, '.' and '-'"
+		}
+	}
+	if first, last := b[0], b[len(b)-1]; first == '.' || first == '-' || last == '.' || last == '-' {
+		return "an S3 bucket name starts and ends with a letter or digit"
+	}
+	return ""
+}
+
+// upload PUTs the bytes of in to the filer path p, pinned to server when
+// it is not "".
+func (s *Sink) upload(ctx context.Context, p string, name insitu.Name, server string, in *putcheck.Reader, size int64) error {
+	q := url.Values{}
+	if server != "" {
+		q.Set("dataNode", server)
+	}
+	w := newWatchdog(ctx, s.c.opts.IOTimeout)
+	defer w.stop()
+	var body io.Reader = &progressReader{r: in, w: w, io: s.c.opts.IOTimeout, answer: s.c.opts.Timeout}
+	if size == 0 {
+		// An empty body must be http.NoBody to go with Content-Length: 0;
+		// in still checks that the input is empty.
+		if _, err := in.Read(nil); err != io.EOF {
+			return err
+		}
+		body = http.NoBody
+	}
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPut, s.c.filerURL(p, q), body)
+	if err != nil {
+		return &insitu.Error{Code: insitu.Internal, Name: name, Msg: "filer PUT", Err: err}
+	}
+	req.ContentLength = size // -1: chunked
+	ct := s.opts.ContentType(name)
+	if ct == "" {
+		ct = "application/octet-stream" // the filer stores none for this type
+	}
+	req.Header.Set("Content-Type", ct)
+	what := "storing " + p + " through the filer"
+	if server != "" {
+		what += " on volume server " + server
+	}
+	resp, err := s.c.hc.Do(req)
+	if ierr := in.Err(); ierr != nil {
+		// The input failed (or ctx ended): the body was cut short, and
+		// the filer stored nothing.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return ierr
+	}
+	if err != nil {
+		return s.c.transportError(w.ctx, err, name, what)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		err := newStatusError(resp, name, what)
+		var se *statusError
+		if errors.As(err, &se) && !isFilerAnswer(se.server) {
+			return s.c.notAFiler(name, what, se)
+		}
+		if server != "" && strings.Contains(se.body, "not found in topology") {
+			return &insitu.Error{Code: insitu.Unavailable, Name: name,
+				Msg: fmt.Sprintf("%s: the master does not list volume server %s (stopped, or not of this cluster)", what, server), Err: se}
+		}
+		return err
+	}
+	var res struct {
+		Size  int64  `json:"size"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&res); err != nil {
+		return s.c.transportError(w.ctx, err, name, what+": reading the answer")
+	}
+	if res.Error != "" || res.Size != in.Size() {
+		return &insitu.Error{Code: insitu.Internal, Name: name,
+			Msg: fmt.Sprintf("%s: the filer answered size %d and error %q for %d bytes sent", what, res.Size, res.Error, in.Size())}
+	}
+	return nil
+}
+
+// progressReader tells a watchdog of each read of a request body, and
+// gives the answer its own bound once the body has ended.
+type progressReader struct {
+	r          io.Reader
+	w          *watchdog
+	io, answer time.Duration
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err == io.EOF {
+		p.w.progress(p.answer)
+	} else if n > 0 {
+		p.w.progress(p.io)
+	}
+	return n, err
+}
+
+// Stat returns the stored object's description (Size and Owner), or a
+// NotFound error for a missing object or a directory.
+func (s *Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
+	return s.c.Stat(ctx, name)
+}
+
+var _ insitu.Sink = (*Sink)(nil)
