@@ -222,6 +222,24 @@ var errTimeout = errors.New("seaweedfs: no progress within the client's time lim
 // object. A non-200 answer is returned as a *statusError for the caller to
 // classify, with the code of its status.
 func (c *Client) getJSON(ctx context.Context, u string, header http.Header, what string, name insitu.Name, v any) error {
+	return c.getJSONFrom(ctx, u, header, what, name, v, nil)
+}
+
+// getFilerJSON is getJSON of a filer URL: an answer without the filer's
+// Server header is "not a filer".
+func (c *Client) getFilerJSON(ctx context.Context, u string, header http.Header, what string, name insitu.Name, v any) error {
+	err := c.getJSONFrom(ctx, u, header, what, name, v, func(resp *http.Response) error {
+		if !isFilerAnswer(resp.Header.Get("Server")) {
+			return c.notAFiler(name, what, nil)
+		}
+		return nil
+	})
+	return c.checkFiler(err, name, what)
+}
+
+// getJSONFrom is getJSON with check, when not nil, judging a 200 answer
+// before its body is decoded.
+func (c *Client) getJSONFrom(ctx context.Context, u string, header http.Header, what string, name insitu.Name, v any, check func(*http.Response) error) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.opts.Timeout, errTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -238,6 +256,11 @@ func (c *Client) getJSON(ctx context.Context, u string, header http.Header, what
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return newStatusError(resp, name, what)
+	}
+	if check != nil {
+		if err := check(resp); err != nil {
+			return err
+		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		if ctx.Err() != nil {

@@ -159,9 +159,9 @@ func mix(z uint64) uint64 {
 func (c *Client) metadata(ctx context.Context, p string, name insitu.Name) (*entry, error) {
 	var e entry
 	what := "the filer's metadata of " + p
-	err := c.getJSON(ctx, c.filerURL(p, url.Values{"metadata": {"true"}}), nil, what, name, &e)
+	err := c.getFilerJSON(ctx, c.filerURL(p, url.Values{"metadata": {"true"}}), nil, what, name, &e)
 	if err != nil {
-		return nil, c.checkFiler(err, name, what)
+		return nil, err
 	}
 	if e.FullPath == "" {
 		return nil, c.notAFiler(name, what, nil)

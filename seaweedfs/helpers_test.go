@@ -103,8 +103,9 @@ type filerEntry struct {
 	Mode     uint32
 	FileSize int64
 	Chunks   []struct {
-		FileID string `json:"file_id"`
-		Size   int64  `json:"size"`
+		FileID       string `json:"file_id"`
+		Size         int64  `json:"size"`
+		IsCompressed bool   `json:"is_compressed"`
 	} `json:"chunks"`
 }
 

@@ -38,6 +38,9 @@ func (c *Client) open(ctx context.Context, name insitu.Name, p string, e *entry)
 		}
 		c.opts.Logger.Debug("seaweedfs: reading through the filer", "name", name.String(), "err", err)
 	}
+	if _, ok := e.direct(); !ok {
+		c.opts.Logger.Debug("seaweedfs: reading through the filer", "name", name.String(), "reason", "the chunks are not plain ones that tile the file")
+	}
 	if e.isDir() {
 		// The filer answers a directory's listing, not its bytes.
 		return nil, &insitu.Error{Code: insitu.Internal, Name: name,
@@ -135,28 +138,53 @@ func (r *chunkReader) next() error {
 		return &insitu.Error{Code: insitu.Unavailable, Name: r.name,
 			Msg: fmt.Sprintf("chunk %s: the master knows no live volume server that holds volume %d", fid, vid)}
 	}
-	servers = byWeight(r.name, servers)
 	var errs []error
-	for _, s := range servers {
-		what := fmt.Sprintf("reading chunk %s from volume server %s", fid, s)
-		resp, wd, err := r.c.get(r.ctx, "http://"+s+"/"+fid, r.name, what)
-		if err == nil {
-			r.body, r.wd, r.left, r.from = resp.Body, wd, int64(ch.Size), s
-			return nil
+	tried := map[string]bool{}
+	for round := 0; round < 2; round++ {
+		for _, s := range byWeight(r.name, servers) {
+			if tried[s] {
+				continue
+			}
+			tried[s] = true
+			what := fmt.Sprintf("reading chunk %s from volume server %s", fid, s)
+			// The errors are named once, by the error of next.
+			resp, wd, err := r.c.get(r.ctx, "http://"+s+"/"+fid, insitu.Name{}, what)
+			if err == nil {
+				r.body, r.wd, r.left, r.from = resp.Body, wd, int64(ch.Size), s
+				return nil
+			}
+			if cerr := r.ctx.Err(); cerr != nil {
+				return cerr
+			}
+			errs = append(errs, err)
 		}
-		if cerr := r.ctx.Err(); cerr != nil {
-			return cerr
+		// The servers remembered are gone, moved the volume, or lost the
+		// needle: ask the master afresh, and try the servers it names now.
+		r.c.locs.forget(vid)
+		if round > 0 {
+			break
 		}
-		errs = append(errs, err)
+		if servers, err = r.c.locs.lookup(r.ctx, vid, r.name, true); err != nil {
+			return err
+		}
+		if len(servers) == 0 {
+			return &insitu.Error{Code: insitu.Unavailable, Name: r.name,
+				Msg: fmt.Sprintf("chunk %s: the master knows no live volume server that holds volume %d any more", fid, vid), Err: joined(errs)}
+		}
 	}
-	// The servers are gone, moved the volume, or lost the needle: ask
-	// the master afresh next time.
-	r.c.locs.forget(vid)
 	r.fallback = true
+	if len(errs) == 1 {
+		return insitu.WithName(errs[0], r.name)
+	}
+	return &insitu.Error{Code: insitu.CodeOf(errs[0]), Name: r.name, Msg: fmt.Sprintf("chunk %s: every volume server failed", fid), Err: joined(errs)}
+}
+
+// joined returns the one error of errs as it is, or errs joined.
+func joined(errs []error) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
-	return &insitu.Error{Code: insitu.CodeOf(errs[0]), Name: r.name, Msg: fmt.Sprintf("chunk %s: every volume server failed", fid), Err: errors.Join(errs...)}
+	return errors.Join(errs...)
 }
 
 // byWeight orders servers by rendezvous weight for name, highest first.

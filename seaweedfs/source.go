@@ -132,7 +132,7 @@ type lister struct {
 	s       *Source
 	ctx     context.Context
 	yield   func(insitu.Object, error) bool
-	stopped bool              // the consumer stopped
+	stopped bool                // the consumer stopped
 	vols    map[uint32][]string // volume → servers, for this listing
 }
 
@@ -265,9 +265,9 @@ func (l *lister) page(dir, last string) (*listing, error) {
 		p = "/"
 	}
 	what := "the filer's listing of " + p
-	err := l.s.c.getJSON(l.ctx, l.s.c.filerURL(p, q), acceptJSON, what, insitu.Name{Bucket: l.s.bucket}, &page)
+	err := l.s.c.getFilerJSON(l.ctx, l.s.c.filerURL(p, q), acceptJSON, what, insitu.Name{Bucket: l.s.bucket}, &page)
 	if err != nil {
-		return nil, l.s.c.checkFiler(err, insitu.Name{Bucket: l.s.bucket}, what)
+		return nil, err
 	}
 	return &page, nil
 }
@@ -333,22 +333,22 @@ func (l *lister) owner(name insitu.Name, e *entry) (string, error) {
 		return "", nil
 	}
 	if l.vols == nil {
-		l.vols = map[uint32][]string{}
-		if err := l.s.c.locs.snapshot(l.ctx, name); err != nil {
+		vols, err := l.s.c.locs.snapshot(l.ctx, name)
+		if err != nil {
 			return "", err
 		}
+		l.vols = vols
 	}
 	for _, ch := range e.Chunks {
 		vid := ch.volumeID()
 		if _, ok := l.vols[vid]; ok || vid == 0 {
 			continue
 		}
-		servers, ok := l.s.c.locs.cached(vid)
-		if !ok {
-			var err error
-			if servers, err = l.s.c.locs.lookup(l.ctx, vid, name, true); err != nil {
-				return "", err
-			}
+		// A volume grown since the snapshot, or one /vol/status does not
+		// show (erasure-coded).
+		servers, err := l.s.c.locs.lookup(l.ctx, vid, name, true)
+		if err != nil {
+			return "", err
 		}
 		l.vols[vid] = servers
 	}

@@ -34,7 +34,8 @@ func (l *locations) cached(vid uint32) ([]string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.m[vid]
-	if !ok || time.Since(e.at) > l.c.opts.LocationTTL {
+	if !ok || len(e.servers) == 0 || time.Since(e.at) > l.c.opts.LocationTTL {
+		// No server: ask again each time, to see it come back at once.
 		return nil, false
 	}
 	return e.servers, true
@@ -98,9 +99,10 @@ func (l *locations) lookup(ctx context.Context, vid uint32, name insitu.Name, fr
 }
 
 // snapshot reads every volume's servers from the master's /vol/status in
-// one request and remembers them: a listing calls it once, rather than
-// asking /dir/lookup volume by volume.
-func (l *locations) snapshot(ctx context.Context, name insitu.Name) error {
+// one request, remembers them (and forgets the volumes it does not list),
+// and returns them: a listing calls it once, rather than asking
+// /dir/lookup volume by volume.
+func (l *locations) snapshot(ctx context.Context, name insitu.Name) (map[uint32][]string, error) {
 	var res struct {
 		Volumes struct {
 			DataCenters map[string]map[string]map[string][]struct {
@@ -111,10 +113,10 @@ func (l *locations) snapshot(ctx context.Context, name insitu.Name) error {
 	at := time.Now()
 	what := "the master's /vol/status"
 	if err := l.c.getJSON(ctx, l.c.master+"/vol/status", nil, what, name, &res); err != nil {
-		return l.c.checkMaster(err, name, what)
+		return nil, l.c.checkMaster(err, name, what)
 	}
 	if res.Volumes.DataCenters == nil {
-		return l.c.notAMaster(name, what, nil)
+		return nil, l.c.notAMaster(name, what, nil)
 	}
 	byVol := map[uint32][]string{}
 	for _, racks := range res.Volumes.DataCenters {
@@ -128,11 +130,16 @@ func (l *locations) snapshot(ctx context.Context, name insitu.Name) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for vid, e := range l.m {
+		if _, ok := byVol[vid]; !ok && e.at.Before(at) {
+			delete(l.m, vid) // gone since, or not a plain volume: ask /dir/lookup
+		}
+	}
 	for vid, servers := range byVol {
 		slices.Sort(servers)
 		l.m[vid] = located{servers: servers, at: at}
 	}
-	return nil
+	return byVol, nil
 }
 
 // notAMaster returns the InvalidArgument error of a server at the master
