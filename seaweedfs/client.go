@@ -190,7 +190,8 @@ func (c *Client) Name(p string) (insitu.Name, error) {
 	}
 	n := insitu.Name{Bucket: bucket, Key: key}
 	if err := n.Validate(); err != nil {
-		return insitu.Name{}, insitu.Errorf(insitu.InvalidArgument, "seaweedfs: filer path %q is not a valid insitu name: %w", p, err)
+		return insitu.Name{}, &insitu.Error{Code: insitu.InvalidArgument,
+			Msg: fmt.Sprintf("seaweedfs: filer path %q is not a valid insitu name: %s", p, message(err))}
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package seaweedfs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/insitu-data/insitu"
@@ -30,7 +32,18 @@ type SinkOptions struct {
 	// "" for none. Default: from the key's extension
 	// (mime.TypeByExtension), such as "audio/wav" for ".wav".
 	ContentType func(insitu.Name) string
+	// BufferSize is how much of its input a Put reads before it sends
+	// anything: an object that fits goes in one request with its length,
+	// and an input that starts late (a transform that writes its output
+	// only when done) does not hold a request open meanwhile, which the
+	// filer would drop after its -idleTimeout (10 s by default). The
+	// memory a Put holds is at most BufferSize. Default
+	// [DefaultBufferSize], 4 MiB, the filer's chunk size.
+	BufferSize int
 }
+
+// DefaultBufferSize is the default [SinkOptions.BufferSize].
+const DefaultBufferSize = 4 << 20
 
 // Sink stores objects in a SeaweedFS cluster through its filer: the
 // object {Bucket, Key} is the file Root/Bucket/Key. Make one with
@@ -38,6 +51,7 @@ type SinkOptions struct {
 type Sink struct {
 	c    *Client
 	opts SinkOptions
+	bufs sync.Pool // *bytes.Buffer
 }
 
 // NewSink returns a sink that stores objects through c's filer.
@@ -79,6 +93,13 @@ func NewSink(c *Client, opts *SinkOptions) (*Sink, error) {
 	if s.opts.ContentType == nil {
 		s.opts.ContentType = func(n insitu.Name) string { return mime.TypeByExtension(path.Ext(n.Key)) }
 	}
+	switch {
+	case s.opts.BufferSize < 0:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "seaweedfs.NewSink: BufferSize is %d; it must be positive, or 0 for the default", s.opts.BufferSize)
+	case s.opts.BufferSize == 0:
+		s.opts.BufferSize = DefaultBufferSize
+	}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s, nil
 }
 
@@ -202,22 +223,36 @@ func (s *Sink) upload(ctx context.Context, p string, name insitu.Name, server st
 	if server != "" {
 		q.Set("dataNode", server)
 	}
+	// The first BufferSize bytes before the request: see
+	// SinkOptions.BufferSize.
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(in, int64(s.opts.BufferSize)))
+	if err != nil {
+		return err // the input failed: nothing sent
+	}
+	ended := n < int64(s.opts.BufferSize) // in returned io.EOF
+	if ended {
+		size = n
+	}
 	w := newWatchdog(ctx, s.c.opts.IOTimeout)
 	defer w.stop()
-	var body io.Reader = &progressReader{r: in, w: w, io: s.c.opts.IOTimeout, answer: s.c.opts.Timeout}
-	if size == 0 {
-		// An empty body must be http.NoBody to go with Content-Length: 0;
-		// in still checks that the input is empty.
-		if _, err := in.Read(nil); err != io.EOF {
-			return err
-		}
-		body = http.NoBody
+	var body io.Reader = http.NoBody // with Content-Length: 0
+	switch {
+	case ended && n > 0:
+		body = bytes.NewReader(buf.Bytes())
+	case !ended:
+		body = io.MultiReader(bytes.NewReader(buf.Bytes()), &progressReader{r: in, w: w, io: s.c.opts.IOTimeout, answer: s.c.opts.Timeout})
 	}
 	req, err := http.NewRequestWithContext(w.ctx, http.MethodPut, s.c.filerURL(p, q), body)
 	if err != nil {
 		return &insitu.Error{Code: insitu.Internal, Name: name, Msg: "filer PUT", Err: err}
 	}
 	req.ContentLength = size // -1: chunked
+	if ended {
+		// Only the answer is left to wait for.
+		w.progress(s.c.opts.Timeout)
+	}
 	ct := s.opts.ContentType(name)
 	if ct == "" {
 		ct = "application/octet-stream" // the filer stores none for this type
@@ -262,6 +297,10 @@ func (s *Sink) upload(ctx context.Context, p string, name insitu.Name, server st
 	if res.Error != "" || res.Size != in.Size() {
 		return &insitu.Error{Code: insitu.Internal, Name: name,
 			Msg: fmt.Sprintf("%s: the filer answered size %d and error %q for %d bytes sent", what, res.Size, res.Error, in.Size())}
+	}
+	// Only now is the buffer surely no longer read by the transport.
+	if buf.Cap() <= 2*s.opts.BufferSize {
+		s.bufs.Put(buf)
 	}
 	return nil
 }

@@ -80,6 +80,10 @@ type Options struct {
 	S3 bool
 	// StartTimeout bounds the start of the whole cluster. Default 60s.
 	StartTimeout time.Duration
+	// FilerFlags and VolumeFlags are more flags for weed filer and each
+	// weed volume, such as "-idleTimeout=2" (the seconds a connection
+	// may stall). Default none.
+	FilerFlags, VolumeFlags []string
 	// StopGrace is how long a stop waits after SIGTERM before SIGKILL.
 	// Default 3s (a weed process stops in 1 to 2 s; with its defaults a
 	// volume server would wait 10 s more).
@@ -342,11 +346,11 @@ func start(ctx context.Context, bin string, o Options, dir string) (*Cluster, er
 	fport, fgrpc := next(), next()
 	c.Filer = fmt.Sprintf("127.0.0.1:%d", fport)
 	c.FilerURL = "http://" + c.Filer
-	c.filer, err = c.spawn("filer", filepath.Join(dir, "filer"),
+	c.filer, err = c.spawn("filer", filepath.Join(dir, "filer"), append([]string{
 		"filer", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
 		fmt.Sprintf("-port=%d", fport), fmt.Sprintf("-port.grpc=%d", fgrpc),
-		"-master="+c.masterArg, "-defaultStoreDir="+filepath.Join(dir, "filer"),
-		"-localSocket="+filepath.Join(sockDir, "filer.sock"))
+		"-master=" + c.masterArg, "-defaultStoreDir=" + filepath.Join(dir, "filer"),
+		"-localSocket=" + filepath.Join(sockDir, "filer.sock")}, o.FilerFlags...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -405,11 +409,11 @@ func (c *Cluster) volumeDir(i int) string {
 // startVolume starts volume server i (its port and directory are fixed).
 func (c *Cluster) startVolume(i int) error {
 	p := c.vports[i]
-	v, err := c.spawn(fmt.Sprintf("volume%d", i), c.volumeDir(i),
+	v, err := c.spawn(fmt.Sprintf("volume%d", i), c.volumeDir(i), append([]string{
 		"volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
 		fmt.Sprintf("-port=%d", p[0]), fmt.Sprintf("-port.grpc=%d", p[1]),
-		"-master="+c.masterArg, "-dir="+c.volumeDir(i),
-		fmt.Sprintf("-max=%d", c.opts.MaxVolumes), "-preStopSeconds=0")
+		"-master=" + c.masterArg, "-dir=" + c.volumeDir(i),
+		fmt.Sprintf("-max=%d", c.opts.MaxVolumes), "-preStopSeconds=0"}, c.opts.VolumeFlags...)...)
 	if err != nil {
 		return err
 	}
