@@ -17,6 +17,7 @@ import (
 )
 
 func TestNewClientRefuses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		filer, master string
 		opts          *seaweedfs.Options
@@ -83,6 +84,7 @@ func firstError(t *testing.T, src *seaweedfs.Source) error {
 // A filer or master URL that is something else, or nothing, gives a
 // coded error that says so.
 func TestWrongServers(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	good := newClient(t, c, nil)
 	filerPut(t, c, good.Root()+"/bkt/obj", []byte("obj"), "")
@@ -140,6 +142,7 @@ func TestWrongServers(t *testing.T) {
 // A filer that does not answer fails a request within Options.Timeout,
 // as Unavailable; the caller's own deadline comes back as it is.
 func TestTimeouts(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +194,7 @@ func TestTimeouts(t *testing.T) {
 // path segment over the filer's limit, a volume server that is not one;
 // and nothing appears in the filer.
 func TestPutRefuses(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	client := newClient(t, c, nil)
 	sink, _ := seaweedfs.NewSink(client, nil)
@@ -238,6 +242,7 @@ func TestPutRefuses(t *testing.T) {
 // A Put whose body is cut before its end leaves nothing in the filer,
 // and an older object whole.
 func TestPutCutLeavesNothing(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	client := newClient(t, c, nil)
 	sink, _ := seaweedfs.NewSink(client, nil)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSourceConformance(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	sourcetest.Run(t, sourcetest.Harness{
 		Bucket: "conformance",
@@ -30,6 +31,7 @@ func TestSourceConformance(t *testing.T) {
 }
 
 func TestSinkConformance(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	sinktest.Run(t, sinktest.Harness{
 		Bucket: "conformance",

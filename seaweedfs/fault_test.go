@@ -26,6 +26,7 @@ import (
 // takes it back when it restarts, each time as a newer map; after the
 // restart everything reads again.
 func TestVolumeServerStopped(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a SeaweedFS cluster")
 	}

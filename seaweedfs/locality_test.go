@@ -42,6 +42,7 @@ func (l *logRecorder) messages() []string {
 // PutResult name that server as the owner; Open reads the bytes straight
 // from it, never through the filer.
 func TestPinnedPutOwnerAndDirectRead(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	logs := &logRecorder{}
 	client := newClient(t, c, &seaweedfs.Options{Logger: slog.New(logs)})
@@ -149,6 +150,7 @@ func appendChunk(t *testing.T, filer, p string, b []byte, server string) {
 // one that holds most of its bytes, and reads whole, chunk by chunk from
 // each server.
 func TestOwnerHoldsMostBytes(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	client := newClient(t, c, nil)
 	dir := client.Root() + "/mixed"
@@ -197,6 +199,7 @@ func TestOwnerHoldsMostBytes(t *testing.T) {
 // The rendezvous choice among replicas: every server holding as much is
 // a candidate, the choice is stable and spreads over them.
 func TestOwnerAmongReplicas(t *testing.T) {
+	t.Parallel()
 	servers := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}
 	count := map[string]int{}
 	for i := range 3000 {

@@ -9,9 +9,9 @@ import (
 )
 
 // cluster is the SeaweedFS cluster that the tests which leave it as they
-// found it share, with the S3 gateway; tests that stop volume servers
-// start their own.
-var cluster = seaweedfstest.Shared{Options: &seaweedfstest.Options{S3: true}}
+// found it share; tests that stop volume servers, change flags or need the
+// S3 gateway (whose start takes 12 s more) start their own, in parallel.
+var cluster seaweedfstest.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()

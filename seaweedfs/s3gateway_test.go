@@ -8,6 +8,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/seaweedfs"
+	"github.com/insitu-data/insitu/seaweedfs/seaweedfstest"
 	"github.com/insitu-data/insitu/sink/sinktest"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -17,7 +18,11 @@ import (
 // S3 gateway shows: what the Sink puts, S3 reads, and what S3 puts, the
 // Source lists with its owner and reads.
 func TestNamesMatchS3Gateway(t *testing.T) {
-	c := shared(t)
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a SeaweedFS cluster")
+	}
+	c := seaweedfstest.Start(t, &seaweedfstest.Options{S3: true})
 	client, err := seaweedfs.NewClient(c.FilerURL, c.MasterURL, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ func list(t *testing.T, src *seaweedfs.Source) (keys []string, errs []error) {
 // made of files (SeaweedFS keeps both "a" and "a/b") listed as objects
 // too; Prefix and StartAfter keep the keys that pass.
 func TestListingOrderPagesAndFilters(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	client := newClient(t, c, nil)
 	dir := client.Root() + "/order"
@@ -83,6 +84,7 @@ func TestListingOrderPagesAndFilters(t *testing.T) {
 // Files whose paths are not valid insitu names are yielded as
 // InvalidArgument errors naming the path, and the listing goes on.
 func TestListingInvalidNames(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	client := newClient(t, c, nil)
 	dir := client.Root() + "/invalid"
@@ -119,6 +121,7 @@ func TestListingInvalidNames(t *testing.T) {
 // bytes) are read through the filer, which assembles them; a text file the
 // volume server stores compressed reads back as it was.
 func TestOpenThroughFilerAndCompressed(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	logs := &logRecorder{}
 	client := newClient(t, c, &seaweedfs.Options{Logger: slog.New(logs)})
@@ -162,6 +165,7 @@ func TestOpenThroughFilerAndCompressed(t *testing.T) {
 // lists nothing; a missing bucket is NotFound, as is a bucket that is a
 // file.
 func TestListingNotObjects(t *testing.T) {
+	t.Parallel()
 	c := shared(t)
 	client := newClient(t, c, nil)
 	filerMkdir(t, c, client.Root()+"/b1/empty/dir")

@@ -36,6 +36,7 @@ func (l *lateReader) Read(p []byte) (int, error) {
 // input that stalls past the idle timeout in the middle fails, with
 // Unavailable, and leaves nothing.
 func TestPutInputThatStalls(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a SeaweedFS cluster")
 	}
@@ -46,8 +47,15 @@ func TestPutInputThatStalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	for _, n := range []int{1000, 6 << 20} { // within the first buffer, and past it
-		for _, size := range []int64{int64(n), -1} {
+	for _, tc := range []struct {
+		n    int
+		size int64
+	}{
+		{1000, 1000},  // within the first buffer, size known
+		{6 << 20, -1}, // past it, size unknown
+	} {
+		n, size := tc.n, tc.size
+		{
 			b := sinktest.Content("late", n)
 			name := insitu.Name{Bucket: "stall", Key: "late"}
 			res, err := sink.Put(ctx, name, &lateReader{delay: 1500 * time.Millisecond, r: bytes.NewReader(b)}, size)

@@ -86,6 +86,7 @@ func volumeOf(t *testing.T, c *seaweedfstest.Cluster, path string) (fid string, 
 }
 
 func TestClusterPinStopRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a SeaweedFS cluster")
 	}
@@ -170,6 +171,7 @@ func TestClusterPinStopRestart(t *testing.T) {
 }
 
 func TestS3Gateway(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a SeaweedFS cluster")
 	}
@@ -213,6 +215,7 @@ func TestS3Gateway(t *testing.T) {
 }
 
 func TestStartProcessBadBin(t *testing.T) {
+	t.Parallel()
 	_, err := seaweedfstest.StartProcess(context.Background(), &seaweedfstest.Options{Bin: "/nonexistent/weed"})
 	if err == nil || !strings.Contains(err.Error(), "go build") {
 		t.Errorf("StartProcess with a missing binary: %v; want an error with the install line", err)
@@ -220,6 +223,7 @@ func TestStartProcessBadBin(t *testing.T) {
 }
 
 func TestLeavesNoLogFilesInTmp(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a SeaweedFS cluster")
 	}
