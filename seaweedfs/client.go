@@ -52,16 +52,19 @@ type Options struct {
 	// [DefaultTimeout], 30s.
 	Timeout time.Duration
 	// IOTimeout bounds each wait for the body of a Put or of an Open to
-	// move: a request whose body stalls that long fails with Unavailable.
-	// Default [DefaultIOTimeout], 1 min.
+	// move, whatever holds it up: the network, the server, or the reader
+	// of an Open that does not read. A request whose body stalls that
+	// long fails with Unavailable. (The servers have bounds of their own:
+	// the filer drops a connection idle for 10 s, a volume server one idle
+	// for 30 s, by default.) Default [DefaultIOTimeout], 1 min.
 	IOTimeout time.Duration
 	// LocationTTL is how long the client remembers which volume servers
 	// hold a volume (the master's answer) before it asks again. A read
 	// that fails on a remembered server forgets it at once. Default
 	// [DefaultLocationTTL], 5s.
 	LocationTTL time.Duration
-	// Logger receives the reads that fall back from a volume server to
-	// the filer (Debug). Default: discard.
+	// Logger receives, at Debug, the reads that go through the filer
+	// rather than straight to volume servers, and why. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -103,10 +106,11 @@ func NewClient(filerURL, masterURL string, opts *Options) (*Client, error) {
 	if o.Root == "" {
 		o.Root = DefaultRoot
 	}
-	if !strings.HasPrefix(o.Root, "/") || path.Clean(o.Root) != strings.TrimSuffix(o.Root, "/") && path.Clean(o.Root) != o.Root {
+	clean := path.Clean(o.Root)
+	if !strings.HasPrefix(o.Root, "/") || o.Root != clean && o.Root != clean+"/" {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "seaweedfs: Root %q is not a clean absolute path", o.Root)
 	}
-	c.root = strings.TrimSuffix(path.Clean(o.Root), "/")
+	c.root = strings.TrimSuffix(clean, "/")
 	if c.root == "/etc" || strings.HasPrefix(c.root, "/etc") {
 		// The filer stores every file whose path starts with "/etc" in its
 		// own store (its configuration lives there), not on volume servers.
@@ -149,6 +153,10 @@ func baseURL(what, u string) (string, error) {
 	}
 	return strings.TrimSuffix(p.String(), "/"), nil
 }
+
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client. The client stays usable.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // FilerURL returns the filer's base URL.
 func (c *Client) FilerURL() string { return c.filer }

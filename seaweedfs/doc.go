@@ -16,8 +16,9 @@
 // Names map to the filer's paths under a root directory whose
 // subdirectories are buckets: {Bucket, Key} is Root/Bucket/Key. The
 // default root is "/buckets", where SeaweedFS's S3 gateway keeps its
-// buckets, so a name is the bucket and key the gateway shows, and the
-// package's s3 fallback reads the same objects through the gateway.
+// buckets, so a name is the bucket and key the gateway shows, and insitu's
+// s3 package (the fallback, no locality) reads the same objects through
+// the gateway.
 //
 // Every request is bounded: metadata requests by [Options.Timeout], the
 // bodies of reads and writes by [Options.IOTimeout] of no progress, and

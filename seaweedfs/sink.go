@@ -22,8 +22,11 @@ import (
 
 // SinkOptions configure [NewSink]. A nil *SinkOptions means the defaults.
 type SinkOptions struct {
-	// Pin returns the volume server ("host:port", as the master names it)
-	// that must store the bytes of name, or "" to let the master choose.
+	// Pin returns the volume server ("host:port", as the master names it:
+	// the Owner of objects it holds, an Addr of [Client.VolumeServers];
+	// this holds for volume servers started without -id, which
+	// SeaweedFS pins by) that must store the bytes of name, or "" to let
+	// the master choose.
 	// To keep an output on the volume server of its input, pin to the
 	// input's Owner; a transform server next to a volume server pins
 	// everything to it. Default nil: the master chooses.
@@ -56,15 +59,19 @@ type Sink struct {
 
 // NewSink returns a sink that stores objects through c's filer.
 //
-// Put streams the bytes in one PUT to the filer, which cuts them into
+// Put reads the first BufferSize bytes of its input, then sends them and
+// streams the rest in one PUT to the filer, which cuts the bytes into
 // chunks (4 MiB by default) and stores each on a volume server: the one
-// that Pin names, or one the master picks. The filer adds the file to
-// its namespace only once every chunk is stored and the body has ended
-// whole (checked on this machine: a body cut short, with a
-// Content-Length or chunked, leaves no file and an older file whole), so a
-// Put is all or nothing: an input that fails, a size that is not the one
-// given, or ctx ending before the body is sent leave nothing under the
-// name. Before sending, Put checks that the name is not a directory of the
+// that Pin names, or one the master picks. The filer adds the file to its
+// namespace only once every chunk is stored and the body has ended whole
+// (checked on this machine: a body cut short, with a Content-Length or
+// chunked, leaves no file and an older file whole), so a Put is all or
+// nothing: an input that fails, a size that is not the one given, or ctx
+// ending before the body is sent leave nothing under the name. The filer
+// drops a request whose body stalls for its -idleTimeout (10 s by
+// default): an input that pauses that long after its first BufferSize
+// bytes fails the Put with Unavailable (and stores nothing); raise the
+// filer's -idleTimeout for transforms that pause longer. Before sending, Put checks that the name is not a directory of the
 // filer: the filer would store the bytes inside it, under name/base(name).
 // A key below an existing object is stored, and the filer keeps the object
 // as a directory with its bytes, as SeaweedFS's S3 gateway does for "a"

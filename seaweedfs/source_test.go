@@ -198,3 +198,29 @@ func TestListingNotObjects(t *testing.T) {
 		}
 	}
 }
+
+// Keys with the characters that URLs treat specially go through the
+// filer's paths unchanged, both ways.
+func TestSpecialCharacters(t *testing.T) {
+	t.Parallel()
+	c := shared(t)
+	client := newClient(t, c, nil)
+	sink, _ := seaweedfs.NewSink(client, nil)
+	keys := []string{"q?x=1", "hash#frag", "pct%41%zz", "plus+sign", "semi;colon", "sp ace/tab\tx", "amp&eq=", "back\\slash", "quote\"'", "new\nline", "é/日本/ü"}
+	for _, k := range keys {
+		if _, err := sink.Put(t.Context(), insitu.Name{Bucket: "chars", Key: k}, strings.NewReader(k), int64(len(k))); err != nil {
+			t.Errorf("Put(%q): %v", k, err)
+		}
+	}
+	src, _ := seaweedfs.NewSource(client, "chars", nil)
+	got, errs := list(t, src)
+	if want := slices.Sorted(slices.Values(keys)); len(errs) > 0 || !slices.Equal(got, want) {
+		t.Errorf("listed %q, %v; want %q", got, errs, want)
+	}
+	for _, k := range keys {
+		b, err := readAll(t, src, insitu.Object{Name: insitu.Name{Key: k}})
+		if err != nil || string(b) != k {
+			t.Errorf("Open(%q): %q, %v", k, b, err)
+		}
+	}
+}
