@@ -225,3 +225,54 @@ func TestOwnerAmongReplicas(t *testing.T) {
 		t.Errorf("owner of no chunks: %q", o)
 	}
 }
+
+// Objects of a replicated volume are owned by one of its replicas, the
+// same in every listing, and spread over the replicas.
+func TestOwnerOfReplicatedObjects(t *testing.T) {
+	t.Parallel()
+	c := shared(t)
+	client := newClient(t, c, nil)
+	dir := client.Root() + "/replicated"
+	const n = 30
+	for i := range n {
+		p := fmt.Sprintf("%s/k%02d", dir, i)
+		req, _ := http.NewRequest(http.MethodPut, c.FilerURL+escape(p)+"?replication=001", bytes.NewReader(sinktest.Content(p, 100)))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %s with replication 001: %s", p, resp.Status)
+		}
+	}
+	src, _ := seaweedfs.NewSource(client, "replicated", nil)
+	first := map[string]string{}
+	for round := range 2 {
+		for obj, err := range src.Objects(t.Context()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunks, err := client.Chunks(t.Context(), obj.Name)
+			if err != nil || len(chunks) != 1 || len(chunks[0].Servers) != 2 {
+				t.Fatalf("Chunks(%s) = %+v, %v; want one chunk on 2 servers", obj.Name, chunks, err)
+			}
+			if !slices.Contains(chunks[0].Servers, obj.Owner) {
+				t.Errorf("%s: Owner %s is none of its replicas %q", obj.Name, obj.Owner, chunks[0].Servers)
+			}
+			if round == 0 {
+				first[obj.Name.Key] = obj.Owner
+			} else if first[obj.Name.Key] != obj.Owner {
+				t.Errorf("%s: Owner %s, then %s", obj.Name, first[obj.Name.Key], obj.Owner)
+			}
+		}
+	}
+	owners := map[string]int{}
+	for _, o := range first {
+		owners[o]++
+	}
+	if len(first) != n || len(owners) < 2 {
+		t.Errorf("%d objects owned by %v; want %d spread over more than one server", len(first), owners, n)
+	}
+}
