@@ -21,25 +21,26 @@ func TestPutToNodeThatNeverReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	accepted := make(chan net.Conn)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
+		var held []net.Conn // never read
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			accepted <- c
-		}
-	}()
-	go func() {
-		for c := range accepted {
-			held = append(held, c) // never read
+			held = append(held, c)
+			select {
+			case <-done:
+				return
+			default:
+			}
 		}
 	}()
 	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: "http://" + ln.Addr().String()})
