@@ -155,6 +155,20 @@ type DirectSink interface {
 	Destination(ctx context.Context, name Name) (Destination, error)
 }
 
+// NearSink is a DirectSink that can keep an output on the node that holds
+// its input: a store whose writer chooses where new bytes go (SeaweedFS's
+// volume servers, say), unlike insitu's nodes, where a name's owner is
+// fixed by placement. The runner asks a NearSink, rather than
+// Destination, where each output of a direct put goes.
+type NearSink interface {
+	DirectSink
+	// DestinationNear returns a destination that stores name on the node
+	// that holds near, near.Owner (near is the input the output is made
+	// of); with no Owner, or one the sink cannot place on, where
+	// Destination would.
+	DestinationNear(ctx context.Context, name Name, near Object) (Destination, error)
+}
+
 // DirectTransform is a Transform that can deliver its output to a
 // Destination itself, such as a client of a remote transform server.
 type DirectTransform interface {

@@ -312,7 +312,14 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 // attemptDirect has the transform deliver the output to the sink's
 // destination itself.
 func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out insitu.Name, org origin, body *lazyBody) error {
-	dst, err := r.directSink.Destination(actx, out)
+	var dst insitu.Destination
+	var err error
+	if ns, ok := r.directSink.(insitu.NearSink); ok {
+		// Keep the output on the node that holds its input.
+		dst, err = ns.DestinationNear(actx, out, obj)
+	} else {
+		dst, err = r.directSink.Destination(actx, out)
+	}
 	if err != nil {
 		return r.attemptError(ctx, actx, obj, err)
 	}
