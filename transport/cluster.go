@@ -12,8 +12,8 @@ import (
 	"github.com/insitu-data/insitu/locality"
 )
 
-// ClusterOptions configure [Cluster]. The zero value (or nil) gives the
-// defaults each field documents.
+// ClusterOptions configure [Cluster] and [Placed]. The zero value (or
+// nil) gives the defaults each field documents.
 type ClusterOptions struct {
 	// Mode is the transport to each transform server. With [WS] (the
 	// default) and [HPull] the client sends only a control message per
@@ -47,32 +47,89 @@ type ClusterOptions struct {
 	HTTPClient *http.Client
 	// Window is [DialOptions.Window]. Default: 256 KiB.
 	Window int
+	// Secret is the transform servers' secret, which [Placed]
+	// authenticates with ([DialOptions.Secret]). [Cluster] ignores it and
+	// uses the one derived from its client's cluster secret
+	// ([locality.Secret.TransformSecret]). Default: none, for servers
+	// without a secret.
+	Secret locality.Secret
 	// Logger receives the clients' log records. Default: none (a
 	// discarding logger).
 	Logger *slog.Logger
 }
 
+// Placement is where the objects of a store live and where the transform
+// server next to each is, for [Placed]: an insitu cluster (through its
+// node client, as [Cluster] does) or another store whose nodes hold
+// objects (package seaweedfs). Its methods are called for every object,
+// concurrently.
+type Placement interface {
+	// Map returns the store's nodes as a cluster map: an object goes to
+	// the TransformURL of the node whose ID is its Owner, or, when the
+	// map has no node of that ID, of the map's owner of its name
+	// (Map.Owner). Map must not block on the network: it returns what
+	// the placement knows now.
+	Map() *locality.Map
+	// SourceURL returns the URL a transform server GETs obj's bytes from
+	// (the object on the node that holds it, so that the server next to
+	// that node fetches over loopback), and the bearer token to send
+	// there ("" for none). It is called for each object whose bytes the
+	// server fetches ([WS] and [HPull] without a local path), before the
+	// request is sent, with the object's context; an error fails the
+	// object with the error's code.
+	SourceURL(ctx context.Context, obj insitu.Object) (url, token string, err error)
+}
+
+// nodePlacement is the Placement of an insitu cluster: its node client's
+// map, and each object at its URL on its owner, with a read token of it.
+type nodePlacement struct{ c *locality.Client }
+
+func (p nodePlacement) Map() *locality.Map { return p.c.Map() }
+
+func (p nodePlacement) SourceURL(_ context.Context, obj insitu.Object) (string, string, error) {
+	owner, err := ownerIn(p.c.Map(), obj)
+	if err != nil {
+		return "", "", err
+	}
+	return locality.ObjectURL(owner, obj.Name), p.c.ObjectToken(locality.Read, obj.Name), nil
+}
+
 // ClusterTransform runs a transform on the transform servers next to the
-// storage nodes of a cluster ("remote mode"): each object goes to the
-// server next to its owner (the TransformURL of the owner's entry in the
-// cluster map), which reads the bytes from the owner itself — over
-// loopback, or from the owner's disk — so that the caller sends and
-// receives only control messages. With [ClusterTransform.TransformTo]
-// the server also puts the output straight to the node that owns the
-// output's name, so that neither the input nor the output passes through
-// the caller: pipeline.Run does that with Options.DirectPut and
-// sink.Cluster (an [insitu.DirectSink]).
+// nodes of a store ("remote mode"): each object goes to the server next
+// to its owner (the TransformURL of the owner's entry in the map), which
+// reads the bytes from the owner itself — over loopback, or from the
+// owner's disk — so that the caller sends and receives only control
+// messages. With [ClusterTransform.TransformTo] the server also puts the
+// output straight to its destination, so that neither the input nor the
+// output passes through the caller: pipeline.Run does that with
+// Options.DirectPut and a direct sink ([insitu.DirectSink]) such as
+// sink.Cluster, which puts each output to the node that owns its name,
+// or a SeaweedFS sink, which keeps it on the volume server of its input.
 //
-// Make one with [Cluster]; close it with [ClusterTransform.Close]. It
-// keeps one pooled [Client] per transform server, dialed on first use. It
-// is safe for concurrent use.
+// Make one with [Cluster] (an insitu cluster) or [Placed] (any
+// [Placement]); close it with [ClusterTransform.Close]. It keeps one
+// pooled [Client] per transform server, dialed on first use. It is safe
+// for concurrent use.
 type ClusterTransform struct {
-	c    *locality.Client
+	p    Placement
 	opts ClusterOptions
 
 	mu      sync.Mutex
 	clients map[string]*clusterClient // by transform server URL
 	closed  bool
+
+	// The source URLs resolved for the objects in flight, by object,
+	// for the clients' DialOptions.SourceURL (which has no context):
+	// route resolves each with the object's context first.
+	srcMu sync.Mutex
+	srcs  map[insitu.Object]*resolvedSource
+}
+
+// resolvedSource is the source URL and token of the objects in flight
+// that are equal to one key.
+type resolvedSource struct {
+	url, token string
+	refs       int
 }
 
 type clusterClient struct {
@@ -83,24 +140,49 @@ type clusterClient struct {
 var _ insitu.DirectTransform = (*ClusterTransform)(nil)
 
 // Cluster returns the transform that the transform servers next to the
-// nodes of c's cluster run (see [ClusterTransform]). It follows c's map
-// (source.Cluster refreshes it at each listing) and authenticates with
-// c's secret: to the transform servers with tokens of the secret derived
-// from it ([locality.Secret.TransformSecret]), and each request carries a
-// token that lets the server read that one input from its owner
-// ([locality.Client.ObjectToken]); never the cluster secret's own
-// administrative tokens.
+// nodes of c's cluster run (see [ClusterTransform]): [Placed] over the
+// cluster's nodes. It follows c's map (source.Cluster refreshes it at each
+// listing) and authenticates with c's secret: to the transform servers
+// with tokens of the secret derived from it
+// ([locality.Secret.TransformSecret]; opts.Secret is ignored), and each
+// request carries a token that lets the server read that one input from
+// its owner ([locality.Client.ObjectToken]); never the cluster secret's
+// own administrative tokens.
 // A nil client or an unknown mode is an [insitu.InvalidArgument] error.
 func Cluster(c *locality.Client, opts *ClusterOptions) (*ClusterTransform, error) {
 	if c == nil {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.Cluster: nil client")
 	}
-	t := &ClusterTransform{c: c, clients: make(map[string]*clusterClient)}
+	var o ClusterOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Secret = c.Secret().TransformSecret()
+	return placed("transport.Cluster", nodePlacement{c}, &o)
+}
+
+// Placed returns the transform that the transform servers next to the
+// nodes of p run (see [ClusterTransform]): each object goes to the server
+// at the TransformURL of its owner in p.Map(), which fetches the bytes
+// from p.SourceURL (in [WS] and [HPull]; from a local path with
+// ClusterOptions.LocalPath; the caller sends them in [HPush] without
+// one). The clients authenticate to the servers with
+// ClusterOptions.Secret.
+// A nil p or an unknown mode is an [insitu.InvalidArgument] error.
+func Placed(p Placement, opts *ClusterOptions) (*ClusterTransform, error) {
+	if p == nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.Placed: nil placement")
+	}
+	return placed("transport.Placed", p, opts)
+}
+
+func placed(fn string, p Placement, opts *ClusterOptions) (*ClusterTransform, error) {
+	t := &ClusterTransform{p: p, clients: make(map[string]*clusterClient), srcs: make(map[insitu.Object]*resolvedSource)}
 	if opts != nil {
 		t.opts = *opts
 	}
 	if int(t.opts.Mode) >= len(modeNames) {
-		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.Cluster: unknown transport mode %d", uint8(t.opts.Mode))
+		return nil, insitu.Errorf(insitu.InvalidArgument, "%s: unknown transport mode %d", fn, uint8(t.opts.Mode))
 	}
 	return t, nil
 }
@@ -112,10 +194,11 @@ func (t *ClusterTransform) Mode() Mode { return t.opts.Mode }
 // output to out: the input does not pass through the caller (but with
 // HPush and no LocalPath), the output does.
 func (t *ClusterTransform) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
-	c, rin, err := t.route(ctx, in)
+	c, rin, release, err := t.route(ctx, in)
 	if err != nil {
 		return err
 	}
+	defer release()
 	return c.Transform(ctx, rin, out)
 }
 
@@ -123,12 +206,20 @@ func (t *ClusterTransform) Transform(ctx context.Context, in *insitu.Input, out 
 // output to dst itself, and returns what dst stored. Only control messages
 // pass through the caller (but with HPush and no LocalPath, which sends
 // the input).
+//
+// The result's Name is dst.Name when the destination's answer did not
+// name the object (a SeaweedFS filer's does not).
 func (t *ClusterTransform) TransformTo(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error) {
-	c, rin, err := t.route(ctx, in)
+	c, rin, release, err := t.route(ctx, in)
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	return c.TransformTo(ctx, rin, dst)
+	defer release()
+	res, err := c.TransformTo(ctx, rin, dst)
+	if err == nil && res.Name == (insitu.Name{}) {
+		res.Name = dst.Name
+	}
+	return res, err
 }
 
 // Close closes the clients of every server. Calls after Close fail with
@@ -149,10 +240,9 @@ func (t *ClusterTransform) Close() error {
 	return nil
 }
 
-// owner returns the node that owns obj: obj.Owner when the map has it,
-// else the map's owner of its name.
-func (t *ClusterTransform) owner(obj insitu.Object) (locality.Node, error) {
-	m := t.c.Map()
+// ownerIn returns the node of m that owns obj: obj.Owner when m has it,
+// else m's owner of its name.
+func ownerIn(m *locality.Map, obj insitu.Object) (locality.Node, error) {
 	if n, ok := m.Node(obj.Owner); ok {
 		return n, nil
 	}
@@ -164,34 +254,88 @@ func (t *ClusterTransform) owner(obj insitu.Object) (locality.Node, error) {
 
 // route returns the client of the server next to in's owner and the input
 // to send it: in with its Owner resolved and, with LocalPath, the path of
-// its file on the owner's disk.
-func (t *ClusterTransform) route(ctx context.Context, in *insitu.Input) (*Client, *insitu.Input, error) {
-	owner, err := t.owner(in.Object)
+// its file on the owner's disk. When the server is to fetch the bytes
+// instead, it resolves their source URL (before it looks up the owner, so
+// that a placement that refreshes its map then is followed at once) and
+// holds it for the client until release is called.
+func (t *ClusterTransform) route(ctx context.Context, in *insitu.Input) (*Client, *insitu.Input, func(), error) {
+	fail := func(err error) (*Client, *insitu.Input, func(), error) {
+		if ctx.Err() != nil {
+			return nil, nil, nil, ctx.Err()
+		}
+		return nil, nil, nil, insitu.WithName(err, in.Name)
+	}
+	cp := *in
+	rin := &cp
+	rin.Path = ""
+	var src *resolvedSource
+	resolve := func() error {
+		if t.opts.Mode == HPush || rin.Path != "" {
+			return nil // the bytes travel, or the server reads the file
+		}
+		u, tok, err := t.p.SourceURL(ctx, in.Object)
+		if err != nil {
+			return err
+		}
+		src = &resolvedSource{url: u, token: tok}
+		return nil
+	}
+	if t.opts.LocalPath == nil {
+		if err := resolve(); err != nil {
+			return fail(err)
+		}
+	}
+	owner, err := ownerIn(t.p.Map(), in.Object)
 	if err != nil {
-		return nil, nil, insitu.WithName(err, in.Name)
+		return fail(err)
 	}
 	if owner.TransformURL == "" {
-		return nil, nil, insitu.WithName(insitu.Errorf(insitu.InvalidArgument,
-			"node %s, the owner, has no transform server (its map entry has no transform_url)", owner.ID), in.Name)
+		return fail(insitu.Errorf(insitu.InvalidArgument,
+			"node %s, the owner, has no transform server (its map entry has no transform_url)", owner.ID))
 	}
-	rin := *in
 	rin.Owner = owner.ID
-	rin.Path = ""
 	if t.opts.LocalPath != nil {
 		p, err := t.opts.LocalPath(rin.Object)
 		if err != nil {
-			return nil, nil, insitu.WithName(err, in.Name)
+			return fail(err)
 		}
 		rin.Path = p
+		if err := resolve(); err != nil {
+			return fail(err)
+		}
 	}
 	c, err := t.client(ctx, owner.TransformURL)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
-		}
-		return nil, nil, insitu.WithName(err, in.Name)
+		return fail(err)
 	}
-	return c, &rin, nil
+	release := func() {}
+	if src != nil {
+		release = t.holdSource(rin.Object, src.url, src.token)
+	}
+	return c, rin, release, nil
+}
+
+// holdSource keeps the source URL and token of obj for the client's
+// SourceURL callback until the returned release is called. Objects in
+// flight that are equal share an entry (they are the same object, at one
+// URL).
+func (t *ClusterTransform) holdSource(obj insitu.Object, u, tok string) func() {
+	t.srcMu.Lock()
+	rs := t.srcs[obj]
+	if rs == nil {
+		rs = &resolvedSource{}
+		t.srcs[obj] = rs
+	}
+	rs.url, rs.token = u, tok
+	rs.refs++
+	t.srcMu.Unlock()
+	return func() {
+		t.srcMu.Lock()
+		if rs.refs--; rs.refs == 0 {
+			delete(t.srcs, obj)
+		}
+		t.srcMu.Unlock()
+	}
 }
 
 // client returns the client of the server at u, dialing it on first use.
@@ -217,7 +361,7 @@ func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error
 	c, err := Dial(ctx, u, &DialOptions{
 		Mode:       t.opts.Mode,
 		Pool:       t.opts.Pool,
-		Secret:     t.c.Secret().TransformSecret(),
+		Secret:     t.opts.Secret,
 		Timeout:    t.opts.Timeout,
 		IOTimeout:  t.opts.IOTimeout,
 		LocalFile:  t.opts.LocalPath != nil,
@@ -240,12 +384,14 @@ func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error
 	return c, nil
 }
 
-// sourceURL is the DialOptions.SourceURL of every client: the object's URL
-// on its owner and a token that allows reading that object only.
+// sourceURL is the DialOptions.SourceURL of every client: the URL and
+// token that route resolved for the object with the object's context.
 func (t *ClusterTransform) sourceURL(obj insitu.Object) (string, string, error) {
-	owner, err := t.owner(obj)
-	if err != nil {
-		return "", "", err
+	t.srcMu.Lock()
+	defer t.srcMu.Unlock()
+	rs := t.srcs[obj]
+	if rs == nil {
+		return "", "", insitu.Errorf(insitu.Internal, "transport: no source URL was resolved for the object")
 	}
-	return locality.ObjectURL(owner, obj.Name), t.c.ObjectToken(locality.Read, obj.Name), nil
+	return rs.url, rs.token, nil
 }

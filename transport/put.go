@@ -77,9 +77,22 @@ func (p *putWriter) put(body io.Reader, size int64) (insitu.PutResult, error) {
 		_, err := wire.DecodeError(resp, insitu.Name{}, "direct put to "+dst)
 		return insitu.PutResult{}, err
 	}
-	var res insitu.PutResult
-	if err := json.NewDecoder(io.LimitReader(resp.Body, wire.MaxErrorBody)).Decode(&res); err != nil {
-		return insitu.PutResult{}, insitu.Errorf(insitu.Unavailable, "direct put to %s: the answer is not a JSON put result: %v", dst, err)
+	// The answer of a storage node is a put result; others (a SeaweedFS
+	// filer: {"name":"o.wav","size":N}) have other fields, which are
+	// ignored, and may leave out what is optional.
+	var ans struct {
+		Name     json.RawMessage `json:"name"` // a put result's {"bucket","key"}; else ignored
+		Size     int64           `json:"size"` // absent: 0 (a filer leaves out a size of 0)
+		Checksum string          `json:"checksum"`
+		Owner    string          `json:"owner"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, wire.MaxErrorBody)).Decode(&ans); err != nil {
+		return insitu.PutResult{}, insitu.Errorf(insitu.Unavailable, "direct put to %s: the answer is not a JSON object with the size stored: %v", dst, err)
+	}
+	res := insitu.PutResult{Size: ans.Size, Checksum: ans.Checksum, Owner: ans.Owner}
+	var name insitu.Name
+	if len(ans.Name) > 0 && json.Unmarshal(ans.Name, &name) == nil {
+		res.Name = name
 	}
 	return res, nil
 }
