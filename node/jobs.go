@@ -195,7 +195,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	opts.CountFirst = true // so a lost node's unfinished objects are known
 	opts.MaxFailures = MaxJobFailures
 	opts.Logger = n.log.With("job", spec.ID)
-	t = n.confine(t)
+	t = n.confine(t, spec.Server == nil)
 	j := &nodeJob{spec: spec, release: releaseT}
 	if !spec.DryRun {
 		rename := opts.Rename

@@ -238,11 +238,13 @@ func TestJobRefusesLinksOutOfStore(t *testing.T) {
 	}
 	var victim string // the store file of in/b-victim.bin
 	// swap replaces the victim by a link to the outside file when the
-	// first object is transformed (or, when the job's args say "self",
-	// when the victim itself is, before its body is read), then copies its
-	// input: from its path when the args say "path", else from its body.
+	// first object is transformed (or, when the job's args say "self" or
+	// "selfpath", when the victim itself is, after the node's checks and
+	// before its body or path is read), then copies its input: from its
+	// path when the args say "path" or "selfpath", else from its body.
 	swap := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
-		if in.Name.Key == map[bool]string{false: "a-first.bin", true: "b-victim.bin"}[in.Args == "self"] {
+		self := in.Args == "self" || in.Args == "selfpath"
+		if in.Name.Key == map[bool]string{false: "a-first.bin", true: "b-victim.bin"}[self] {
 			if err := os.Remove(victim); err != nil {
 				return err
 			}
@@ -250,7 +252,7 @@ func TestJobRefusesLinksOutOfStore(t *testing.T) {
 				return err
 			}
 		}
-		if in.Args == "path" {
+		if in.Args == "path" || in.Args == "selfpath" {
 			if in.Path == "" {
 				return insitu.Errorf(insitu.InvalidArgument, "no path")
 			}
@@ -288,6 +290,11 @@ func TestJobRefusesLinksOutOfStore(t *testing.T) {
 		{"embedded-body", cluster.JobSpec{Transform: "swap"}},
 		{"embedded-path", cluster.JobSpec{Transform: "swap", Args: "path"}},
 		{"embedded-self", cluster.JobSpec{Transform: "swap", Args: "self"}},
+		// The victim is swapped after the node opened it; the transform
+		// then reads its body (self) or opens Input.Path itself
+		// (selfpath): both are the file opened and checked, so it reads
+		// the victim's own bytes.
+		{"embedded-selfpath", cluster.JobSpec{Transform: "swap", Args: "selfpath"}},
 	}
 	for _, m := range transport.Modes() {
 		for _, local := range []bool{false, true} {
@@ -303,7 +310,17 @@ func TestJobRefusesLinksOutOfStore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", m.name, err)
 		}
-		if rep.Listed != 3 || rep.Transformed != 2 || rep.Failed != 1 || len(rep.Failures) != 1 {
+		opened := m.name == "embedded-self" || m.name == "embedded-selfpath" // swapped after the open
+		if opened {
+			if rep.Listed != 3 || rep.Transformed != 3 || rep.Failed != 0 {
+				t.Errorf("%s: want 3 listed and transformed (body and path are the file checked):\n%s", m.name, rep)
+			}
+			want := content("b-victim.bin", 3000)
+			got, err := os.ReadFile(filepath.Join(nd.Dir(), spec.DstBucket, "b-victim.bin"))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: the victim's output holds %d bytes (%v), want its own %d bytes", m.name, len(got), err, len(want))
+			}
+		} else if rep.Listed != 3 || rep.Transformed != 2 || rep.Failed != 1 || len(rep.Failures) != 1 {
 			t.Errorf("%s: want 3 listed (no link), 2 transformed, the victim failed:\n%s", m.name, rep)
 		} else if f := rep.Failures[0]; f.Name.Key != "b-victim.bin" || f.Code != insitu.PermissionDenied {
 			t.Errorf("%s: failure %+v, want b-victim.bin refused with permission_denied", m.name, f)
@@ -316,7 +333,7 @@ func TestJobRefusesLinksOutOfStore(t *testing.T) {
 			if bytes.Contains(b, secret[:64]) {
 				t.Errorf("%s: output %s serves the outside file's bytes", m.name, k)
 			}
-			if k != "a-first.bin" && k != "c-plain.bin" {
+			if k != "a-first.bin" && k != "c-plain.bin" && (k != "b-victim.bin" || !opened) {
 				t.Errorf("%s: unexpected output %s", m.name, k)
 			}
 		}

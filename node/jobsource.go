@@ -227,14 +227,15 @@ func (n *Node) openInput(ctx context.Context, name insitu.Name) (*os.File, error
 // Path is a regular file of the store, not a link that leads out of it.
 // The wrapper is a DirectTransform when t is one.
 //
-// This narrows but does not close the window between the check and a
-// transform that opens Input.Path itself (an embedded transform such as
-// ffmpeg, or a transform server with local-file input): a file swapped for
-// a link in between is opened by whoever opens the path. The node's own
-// reads (Input.Body) have no such window (see [Node.openInput]); a
-// transform server must open a local path confined itself.
-func (n *Node) confine(t insitu.Transform) insitu.Transform {
-	c := confined{n: n, t: t}
+// An embedded transform (embedded: it runs in this process) gets more:
+// the input opened once, through the store's root, as Input.Body, and an
+// Input.Path that names that open file (/proc/<pid>/fd/<n> on Linux), so
+// that a transform that opens the path itself, or a tool it starts (such
+// as ffmpeg), reads exactly the file checked, whatever the name leads to
+// by then. A transform server (a sidecar) is sent the store path and
+// confines it itself, as its ServerOptions.Roots say.
+func (n *Node) confine(t insitu.Transform, embedded bool) insitu.Transform {
+	c := confined{n: n, t: t, embedded: embedded}
 	if d, ok := t.(insitu.DirectTransform); ok {
 		return confinedDirect{confined: c, d: d}
 	}
@@ -242,14 +243,38 @@ func (n *Node) confine(t insitu.Transform) insitu.Transform {
 }
 
 type confined struct {
-	n *Node
-	t insitu.Transform
+	n        *Node
+	t        insitu.Transform
+	embedded bool
+}
+
+// input returns what the transform gets for in, after the checks, and
+// the function that releases it once the transform has returned.
+func (c confined) input(ctx context.Context, in *insitu.Input) (*insitu.Input, func(), error) {
+	if !c.embedded {
+		if _, err := c.n.inputFile(ctx, in.Name); err != nil {
+			return nil, nil, err
+		}
+		return in, func() {}, nil
+	}
+	f, err := c.n.openInput(ctx, in.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	opened := *in
+	opened.Body = f
+	if p := fdPath(f); p != "" {
+		opened.Path = p
+	}
+	return &opened, func() { f.Close() }, nil
 }
 
 func (c confined) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
-	if _, err := c.n.inputFile(ctx, in.Name); err != nil {
+	in, release, err := c.input(ctx, in)
+	if err != nil {
 		return err
 	}
+	defer release()
 	return c.t.Transform(ctx, in, out)
 }
 
@@ -259,8 +284,10 @@ type confinedDirect struct {
 }
 
 func (c confinedDirect) TransformTo(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error) {
-	if _, err := c.n.inputFile(ctx, in.Name); err != nil {
+	in, release, err := c.input(ctx, in)
+	if err != nil {
 		return insitu.PutResult{}, err
 	}
+	defer release()
 	return c.d.TransformTo(ctx, in, dst)
 }
