@@ -4,7 +4,11 @@
 // whose Puts can be pinned to a volume server, so an output stays on the
 // node that made it; and a [Topology] that turns the volume servers the
 // master lists into a [locality.Map], for transform servers placed next
-// to them.
+// to them; and a [Placement] over a Topology, for remote mode
+// (transport.Placed): each object goes to the transform server next to
+// the volume server that holds it, which fetches it from there over
+// loopback, and its output (the Sink is an insitu.NearSink) is pinned to
+// that same volume server.
 //
 // Everything goes over SeaweedFS's HTTP APIs, with no SeaweedFS code
 // linked in: the filer's (directory listings in JSON, paginated with

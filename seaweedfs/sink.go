@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,13 +44,25 @@ type SinkOptions struct {
 	// memory a Put holds is at most BufferSize. Default
 	// [DefaultBufferSize], 4 MiB, the filer's chunk size.
 	BufferSize int
+	// MaxChunkMB is the size of the chunks the filer cuts the sink's
+	// objects into, in MiB (the filer's maxMB parameter, 1 to 2047): an
+	// object up to this size is one chunk, on one volume server, which a
+	// transform server next to it reads straight from it (see
+	// [Placement.SourceURL]); a larger one is read through the filer. The
+	// filer holds up to 4 chunks of an upload in memory at once. Default
+	// 0: the filer's own (weed filer -maxMB, 4 by default).
+	MaxChunkMB int
 }
 
 // DefaultBufferSize is the default [SinkOptions.BufferSize].
 const DefaultBufferSize = 4 << 20
 
 // Sink stores objects in a SeaweedFS cluster through its filer: the
-// object {Bucket, Key} is the file Root/Bucket/Key. Make one with
+// object {Bucket, Key} is the file Root/Bucket/Key. It is an
+// [insitu.NearSink]: with pipeline.Options.DirectPut and a transform that
+// puts its outputs itself (remote mode: transport.Placed over a
+// [Placement]), each output goes from the transform server to the filer,
+// pinned to the volume server that holds its input. Make one with
 // [NewSink]. A Sink is safe for concurrent use.
 type Sink struct {
 	c    *Client
@@ -61,21 +74,22 @@ type Sink struct {
 //
 // Put reads the first BufferSize bytes of its input, then sends them and
 // streams the rest in one PUT to the filer, which cuts the bytes into
-// chunks (4 MiB by default) and stores each on a volume server: the one
-// that Pin names, or one the master picks. The filer adds the file to its
-// namespace only once every chunk is stored and the body has ended whole
-// (checked on this machine: a body cut short, with a Content-Length or
-// chunked, leaves no file and an older file whole), so a Put is all or
-// nothing: an input that fails, a size that is not the one given, or ctx
-// ending before the body is sent leave nothing under the name. The filer
-// drops a request whose body stalls for its -idleTimeout (10 s by
-// default): an input that pauses that long after its first BufferSize
-// bytes fails the Put with Unavailable (and stores nothing); raise the
-// filer's -idleTimeout for transforms that pause longer. Before sending, Put checks that the name is not a directory of the
-// filer: the filer would store the bytes inside it, under name/base(name).
-// A key below an existing object is stored, and the filer keeps the object
-// as a directory with its bytes, as SeaweedFS's S3 gateway does for "a"
-// and "a/b"; a [Source] lists both.
+// chunks (4 MiB by default, or MaxChunkMB) and stores each on a volume
+// server: the one that Pin names, or one the master picks. The filer adds
+// the file to its namespace only once every chunk is stored and the body
+// has ended whole (checked on this machine: a body cut short, with a
+// Content-Length or chunked, leaves no file and an older file whole), so a
+// Put is all or nothing: an input that fails, a size that is not the one
+// given, or ctx ending before the body is sent leave nothing under the
+// name. The filer drops a request whose body stalls for its -idleTimeout
+// (10 s by default): an input that pauses that long after its first
+// BufferSize bytes fails the Put with Unavailable (and stores nothing);
+// raise the filer's -idleTimeout for transforms that pause longer. Before
+// sending, Put checks that the name is not a directory of the filer: the
+// filer would store the bytes inside it, under name/base(name). A key
+// below an existing object is stored, and the filer keeps the object as a
+// directory with its bytes, as SeaweedFS's S3 gateway does for "a" and
+// "a/b"; a [Source] lists both.
 //
 // Names must have a bucket. Under Root "/buckets" a bucket the filer
 // would create must be an S3 bucket name (3 to 63 lowercase letters,
@@ -99,6 +113,9 @@ func NewSink(c *Client, opts *SinkOptions) (*Sink, error) {
 	}
 	if s.opts.ContentType == nil {
 		s.opts.ContentType = func(n insitu.Name) string { return mime.TypeByExtension(path.Ext(n.Key)) }
+	}
+	if s.opts.MaxChunkMB < 0 || s.opts.MaxChunkMB > 2047 {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "seaweedfs.NewSink: MaxChunkMB is %d; it must be 1 to 2047, or 0 for the filer's own", s.opts.MaxChunkMB)
 	}
 	switch {
 	case s.opts.BufferSize < 0:
@@ -139,25 +156,15 @@ func (s *Sink) PutOn(ctx context.Context, server string, name insitu.Name, r io.
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	if server != "" {
-		if _, _, err := net.SplitHostPort(server); err != nil || strings.ContainsAny(server, "/?#@") {
-			return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-				Msg: fmt.Sprintf("volume server %q is not a host:port", server)}
-		}
+	if err := checkServer(name, server); err != nil {
+		return insitu.PutResult{}, err
 	}
 	in, err := putcheck.New(ctx, name, r, size, 0)
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
-	// The filer stores a PUT to a directory inside it, under
-	// name/base(name): refuse a name that is a directory.
-	switch e, err := s.c.metadata(ctx, p, name); {
-	case errors.Is(err, insitu.NotFound):
-	case err != nil:
+	if err := s.checkNotDir(ctx, p, name); err != nil {
 		return insitu.PutResult{}, err
-	case e.isDir():
-		return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
-			Msg: fmt.Sprintf("the filer path %s is a directory: the filer would store the bytes inside it", p)}
 	}
 	if err := s.upload(ctx, p, name, server, in, size); err != nil {
 		return insitu.PutResult{}, err
@@ -165,6 +172,95 @@ func (s *Sink) PutOn(ctx context.Context, server string, name insitu.Name, r io.
 	res := in.Result()
 	res.Owner = server
 	return res, nil
+}
+
+// checkServer checks that server, a volume server to pin to, is "" or a
+// host:port.
+func checkServer(name insitu.Name, server string) error {
+	if server == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(server)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 || host == "" || strings.ContainsAny(server, "/?#@ ") {
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+			Msg: fmt.Sprintf("volume server %q is not a host:port", server)}
+	}
+	return nil
+}
+
+// checkNotDir refuses a name whose filer path p is a directory: the filer
+// stores a PUT to a directory inside it, under name/base(name).
+func (s *Sink) checkNotDir(ctx context.Context, p string, name insitu.Name) error {
+	switch e, err := s.c.metadata(ctx, p, name); {
+	case errors.Is(err, insitu.NotFound):
+	case err != nil:
+		return err
+	case e.isDir():
+		return &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+			Msg: fmt.Sprintf("the filer path %s is a directory: the filer would store the bytes inside it", p)}
+	}
+	return nil
+}
+
+// Destination returns where a transform server puts name itself (direct
+// put, [insitu.DirectSink]): the filer URL of its path, with dataNode=
+// the volume server [SinkOptions.Pin] names for it (none when it names
+// none or is not set: the master chooses) and maxMB= MaxChunkMB when set,
+// and no token. The filer answers such a PUT with {"name","size"}, and
+// stores it all or nothing, as [Sink.Put]; as for Put, it drops a PUT
+// whose body stalls for its -idleTimeout (10 s by default), so a transform
+// that pauses that long once its output has begun fails the object. The
+// name is checked as Put checks it, and its path must not be a directory
+// of the filer (a request to the filer).
+func (s *Sink) Destination(ctx context.Context, name insitu.Name) (insitu.Destination, error) {
+	return s.destination(ctx, name, s.pin(name))
+}
+
+// DestinationNear is [Sink.Destination] pinned to near.Owner, the volume
+// server that holds name's input ([insitu.NearSink]), when
+// [SinkOptions.Pin] names no server for name: the output stays on the
+// volume server of its input, next to the transform server that made it
+// in remote mode. With neither, the master chooses.
+func (s *Sink) DestinationNear(ctx context.Context, name insitu.Name, near insitu.Object) (insitu.Destination, error) {
+	server := s.pin(name)
+	if server == "" {
+		server = near.Owner
+	}
+	return s.destination(ctx, name, server)
+}
+
+// pin returns the volume server Pin names for name, or "".
+func (s *Sink) pin(name insitu.Name) string {
+	if s.opts.Pin == nil || name.Validate() != nil {
+		return ""
+	}
+	return s.opts.Pin(name)
+}
+
+func (s *Sink) destination(ctx context.Context, name insitu.Name, server string) (insitu.Destination, error) {
+	p, err := s.path(name)
+	if err != nil {
+		return insitu.Destination{}, err
+	}
+	if err := checkServer(name, server); err != nil {
+		return insitu.Destination{}, err
+	}
+	if err := s.checkNotDir(ctx, p, name); err != nil {
+		return insitu.Destination{}, err
+	}
+	return insitu.Destination{Name: name, URL: s.c.filerURL(p, s.query(server))}, nil
+}
+
+// query returns the query of a filer PUT: the pin and the chunk size.
+func (s *Sink) query(server string) url.Values {
+	q := url.Values{}
+	if server != "" {
+		q.Set("dataNode", server)
+	}
+	if s.opts.MaxChunkMB > 0 {
+		q.Set("maxMB", strconv.Itoa(s.opts.MaxChunkMB))
+	}
+	return q
 }
 
 // path returns the filer path of name, after the checks of the filer.
@@ -226,10 +322,7 @@ func s3BucketProblem(b string) string {
 // upload PUTs the bytes of in to the filer path p, pinned to server when
 // it is not "".
 func (s *Sink) upload(ctx context.Context, p string, name insitu.Name, server string, in *putcheck.Reader, size int64) error {
-	q := url.Values{}
-	if server != "" {
-		q.Set("dataNode", server)
-	}
+	q := s.query(server)
 	// The first BufferSize bytes before the request: see
 	// SinkOptions.BufferSize.
 	buf := s.bufs.Get().(*bytes.Buffer)
@@ -336,4 +429,4 @@ func (s *Sink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error
 	return s.c.Stat(ctx, name)
 }
 
-var _ insitu.Sink = (*Sink)(nil)
+var _ insitu.NearSink = (*Sink)(nil)
