@@ -35,13 +35,26 @@
 //	go run ./examples/flac2wav -mode sidecar -transport hpull -fqn=false -direct-put=false
 //	go run ./examples/flac2wav -mode remote -transport ws
 //
+// -backend seaweedfs runs the job on a real distributed store instead: it
+// starts a SeaweedFS cluster on 127.0.0.1 (a master, -nodes volume servers
+// and a filer; weed must be installed) and a transform server next to
+// each volume server, seeds the samples spread over the volume servers,
+// and runs in remote mode: each file goes to the transform server next to
+// the volume server that holds it, which reads it from there and stores
+// the .wav through the filer on that same volume server. It checks every
+// .wav (a valid header, every chunk on its input's volume server):
+//
+//	go run ./examples/flac2wav -backend seaweedfs
+//	go run ./examples/flac2wav -backend seaweedfs -transport hpull -n 30
+//
 // With -dst it runs on local folders instead, converting -src (or
 // generated samples) recursively into -dst with the same layout:
 //
 //	go run ./examples/flac2wav -src ~/music -dst /tmp/music-wav
 //
 // It exits with status 1 if any object failed or an output is wrong, 2 on a
-// usage error or when ffmpeg is missing.
+// usage error or when ffmpeg (or, with -backend seaweedfs, weed) is
+// missing.
 package main
 
 import (
@@ -79,6 +92,10 @@ type config struct {
 	continueOnError bool
 	failuresFile    string
 
+	// backend is the store of a cluster run: insitu (an embedded cluster
+	// of storage nodes) or seaweedfs (see seaweedfs.go).
+	backend string
+
 	// How the cluster run reaches the transform (see modes.go).
 	mode      string // embedded, sidecar or remote
 	transport string // inproc, ws, hpush or hpull
@@ -98,6 +115,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, err := ffmpeg.Lookup(""); err != nil {
 		fmt.Fprintf(stderr, "flac2wav needs ffmpeg, which is not installed.\n%s\n", ffmpeg.InstallHint)
 		return 2
+	}
+	if cfg.backend == backendSeaweedFS {
+		return runSeaweedFS(ctx, cfg, stdout, stderr)
 	}
 	if cfg.dst == "" {
 		return runCluster(ctx, cfg, stdout, stderr)
@@ -184,7 +204,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	fs.StringVar(&c.src, "src", "", "directory of .flac files, read recursively (default: generate samples in a temporary directory)")
 	fs.StringVar(&c.dst, "dst", "", "convert on local folders, into this directory with -src's layout, instead of on a cluster")
-	fs.IntVar(&c.nodes, "nodes", 3, "storage nodes of the embedded cluster")
+	fs.StringVar(&c.backend, "backend", backendInsitu, "the store of the cluster: insitu (an embedded cluster of insitu storage nodes) or seaweedfs\n"+
+		"(a SeaweedFS cluster started on 127.0.0.1, the job in remote mode next to its volume servers; needs weed)")
+	fs.IntVar(&c.nodes, "nodes", 3, "storage nodes of the embedded cluster (volume servers with -backend seaweedfs)")
 	fs.IntVar(&c.samples, "n", 12, "number of samples to generate when -src is not given")
 	fs.IntVar(&c.channels, "ac", 2, "output channels")
 	fs.IntVar(&c.rate, "ar", 44100, "output sample rate in Hz")
@@ -219,8 +241,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = "-workers must not be negative"
 	case c.timeout < 0:
 		bad = "-timeout must not be negative"
-	case c.dst != "" && (set["mode"] || set["transport"] || set["fqn"] || set["direct-put"]):
-		bad = "-mode, -transport, -fqn and -direct-put choose how a cluster runs the job; they do not go with -dst"
+	case c.dst != "" && (set["mode"] || set["transport"] || set["fqn"] || set["direct-put"] || set["backend"]):
+		bad = "-backend, -mode, -transport, -fqn and -direct-put choose how a cluster runs the job; they do not go with -dst"
+	case c.backend != backendInsitu && c.backend != backendSeaweedFS:
+		bad = fmt.Sprintf("-backend %q: want insitu or seaweedfs", c.backend)
+	case c.backend == backendSeaweedFS:
+		bad = resolveSeaweedFS(&c, set)
 	default:
 		bad = resolveMode(&c)
 	}
