@@ -270,12 +270,25 @@ func (c confined) input(ctx context.Context, in *insitu.Input) (*insitu.Input, f
 }
 
 func (c confined) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
-	in, release, err := c.input(ctx, in)
+	opened, release, err := c.input(ctx, in)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return c.t.Transform(ctx, in, out)
+	return c.scrub(in, opened, c.t.Transform(ctx, opened, out))
+}
+
+// scrub returns err with the path of opened's file (/proc/<pid>/fd/<n>,
+// which a transform's error may quote) replaced by the object's name, as
+// the node's errors name objects; the error unwraps to err.
+func (c confined) scrub(in, opened *insitu.Input, err error) error {
+	if err == nil || opened.Path == in.Path || opened.Path == "" {
+		return err
+	}
+	if msg := err.Error(); strings.Contains(msg, opened.Path) {
+		return &relativeError{err: err, msg: strings.ReplaceAll(msg, opened.Path, relPath(in.Name))}
+	}
+	return err
 }
 
 type confinedDirect struct {
@@ -284,10 +297,11 @@ type confinedDirect struct {
 }
 
 func (c confinedDirect) TransformTo(ctx context.Context, in *insitu.Input, dst insitu.Destination) (insitu.PutResult, error) {
-	in, release, err := c.input(ctx, in)
+	opened, release, err := c.input(ctx, in)
 	if err != nil {
 		return insitu.PutResult{}, err
 	}
 	defer release()
-	return c.d.TransformTo(ctx, in, dst)
+	res, err := c.d.TransformTo(ctx, opened, dst)
+	return res, c.scrub(in, opened, err)
 }
