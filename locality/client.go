@@ -69,18 +69,32 @@ type ClientOptions struct {
 	// pooled keep-alive connections (64 idle per node), dials bounded by
 	// 10 seconds, each write of a request bounded by WriteTimeout (a node
 	// that stops reading fails the request with Unavailable instead of
-	// holding it), and a one-second Expect: 100-continue wait,
+	// holding it), each read of a response by ReadTimeout (a node that
+	// stops answering does the same), and a one-second Expect: 100-continue wait,
 	// so that a node can refuse an upload before its body is sent; it has
 	// no overall timeout (use the context).
 	HTTPClient *http.Client
 	// WriteTimeout bounds each write of a request on the client's own HTTP
-	// client (not on HTTPClient). Default: [DefaultWriteTimeout].
+	// client (not on HTTPClient): each 256 KiB must be taken within it.
+	// Default: [DefaultWriteTimeout].
 	WriteTimeout time.Duration
+	// ReadTimeout bounds each read of a response on the client's own HTTP
+	// client (not on HTTPClient): the wait for its header, and for each
+	// next piece of its body. It must exceed the longest wait of a job
+	// status (60 seconds). Default: [DefaultReadTimeout].
+	ReadTimeout time.Duration
 }
 
-// DefaultWriteTimeout bounds each write of a request by a [Client] with
-// its own HTTP client: the node must take the bytes written within it.
-const DefaultWriteTimeout = time.Minute
+// Bounds on a [Client]'s own HTTP client.
+const (
+	// DefaultWriteTimeout bounds each write of a request: the node must
+	// take each 256 KiB written within it.
+	DefaultWriteTimeout = time.Minute
+	// DefaultReadTimeout bounds each read of a response, the wait for its
+	// header included: more than the longest wait of a job status (60
+	// seconds) that a node may take before it answers.
+	DefaultReadTimeout = 2 * time.Minute
+)
 
 // Client talks to the storage nodes of a cluster: it sends each request
 // about an object to the object's owner under its current map, and when a
@@ -115,11 +129,14 @@ func NewClient(m *Map, opts *ClientOptions) (*Client, error) {
 	}
 	if c.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		wt := DefaultWriteTimeout
+		wt, rt := DefaultWriteTimeout, DefaultReadTimeout
 		if opts != nil && opts.WriteTimeout > 0 {
 			wt = opts.WriteTimeout
 		}
-		t.DialContext = wire.WriteDeadlineDialer(10*time.Second, wt)
+		if opts != nil && opts.ReadTimeout > 0 {
+			rt = opts.ReadTimeout
+		}
+		t.DialContext = wire.DeadlineDialer(10*time.Second, rt, wt)
 		t.MaxIdleConnsPerHost = 64
 		t.ExpectContinueTimeout = time.Second
 		c.own = t
