@@ -62,7 +62,8 @@ type JobSpec struct {
 	// most 256 bytes of UTF-8. Change it when the transform's behaviour
 	// changes, so that SkipUnchanged makes its outputs again. Default: the
 	// name in Transform, or "transform-server" for a job with a Server
-	// (whose transform insitu cannot name: set TransformID for those).
+	// (whose transform insitu cannot name: skip_unchanged requires
+	// TransformID for those).
 	TransformID string `json:"transform_id,omitempty"`
 }
 
@@ -133,6 +134,8 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 		return bad("timeout is %v; it must be positive, or 0 for none", time.Duration(s.Timeout))
 	case s.SkipExisting && s.SkipUnchanged:
 		return bad("skip_existing and skip_unchanged are both set; set one")
+	case s.SkipUnchanged && s.Server != nil && s.TransformID == "":
+		return bad("skip_unchanged with a server needs transform_id: insitu cannot tell what a transform server runs, so a changed one's outputs would be kept")
 	case len(s.TransformID) > maxTransformID || !utf8.ValidString(s.TransformID):
 		return bad("transform_id: at most %d bytes of UTF-8", maxTransformID)
 	}

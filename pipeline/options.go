@@ -52,17 +52,18 @@ type Options struct {
 	// date after inputs, the transform or its args changed. The sink must
 	// be an [insitu.OriginSink] (sink.Dir, sink.Cluster, s3's sink), else
 	// Run fails with InvalidArgument before anything runs; it cannot be
-	// set with SkipExisting. Default: off.
+	// set with SkipExisting, and needs a TransformID. Default: off.
 	SkipUnchanged bool
 
 	// TransformID names the transform, and the version of its behaviour,
 	// in the origin a run records with each output (whenever the sink is
 	// an [insitu.OriginSink], whatever SkipUnchanged). Set it, and change
 	// it whenever the transform's behaviour changes (such as
-	// "flac2wav/2"), so that SkipUnchanged makes its outputs again.
-	// Default: the transform's Go type (fmt.Sprintf("%T", t)), which does
-	// not tell two [insitu.TransformFunc]s apart, nor two versions of one
-	// transform.
+	// "flac2wav/2"), so that SkipUnchanged makes its outputs again;
+	// SkipUnchanged requires it. Default: the transform's Go type
+	// (fmt.Sprintf("%T", t)), recorded but not trusted: it does not tell
+	// two [insitu.TransformFunc]s or two transform servers apart, nor two
+	// versions of one transform.
 	TransformID string
 
 	// DryRun runs the transform and counts its output bytes but writes
@@ -191,6 +192,9 @@ func (o *Options) validate() error {
 	}
 	if o.SkipExisting && o.SkipUnchanged {
 		return insitu.Errorf(insitu.InvalidArgument, "pipeline: SkipExisting and SkipUnchanged are both set; set one")
+	}
+	if o.SkipUnchanged && o.TransformID == "" {
+		return insitu.Errorf(insitu.InvalidArgument, "pipeline: SkipUnchanged needs a TransformID: the default, the transform's Go type, tells neither two transforms of one type (two TransformFuncs, two transform servers) nor two versions of one apart, so a changed transform's outputs would be kept")
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,6 +129,10 @@ func TestSkipUnchangedRefused(t *testing.T) {
 	if !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("SkipUnchanged with SkipExisting: %v; want InvalidArgument", err)
 	}
+	_, err = pipeline.Run(ctx, src, upper, &originMemSink{memSink: dst}, &pipeline.Options{SkipUnchanged: true})
+	if !errors.Is(err, insitu.InvalidArgument) || !strings.Contains(err.Error(), "TransformID") {
+		t.Errorf("SkipUnchanged without a TransformID: %v; want InvalidArgument naming TransformID", err)
+	}
 }
 
 // TestSkipUnchangedNoVersion: an input whose source gives no version is
@@ -136,7 +141,7 @@ func TestSkipUnchangedNoVersion(t *testing.T) {
 	t.Parallel()
 	src := newMemSource(4, 10) // lists no Version
 	dst := &originMemSink{memSink: newMemSink()}
-	opts := &pipeline.Options{SkipUnchanged: true}
+	opts := &pipeline.Options{SkipUnchanged: true, TransformID: "upper/1"}
 	for i := range 3 {
 		rep, err := pipeline.Run(context.Background(), src, upper, dst, opts)
 		if err != nil || rep.Transformed != 4 || rep.Skipped != 0 {
@@ -149,7 +154,7 @@ func TestSkipUnchangedNoVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, err := insitu.ParseOrigin(obj.Origin)
-	if err != nil || o.Version != "" || o.Input.Key != "obj-0000" || o.Transform != "insitu.TransformFunc" || o.Args != insitu.ArgsDigest("") {
+	if err != nil || o.Version != "" || o.Input.Key != "obj-0000" || o.Transform != "upper/1" || o.Args != insitu.ArgsDigest("") {
 		t.Errorf("recorded origin %+v, %v", o, err)
 	}
 }
