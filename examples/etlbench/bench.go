@@ -58,6 +58,7 @@ type bench struct {
 	transform  insitu.Transform // wavT within -ffmpeg-slots: what the other configurations run
 	cluster    *nodetest.Cluster
 	s3         *s3test.Server
+	sw         *swStore // nil unless a SeaweedFS row is measured
 	configs    []*config
 	machine    machine
 }
@@ -140,6 +141,11 @@ func newBench(ctx context.Context, o options, stdout io.Writer) (*bench, error) 
 		}
 		fmt.Fprintf(b.log, "started versitygw at %s and stored the inputs (%v)\n", b.s3.URL, time.Since(start).Round(time.Millisecond))
 	}
+	if b.wantsSeaweedFS() {
+		if err := b.startSeaweedFS(ctx); err != nil {
+			return b, err
+		}
+	}
 	b.configs = b.makeConfigs()
 	return b, nil
 }
@@ -220,6 +226,9 @@ func (b *bench) close() {
 	}
 	if b.s3 != nil {
 		b.s3.Close()
+	}
+	if b.sw != nil {
+		b.sw.close()
 	}
 	if b.tmpWork {
 		os.RemoveAll(b.work)
@@ -303,7 +312,7 @@ func (b *bench) measure(ctx context.Context) (*results, error) {
 			cpuNote := ""
 			if cpuOK && err == nil {
 				d := cpu1.sub(cpu0)
-				cpuNote = fmt.Sprintf("  CPU %.2fs (ffmpeg %.2f, etlbench %.2f, versitygw %.2f)", d.total().Seconds(), d.children.Seconds(), d.self.Seconds(), d.running.Seconds())
+				cpuNote = fmt.Sprintf("  CPU %.2fs (ffmpeg %.2f, etlbench %.2f, servers %.2f)", d.total().Seconds(), d.children.Seconds(), d.self.Seconds(), d.running.Seconds())
 			}
 			fmt.Fprintf(b.log, "round %d/%d  %-44s %8.2fs%s  %s\n", round, b.o.repeat, c.name, elapsed.Seconds(), cpuNote, status)
 			if ref == nil {

@@ -38,7 +38,8 @@ type config struct {
 }
 
 // makeConfigs lists the configurations in the order each round runs them:
-// the floor, the client-side baseline, then insitu's.
+// the floor, the client-side baseline, then insitu's, the SeaweedFS rows
+// last.
 func (b *bench) makeConfigs() []*config {
 	cs := []*config{b.floorConfig()}
 	var rest []*config
@@ -46,6 +47,9 @@ func (b *bench) makeConfigs() []*config {
 		rest = append(rest, b.baselineConfig())
 	}
 	rest = append(rest, b.clusterConfigs()...)
+	if b.sw != nil {
+		rest = append(rest, b.seaweedfsConfigs()...)
+	}
 	for _, c := range rest {
 		if b.o.only == nil || b.o.only.MatchString(c.name) {
 			cs = append(cs, c)

@@ -6,7 +6,7 @@ import "time"
 type cpuTimes struct {
 	self     time.Duration // this process: insitu, the nodes, the clients
 	children time.Duration // child processes that have ended: the ffmpeg runs
-	running  time.Duration // child processes still running: versitygw
+	running  time.Duration // child processes still running: versitygw, weed
 }
 
 func (c cpuTimes) sub(d cpuTimes) cpuTimes {

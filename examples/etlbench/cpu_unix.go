@@ -13,7 +13,7 @@ import (
 
 // sampleCPU returns the CPU time used so far by this process, by its
 // children that have ended (the ffmpeg processes), and by its children
-// still running (versitygw; read from /proc, so Linux only).
+// still running (versitygw, weed; read from /proc, so Linux only).
 func sampleCPU() (cpuTimes, bool) {
 	var self, children syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil || syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children) != nil {

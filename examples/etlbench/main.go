@@ -17,7 +17,13 @@
 //     24 objects in flight (ClientSide in baseline.go);
 //   - insitu on an embedded 3-node cluster, in every configuration of
 //     mode × transport × local-file input × direct put that the library
-//     offers (see configs.go).
+//     offers (see configs.go);
+//   - on SeaweedFS (a master, -nodes volume servers, a filer and the S3
+//     gateway, weed processes on 127.0.0.1, the inputs spread over the
+//     volume servers; -seaweedfs=false leaves it out): insitu's remote
+//     mode next to the volume servers over each transport, each output
+//     stored on its input's volume server (see seaweedfs.go), and the
+//     client-side baseline through SeaweedFS's S3 gateway.
 //
 // Every run must produce one valid WAV per input, byte for byte the WAV the
 // floor produced; the outputs are checked after each run, outside the
@@ -25,14 +31,15 @@
 // configuration the seconds, objects/s, the ratio to the floor, the speedup
 // over the client-side baseline, the peak RSS of this process while that
 // configuration ran (the resident size from /proc/self/statm, sampled
-// every 50ms; the ffmpeg processes and versitygw are other processes and
-// are not in it), and the CPU time of a run: this process's, the ffmpeg
-// processes' and versitygw's, which on a shared machine is steadier than
-// the elapsed time.
+// every 50ms; the ffmpeg processes, versitygw and weed are other
+// processes and are not in it), and the CPU time of a run: this
+// process's, the ffmpeg processes' and the servers' (versitygw and the
+// weed processes), which on a shared machine is steadier than the elapsed
+// time.
 //
 // The exit status is 0 when every run produced the expected outputs, 1 when
 // one did not (the table is still printed, the failing rows marked), and 2
-// on a usage error or a missing tool (ffmpeg, versitygw).
+// on a usage error or a missing tool (ffmpeg, versitygw, weed).
 package main
 
 import (
@@ -70,6 +77,7 @@ type options struct {
 	slots          int
 	baseWorkers    int
 	baseline       bool
+	seaweedfs      bool
 	only           *regexp.Regexp
 	cpuProfile     string
 	table          string
@@ -102,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.slots, "ffmpeg-slots", runtime.NumCPU(), "most ffmpeg processes at once in every configuration but the floor (which runs one per CPU), across all nodes; 0: no bound, each runner's workers decide")
 	fs.IntVar(&o.baseWorkers, "baseline-workers", 24, "objects in flight in the client-side baseline")
 	fs.BoolVar(&o.baseline, "baseline", true, "measure the client-side baseline (needs versitygw)")
+	fs.BoolVar(&o.seaweedfs, "seaweedfs", true, "measure on SeaweedFS too (needs weed): remote mode next to its volume servers, and the client-side\n"+
+		"baseline through its S3 gateway")
 	fs.StringVar(&only, "only", "", "measure only the configurations whose name matches this regular expression (the floor always runs)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	fs.BoolVar(&o.quiet, "q", false, "print only the table")

@@ -17,6 +17,7 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/testutil"
 	"github.com/insitu-data/insitu/s3/s3test"
+	"github.com/insitu-data/insitu/seaweedfs/seaweedfstest"
 	"github.com/insitu-data/insitu/transform/ffmpeg"
 )
 
@@ -24,6 +25,11 @@ func requireTools(t *testing.T) {
 	t.Helper()
 	testutil.RequireTool(t, "ffmpeg", ffmpeg.InstallHint)
 	testutil.RequireTool(t, "versitygw", s3test.InstallHint)
+}
+
+func requireWeed(t *testing.T) {
+	t.Helper()
+	testutil.RequireTool(t, "weed", seaweedfstest.InstallHint)
 }
 
 // runMain runs the program with args and returns its status and output.
@@ -58,6 +64,7 @@ func TestSmoke(t *testing.T) {
 		t.Skip("every configuration of the benchmark, end to end: a long test")
 	}
 	requireTools(t)
+	requireWeed(t)
 	work := t.TempDir()
 	jsonFile := filepath.Join(t.TempDir(), "out.json")
 	status, stdout, stderr := runMain(t, "-n", "6", "-min-duration", "1s", "-max-duration", "1500ms",
@@ -85,8 +92,10 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: peak RSS %d", r.Config, r.PeakRSS)
 		}
 	}
-	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] != 1 || modes["sidecar"] != 12 || modes["remote"] != 12 {
-		t.Errorf("rows by mode %v; want a floor, a client-side baseline, the embedded mode and 12 sidecar and 12 remote configurations", modes)
+	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] != 1 || modes["sidecar"] != 12 || modes["remote"] != 12 ||
+		modes["seaweedfs-remote"] != 3 || modes["seaweedfs-client-side"] != 1 {
+		t.Errorf("rows by mode %v; want a floor, a client-side baseline, the embedded mode, 12 sidecar and 12 remote configurations, "+
+			"and on SeaweedFS 3 remote configurations and a client-side baseline", modes)
 	}
 	// -table prints the same table from the file.
 	var again bytes.Buffer
@@ -96,7 +105,7 @@ func TestSmoke(t *testing.T) {
 	if i := strings.Index(stdout, "\n6 objects"); i < 0 || again.String() != stdout[i:] {
 		t.Errorf("-table printed\n%s\nwant the run's table\n%s", &again, stdout[max(i, 0):])
 	}
-	if want := 2 + len((&bench{}).clusterConfigs()); len(res.Rows) != want {
+	if want := 2 + len((&bench{}).clusterConfigs()) + len((&bench{}).seaweedfsConfigs()); len(res.Rows) != want {
 		t.Errorf("%d rows, want %d", len(res.Rows), want)
 	}
 	// Each run's outputs were checked and then removed: nothing is left
@@ -122,7 +131,7 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "text.flac"), []byte("not audio at all\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	status, _, stderr := runMain(t, "-src", src, "-repeat", "1", "-baseline=false", "-work", t.TempDir(), "-q")
+	status, _, stderr := runMain(t, "-src", src, "-repeat", "1", "-baseline=false", "-seaweedfs=false", "-work", t.TempDir(), "-q")
 	if status != 1 {
 		t.Fatalf("status %d, want 1", status)
 	}
@@ -367,5 +376,28 @@ func TestSlots(t *testing.T) {
 	cancel1()
 	if _, wrapped := limit(inner, 0).(*slots); wrapped {
 		t.Error("limit 0 wraps the transform")
+	}
+}
+
+// TestMissingWeed: the SeaweedFS rows without weed on PATH are a missing
+// tool (status 2) that says how to install it; -seaweedfs=false, or an
+// -only that leaves them out, does without.
+func TestMissingWeed(t *testing.T) {
+	ffmpegPath := testutil.RequireTool(t, "ffmpeg", ffmpeg.InstallHint)
+	bin := t.TempDir()
+	if err := os.Symlink(ffmpegPath, filepath.Join(bin, "ffmpeg")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	status, _, stderr := runMain(t, "-n", "1", "-min-duration", "100ms", "-max-duration", "100ms", "-repeat", "1",
+		"-baseline=false", "-work", t.TempDir(), "-q")
+	if status != 2 || !strings.Contains(stderr, seaweedfstest.InstallHint) || !strings.Contains(stderr, "-seaweedfs=false") {
+		t.Errorf("status %d, want 2 with the install line and -seaweedfs=false", status)
+	}
+	for _, args := range [][]string{{"-seaweedfs=false"}, {"-only", "^embedded"}} {
+		args = append([]string{"-n", "1", "-min-duration", "100ms", "-max-duration", "100ms", "-repeat", "1", "-baseline=false", "-work", t.TempDir(), "-q"}, args...)
+		if status, _, _ := runMain(t, args...); status != 0 {
+			t.Errorf("%v: status %d, want 0", args, status)
+		}
 	}
 }

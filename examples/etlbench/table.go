@@ -59,10 +59,11 @@ type row struct {
 	RatioToFloor        float64 `json:"ratio_to_floor"`
 	SpeedupOverBaseline float64 `json:"speedup_over_client_side,omitempty"`
 	// CPU is the median CPU time of a run in seconds, in all: this
-	// process, the ffmpeg processes and versitygw; CPUSelf, CPUFFmpeg and
-	// CPUServer are the medians of each part, and CPUOther the median of
-	// all but ffmpeg (this process and versitygw): what moving the data
-	// costs. Absent where unknown.
+	// process, the ffmpeg processes and the servers (versitygw and the
+	// weed processes, whichever run); CPUSelf, CPUFFmpeg and CPUServer are
+	// the medians of each part, and CPUOther the median of all but ffmpeg
+	// (this process and the servers): what moving the data costs. Absent
+	// where unknown.
 	CPU       float64 `json:"cpu_seconds,omitempty"`
 	CPUSelf   float64 `json:"cpu_seconds_etlbench,omitempty"`
 	CPUFFmpeg float64 `json:"cpu_seconds_ffmpeg,omitempty"`
@@ -240,10 +241,10 @@ func printTable(w io.Writer, res *results) {
 		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %22s  %9s  %7s  %7s  %6s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, speedup, rssString(r.PeakRSS), cpu, ff, other)
 	}
 	if res.ProcessPeakRSS >= 0 {
-		fmt.Fprintf(w, "\npeak RSS: this process's, sampled every 50ms during each configuration's runs (ffmpeg and versitygw are other processes); whole run VmHWM %s\n", rssString(res.ProcessPeakRSS))
+		fmt.Fprintf(w, "\npeak RSS: this process's, sampled every 50ms during each configuration's runs (ffmpeg, versitygw and weed are other processes); whole run VmHWM %s\n", rssString(res.ProcessPeakRSS))
 	}
 	if len(res.Rows) > 0 && res.Rows[0].CPU > 0 {
-		fmt.Fprintf(w, "CPU s: median CPU time of a run, user + system: in all, of the ffmpeg processes, and of everything else (this process and versitygw: moving the data)\n")
+		fmt.Fprintf(w, "CPU s: median CPU time of a run, user + system: in all, of the ffmpeg processes, and of everything else (this process and the servers, versitygw and weed: moving the data)\n")
 	}
 }
 
