@@ -116,7 +116,7 @@ func startBenchEnv(b *testing.B) *benchEnv {
 	ts, err := transport.NewServer(insitu.Identity, &transport.ServerOptions{
 		MaxConcurrent: 256,
 		Roots:         []string{e.dir},
-		Secret:        c.Secret(),
+		Secret:        c.Secret().TransformSecret("n1"), // as the server next to n1
 		Logger:        slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -181,7 +181,7 @@ func (e *benchEnv) transform(b *testing.B, tr string, localFile bool) insitu.Tra
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := &transport.DialOptions{Mode: mode, LocalFile: localFile, Secret: e.cluster.Secret().TransformSecret(), Pool: 64, Logger: slog.New(slog.DiscardHandler)}
+	opts := &transport.DialOptions{Mode: mode, LocalFile: localFile, Secret: e.cluster.Secret().TransformSecret("n1"), Pool: 64, Logger: slog.New(slog.DiscardHandler)}
 	if mode == transport.HPull {
 		// The server fetches each object from the node that stores it.
 		cl := e.cluster.Client()

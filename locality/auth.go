@@ -16,8 +16,9 @@ import (
 // cluster secret is shared by the nodes and the clients that administer
 // them; it never travels. Requests carry short-lived tokens made from it
 // (see [Secret.Authorize]), and a transform server holds only a secret
-// derived from it ([Secret.TransformSecret]), with which it cannot make
-// tokens that a node accepts. The zero Secret disables authentication.
+// derived from it for its node ([Secret.TransformSecret]), with which it
+// cannot make tokens that a node, or another node's transform server,
+// accepts. The zero Secret disables authentication.
 type Secret []byte
 
 // An Access is what an object token allows: see [Secret.ObjectToken].
@@ -71,11 +72,12 @@ func (s Secret) AdminToken(expires time.Time) string {
 	return s.token(kindAdmin, "", expires)
 }
 
-// ObjectToken returns a token of s that allows exactly one access to the
-// one object name, on whichever node stores it, until expires: GET and
-// HEAD for [Read], PUT for [Write]. It is what a transform server receives
-// to fetch an input or put an output, and it allows nothing else: no other
-// object, no listing, no map or job call. It is "" for the zero Secret.
+// ObjectToken returns a token of s that allows one kind of access to the
+// one object name, on whichever node stores it, as often as it is used
+// until expires: GET and HEAD for [Read], PUT for [Write]. It is what a
+// transform server receives to fetch an input or put an output, and it
+// allows nothing else: no other object, no listing, no delete, no map or
+// job call. It is "" for the zero Secret.
 func (s Secret) ObjectToken(a Access, name insitu.Name, expires time.Time) string {
 	kind := kindRead
 	if a == Write {
@@ -84,18 +86,19 @@ func (s Secret) ObjectToken(a Access, name insitu.Name, expires time.Time) strin
 	return s.token(kind, name.Bucket+"/"+name.Key, expires)
 }
 
-// TransformSecret returns the secret of the transform servers of a
-// cluster whose secret is s: an HMAC of s, so that a transform server,
-// which holds it to check its clients' tokens, cannot make a token that
-// the cluster's nodes accept. The clients of the transform servers derive
-// it from the cluster secret too. It is the zero Secret for the zero
-// Secret.
-func (s Secret) TransformSecret() Secret {
+// TransformSecret returns the secret of the transform server next to the
+// node with the given ID, in a cluster whose secret is s: an HMAC of s and
+// the ID. A transform server holds it to check its clients' tokens; with
+// it, it cannot make a token that a node accepts, nor one that the
+// transform server of another node accepts. The clients of the transform
+// servers derive it from the cluster secret too. It is the zero Secret for
+// the zero Secret.
+func (s Secret) TransformSecret(node string) Secret {
 	if len(s) == 0 {
 		return nil
 	}
 	m := hmac.New(sha256.New, s)
-	m.Write([]byte("insitu/v1/transform-server"))
+	m.Write([]byte("insitu/v1/transform-server\n" + node))
 	return m.Sum(nil)
 }
 
@@ -142,8 +145,9 @@ func (s Secret) Authorize(r *http.Request) {
 
 // Verify reports whether r carries a token of s that allows it: an
 // administrative token, or an object token for r's method and object,
-// that has not expired and does not claim to live longer than
-// [MaxTokenTTL]. The MAC is compared in constant time. The scheme's name
+// that has not expired (it is refused from its expiry second on) and does
+// not claim to live longer than [MaxTokenTTL] (plus [RequestTokenTTL], the
+// clocks' allowed disagreement). The MAC is compared in constant time. The scheme's name
 // is case-insensitive, as HTTP has it (RFC 9110, section 11.1): "Bearer",
 // "bearer" and "BEARER" are the same. Every request passes when s is the
 // zero Secret.
@@ -166,7 +170,7 @@ func (s Secret) verify(r *http.Request, now time.Time) bool {
 	kind, rest, _ := strings.Cut(rest, ".")
 	exp, mac, _ := strings.Cut(rest, ".")
 	e, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || exp != strconv.FormatInt(e, 10) || e < now.Unix() || e > now.Add(MaxTokenTTL).Unix() {
+	if err != nil || exp != strconv.FormatInt(e, 10) || e <= now.Unix() || e > now.Add(MaxTokenTTL+RequestTokenTTL).Unix() {
 		return false
 	}
 	var scope string

@@ -103,8 +103,8 @@ func TestScopedTokens(t *testing.T) {
 		{"expired admin", s.AdminToken(now.Add(-2 * time.Second)), "GET", "/v1/map", false},
 		{"expired write", s.ObjectToken(locality.Write, obj, now.Add(-2*time.Second)), "PUT", objPath, false},
 		{"admin for too long", s.AdminToken(now.Add(locality.MaxTokenTTL + time.Hour)), "GET", "/v1/map", false},
-		{"the transform servers' admin", s.TransformSecret().AdminToken(hour), "PUT", "/v1/map", false},
-		{"the transform servers' write", s.TransformSecret().ObjectToken(locality.Write, obj, hour), "PUT", objPath, false},
+		{"the transform servers' admin", s.TransformSecret("n1").AdminToken(hour), "PUT", "/v1/map", false},
+		{"the transform servers' write", s.TransformSecret("n1").ObjectToken(locality.Write, obj, hour), "PUT", objPath, false},
 		{"write with its kind changed", strings.Replace(write, ".w.", ".a.", 1), "PUT", "/v1/map", false},
 		{"read with its kind changed", strings.Replace(read, ".r.", ".w.", 1), "PUT", objPath, false},
 		{"admin with its expiry moved", moveExpiry(admin), "GET", "/v1/map", false},
@@ -116,14 +116,18 @@ func TestScopedTokens(t *testing.T) {
 		}
 	}
 	// A transform server verifies its clients with the derived secret.
-	ts := s.TransformSecret()
+	ts := s.TransformSecret("n1")
 	r, _ := http.NewRequest("PUT", "http://127.0.0.1/v1/transform/b/k", nil)
 	ts.Authorize(r)
 	if !ts.Verify(r) || s.Verify(r) {
 		t.Errorf("a token of the transform secret: verified by it %v (want true), by the cluster secret %v (want false)", ts.Verify(r), s.Verify(r))
 	}
-	if bytes.Equal(ts, s) || len(ts) == 0 || locality.Secret(nil).TransformSecret() != nil {
+	if bytes.Equal(ts, s) || len(ts) == 0 || locality.Secret(nil).TransformSecret("n1") != nil {
 		t.Error("TransformSecret returns the secret itself, or nothing, or something for the zero Secret")
+	}
+	// Each node's transform server has its own: n2's refuses n1's tokens.
+	if ts2 := s.TransformSecret("n2"); bytes.Equal(ts2, ts) || ts2.Verify(r) {
+		t.Error("the transform servers of n1 and n2 share a secret, or n2's accepts a token of n1's")
 	}
 }
 

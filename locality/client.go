@@ -165,7 +165,7 @@ func (c *Client) SetMap(m *Map) bool {
 }
 
 // Secret returns the client's secret, for a caller that derives the
-// transform servers' secret from it (see [Secret.TransformSecret]).
+// transform secrets of the nodes from it (see [Secret.TransformSecret]).
 func (c *Client) Secret() Secret { return c.secret }
 
 // ObjectToken returns a token that allows a, and only a, on the object

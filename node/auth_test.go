@@ -17,6 +17,7 @@ import (
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // TestAuthRequired checks that every endpoint but health refuses requests
@@ -48,7 +49,7 @@ func TestAuthRequired(t *testing.T) {
 		hour := time.Now().Add(time.Hour)
 		for _, auth := range []string{"", "Bearer " + wrong.AdminToken(hour), "Bearer ", "Basic " + secret.AdminToken(hour), secret.AdminToken(hour), "Bearer " + string(secret),
 			"Bearer " + secret.AdminToken(time.Now().Add(-time.Second)),                   // expired
-			"Bearer " + secret.TransformSecret().AdminToken(hour),                         // a transform server's
+			"Bearer " + secret.TransformSecret("n1").AdminToken(hour),                     // a transform server's
 			"Bearer " + secret.AdminToken(time.Now().Add(locality.MaxTokenTTL+time.Hour)), // lives too long
 		} {
 			req, _ := http.NewRequest(rq.method, base.URL+rq.path, strings.NewReader(rq.body))
@@ -176,7 +177,7 @@ func TestTransformServerCredentialsCannotAdminister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverTok := c.Secret().TransformSecret().AdminToken(time.Now().Add(time.Hour))
+	serverTok := c.Secret().TransformSecret("n1").AdminToken(time.Now().Add(time.Hour))
 	takeover := fmt.Sprintf(`{"version":%d,"nodes":[{"id":"evil","url":"http://127.0.0.1:1"}]}`, locality.MaxMapVersion)
 	do := func(method, u, tok, body string) int {
 		t.Helper()
@@ -216,5 +217,35 @@ func TestTransformServerCredentialsCannotAdminister(t *testing.T) {
 	got, _, err := readAll(ctx, c.Client(), other)
 	if err != nil || string(got) != "input b.flac" {
 		t.Errorf("the other input is %q, %v", got, err)
+	}
+}
+
+// TestTransformServersHaveOwnSecrets: the transform server next to each
+// node checks tokens of its own secret, so one server's secret (and the
+// tokens its clients send it) opens no other server, which could read its
+// node's store by local path.
+func TestTransformServersHaveOwnSecrets(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 2, &nodetest.Options{Sidecar: insitu.Identity})
+	n2, _ := c.Map().Node("n2")
+	in := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "b", Key: "k"}, Size: 2}}
+	for _, tc := range []struct {
+		node string
+		want error
+	}{{"n1", insitu.PermissionDenied}, {"n2", nil}} {
+		cl, err := transport.Dial(t.Context(), n2.TransformURL, &transport.DialOptions{Mode: transport.HPush, Secret: c.Secret().TransformSecret(tc.node)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Body = strings.NewReader("hi")
+		var out bytes.Buffer
+		err = cl.Transform(t.Context(), in, &out)
+		cl.Close()
+		if tc.want == nil && (err != nil || out.String() != "hi") {
+			t.Errorf("n2's server with n2's secret: %q, %v", out.String(), err)
+		}
+		if tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("n2's server with %s's secret: %v, want %v", tc.node, err, tc.want)
+		}
 	}
 }

@@ -54,9 +54,9 @@ const DefaultMaxObjectSize int64 = 5 << 30
 type Options struct {
 	// Secret authenticates requests: every endpoint but GET /v1/health
 	// requires a token made with it that allows the request (see
-	// [locality.Secret.Verify]). The node gives the transform servers of
-	// its jobs only the derived [locality.Secret.TransformSecret] and
-	// object tokens. Default: the zero Secret,
+	// [locality.Secret.Verify]). The node authenticates to its transform
+	// server with [locality.Secret.TransformSecret] of its ID (the secret
+	// the operator gives that server) and hands it only object tokens. Default: the zero Secret,
 	// which turns authentication off (the node logs a warning).
 	Secret locality.Secret
 	// MaxObjectSize is the largest object, in bytes, the node stores; a

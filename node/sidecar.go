@@ -133,7 +133,7 @@ func (n *Node) sidecarTransform(ctx context.Context, spec *cluster.ServerSpec) (
 	dial := func(ctx context.Context) (*transport.Client, error) {
 		opts := &transport.DialOptions{
 			Mode:      mode,
-			Secret:    n.secret.TransformSecret(),
+			Secret:    n.secret.TransformSecret(n.id),
 			LocalFile: spec.LocalFile,
 			Logger:    n.log,
 		}

@@ -429,7 +429,7 @@ func TestSidecarRefused(t *testing.T) {
 	outsider := other.Map().Nodes()[0]
 	name := insitu.Name{Bucket: "in", Key: "k"}
 	for _, mode := range transport.Modes() {
-		cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: mode, Secret: c.Secret().TransformSecret(),
+		cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: mode, Secret: c.Secret().TransformSecret("n1"),
 			SourceURL: func(insitu.Object) (string, string, error) {
 				return locality.ObjectURL(outsider, name), "", nil
 			}})
@@ -453,7 +453,7 @@ func TestSidecarRefused(t *testing.T) {
 		}
 	}
 	// A node of the map is accepted.
-	cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: transport.HPush, Secret: c.Secret().TransformSecret()})
+	cl, err := transport.Dial(t.Context(), n1.TransformURL, &transport.DialOptions{Mode: transport.HPush, Secret: c.Secret().TransformSecret("n1")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,9 @@ type DialOptions struct {
 	Pool int
 	// Secret authenticates the client: every request carries a
 	// short-lived token of this secret (see [locality.Secret.Authorize]).
-	// In a cluster it is the transform servers' secret, derived from the
-	// cluster's ([locality.Secret.TransformSecret]). Default: none.
+	// In a cluster it is the transform secret of the server's node,
+	// derived from the cluster's ([locality.Secret.TransformSecret]).
+	// Default: none.
 	Secret locality.Secret
 	// Timeout bounds the time of one object, end to end; the server is
 	// told so too, and stops the transform when it passes. Past it the

@@ -47,9 +47,10 @@ type ClusterOptions struct {
 	HTTPClient *http.Client
 	// Window is [DialOptions.Window]. Default: 256 KiB.
 	Window int
-	// Secret is the transform servers' secret, which [Placed]
+	// Secret is the secret of every transform server, which [Placed]
 	// authenticates with ([DialOptions.Secret]). [Cluster] ignores it and
-	// uses the one derived from its client's cluster secret
+	// uses, for the server next to each node, the one derived from its
+	// client's cluster secret and the node's ID
 	// ([locality.Secret.TransformSecret]). Default: none, for servers
 	// without a secret.
 	Secret locality.Secret
@@ -113,9 +114,12 @@ func (p nodePlacement) SourceURL(_ context.Context, obj insitu.Object) (string, 
 type ClusterTransform struct {
 	p    Placement
 	opts ClusterOptions
+	// secretFor, when set, gives the secret of the transform server next
+	// to a node, by the node's ID; else every server's is opts.Secret.
+	secretFor func(node string) locality.Secret
 
 	mu      sync.Mutex
-	clients map[string]*clusterClient // by transform server URL
+	clients map[string]*clusterClient // by transform server URL and node ID
 	closed  bool
 
 	// The source URLs resolved for the objects in flight, by object,
@@ -143,7 +147,7 @@ var _ insitu.DirectTransform = (*ClusterTransform)(nil)
 // nodes of c's cluster run (see [ClusterTransform]): [Placed] over the
 // cluster's nodes. It follows c's map (source.Cluster refreshes it at each
 // listing) and authenticates with c's secret: to the transform servers
-// with tokens of the secret derived from it
+// with tokens of the secret derived from it for each server's node
 // ([locality.Secret.TransformSecret]; opts.Secret is ignored), and each
 // request carries a token that lets the server read that one input from
 // its owner ([locality.Client.ObjectToken]); never the cluster secret's
@@ -157,8 +161,12 @@ func Cluster(c *locality.Client, opts *ClusterOptions) (*ClusterTransform, error
 	if opts != nil {
 		o = *opts
 	}
-	o.Secret = c.Secret().TransformSecret()
-	return placed("transport.Cluster", nodePlacement{c}, &o)
+	t, err := placed("transport.Cluster", nodePlacement{c}, &o)
+	if err != nil {
+		return nil, err
+	}
+	t.secretFor = c.Secret().TransformSecret
+	return t, nil
 }
 
 // Placed returns the transform that the transform servers next to the
@@ -304,7 +312,7 @@ func (t *ClusterTransform) route(ctx context.Context, in *insitu.Input) (*Client
 			return fail(err)
 		}
 	}
-	c, err := t.client(ctx, owner.TransformURL)
+	c, err := t.client(ctx, owner)
 	if err != nil {
 		return fail(err)
 	}
@@ -338,18 +346,21 @@ func (t *ClusterTransform) holdSource(obj insitu.Object, u, tok string) func() {
 	}
 }
 
-// client returns the client of the server at u, dialing it on first use.
-// A failed dial is not kept: the next call dials again.
-func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error) {
+// client returns the client of the transform server next to owner,
+// dialing it on first use. A failed dial is not kept: the next call dials
+// again.
+func (t *ClusterTransform) client(ctx context.Context, owner locality.Node) (*Client, error) {
+	u := owner.TransformURL
+	key := u + "\x00" + owner.ID // the secret depends on the node
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return nil, errClientClosed
 	}
-	cc := t.clients[u]
+	cc := t.clients[key]
 	if cc == nil {
 		cc = &clusterClient{}
-		t.clients[u] = cc
+		t.clients[key] = cc
 	}
 	t.mu.Unlock()
 
@@ -358,10 +369,14 @@ func (t *ClusterTransform) client(ctx context.Context, u string) (*Client, error
 	if cc.c != nil {
 		return cc.c, nil
 	}
+	secret := t.opts.Secret
+	if t.secretFor != nil {
+		secret = t.secretFor(owner.ID)
+	}
 	c, err := Dial(ctx, u, &DialOptions{
 		Mode:       t.opts.Mode,
 		Pool:       t.opts.Pool,
-		Secret:     t.opts.Secret,
+		Secret:     secret,
 		Timeout:    t.opts.Timeout,
 		IOTimeout:  t.opts.IOTimeout,
 		LocalFile:  t.opts.LocalPath != nil,

@@ -79,11 +79,11 @@ type ServerOptions struct {
 	HTTPClient *http.Client
 	// Secret authenticates every request but GET /health: each must carry
 	// a token of this secret that allows it (see [locality.Secret.Verify]),
-	// or gets 401. In a cluster, it is the transform servers' secret
-	// ([locality.Secret.TransformSecret]), never the cluster's: with it
-	// the server can check its clients but cannot make a token that a node
-	// accepts; it fetches and puts with the object tokens each request
-	// carries. Default: the zero Secret, no authentication.
+	// or gets 401. In a cluster, it is the transform secret of the node
+	// the server is next to ([locality.Secret.TransformSecret]), never the
+	// cluster's: with it the server can check its clients but cannot make
+	// a token that a node or another node's server accepts; it fetches and
+	// puts with the object tokens each request carries. Default: the zero Secret, no authentication.
 	Secret locality.Secret
 	// AllowPut reports whether the output may be put to u, the direct-put
 	// destination a request names; a refused destination fails the object

@@ -238,7 +238,7 @@ func testTransformServerKilled(t *testing.T, mode transport.Mode, input string, 
 	}
 	// The transform server's secret: the one derived for transform
 	// servers, never the cluster's.
-	tsecret := c.Secret().TransformSecret()
+	tsecret := c.Secret().TransformSecret("n1")
 	dial := func(srv *childServer) *transport.Client {
 		opts := &transport.DialOptions{Mode: mode, Secret: tsecret, LocalFile: input == "local"}
 		if input == "url" {

@@ -45,7 +45,8 @@ type Options struct {
 	// each node serves ("sidecar" and "remote" modes): Start starts,
 	// for each node, a [transport.Server] of it on its own free port of
 	// 127.0.0.1, that allows local-file input from the node's store
-	// directory, authenticates with the cluster secret, and puts to and
+	// directory, authenticates with the secret derived for its node
+	// ([locality.Secret.TransformSecret]), and puts to and
 	// fetches from the nodes of the node's map only; it sets the node's
 	// TransformURL in the map to it. Jobs with a [cluster.JobSpec] Server
 	// and remote-mode clients ([transport.Cluster]) then reach it.
@@ -53,7 +54,7 @@ type Options struct {
 	Sidecar insitu.Transform
 	// SidecarOptions are the options of every transform server, over
 	// which Start sets Roots (the node's store directory), Secret
-	// (the cluster's), NodeMap (the node's map) and, when nil, Logger (the
+	// (the node's transform secret, never the cluster's), NodeMap (the node's map) and, when nil, Logger (the
 	// cluster's, with a "sidecar" attribute). Default: the defaults of
 	// [transport.ServerOptions].
 	SidecarOptions *transport.ServerOptions
@@ -228,7 +229,7 @@ func (c *Cluster) startSidecar(nd *node.Node, t insitu.Transform, tmpl *transpor
 		o = *tmpl
 	}
 	o.Roots = []string{nd.Dir()}
-	o.Secret = c.secret.TransformSecret() // never the cluster secret: see locality.Secret
+	o.Secret = c.secret.TransformSecret(nd.ID()) // never the cluster secret: see locality.Secret
 	id := nd.ID()
 	o.NodeMap = func() *locality.Map { return c.Node(id).Map() } // the node's, after a restart too
 	log := c.log.With("sidecar", nd.ID())
