@@ -147,14 +147,21 @@ func (s *Sink) Put(ctx context.Context, name insitu.Name, r io.Reader, size int6
 // records an output's origin: the request header x-amz-meta-insitu-origin.
 const OriginMetadata = "Insitu-Origin"
 
+// maxUserMetadata is S3's limit on an object's user metadata, in bytes.
+// AWS counts each key and value; the key is counted here with its
+// x-amz-meta- prefix, to stay clear of servers that count that too.
+const maxUserMetadata = 2048
+
 // PutOrigin is [Sink.Put], with origin's text ([insitu.Origin.String])
 // stored as the object's user metadata [OriginMetadata], in the same PUT
 // (or the same multipart upload) as the bytes, so that the object and its
 // origin appear together; [Sink.Stat] reads it back. An origin over
-// [insitu.MaxOriginLen] is not recorded.
+// [insitu.MaxOriginLen], or one that would take the object's user
+// metadata over S3's 2 KB (key and value counted, as AWS does), is not
+// recorded: the bytes are stored, and SkipUnchanged makes them again.
 func (s *Sink) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin insitu.Origin) (insitu.PutResult, error) {
 	text := origin.String()
-	if len(text) > insitu.MaxOriginLen {
+	if len(text) > insitu.MaxOriginLen || len("x-amz-meta-")+len(OriginMetadata)+len(text) > maxUserMetadata {
 		text = ""
 	}
 	return s.put(ctx, name, r, size, text)
