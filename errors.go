@@ -41,6 +41,9 @@ const (
 	TooLarge
 	// Internal: a bug, such as a panic in a transform.
 	Internal
+	// Exists: a write that may only create its object found it there
+	// already (a PUT with If-None-Match: *).
+	Exists
 )
 
 var codeNames = [...]string{
@@ -54,6 +57,7 @@ var codeNames = [...]string{
 	PermissionDenied: "permission_denied",
 	TooLarge:         "too_large",
 	Internal:         "internal",
+	Exists:           "exists",
 }
 
 // String returns the code's wire name, such as "not_found".

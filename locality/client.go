@@ -393,7 +393,7 @@ func (c *Client) Health(ctx context.Context, node Node) error {
 // refuses before asking for the body) or r is an io.Seeker. A nil r is an
 // InvalidArgument error.
 func (c *Client) Put(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
-	return c.putOrigin(ctx, name, r, size, "")
+	return c.putOrigin(ctx, name, r, size, putHeaders{})
 }
 
 // PutOrigin is [Client.Put], with origin sent in the request header
@@ -406,11 +406,25 @@ func (c *Client) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, s
 	if len(text) > insitu.MaxOriginLen {
 		text = ""
 	}
-	return c.putOrigin(ctx, name, r, size, text)
+	return c.putOrigin(ctx, name, r, size, putHeaders{origin: text})
 }
 
-// putOrigin is Put with the origin's text, "" for none.
-func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin string) (insitu.PutResult, error) {
+// PutIfAbsent is [Client.Put] that only creates: the owner stores the
+// object only if nothing is under its name when it commits (a PUT with
+// If-None-Match: *); else the error is [insitu.Exists] and the stored
+// object is left as it is.
+func (c *Client) PutIfAbsent(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
+	return c.putOrigin(ctx, name, r, size, putHeaders{createOnly: true})
+}
+
+// putHeaders are the optional parts of a PUT.
+type putHeaders struct {
+	origin     string // Insitu-Origin; "" for none
+	createOnly bool   // If-None-Match: *
+}
+
+// putOrigin is Put with the optional headers.
+func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin putHeaders) (insitu.PutResult, error) {
 	if err := checkName(name); err != nil {
 		return insitu.PutResult{}, err
 	}
@@ -452,7 +466,7 @@ func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, s
 	return res, nil
 }
 
-func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *putBody, size int64, origin string) (insitu.PutResult, *notOwner, error) {
+func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *putBody, size int64, h putHeaders) (insitu.PutResult, *notOwner, error) {
 	var rd io.Reader = body
 	if size == 0 {
 		// Still check that r is empty, as for any other size.
@@ -470,8 +484,11 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 		req.Header.Set("Expect", "100-continue")
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	if origin != "" {
-		req.Header.Set(wire.Origin, origin)
+	if h.origin != "" {
+		req.Header.Set(wire.Origin, h.origin)
+	}
+	if h.createOnly {
+		req.Header.Set("If-None-Match", "*")
 	}
 	resp, err := c.do(ctx, req, owner.ID, name)
 	if err != nil {

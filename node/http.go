@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/insitu-data/insitu"
@@ -75,6 +76,7 @@ func (n *Node) routes() {
 	mux.Handle("/v1/jobs", n.authed(n.serveJobs))
 	mux.Handle("/v1/jobs/{id}", n.authed(n.serveJob))
 	mux.Handle("/v1/jobs/{id}/claims", n.authed(n.serveClaim))
+	mux.Handle("/v1/rebalance", n.authed(n.serveRebalance))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})
@@ -232,6 +234,19 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map,
 		n.writeError(w, r, err)
 		return
 	}
+	createOnly, err := createOnlyOf(r.Header)
+	if err != nil {
+		n.writeError(w, r, insitu.WithName(err, name))
+		return
+	}
+	if createOnly {
+		// Refused before the body when it exists already; the commit
+		// checks again, atomically.
+		if _, _, err := n.statFile(r.Context(), m, name); err == nil {
+			n.writeError(w, r, errExists(name))
+			return
+		}
+	}
 	origin := r.Header.Get(wire.Origin)
 	if origin != "" {
 		if _, err := insitu.ParseOrigin(origin); err != nil {
@@ -239,7 +254,7 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map,
 			return
 		}
 	}
-	res, err := n.putOrigin(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength, c, origin)
+	res, err := n.putFile(r.Context(), m, name, uploadReader{r.Body}, r.ContentLength, c, origin, createOnly)
 	if err != nil {
 		if r.Context().Err() != nil || errors.Is(err, errUpload) {
 			n.log.Info("upload aborted; nothing stored", "name", name.String(), "err", err)
@@ -251,6 +266,22 @@ func (n *Node) servePut(w http.ResponseWriter, r *http.Request, m *locality.Map,
 	h.Set(wire.Checksum, res.Checksum)
 	h.Set(wire.Owner, n.id)
 	writeJSON(w, http.StatusOK, res)
+}
+
+// createOnlyOf reads a PUT's preconditions: If-None-Match: * (store only
+// if nothing is under the name) is the one supported; any other value of
+// If-None-Match, and any If-Match, is InvalidArgument rather than ignored.
+func createOnlyOf(h http.Header) (bool, error) {
+	if h.Get("If-Match") != "" {
+		return false, insitu.Errorf(insitu.InvalidArgument, "If-Match is not supported; If-None-Match: * is")
+	}
+	switch v := h.Values("If-None-Match"); {
+	case len(v) == 0:
+		return false, nil
+	case len(v) == 1 && strings.TrimSpace(v[0]) == "*":
+		return true, nil
+	}
+	return false, insitu.Errorf(insitu.InvalidArgument, "If-None-Match: only * is supported")
 }
 
 // errUpload marks the errors of reading an upload's body.

@@ -379,6 +379,13 @@ func (n *Node) put(ctx context.Context, m *locality.Map, name insitu.Name, r io.
 // putOrigin is put, recording the text of the object's origin with it
 // when origin is not "".
 func (n *Node) putOrigin(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64, c claim, origin string) (insitu.PutResult, error) {
+	return n.putFile(ctx, m, name, r, size, c, origin, false)
+}
+
+// putFile is putOrigin; with createOnly, it stores the object only if
+// nothing is under its name when it commits (else Exists, and nothing
+// changes).
+func (n *Node) putFile(ctx context.Context, m *locality.Map, name insitu.Name, r io.Reader, size int64, c claim, origin string, createOnly bool) (insitu.PutResult, error) {
 	if err := n.own(m, name); err != nil {
 		return insitu.PutResult{}, err
 	}
@@ -419,12 +426,24 @@ func (n *Node) putOrigin(ctx context.Context, m *locality.Map, name insitu.Name,
 			return insitu.PutResult{}, n.fileError(name, err, true)
 		}
 	}
-	if err := f.Commit(); err != nil {
+	commit := f.Commit
+	if createOnly {
+		commit = f.CommitNew
+	}
+	if err := commit(); err != nil {
+		if createOnly && errors.Is(err, fs.ErrExist) {
+			return insitu.PutResult{}, errExists(name)
+		}
 		return insitu.PutResult{}, n.fileError(name, err, true)
 	}
 	res := in.Result()
 	res.Owner = n.id
 	return res, nil
+}
+
+// errExists is the error of a create-only put that finds the object.
+func errExists(name insitu.Name) error {
+	return &insitu.Error{Code: insitu.Exists, Name: name, Msg: "the object exists, and the put may only create it (If-None-Match: *)"}
 }
 
 // Stat describes name's object: name, size, owner (this node), Path (the

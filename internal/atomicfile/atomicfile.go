@@ -202,7 +202,16 @@ func (e *DirSyncError) Unwrap() error { return e.Err }
 // the temporary file is removed and whatever was under the final name
 // stays, except for a [*DirSyncError]: the file is then in place. Commit
 // after Commit or Abort is an error.
-func (f *File) Commit() error {
+func (f *File) Commit() error { return f.commit(false) }
+
+// CommitNew is [File.Commit] for a file that may only be created: when
+// something exists under the name already, nothing is changed, the
+// temporary file is removed and the error is [fs.ErrExist] (wrapped). The
+// file appears by a hard link, which fails rather than replaces, and the
+// temporary name is then removed.
+func (f *File) CommitNew() error { return f.commit(true) }
+
+func (f *File) commit(createOnly bool) error {
 	if f.done {
 		return fs.ErrClosed
 	}
@@ -215,10 +224,18 @@ func (f *File) Commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = f.root.Rename(filepath.FromSlash(f.tmp), filepath.FromSlash(f.name))
+		if createOnly {
+			err = f.root.Link(filepath.FromSlash(f.tmp), filepath.FromSlash(f.name))
+		} else {
+			err = f.root.Rename(filepath.FromSlash(f.tmp), filepath.FromSlash(f.name))
+		}
+	}
+	if err != nil || createOnly {
+		if rerr := f.root.Remove(filepath.FromSlash(f.tmp)); err == nil && rerr != nil {
+			err = rerr
+		}
 	}
 	if err != nil {
-		_ = f.root.Remove(filepath.FromSlash(f.tmp))
 		return err
 	}
 	if !f.sync {

@@ -244,3 +244,39 @@ func ExampleCreate() {
 	os.Stdout.Write(b)
 	// Output: all or nothing
 }
+
+// TestCommitNew: CommitNew creates a missing file, and leaves an existing
+// one as it is with fs.ErrExist; no temporary file is left either way.
+func TestCommitNew(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	write := func(content string) error {
+		f, err := atomicfile.Create(root, "b/k", 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Abort()
+		if _, err := f.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		return f.CommitNew()
+	}
+	if err := write("first"); err != nil {
+		t.Fatalf("CommitNew of a new file: %v", err)
+	}
+	if err := write("second"); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("CommitNew over an existing file: %v, want fs.ErrExist", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "b", "k")); err != nil || string(b) != "first" {
+		t.Fatalf("the file holds %q, %v; want the first", b, err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "b"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("the directory holds %v, %v; want the file alone", ents, err)
+	}
+}

@@ -130,6 +130,8 @@ func Status(c insitu.Code) int {
 		return http.StatusForbidden
 	case insitu.TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case insitu.Exists:
+		return http.StatusPreconditionFailed
 	}
 	return http.StatusInternalServerError
 }
@@ -154,6 +156,8 @@ func CodeOfStatus(status int) insitu.Code {
 		return insitu.DeadlineExceeded
 	case http.StatusInternalServerError:
 		return insitu.Internal
+	case http.StatusPreconditionFailed:
+		return insitu.Exists
 	}
 	if status >= 500 {
 		return insitu.Unavailable
