@@ -35,7 +35,9 @@
 // disk) and puts the output straight to the output's owner, so that the
 // caller sends and receives control messages only. A server next to a
 // node sets [ServerOptions.NodeMap] so that it puts to and fetches from
-// the nodes of the cluster only.
+// the nodes of the cluster only. [Placed] is the same over any store that
+// says where its objects live ([Placement]): package seaweedfs gives one
+// whose nodes are SeaweedFS's volume servers.
 //
 // Every wait on a peer ends: a per-object Timeout, an IOTimeout on each
 // write, each wait for input or credit and each dial, an IdleTimeout for
