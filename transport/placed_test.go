@@ -53,6 +53,17 @@ func newFileStore(t *testing.T) *fileStore {
 				return
 			}
 			w.Write(b)
+		case r.Method == http.MethodPut && r.URL.Path == "/down/o.wav": // a filer whose volume server is down
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"error":"assign volume: no free volumes"}`)
+		case r.Method == http.MethodPut && r.URL.Path == "/broken/o.wav": // an insitu node's internal error
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Insitu-Error-Code", "internal")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"code":"internal","message":"a bug"}`)
 		case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/files/"):
 			b, err := io.ReadAll(r.Body)
 			if err != nil {
@@ -283,6 +294,15 @@ func TestDirectPutAnswers(t *testing.T) {
 			}
 			if strings.Contains(tc.answer, `"bucket"`) && res.Name != (insitu.Name{Bucket: "out", Key: "o"}) {
 				t.Errorf("%s: a put result's name is kept: %+v", mode, res)
+			}
+		}
+		// A 5xx without an insitu code is transient; an insitu node's
+		// coded error keeps its code.
+		for path, code := range map[string]insitu.Code{"/down/o.wav": insitu.Unavailable, "/broken/o.wav": insitu.Internal} {
+			_, err := c.TransformTo(t.Context(), &insitu.Input{Object: insitu.Object{Name: insitu.Name{Bucket: "in", Key: "o.flac"}, Size: int64(len(input))}, Body: bytes.NewReader(input)},
+				insitu.Destination{URL: store.srv.URL + path})
+			if !errors.Is(err, code) {
+				t.Errorf("%s, a put to %s: %v, want %s", mode, path, err, code)
 			}
 		}
 		c.Close()

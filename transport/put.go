@@ -74,7 +74,14 @@ func (p *putWriter) put(body io.Reader, size int64) (insitu.PutResult, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		_, err := wire.DecodeError(resp, insitu.Name{}, "direct put to "+dst)
+		coded := resp.Header.Get(wire.ErrorCode) != ""
+		b, err := wire.DecodeError(resp, insitu.Name{}, "direct put to "+dst)
+		if !coded && resp.StatusCode >= 500 && b.Code != insitu.Unavailable {
+			// A destination that is not an insitu node (a SeaweedFS
+			// filer whose volume server is down, say) gives no code: its
+			// 5xx is taken as transient, so the runner retries it.
+			err = &insitu.Error{Code: insitu.Unavailable, Msg: "direct put to " + dst + ": " + b.Message}
+		}
 		return insitu.PutResult{}, err
 	}
 	// The answer of a storage node is a put result; others (a SeaweedFS
