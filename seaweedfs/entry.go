@@ -51,6 +51,20 @@ type chunk struct {
 
 func (e *entry) isDir() bool { return e.Mode&modeDir != 0 }
 
+// version is the entry's Object.Version: its size and an XXH64 of its
+// chunks' file IDs (and of its inline content). SeaweedFS writes new
+// bytes to new needles, so a rewrite changes the file IDs, and the
+// version, even at the same size and within the same second.
+func (e *entry) version() string {
+	h := xxhash.New()
+	for _, c := range e.Chunks {
+		h.WriteString(c.FileID)
+		h.Write([]byte{0})
+	}
+	h.Write(e.Content)
+	return fmt.Sprintf("%d-%016x", e.FileSize, h.Sum64())
+}
+
 // hasBytes reports whether the entry holds an object's bytes: a file, or a
 // directory the filer made of a file when a key below it was written (the
 // S3 semantics of SeaweedFS keep "a" and "a/b" both), which keeps its

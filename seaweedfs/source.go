@@ -320,7 +320,7 @@ func (l *lister) object(key string, e *entry) error {
 	if err != nil {
 		return err
 	}
-	if !l.yield(insitu.Object{Name: name, Size: int64(e.FileSize), Owner: own}, nil) {
+	if !l.yield(insitu.Object{Name: name, Size: int64(e.FileSize), Owner: own, Version: e.version()}, nil) {
 		l.stopped = true
 	}
 	return nil
@@ -402,7 +402,7 @@ func (c *Client) Stat(ctx context.Context, name insitu.Name) (insitu.Object, err
 	if err != nil {
 		return insitu.Object{}, err
 	}
-	obj := insitu.Object{Name: name, Size: int64(e.FileSize)}
+	obj := insitu.Object{Name: name, Size: int64(e.FileSize), Version: e.version()}
 	if len(e.Chunks) > 0 {
 		vols := map[uint32][]string{}
 		for _, ch := range e.Chunks {

@@ -224,3 +224,41 @@ func TestSpecialCharacters(t *testing.T) {
 		}
 	}
 }
+
+// The listing and Stat give each object a Version that changes when its
+// bytes are written again, even at the same size at once, and stays when
+// they are not: what SkipUnchanged compares.
+func TestSourceVersion(t *testing.T) {
+	t.Parallel()
+	c := shared(t)
+	client := newClient(t, c, nil)
+	dir := client.Root() + "/versions"
+	filerPut(t, c, dir+"/same", []byte("same bytes"), "")
+	filerPut(t, c, dir+"/changed", []byte("first"), "")
+	src, err := seaweedfs.NewSource(client, "versions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := func() map[string]string {
+		v := map[string]string{}
+		for obj, err := range src.Objects(t.Context()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obj.Version == "" {
+				t.Fatalf("%s has no version", obj.Name)
+			}
+			v[obj.Name.Key] = obj.Version
+		}
+		return v
+	}
+	before := versions()
+	filerPut(t, c, dir+"/changed", []byte("again"), "") // the same size
+	after := versions()
+	if before["same"] != after["same"] || before["changed"] == after["changed"] || len(after) != 2 {
+		t.Fatalf("versions before %v, after rewriting changed %v", before, after)
+	}
+	if obj, err := src.Stat(t.Context(), insitu.Name{Bucket: "versions", Key: "changed"}); err != nil || obj.Version != after["changed"] {
+		t.Fatalf("Stat: %+v, %v; want version %s", obj, err, after["changed"])
+	}
+}
