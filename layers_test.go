@@ -20,7 +20,7 @@ var layers = [][]string{
 	{"locality"},
 	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform/wav", "transport"},
 	{"cluster", "transform/ffmpeg"},
-	{"node"},
+	{"node", "seaweedfs/agent"},
 	{"node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
 	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/migrate"},
 }
