@@ -334,7 +334,12 @@ func (c *wsConn) cancelCall(call *wsCall) {
 }
 
 // die fails the calls in flight with Unavailable and closes the connection.
-func (c *wsConn) die(cause error) {
+func (c *wsConn) die(cause error) { c.fail(cause, c.c.CloseNow) }
+
+// fail marks the connection dead with cause, unless it is already (the
+// first cause is the one every call reports), fails the calls in flight
+// and then closes the connection with closeConn.
+func (c *wsConn) fail(cause error, closeConn func() error) {
 	c.mu.Lock()
 	if c.dead != nil {
 		c.mu.Unlock()
@@ -355,7 +360,7 @@ func (c *wsConn) die(cause error) {
 		call.win.close(err)
 	}
 	c.cancel(err)
-	c.c.CloseNow()
+	closeConn()
 }
 
 func (c *wsConn) readLoop() {
@@ -363,7 +368,13 @@ func (c *wsConn) readLoop() {
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		c.pool.cl.log.Warn("transport: closing a WebSocket connection on a protocol error", "server", c.where, "err", err)
-		c.c.Close(websocket.StatusProtocolError, closeReason(pe.msg))
+		// Dead first, so that a write failing while the close handshake
+		// runs reports this cause, not the closed connection.
+		c.fail(err, func() error {
+			c.c.Close(websocket.StatusProtocolError, closeReason(pe.msg))
+			return c.c.CloseNow()
+		})
+		return
 	}
 	c.die(err)
 }
