@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -41,8 +42,11 @@ type RebalanceReport struct {
 	// answer, say): they stay here, and the next rebalance tries again.
 	Failed int64 `json:"failed"`
 	// More is true when the node stopped before it had looked at every
-	// copy (a call's time is bounded): call again.
+	// copy (a call's time is bounded): call again with Next.
 	More bool `json:"more,omitempty"`
+	// Next is where the next call goes on (POST /v1/rebalance?after=),
+	// when More is set.
+	Next string `json:"next,omitempty"`
 	// Conflicts names the copies kept, at most MaxRebalanceNames.
 	Conflicts []insitu.Name `json:"conflicts,omitempty"`
 	// Errors holds the failures' messages, at most MaxRebalanceNames.
@@ -94,18 +98,24 @@ func Rebalance(ctx context.Context, c *locality.Client) (RebalanceReport, []Reba
 	for i, nd := range nodes {
 		wg.Go(func() {
 			reps[i].Node = nd.ID
+			after := ""
 			for {
 				var r RebalanceReport
-				if err := c.Call(ctx, nd, http.MethodPost, "/v1/rebalance", nil, &r); err != nil {
+				if err := c.Call(ctx, nd, http.MethodPost, "/v1/rebalance?after="+url.QueryEscape(after), nil, &r); err != nil {
 					errs[i] = err // it names the node
 					return
 				}
-				more := r.More
-				r.More = false
+				more, next := r.More, r.Next
+				r.More, r.Next = false, ""
 				reps[i].Add(r)
 				if !more {
 					return
 				}
+				if next <= after {
+					errs[i] = insitu.Errorf(insitu.Internal, "node %s: rebalance made no progress past %q", nd.ID, after)
+					return
+				}
+				after = next
 			}
 		})
 	}

@@ -32,8 +32,9 @@ var errBudget = errors.New("rebalance: time is up")
 // conflict (see [cluster.RebalanceReport]). It stops after 30 seconds
 // with More set in the report; call it again to go on. Links, special
 // files, temporary files and names that are not object names are left
-// alone.
-func (n *Node) Rebalance(ctx context.Context) (cluster.RebalanceReport, error) {
+// alone. A call goes on after the store path after (a report's Next; ""
+// to start at the beginning), in lexical order.
+func (n *Node) Rebalance(ctx context.Context, after string) (cluster.RebalanceReport, error) {
 	if err := n.enter(); err != nil {
 		return cluster.RebalanceReport{}, err
 	}
@@ -44,13 +45,21 @@ func (n *Node) Rebalance(ctx context.Context) (cluster.RebalanceReport, error) {
 		return rep, err
 	}
 	deadline := time.Now().Add(rebalanceBudget)
+	var last string // the last path looked at
 	err = fs.WalkDir(n.root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
+		if rel != "." && after != "" && rel <= after && !strings.HasPrefix(after, rel+"/") {
+			if d != nil && d.IsDir() {
+				return fs.SkipDir // wholly before the cursor
+			}
+			return nil
+		}
 		if time.Now().After(deadline) {
 			return errBudget
 		}
+		last = rel
 		if err != nil {
 			return nil // a directory removed meanwhile, say: the next call sees
 		}
@@ -83,7 +92,7 @@ func (n *Node) Rebalance(ctx context.Context) (cluster.RebalanceReport, error) {
 	})
 	switch {
 	case errors.Is(err, errBudget):
-		rep.More = true
+		rep.More, rep.Next = true, last
 	case err != nil:
 		return rep, err
 	}
@@ -112,6 +121,12 @@ func (n *Node) moveCopy(ctx context.Context, client *locality.Client, name insit
 	if n.Map().Owns(n.id, name) {
 		return nil // the map changed meanwhile: the copy here is the owner's again
 	}
+	// Remove only the file sent: if the map changed back and forth during
+	// the put and a client wrote the name here meanwhile, that is a new
+	// file (every put renames or links one in), and it stays.
+	if now, err := n.root.Lstat(rel); err != nil || !os.SameFile(fi, now) || !now.ModTime().Equal(fi.ModTime()) || now.Size() != fi.Size() {
+		return nil
+	}
 	if err := n.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return n.fileError(name, err, true)
 	}
@@ -124,7 +139,7 @@ func (n *Node) serveRebalance(w http.ResponseWriter, r *http.Request, _ *localit
 		n.methodNotAllowed(w, r, "POST")
 		return
 	}
-	rep, err := n.Rebalance(r.Context())
+	rep, err := n.Rebalance(r.Context(), r.URL.Query().Get("after"))
 	if err != nil {
 		n.writeError(w, r, err)
 		return

@@ -147,6 +147,19 @@ func TestRebalanceMakesLeftCopiesVisible(t *testing.T) {
 	if err != nil || sum.Scanned != 1 || sum.Moved != 0 || sum.Kept != 1 {
 		t.Fatalf("a second rebalance: %s, %v", sum, err)
 	}
+	// A call that goes on after every path looks at nothing.
+	holder := ""
+	for _, nd := range c.Nodes() {
+		if _, err := os.Stat(nd.Path(both)); err == nil && nd.ID() != v3.Owner(both).ID {
+			holder = nd.ID()
+		}
+	}
+	if rep, err := c.Node(holder).Rebalance(ctx, "~"); err != nil || rep.Scanned != 0 {
+		t.Fatalf("a rebalance after the last path: %s, %v; want nothing scanned", rep, err)
+	}
+	if rep, err := c.Node(holder).Rebalance(ctx, ""); err != nil || rep.Scanned != 1 || rep.Kept != 1 {
+		t.Fatalf("a rebalance from the start: %s, %v; want the conflict", rep, err)
+	}
 	// A create-only PUT of an existing object is Exists, and changes nothing.
 	if _, err := cl.PutIfAbsent(ctx, both, strings.NewReader("again"), 5); !errors.Is(err, insitu.Exists) {
 		t.Fatalf("PutIfAbsent of an existing object: %v, want Exists", err)

@@ -58,7 +58,7 @@ func (e *entry) isDir() bool { return e.Mode&modeDir != 0 }
 func (e *entry) version() string {
 	h := xxhash.New()
 	for _, c := range e.Chunks {
-		h.WriteString(c.FileID)
+		h.WriteString(c.fileID())
 		h.Write([]byte{0})
 	}
 	h.Write(e.Content)

@@ -208,7 +208,8 @@ func (f *File) Commit() error { return f.commit(false) }
 // something exists under the name already, nothing is changed, the
 // temporary file is removed and the error is [fs.ErrExist] (wrapped). The
 // file appears by a hard link, which fails rather than replaces, and the
-// temporary name is then removed.
+// temporary name is then removed. It needs a file system with hard links
+// (not vfat or exFAT, say), where a link fails with another error.
 func (f *File) CommitNew() error { return f.commit(true) }
 
 func (f *File) commit(createOnly bool) error {
@@ -231,9 +232,9 @@ func (f *File) commit(createOnly bool) error {
 		}
 	}
 	if err != nil || createOnly {
-		if rerr := f.root.Remove(filepath.FromSlash(f.tmp)); err == nil && rerr != nil {
-			err = rerr
-		}
+		// After a link, the file is in place: a temporary name left
+		// behind is only litter, which Sweep removes, not a failure.
+		_ = f.root.Remove(filepath.FromSlash(f.tmp))
 	}
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,12 @@ type Options struct {
 	// TransformSecret is that transform server's secret. Default: none.
 	TransformSecret locality.Secret
 	// Placement gives each object's bytes for ws and hpull jobs, which the
-	// transform server fetches itself (seaweedfs.Placement.SourceURL).
-	// Default: none (ws then sends the bytes; hpull is refused).
+	// transform server fetches itself (seaweedfs.Placement.SourceURL),
+	// and assigns the objects that no volume server holds (empty ones,
+	// those kept in the filer) to one agent: the owner of their name in
+	// its map. Give every agent the same placement. Default: none (ws then
+	// sends the bytes; hpull is refused; objects no volume server holds
+	// are done by no agent).
 	Placement *seaweedfs.Placement
 	// Sink stores the outputs; each is pinned to Server. Default: a
 	// seaweedfs.Sink of the client's.
@@ -87,6 +92,7 @@ type Agent struct {
 
 	mu     sync.Mutex
 	jobs   map[string]*job
+	order  []string // the jobs' ids, oldest first
 	closed bool
 }
 
@@ -94,7 +100,42 @@ type job struct {
 	spec    cluster.JobSpec
 	run     *pipeline.Job
 	aborted atomic.Bool
-	closeT  func()
+}
+
+// MaxEndedJobs is how many ended jobs an agent remembers, as a node does.
+const MaxEndedJobs = 256
+
+// forgetEnded drops the oldest ended jobs past MaxEndedJobs. a.mu is held.
+func (a *Agent) forgetEnded() {
+	ended := 0
+	for _, id := range a.order {
+		if j := a.jobs[id]; j != nil && isDone(j) {
+			ended++
+		}
+	}
+	keep := a.order[:0]
+	for _, id := range a.order {
+		j := a.jobs[id]
+		if j == nil {
+			continue
+		}
+		if ended > MaxEndedJobs && isDone(j) {
+			delete(a.jobs, id)
+			ended--
+			continue
+		}
+		keep = append(keep, id)
+	}
+	a.order = keep
+}
+
+func isDone(j *job) bool {
+	select {
+	case <-j.run.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // New returns the agent of c's volume server opts.Server. A nil c, nil
@@ -190,9 +231,24 @@ func (a *Agent) serveAbort(w http.ResponseWriter, r *http.Request) {
 // spec under a known id is InvalidArgument.
 func (a *Agent) Start(ctx context.Context, spec cluster.JobSpec) (cluster.JobStatus, error) {
 	known := func(name string) bool { _, ok := a.opts.Transforms[name]; return ok }
+	if spec.ID == "" {
+		return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: id is empty")
+	}
 	if err := spec.Validate(known); err != nil {
 		return cluster.JobStatus{}, err
 	}
+	// The transform server is dialed before the job table is locked, so
+	// that a slow dial holds up no status or abort.
+	t, closeT, err := a.transform(ctx, &spec)
+	if err != nil {
+		return cluster.JobStatus{}, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			closeT()
+		}
+	}()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -222,13 +278,9 @@ func (a *Agent) Start(ctx context.Context, spec cluster.JobSpec) (cluster.JobSta
 	if running >= MaxJobs {
 		return cluster.JobStatus{}, insitu.Errorf(insitu.Unavailable, "the agent of %s runs %d jobs already; try again later", a.opts.Server, running)
 	}
-	t, closeT, err := a.transform(ctx, &spec)
-	if err != nil {
-		return cluster.JobStatus{}, err
-	}
+	a.forgetEnded()
 	src, err := seaweedfs.NewSource(a.c, spec.Bucket, &seaweedfs.SourceOptions{Prefix: spec.Prefix})
 	if err != nil {
-		closeT()
 		return cluster.JobStatus{}, err
 	}
 	sopts := seaweedfs.SinkOptions{}
@@ -239,16 +291,17 @@ func (a *Agent) Start(ctx context.Context, spec cluster.JobSpec) (cluster.JobSta
 	sopts.Pin = func(insitu.Name) string { return server }
 	dst, err := seaweedfs.NewSink(a.c, &sopts)
 	if err != nil {
-		closeT()
 		return cluster.JobStatus{}, err
 	}
 	po := spec.Options()
 	po.Logger = a.log.With("job", spec.ID)
 	po.CountFirst = true
-	j := &job{spec: spec, closeT: closeT}
-	j.run = pipeline.Start(context.WithoutCancel(ctx), ownedSource{src, server}, t, dst, po)
+	j := &job{spec: spec}
+	j.run = pipeline.Start(context.WithoutCancel(ctx), ownedSource{Source: src, server: server, place: a.opts.Placement}, t, dst, po)
+	started = true
 	go func() { <-j.run.Done(); closeT() }()
 	a.jobs[spec.ID] = j
+	a.order = append(slices.DeleteFunc(a.order, func(id string) bool { return id == spec.ID }), spec.ID)
 	return a.status(j), nil
 }
 
@@ -279,16 +332,30 @@ func (a *Agent) transform(ctx context.Context, spec *cluster.JobSpec) (insitu.Tr
 	return c, func() { c.Close() }, nil
 }
 
-// ownedSource lists only the objects whose bytes are on server.
+// ownedSource lists only the objects whose bytes are on server, and
+// those held by no volume server (empty, or kept in the filer) that the
+// placement's map gives to server, so that one agent does each.
 type ownedSource struct {
 	*seaweedfs.Source
 	server string
+	place  *seaweedfs.Placement
+}
+
+func (s ownedSource) mine(obj insitu.Object) bool {
+	if obj.Owner != "" {
+		return obj.Owner == s.server
+	}
+	if s.place == nil {
+		return false
+	}
+	m := s.place.Map()
+	return m.Len() > 0 && m.Owner(obj.Name).ID == s.server
 }
 
 func (s ownedSource) Objects(ctx context.Context) iter.Seq2[insitu.Object, error] {
 	return func(yield func(insitu.Object, error) bool) {
 		for obj, err := range s.Source.Objects(ctx) {
-			if err == nil && obj.Owner != s.server {
+			if err == nil && !s.mine(obj) {
 				continue
 			}
 			if !yield(obj, err) {

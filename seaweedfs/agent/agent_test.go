@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
@@ -280,5 +281,41 @@ func TestAgentRefuses(t *testing.T) {
 	}
 	if _, err := a.Status(t.Context(), "missing", 0); !errors.Is(err, insitu.NotFound) {
 		t.Errorf("Status of a missing job: %v", err)
+	}
+}
+
+// TestAgentForgetsOldJobs: an agent remembers at most MaxEndedJobs ended
+// jobs, the oldest forgotten first, as a node does.
+func TestAgentForgetsOldJobs(t *testing.T) {
+	t.Parallel()
+	client, err := seaweedfs.NewClient("http://127.0.0.1:1", "http://127.0.0.1:1", &seaweedfs.Options{Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(client, &agent.Options{Server: "127.0.0.1:1", Transforms: map[string]insitu.Transform{"copy": insitu.Identity}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	for i := range agent.MaxEndedJobs + 10 {
+		id := fmt.Sprintf("j%03d", i)
+		if _, err := a.Start(t.Context(), cluster.JobSpec{ID: id, Bucket: "inputs", DstBucket: "outputs", Transform: "copy"}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := a.Status(t.Context(), id, time.Minute); err != nil || st.State == cluster.JobRunning {
+			t.Fatalf("%s: %+v, %v; want it ended (its filer is down)", id, st, err)
+		}
+	}
+	if _, err := a.Start(t.Context(), cluster.JobSpec{ID: "last", Bucket: "inputs", DstBucket: "outputs", Transform: "copy"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Status(t.Context(), "j000", 0); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("the oldest job is still known: %v", err)
+	}
+	if _, err := a.Status(t.Context(), fmt.Sprintf("j%03d", agent.MaxEndedJobs+9), 0); err != nil {
+		t.Errorf("the newest ended job is forgotten: %v", err)
+	}
+	if _, err := a.Start(t.Context(), cluster.JobSpec{Bucket: "inputs", DstBucket: "outputs", Transform: "copy"}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("a spec without an id: %v", err)
 	}
 }
