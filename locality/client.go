@@ -412,9 +412,16 @@ func (c *Client) PutOrigin(ctx context.Context, name insitu.Name, r io.Reader, s
 // PutIfAbsent is [Client.Put] that only creates: the owner stores the
 // object only if nothing is under its name when it commits (a PUT with
 // If-None-Match: *); else the error is [insitu.Exists] and the stored
-// object is left as it is.
-func (c *Client) PutIfAbsent(ctx context.Context, name insitu.Name, r io.Reader, size int64) (insitu.PutResult, error) {
-	return c.putOrigin(ctx, name, r, size, putHeaders{createOnly: true})
+// object is left as it is. A non-nil origin is recorded with the object,
+// as [Client.PutOrigin] does.
+func (c *Client) PutIfAbsent(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin *insitu.Origin) (insitu.PutResult, error) {
+	h := putHeaders{createOnly: true}
+	if origin != nil {
+		if text := origin.String(); len(text) <= insitu.MaxOriginLen {
+			h.origin = text
+		}
+	}
+	return c.putOrigin(ctx, name, r, size, h)
 }
 
 // putHeaders are the optional parts of a PUT.

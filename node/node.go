@@ -144,6 +144,7 @@ type Node struct {
 	progress    progressBound
 	outputs     outputTable
 	hc          *http.Client // the jobs' puts to other nodes
+	rebalancing atomic.Bool  // a Rebalance runs
 
 	// dirLocks keep the removal of the directories a Delete leaves empty
 	// from removing a directory that a Put has made and not yet filled

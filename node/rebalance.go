@@ -32,13 +32,18 @@ var errBudget = errors.New("rebalance: time is up")
 // conflict (see [cluster.RebalanceReport]). It stops after 30 seconds
 // with More set in the report; call it again to go on. Links, special
 // files, temporary files and names that are not object names are left
-// alone. A call goes on after the store path after (a report's Next; ""
+// alone. One rebalance runs at a time; another call meanwhile is
+// Unavailable. A call goes on after the store path after (a report's Next; ""
 // to start at the beginning), in lexical order.
 func (n *Node) Rebalance(ctx context.Context, after string) (cluster.RebalanceReport, error) {
 	if err := n.enter(); err != nil {
 		return cluster.RebalanceReport{}, err
 	}
 	defer n.leave()
+	if !n.rebalancing.CompareAndSwap(false, true) {
+		return cluster.RebalanceReport{}, insitu.Errorf(insitu.Unavailable, "node %s: a rebalance runs already; try again once it has ended", n.id)
+	}
+	defer n.rebalancing.Store(false)
 	rep := cluster.RebalanceReport{Node: n.id}
 	client, err := locality.NewClient(n.Map(), &locality.ClientOptions{Secret: n.secret, HTTPClient: n.hc})
 	if err != nil {
@@ -115,7 +120,14 @@ func (n *Node) moveCopy(ctx context.Context, client *locality.Client, name insit
 	if lfi, err := n.root.Lstat(rel); err != nil || !os.SameFile(fi, lfi) || !fi.Mode().IsRegular() {
 		return &insitu.Error{Code: insitu.PermissionDenied, Name: name, Msg: "the copy changed while it was opened"}
 	}
-	if _, err := client.PutIfAbsent(ctx, name, f, fi.Size()); err != nil {
+	// The copy's origin goes with it, so a resumed job still knows it.
+	var origin *insitu.Origin
+	if text, err := atomicfile.FileAttr(f, atomicfile.OriginAttr); err == nil && text != "" {
+		if o, err := insitu.ParseOrigin(text); err == nil {
+			origin = &o
+		}
+	}
+	if _, err := client.PutIfAbsent(ctx, name, f, fi.Size(), origin); err != nil {
 		return err
 	}
 	if n.Map().Owns(n.id, name) {

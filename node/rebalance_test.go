@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
@@ -64,7 +66,7 @@ func TestRebalanceMakesLeftCopiesVisible(t *testing.T) {
 	for i := range 60 {
 		name := insitu.Name{Bucket: "in", Key: fmt.Sprintf("new/%03d", i)}
 		want[name] = content(name.Key, 100+i)
-		if _, err := away.Put(ctx, name, bytes.NewReader(want[name]), -1); err != nil {
+		if _, err := away.PutOrigin(ctx, name, bytes.NewReader(want[name]), -1, originOf(name)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,6 +134,9 @@ func TestRebalanceMakesLeftCopiesVisible(t *testing.T) {
 		if err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("%s: %d bytes, %v; want its %d bytes", name, len(got), err, len(b))
 		}
+		if obj, err := cl.Head(ctx, name); err != nil || obj.Origin != originOf(name).String() {
+			t.Errorf("%s: origin %q, %v; want the one it was written with (a moved copy keeps it)", name, obj.Origin, err)
+		}
 		for _, nd := range c.Nodes() {
 			if _, err := os.Stat(nd.Path(name)); (err == nil) != (nd.ID() == v3.Owner(name).ID) {
 				t.Errorf("%s on %s: %v; want it on its owner only", name, nd.ID(), err)
@@ -161,10 +166,48 @@ func TestRebalanceMakesLeftCopiesVisible(t *testing.T) {
 		t.Fatalf("a rebalance from the start: %s, %v; want the conflict", rep, err)
 	}
 	// A create-only PUT of an existing object is Exists, and changes nothing.
-	if _, err := cl.PutIfAbsent(ctx, both, strings.NewReader("again"), 5); !errors.Is(err, insitu.Exists) {
+	if _, err := cl.PutIfAbsent(ctx, both, strings.NewReader("again"), 5, nil); !errors.Is(err, insitu.Exists) {
 		t.Fatalf("PutIfAbsent of an existing object: %v, want Exists", err)
 	}
 	if got, _, err := readAll(ctx, cl, both); err != nil || string(got) != "before" {
 		t.Fatalf("%s holds %q after a refused PutIfAbsent, %v", both, got, err)
+	}
+}
+
+// originOf is the origin the test records for name.
+func originOf(name insitu.Name) insitu.Origin {
+	return insitu.Origin{Input: insitu.Name{Bucket: "src", Key: name.Key}, Version: "7-1", Transform: "test/1", Args: insitu.ArgsDigest("")}
+}
+
+// TestPutPreconditions: If-None-Match: * is the one precondition a PUT
+// takes; any other, and If-Match, is refused before anything is stored.
+func TestPutPreconditions(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, nil)
+	n1, _ := c.Map().Node("n1")
+	name := insitu.Name{Bucket: "b", Key: "k"}
+	for _, tc := range []struct {
+		header, value string
+		want          int
+	}{
+		{"If-Match", "*", http.StatusBadRequest},
+		{"If-None-Match", `"etag"`, http.StatusBadRequest},
+		{"If-None-Match", "*", http.StatusOK},
+		{"If-None-Match", "*", http.StatusPreconditionFailed},
+	} {
+		req, _ := http.NewRequest(http.MethodPut, locality.ObjectURL(n1, name), strings.NewReader("body"))
+		req.Header.Set(tc.header, tc.value)
+		req.Header.Set("Authorization", "Bearer "+c.Secret().AdminToken(time.Now().Add(time.Minute)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("PUT with %s: %s: %s, want %d", tc.header, tc.value, resp.Status, tc.want)
+		}
+	}
+	if got, _, err := readAll(t.Context(), c.Client(), name); err != nil || string(got) != "body" {
+		t.Errorf("stored %q, %v", got, err)
 	}
 }
