@@ -433,6 +433,10 @@ func (n *Node) putFile(ctx context.Context, m *locality.Map, name insitu.Name, r
 	}
 	if err := commit(); err != nil {
 		if createOnly && errors.Is(err, fs.ErrExist) {
+			if fi, lerr := n.root.Lstat(filepath.FromSlash(relPath(name))); lerr == nil && fi.IsDir() {
+				return insitu.PutResult{}, &insitu.Error{Code: insitu.InvalidArgument, Name: name,
+					Msg: "the name is a directory of other objects' keys in the store"}
+			}
 			return insitu.PutResult{}, errExists(name)
 		}
 		return insitu.PutResult{}, n.fileError(name, err, true)

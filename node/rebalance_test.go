@@ -210,4 +210,11 @@ func TestPutPreconditions(t *testing.T) {
 	if got, _, err := readAll(t.Context(), c.Client(), name); err != nil || string(got) != "body" {
 		t.Errorf("stored %q, %v", got, err)
 	}
+	// A name that is a directory of other keys is not an existing object.
+	if _, err := c.Client().Put(t.Context(), insitu.Name{Bucket: "b", Key: "dir/leaf"}, strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client().PutIfAbsent(t.Context(), insitu.Name{Bucket: "b", Key: "dir"}, strings.NewReader("x"), 1, nil); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("a create-only PUT onto a directory of keys: %v, want InvalidArgument", err)
+	}
 }
