@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/insitu-data/insitu"
@@ -104,7 +103,7 @@ type Options struct {
 
 // DefaultAllowArg is the default [Options].AllowArg. It refuses an empty
 // word, a word over 256 bytes, one that starts with '-' (an option), one
-// that contains a path separator ('/' or '\\'), a NUL or another control
+// that contains a path separator ('/' or '\'), a NUL or another control
 // character, and the words "." and ".." — so a job's args can neither add
 // options nor name files outside the run's empty working directory.
 func DefaultAllowArg(arg string) error {
@@ -380,7 +379,7 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	cmd := osexec.Command(c.bin, argv...)
 	cmd.Dir = dir
 	cmd.Env = c.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	newGroup(cmd)
 
 	var (
 		closeAfterStart []*os.File // the child's ends
@@ -404,7 +403,9 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 		return r, w, nil
 	}
 
-	tooLarge := make(chan struct{})
+	// tooLarge is closed when the output passes MaxOutput, outFailed when
+	// writing it to out fails: either kills the group.
+	tooLarge, outFailed := make(chan struct{}), make(chan struct{})
 	var tooLargeOnce sync.Once
 	overLimit := func() { tooLargeOnce.Do(func() { close(tooLarge) }) }
 
@@ -435,6 +436,7 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 			defer readers.Done()
 			if _, err := io.Copy(lw, or); err != nil && !lw.exceeded {
 				outErr = err
+				close(outFailed)
 			}
 			if lw.exceeded || outErr != nil {
 				io.Copy(io.Discard, or) //nolint:errcheck // drain so the program is not blocked before it is killed
@@ -463,12 +465,10 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 		readers.Wait()
 		return fail(insitu.Internal, fmt.Sprintf("cannot start %s", c.bin), err)
 	}
-	pgid := cmd.Process.Pid
 	for _, f := range closeAfterStart {
 		f.Close() // the child has its copies
 	}
 	closeAfterStart = nil
-	killGroup := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
 	if stdinW != nil {
 		copyDone = make(chan error, 1)
@@ -495,10 +495,13 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 			case <-waitDone:
 				return
 			case <-ctx.Done():
-				killGroup()
+				killGroup(cmd)
 				return
 			case <-tooLarge:
-				killGroup()
+				killGroup(cmd)
+				return
+			case <-outFailed:
+				killGroup(cmd)
 				return
 			case <-tick:
 				if fi, err := os.Stat(outPath); err == nil && fi.Size() > c.maxOut {
@@ -510,15 +513,17 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	waitErr := cmd.Wait() // the leader has exited; its pipes are ours
 	close(waitDone)
 	<-watchDone
-	killGroup() // no child outlives the run
+	killGroup(cmd) // no child outlives the run
 
 	// Wait for the pipes to close; a descendant that left the group may
 	// hold them, so close our ends after a grace period.
+	held := false // a pipe stayed open after the group was killed
 	readersDone := make(chan struct{})
 	go func() { readers.Wait(); close(readersDone) }()
 	select {
 	case <-readersDone:
 	case <-time.After(pipeGrace):
+		held = true
 		for _, f := range pipes {
 			f.Close()
 		}
@@ -540,6 +545,9 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	var be bodyError
 	if errors.As(copyErr, &be) {
 		return be.err // the source's error, as it is
+	}
+	if held && stdout != nil && errors.Is(outErr, os.ErrClosed) {
+		return fail(insitu.Internal, fmt.Sprintf("a process that left the process group held standard output open %v after the program exited; the output may be incomplete", pipeGrace), nil)
 	}
 	if outErr != nil {
 		return outErr // writing out failed

@@ -1,3 +1,5 @@
+//go:build unix
+
 package exec_test
 
 import (
@@ -9,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -95,30 +100,55 @@ func groupAlive(t *testing.T, pgid int) []string {
 	return alive
 }
 
-// assertGroupGone checks that no live process is left in the group whose
-// leader wrote its pid to pidFile. A SIGKILLed process may take a moment
-// to finish exiting, so the check allows a bounded time.
+// assertGroupGone checks that no live process is left of those whose pids
+// are in pidFile, one a line, the first the group's leader, nor in the
+// leader's process group. A SIGKILLed process may take a moment to finish
+// exiting, so the check allows a bounded time.
 func assertGroupGone(t *testing.T, pidFile string) {
 	t.Helper()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		alive := groupAlive(t, pgid)
+		alive := groupAlive(t, pids[0])
+		for _, pid := range pids {
+			if st, ok := procState(pid); ok && st != "Z" && st != "X" {
+				alive = append(alive, fmt.Sprintf("pid %d (%s)", pid, st))
+			}
+		}
 		if len(alive) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process group %d still has live processes: %v", pgid, alive)
+			t.Fatalf("processes of group %d still alive: %v", pids[0], alive)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// procState returns the state letter of process pid, false when it does
+// not exist.
+func procState(pid int) (string, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return "", false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) == 0 {
+		return "", false
+	}
+	return f[0], true
 }
 
 func TestStdinToStdout(t *testing.T) {
@@ -353,7 +383,7 @@ func TestDeadlineKillsGroup(t *testing.T) {
 	t.Parallel()
 	for _, cancel := range []bool{false, true} {
 		pid := filepath.Join(t.TempDir(), "pid")
-		c := newCmd(t, []string{"sh", "-c", "echo $$ > " + pid + "; sleep 30 & sleep 30"}, nil)
+		c := newCmd(t, []string{"sh", "-c", "echo $$ > " + pid + "; sleep 30 & echo $! >> " + pid + "; sleep 31 & echo $! >> " + pid + "; wait"}, nil)
 		ctx, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		want := insitu.DeadlineExceeded
 		if cancel {
@@ -383,7 +413,7 @@ func TestChildLeftBehind(t *testing.T) {
 	// The leader exits 0 at once, leaving children: one holding stdout,
 	// one detached from every pipe. Both are killed; the output stands.
 	pid := filepath.Join(t.TempDir(), "pid")
-	c := newCmd(t, []string{"sh", "-c", "echo $$ > " + pid + "; sleep 30 & sleep 31 </dev/null >/dev/null 2>&1 & echo done"}, nil)
+	c := newCmd(t, []string{"sh", "-c", "echo $$ > " + pid + "; sleep 30 & echo $! >> " + pid + "; sleep 31 </dev/null >/dev/null 2>&1 & echo $! >> " + pid + "; echo done"}, nil)
 	start := time.Now()
 	var out bytes.Buffer
 	if err := c.Transform(context.Background(), bodyInput("a", ""), &out); err != nil {
@@ -474,7 +504,8 @@ HUGE) exec yes;;
 CHILD) sleep 30 & echo partial; exit 2;;
 esac
 printf '%s\n' "$x" | tr a-z A-Z`
-	c := newCmd(t, []string{"sh", "-c", script}, &exec.Options{MaxOutput: 64 << 10})
+	tmp := t.TempDir()
+	c := newCmd(t, []string{"sh", "-c", script}, &exec.Options{MaxOutput: 64 << 10, TempDir: tmp})
 	src, err := source.Dir(in, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -509,10 +540,76 @@ printf '%s\n' "$x" | tr a-z A-Z`
 	if len(stored) != 2 {
 		t.Fatalf("sink holds %v, want only good1.txt and good2.txt", stored)
 	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("temporary directories left behind: %v", ents)
+	}
 	for k, v := range map[string]string{"good1.txt": "ALPHA\n", "good2.txt": "BETA\n"} {
 		b, err := os.ReadFile(filepath.Join(outDir, k))
 		if err != nil || string(b) != v {
 			t.Errorf("%s = %q, %v; want %q", k, b, err, v)
 		}
+	}
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+// Errors of out and of in.Body come back as they are, and the program is
+// killed rather than left running.
+func TestOutAndBodyErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	errSink := errors.New("sink broke")
+	pid := filepath.Join(t.TempDir(), "pid")
+	c := newCmd(t, []string{"sh", "-c", "echo $$ > " + pid + "; exec yes"}, nil)
+	if err := c.Transform(ctx, bodyInput("a", ""), failWriter{errSink}); !errors.Is(err, errSink) {
+		t.Fatalf("err = %v, want %v", err, errSink)
+	}
+	assertGroupGone(t, pid)
+
+	errSource := errors.New("source broke")
+	for _, argv := range [][]string{{"cat"}, {"cat", "{input}"}} {
+		c = newCmd(t, argv, nil)
+		in := &insitu.Input{Object: insitu.Object{Name: name("a")}, Body: io.MultiReader(strings.NewReader("some bytes"), iotest.ErrReader(errSource))}
+		var out bytes.Buffer
+		if err := c.Transform(ctx, in, &out); !errors.Is(err, errSource) {
+			t.Fatalf("%v: err = %v, want %v", argv, err, errSource)
+		}
+	}
+}
+
+// A descendant that leaves the process group (setsid) cannot be killed
+// with it; when it holds standard output open, the object fails after a
+// bounded wait instead of hanging.
+func TestEscapedChildHoldsStdout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	if _, err := osexec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	t.Parallel()
+	pid := filepath.Join(t.TempDir(), "pid")
+	c := newCmd(t, []string{"sh", "-c", "setsid sleep 30 & echo $! > " + pid + "; echo done"}, nil)
+	t.Cleanup(func() {
+		b, _ := os.ReadFile(pid)
+		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			if st, ok := procState(p); ok && st != "Z" {
+				syscall.Kill(p, syscall.SIGKILL) // the escaped sleep this test started
+			}
+		}
+	})
+	start := time.Now()
+	err := c.Transform(context.Background(), bodyInput("a", ""), io.Discard)
+	wantCode(t, err, insitu.Internal)
+	if !strings.Contains(err.Error(), "left the process group") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Transform returned after %v", d)
 	}
 }
