@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -514,7 +515,16 @@ printf '%s\n' "$x" | tr a-z A-Z`
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := pipeline.Run(context.Background(), src, c, dst, &pipeline.Options{ContinueOnError: true, Timeout: 500 * time.Millisecond})
+	// The pipeline does not wait for a transform past its per-object
+	// timeout; the test does, to check what it leaves behind.
+	var calls sync.WaitGroup
+	tracked := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		calls.Add(1)
+		defer calls.Done()
+		return c.Transform(ctx, in, out)
+	})
+	rep, err := pipeline.Run(context.Background(), src, tracked, dst, &pipeline.Options{ContinueOnError: true, Timeout: 500 * time.Millisecond})
+	calls.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +604,8 @@ func TestEscapedChildHoldsStdout(t *testing.T) {
 	}
 	t.Parallel()
 	pid := filepath.Join(t.TempDir(), "pid")
-	c := newCmd(t, []string{"sh", "-c", "setsid sleep 30 & echo $! > " + pid + "; echo done"}, nil)
+	// The leader waits, through a FIFO, until the child has left the group.
+	c := newCmd(t, []string{"sh", "-c", "mkfifo f; setsid sh -c 'echo $$ > " + pid + "; echo > f; exec sleep 30' & read x < f; echo done"}, nil)
 	t.Cleanup(func() {
 		b, _ := os.ReadFile(pid)
 		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
