@@ -5,9 +5,10 @@
 //
 // Without an {input} placeholder the object's bytes stream to the
 // program's standard input; without an {output} placeholder its standard
-// output is the output. Each run has its own process group, killed whole
-// when the context ends, when the output grows over [Options].MaxOutput,
-// and after the program exits, so no child is left behind. A job's args
+// output is the output. Each run has its own process group (on unix
+// systems; elsewhere only the process is killed), killed whole when the
+// context ends, when the output grows over [Options].MaxOutput, and after
+// the program exits, so no child is left behind. A job's args
 // reach the program only as separate argv elements, each checked by an
 // allow-list ([DefaultAllowArg] by default), so they can never add options
 // or name files.
@@ -137,7 +138,9 @@ func DefaultAllowArg(arg string) error {
 // [insitu.TooLarge]; a program that cannot be started (removed or made
 // non-executable after New), is killed by a signal it did not get from
 // the transform, or exits 0 without writing its {output} file is
-// [insitu.Internal]; a missing Input.Path is [insitu.NotFound]; when ctx
+// [insitu.Internal], and so is a descendant that left the process group
+// (setsid) and still holds standard output open 2 s after the program
+// exited; a missing Input.Path is [insitu.NotFound]; when ctx
 // ends the process group is killed and ctx's error (code
 // [insitu.Canceled] or [insitu.DeadlineExceeded]) is returned; errors
 // reading in.Body or writing out are returned as they are.
@@ -409,13 +412,30 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	var tooLargeOnce sync.Once
 	overLimit := func() { tooLargeOnce.Do(func() { close(tooLarge) }) }
 
-	// Standard error: its tail goes into errors.
-	stderr := &tail{max: StderrTail}
+	// All pipes first, so that a failure leaves no reader running.
 	er, ew, err := newPipe()
 	if err != nil {
 		return err
 	}
 	cmd.Stderr, closeAfterStart, pipes = ew, append(closeAfterStart, ew), append(pipes, er)
+	var or *os.File
+	if stdout != nil {
+		var ow *os.File
+		if or, ow, err = newPipe(); err != nil {
+			return err
+		}
+		cmd.Stdout, closeAfterStart, pipes = ow, append(closeAfterStart, ow), append(pipes, or)
+	}
+	if !c.hasInput { // standard input: the body
+		ir, iw, err := newPipe()
+		if err != nil {
+			return err
+		}
+		cmd.Stdin, closeAfterStart, stdinW = ir, append(closeAfterStart, ir), iw
+	}
+
+	// Standard error: its tail goes into errors.
+	stderr := &tail{max: StderrTail}
 	readers.Add(1)
 	go func() {
 		defer readers.Done()
@@ -425,11 +445,6 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	// Standard output: to out, bounded; or discarded.
 	var outErr error
 	if stdout != nil {
-		or, ow, err := newPipe()
-		if err != nil {
-			return err
-		}
-		cmd.Stdout, closeAfterStart, pipes = ow, append(closeAfterStart, ow), append(pipes, or)
 		lw := &limitWriter{w: stdout, max: c.maxOut, over: overLimit}
 		readers.Add(1)
 		go func() {
@@ -444,16 +459,7 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 		}()
 	}
 
-	// Standard input: the body, unless the program reads {input}.
 	var copyDone chan error
-	if !c.hasInput {
-		ir, iw, err := newPipe()
-		if err != nil {
-			return err
-		}
-		cmd.Stdin, closeAfterStart, stdinW = ir, append(closeAfterStart, ir), iw
-	}
-
 	if err := cmd.Start(); err != nil {
 		if stdinW != nil {
 			stdinW.Close()
