@@ -12,10 +12,14 @@
 // error the output written so far is incomplete and must be discarded,
 // as runners do with a failed transform's output.
 //
-// The transforms ignore the job's args. Each is safe for concurrent use.
+// The transforms ignore the job's args. Each is safe for concurrent use,
+// and has a String method that returns its name ("gzip", "gunzip",
+// "zstd", "unzstd"), by which a transform.Chain names a failing stage.
 package compress
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -74,7 +78,7 @@ func (o *Options) maxOutput() int64 {
 // member (RFC 1952) at o's Level.
 func Gzip(o *Options) insitu.Transform {
 	level := o.level()
-	return insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	return named{"gzip", insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		l := level
 		switch {
 		case l == 0:
@@ -90,14 +94,14 @@ func Gzip(o *Options) insitu.Transform {
 			return err
 		}
 		return zw.Close()
-	})
+	})}
 }
 
 // Zstd returns the transform that compresses its input into one
 // Zstandard frame (RFC 8878, with a content checksum) at o's Level.
 func Zstd(o *Options) insitu.Transform {
 	level := o.level()
-	return insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	return named{"zstd", insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		el := zstd.SpeedDefault
 		switch {
 		case level == 0:
@@ -116,7 +120,7 @@ func Zstd(o *Options) insitu.Transform {
 			return err
 		}
 		return zw.Close()
-	})
+	})}
 }
 
 // Gunzip returns the transform that decompresses a gzip stream: one
@@ -124,15 +128,21 @@ func Zstd(o *Options) insitu.Transform {
 // against its CRC-32 and length. Its output is bounded by o's MaxOutput.
 func Gunzip(o *Options) insitu.Transform {
 	limit := o.maxOutput()
-	return insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	return named{"gunzip", insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		return decompress(ctx, in, out, limit, "gunzip", "gzip", func(r io.Reader) (io.Reader, func(), error) {
-			zr, err := gzip.NewReader(r)
+			// Tell input that is not gzip from a truncated stream even
+			// when it is shorter than a gzip header.
+			br := bufio.NewReader(r)
+			if magic, _ := br.Peek(2); !bytes.HasPrefix([]byte{0x1f, 0x8b}, magic) {
+				return nil, nil, gzip.ErrHeader
+			}
+			zr, err := gzip.NewReader(br)
 			if err != nil {
 				return nil, nil, err
 			}
 			return zr, func() { _ = zr.Close() }, nil
 		})
-	})
+	})}
 }
 
 // Unzstd returns the transform that decompresses a Zstandard stream: one
@@ -141,7 +151,7 @@ func Gunzip(o *Options) insitu.Transform {
 // frame may ask for by [MaxZstdWindow].
 func Unzstd(o *Options) insitu.Transform {
 	limit := o.maxOutput()
-	return insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	return named{"unzstd", insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
 		return decompress(ctx, in, out, limit, "unzstd", "zstd", func(r io.Reader) (io.Reader, func(), error) {
 			zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 				zstd.WithDecoderMaxWindow(MaxZstdWindow))
@@ -150,7 +160,7 @@ func Unzstd(o *Options) insitu.Transform {
 			}
 			return zr, zr.Close, nil
 		})
-	})
+	})}
 }
 
 // decompress copies what open makes of in.Body to out, at most limit
@@ -261,3 +271,16 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// named is a transform with a name, which its String method returns, so
+// that a chain's errors (transform.Chain) can say which stage failed.
+type named struct {
+	name string
+	t    insitu.Transform
+}
+
+func (n named) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	return n.t.Transform(ctx, in, out)
+}
+
+func (n named) String() string { return n.name }

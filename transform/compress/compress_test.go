@@ -152,6 +152,8 @@ func TestBadInput(t *testing.T) {
 		{"gzip truncated", compress.Gunzip(nil), gz[:len(gz)/2], "truncated gzip stream"},
 		{"gzip no trailer", compress.Gunzip(nil), gz[:len(gz)-4], "truncated gzip stream"},
 		{"gzip not gzip", compress.Gunzip(nil), text, "not a gzip stream"},
+		{"gzip short not gzip", compress.Gunzip(nil), []byte("hello"), "not a gzip stream"},
+		{"gzip short truncated", compress.Gunzip(nil), gz[:5], "truncated gzip stream"},
 		{"gzip empty", compress.Gunzip(nil), nil, "empty input, not a gzip stream"},
 		{"gzip bad crc", compress.Gunzip(nil), flip(gz, len(gz)-6), "checksum mismatch"},
 		{"gzip corrupt", compress.Gunzip(nil), flip(gz, len(gz)/2), "gzip stream"},

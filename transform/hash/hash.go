@@ -9,7 +9,10 @@
 //
 // The input is streamed through the hash: no transform here holds more
 // than one read buffer of it in memory. Each transform is safe for
-// concurrent use; every call makes its own hash state.
+// concurrent use; every call makes its own hash state. The transforms of
+// MD5, SHA256 and XXH64 have a String method that returns their name
+// ("md5", "sha256", "xxh64"), by which a transform.Chain names a failing
+// stage.
 package hash
 
 import (
@@ -50,13 +53,13 @@ func New(newHash func(args string) (stdhash.Hash, error)) insitu.Transform {
 // MD5 returns the transform whose output is the MD5 digest of the input
 // as 32 lowercase hex digits, no newline. It ignores the job's args.
 func MD5() insitu.Transform {
-	return New(func(string) (stdhash.Hash, error) { return md5.New(), nil })
+	return named{"md5", New(func(string) (stdhash.Hash, error) { return md5.New(), nil })}
 }
 
 // SHA256 returns the transform whose output is the SHA-256 digest of the
 // input as 64 lowercase hex digits, no newline. It ignores the job's args.
 func SHA256() insitu.Transform {
-	return New(func(string) (stdhash.Hash, error) { return sha256.New(), nil })
+	return named{"sha256", New(func(string) (stdhash.Hash, error) { return sha256.New(), nil })}
 }
 
 // XXH64 returns the transform whose output is the XXH64 digest of the
@@ -67,13 +70,13 @@ func SHA256() insitu.Transform {
 // (AIStore's hash-with-args transformer falls back to its default seed
 // instead; here a typo in a job's args is an error, not a silent seed 0).
 func XXH64() insitu.Transform {
-	return New(func(args string) (stdhash.Hash, error) {
+	return named{"xxh64", New(func(args string) (stdhash.Hash, error) {
 		seed, err := ParseSeed(args)
 		if err != nil {
 			return nil, err
 		}
 		return xxhash.NewWithSeed(seed), nil
-	})
+	})}
 }
 
 // ParseSeed parses the args of [XXH64]: "" (after trimming spaces) is
@@ -105,3 +108,16 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// named is a transform with a name, which its String method returns, so
+// that a chain's errors (transform.Chain) can say which stage failed.
+type named struct {
+	name string
+	t    insitu.Transform
+}
+
+func (n named) Transform(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	return n.t.Transform(ctx, in, out)
+}
+
+func (n named) String() string { return n.name }
