@@ -18,7 +18,7 @@ var layers = [][]string{
 	{"internal/atomicfile", "internal/testutil", "internal/ticker"},
 	{"internal/fserr", "internal/putcheck", "internal/wire"},
 	{"locality"},
-	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform", "transform/compress", "transform/exec", "transform/hash", "transform/wav", "transport"},
+	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform", "transform/compress", "transform/exec", "transform/hash", "transform/image", "transform/wav", "transport"},
 	{"cluster", "transform/ffmpeg"},
 	{"node", "seaweedfs/agent"},
 	{"node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
