@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/procio"
 )
 
 // The placeholders of an argv given to [New]. {input}, {output}, {key} and
@@ -344,7 +345,7 @@ func (c *Command) Transform(ctx context.Context, in *insitu.Input, out io.Writer
 	if fi, err := f.Stat(); err == nil && c.maxOut >= 0 && fi.Size() > c.maxOut {
 		return fail(insitu.TooLarge, fmt.Sprintf("output is %d bytes; at most %d (MaxOutput)", fi.Size(), c.maxOut), nil)
 	}
-	_, err = io.Copy(out, ctxReader{ctx, f})
+	_, err = io.Copy(out, procio.CtxReader{Ctx: ctx, R: f})
 	return err
 }
 
@@ -368,7 +369,7 @@ func stage(ctx context.Context, path string, body io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("exec: staging the input: %w", err)
 	}
-	_, err = io.Copy(f, ctxReader{ctx, body})
+	_, err = io.Copy(f, procio.CtxReader{Ctx: ctx, R: body})
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return fmt.Errorf("exec: staging the input: %w", cerr)
 	}
@@ -435,7 +436,7 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	}
 
 	// Standard error: its tail goes into errors.
-	stderr := &tail{max: StderrTail}
+	stderr := &procio.Tail{Max: StderrTail}
 	readers.Add(1)
 	go func() {
 		defer readers.Done()
@@ -479,7 +480,7 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	if stdinW != nil {
 		copyDone = make(chan error, 1)
 		go func() {
-			_, err := io.Copy(stdinW, bodyReader{in.Body})
+			_, err := io.Copy(stdinW, procio.BodyReader{R: in.Body})
 			stdinW.Close()
 			copyDone <- err
 		}()
@@ -548,9 +549,9 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var be bodyError
+	var be procio.BodyError
 	if errors.As(copyErr, &be) {
-		return be.err // the source's error, as it is
+		return be.Err // the source's error, as it is
 	}
 	if held && stdout != nil && errors.Is(outErr, os.ErrClosed) {
 		return fail(insitu.Internal, fmt.Sprintf("a process that left the process group held standard output open %v after the program exited; the output may be incomplete", pipeGrace), nil)
@@ -559,7 +560,7 @@ func (c *Command) run(ctx context.Context, in *insitu.Input, dir string, argv []
 		return outErr // writing out failed
 	}
 	if waitErr != nil {
-		msg := stderr.oneLine()
+		msg := stderr.OneLine("no message on standard error")
 		var ee *osexec.ExitError
 		if errors.As(waitErr, &ee) && ee.ExitCode() > 0 {
 			return fail(insitu.InvalidArgument, fmt.Sprintf("exit status %d: %s", ee.ExitCode(), msg), waitErr)
@@ -589,33 +590,4 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	n, err := l.w.Write(p)
 	l.n += int64(n)
 	return n, err
-}
-
-// bodyReader marks the errors of the input body, to tell them from errors
-// writing to the program.
-type bodyReader struct{ r io.Reader }
-
-type bodyError struct{ err error }
-
-func (e bodyError) Error() string { return e.err.Error() }
-
-func (b bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = bodyError{err}
-	}
-	return n, err
-}
-
-// ctxReader stops reading when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

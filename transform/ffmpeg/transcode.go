@@ -1,7 +1,6 @@
 package ffmpeg
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/procio"
 	"github.com/insitu-data/insitu/transform/wav"
 )
 
@@ -259,7 +258,7 @@ func (w *WAV) Transform(ctx context.Context, in *insitu.Input, out io.Writer) (e
 // in.Body on standard input, and waits for it.
 func (w *WAV) run(ctx context.Context, in *insitu.Input, args []string) error {
 	cmd := exec.CommandContext(ctx, w.bin, args...)
-	stderr := &tail{max: stderrTail}
+	stderr := &procio.Tail{Max: stderrTail}
 	cmd.Stderr = stderr
 
 	var (
@@ -287,7 +286,7 @@ func (w *WAV) run(ctx context.Context, in *insitu.Input, args []string) error {
 			// ffmpeg's stdin. Once ffmpeg exits, writes fail at once
 			// (EPIPE); only a Read of in.Body can keep this goroutine,
 			// until the caller closes the body.
-			_, err := io.Copy(pw, bodyReader{in.Body})
+			_, err := io.Copy(pw, procio.BodyReader{R: in.Body})
 			pw.Close()
 			copyDone <- err
 		}()
@@ -301,9 +300,9 @@ func (w *WAV) run(ctx context.Context, in *insitu.Input, args []string) error {
 		// ffmpeg has exited, so the copy ends as soon as the body's
 		// current Read returns.
 		if err := <-copyDone; err != nil {
-			var be bodyError
+			var be procio.BodyError
 			if errors.As(err, &be) {
-				return be.err // the source's error, as it is
+				return be.Err // the source's error, as it is
 			}
 			// Writing to ffmpeg failed: it stopped reading; waitErr says why.
 			if waitErr == nil {
@@ -312,7 +311,7 @@ func (w *WAV) run(ctx context.Context, in *insitu.Input, args []string) error {
 		}
 	}
 	if waitErr != nil {
-		msg := stderr.oneLine()
+		msg := stderr.OneLine("no message")
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) && ee.ExitCode() > 0 {
 			return &insitu.Error{Code: insitu.InvalidArgument, Name: in.Name, Msg: "ffmpeg cannot transcode the input: " + msg, Err: waitErr}
@@ -342,78 +341,6 @@ func (w *WAV) send(ctx context.Context, name insitu.Name, o output, path string,
 	if err != nil {
 		return &insitu.Error{Code: insitu.Internal, Name: name, Msg: "ffmpeg produced an invalid WAV", Err: err}
 	}
-	_, err = io.Copy(out, ctxReader{ctx, f})
+	_, err = io.Copy(out, procio.CtxReader{Ctx: ctx, R: f})
 	return err
-}
-
-// bodyReader marks the errors of the input body, to tell them from errors
-// writing to ffmpeg.
-type bodyReader struct{ r io.Reader }
-
-type bodyError struct{ err error }
-
-func (e bodyError) Error() string { return e.err.Error() }
-
-func (b bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = bodyError{err}
-	}
-	return n, err
-}
-
-// ctxReader stops reading when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	buf []byte
-	cut bool
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = t.buf[over:]
-		t.cut = true
-	}
-	return len(p), nil
-}
-
-// oneLine returns what was kept as one line, its lines joined by "; ",
-// or "no message".
-func (t *tail) oneLine() string {
-	var lines []string
-	for l := range strings.Lines(t.String()) {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) == 0 {
-		return "no message"
-	}
-	return strings.Join(lines, "; ")
-}
-
-func (t *tail) String() string {
-	b := t.buf
-	if t.cut {
-		// Start at a line boundary when one is near.
-		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < 200 {
-			b = b[i+1:]
-		}
-		return "…" + string(b)
-	}
-	return string(b)
 }

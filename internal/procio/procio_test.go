@@ -1,18 +1,20 @@
-package ffmpeg
+package procio_test
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/insitu-data/insitu/internal/procio"
 )
 
 func TestTail(t *testing.T) {
-	tl := &tail{max: 100}
-	if got := tl.oneLine(); got != "no message" {
+	tl := &procio.Tail{Max: 100}
+	if got := tl.OneLine("no message"); got != "no message" {
 		t.Fatalf("empty oneLine = %q", got)
 	}
 	fmt.Fprint(tl, "first line\n\n  second line  \n")
-	if got := tl.oneLine(); got != "first line; second line" {
+	if got := tl.OneLine("no message"); got != "first line; second line" {
 		t.Fatalf("oneLine = %q", got)
 	}
 	for i := range 50 {
