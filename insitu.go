@@ -177,3 +177,38 @@ type DirectTransform interface {
 	// the destination stored. Like Sink.Put, it is all or nothing.
 	TransformTo(ctx context.Context, in *Input, dst Destination) (PutResult, error)
 }
+
+// BatchTransform is a Transform that can also transform many objects in
+// one call: one whose cost per call (starting a process, loading a model)
+// dwarfs its cost per object. ffmpeg's transcoders are one: a single
+// ffmpeg process converts many files for little more than the price of
+// one start.
+//
+// Callers that see a BatchTransform hand it objects in groups: the
+// pipeline's runner (see pipeline.BatchOptions), a storage node's jobs
+// (which run through that runner) and a transform server, which groups
+// requests that arrive together. Each output is still stored on its own,
+// whole or not at all. One bad input must not sink its batch: when
+// TransformBatch fails, the caller transforms each input of the batch
+// alone with Transform, so that exactly the bad ones fail.
+type BatchTransform interface {
+	Transform
+	// TransformBatch transforms ins together and returns their outputs:
+	// outs[i] reads the whole output of ins[i], and len(outs) is
+	// len(ins). The inputs are as Transform gets them (Body, and Path
+	// where the object is a local file); ins may hold a single input.
+	//
+	// It returns only once every output is complete, so nothing is
+	// stored before the batch has succeeded; the outputs must not read
+	// the inputs (whose bodies are closed once it returns) or need ctx
+	// afterwards. The caller reads each output it wants and closes every
+	// one, read or not, which releases what it holds (a temporary file).
+	// An error reading an output fails that object alone.
+	//
+	// A non-nil error fails the batch as a whole; no outputs are
+	// returned, and whatever the call made is released before it
+	// returns. The caller then transforms each input alone with
+	// Transform (unless ctx is done), so the error need not say which
+	// input was bad. ErrSkip is not an answer for a batch.
+	TransformBatch(ctx context.Context, ins []*Input) (outs []io.ReadCloser, err error)
+}

@@ -15,7 +15,7 @@ import (
 // placed in the drawing (and in DESIGN.md) when it is added.
 var layers = [][]string{
 	{""}, // package insitu: the contracts
-	{"internal/atomicfile", "internal/procio", "internal/testutil", "internal/ticker"},
+	{"internal/atomicfile", "internal/batch", "internal/procio", "internal/testutil", "internal/ticker"},
 	{"internal/fserr", "internal/putcheck", "internal/wire"},
 	{"locality"},
 	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform", "transform/compress", "transform/exec", "transform/hash", "transform/image", "transform/wav", "transport"},

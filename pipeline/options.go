@@ -12,7 +12,8 @@ import (
 // Options configure [Run]. A nil *Options means all defaults; so does the
 // zero value of each field.
 type Options struct {
-	// Workers is the number of objects in flight at once.
+	// Workers is the number of objects in flight at once (of batches,
+	// when the transform takes batches: see Batch).
 	// Default: runtime.GOMAXPROCS(0), right for CPU-bound transforms; raise
 	// it for transforms that wait on a network. Negative is an error.
 	Workers int
@@ -132,6 +133,57 @@ type Options struct {
 
 	// Logger gets a record per failure and retry. Default: discard.
 	Logger *slog.Logger
+
+	// Batch bounds the batches the run hands a transform that is an
+	// [insitu.BatchTransform]; other transforms get one object per call.
+	// Default: nil, the defaults of [BatchOptions].
+	Batch *BatchOptions
+}
+
+// BatchOptions bound the batches of objects a run hands an
+// [insitu.BatchTransform] in one TransformBatch call. A batch goes once
+// it is full by Size or Bytes, once Wait has passed since its first
+// object was listed, or when the listing ends, so a slow listing is not
+// held back. With batches, Options.Workers bounds the calls in flight
+// (each of up to Size objects), and each batch call has Options.Timeout
+// per object it holds. A nil *BatchOptions means all defaults.
+type BatchOptions struct {
+	// Size is the most objects in a batch; 1 turns batching off.
+	// Default: 16.
+	Size int
+	// Bytes bounds the sum of the listed sizes of a batch's objects
+	// (unknown sizes count as 0); an object that would take a batch past
+	// it goes in the next one, and a batch holds at least one object.
+	// Default: 256 MiB.
+	Bytes int64
+	// Wait is the longest a batch waits for more objects once its first
+	// is listed. Default: 20ms.
+	Wait time.Duration
+}
+
+// Defaults of [BatchOptions].
+const (
+	DefaultBatchSize  = 16
+	DefaultBatchBytes = 256 << 20
+	DefaultBatchWait  = 20 * time.Millisecond
+)
+
+// resolved returns b with every default filled in.
+func (b *BatchOptions) resolved() BatchOptions {
+	var r BatchOptions
+	if b != nil {
+		r = *b
+	}
+	if r.Size == 0 {
+		r.Size = DefaultBatchSize
+	}
+	if r.Bytes == 0 {
+		r.Bytes = DefaultBatchBytes
+	}
+	if r.Wait == 0 {
+		r.Wait = DefaultBatchWait
+	}
+	return r
 }
 
 // DefaultMaxFailures is the default of Options.MaxFailures: the most
@@ -189,6 +241,9 @@ func (o *Options) validate() error {
 	}
 	if o.Timeout < 0 {
 		return insitu.Errorf(insitu.InvalidArgument, "pipeline: Timeout is %v; it must be positive, or 0 for none", o.Timeout)
+	}
+	if b := o.Batch; b != nil && (b.Size < 0 || b.Bytes < 0 || b.Wait < 0) {
+		return insitu.Errorf(insitu.InvalidArgument, "pipeline: Batch has Size %d, Bytes %d, Wait %v; none may be negative (0 is the default)", b.Size, b.Bytes, b.Wait)
 	}
 	if o.SkipExisting && o.SkipUnchanged {
 		return insitu.Errorf(insitu.InvalidArgument, "pipeline: SkipExisting and SkipUnchanged are both set; set one")

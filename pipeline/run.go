@@ -80,18 +80,22 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		}
 	}
 	workers := pool.New().WithMaxGoroutines(o.Workers)
-	for obj, err := range src.Objects(ctx) {
-		if ctx.Err() != nil {
-			break
+	if bt, ok := t.(insitu.BatchTransform); ok && r.directT == nil && o.Batch.resolved().Size > 1 {
+		r.runBatches(ctx, bt, workers)
+	} else {
+		for obj, err := range src.Objects(ctx) {
+			if ctx.Err() != nil {
+				break
+			}
+			r.listed.Add(1)
+			if err != nil {
+				r.fail(objectName(err), err)
+				continue
+			}
+			workers.Go(func() { r.process(ctx, obj) })
 		}
-		r.listed.Add(1)
-		if err != nil {
-			r.fail(objectName(err), err)
-			continue
-		}
-		workers.Go(func() { r.process(ctx, obj) })
+		r.listingDone.Store(true)
 	}
-	r.listingDone.Store(true)
 	workers.Wait()
 	stopProgress()
 
@@ -146,18 +150,34 @@ type runner struct {
 // process carries one object through rename, skip check, transform and put,
 // retrying Unavailable failures, and counts it exactly once.
 func (r *runner) process(ctx context.Context, obj insitu.Object) {
+	if w, ok := r.prepare(ctx, obj); ok {
+		r.work(ctx, w)
+	}
+}
+
+// item is an object to transform, with its output's name and origin.
+type item struct {
+	obj insitu.Object
+	out insitu.Name
+	org origin
+}
+
+// prepare renames obj, claims its output name and checks whether the run
+// skips it. It returns false when the object is done with: skipped or
+// failed, and counted.
+func (r *runner) prepare(ctx context.Context, obj insitu.Object) (item, bool) {
 	if ctx.Err() != nil {
 		r.fail(obj.Name, context.Cause(ctx))
-		return
+		return item{}, false
 	}
 	out, err := r.o.Rename(obj.Name)
 	if err != nil {
 		r.fail(obj.Name, err)
-		return
+		return item{}, false
 	}
 	if err := r.claim(obj.Name, out); err != nil {
 		r.fail(obj.Name, err)
-		return
+		return item{}, false
 	}
 	org := r.origin(obj)
 	if r.o.SkipExisting || r.o.SkipUnchanged {
@@ -165,14 +185,21 @@ func (r *runner) process(ctx context.Context, obj insitu.Object) {
 		switch {
 		case err == nil && (r.o.SkipExisting || r.unchanged(obj, st, org)):
 			r.skipped.Add(1)
-			return
+			return item{}, false
 		case err == nil:
 			// SkipUnchanged, and the output's origin differs: made again.
 		case !errors.Is(err, insitu.NotFound):
 			r.fail(obj.Name, err)
-			return
+			return item{}, false
 		}
 	}
+	return item{obj: obj, out: out, org: org}, true
+}
+
+// work transforms and stores one prepared object, retrying Unavailable
+// failures, and counts it.
+func (r *runner) work(ctx context.Context, w item) {
+	obj, out, org := w.obj, w.out, w.org
 	for attempt := 0; ; attempt++ {
 		err := r.attempt(ctx, obj, out, org)
 		switch {
@@ -284,14 +311,7 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 		done <- err
 	}()
 
-	var putErr error
-	if r.o.DryRun {
-		_, putErr = io.Copy(io.Discard, pr)
-	} else if r.originSink != nil && org.text != "" {
-		_, putErr = r.originSink.PutOrigin(actx, out, pr, -1, org.Origin)
-	} else {
-		_, putErr = r.dst.Put(actx, out, pr, -1)
-	}
+	putErr := r.put(actx, out, org, pr)
 	pr.CloseWithError(errSinkDone)
 
 	var terr error
@@ -307,6 +327,21 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 		err = putErr
 	}
 	return r.attemptError(ctx, actx, obj, err)
+}
+
+// put stores the output read from rd under out, with its origin where
+// the sink records origins; a dry run only reads it.
+func (r *runner) put(ctx context.Context, out insitu.Name, org origin, rd io.Reader) error {
+	var err error
+	switch {
+	case r.o.DryRun:
+		_, err = io.Copy(io.Discard, rd)
+	case r.originSink != nil && org.text != "":
+		_, err = r.originSink.PutOrigin(ctx, out, rd, -1, org.Origin)
+	default:
+		_, err = r.dst.Put(ctx, out, rd, -1)
+	}
+	return err
 }
 
 // attemptDirect has the transform deliver the output to the sink's
