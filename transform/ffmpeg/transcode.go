@@ -237,11 +237,7 @@ func (w *WAV) Transform(ctx context.Context, in *insitu.Input, out io.Writer) (e
 		return fmt.Errorf("ffmpeg: staging file: %w", err)
 	}
 	tmpName := tmp.Name()
-	defer func() {
-		if rerr := os.Remove(tmpName); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			w.log.Warn("ffmpeg: cannot remove staging file", "path", tmpName, "err", rerr)
-		}
-	}()
+	defer w.remove(tmpName)
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("ffmpeg: staging file: %w", err)
 	}
@@ -324,14 +320,27 @@ func (w *WAV) run(ctx context.Context, in *insitu.Input, args []string) error {
 // send checks that the WAV file at path is the output o and copies it to
 // out.
 func (w *WAV) send(ctx context.Context, name insitu.Name, o output, path string, out io.Writer) error {
-	f, err := os.Open(path)
+	f, err := w.staged(name, o, path)
 	if err != nil {
-		return fmt.Errorf("ffmpeg: staging file: %w", err)
+		return err
 	}
 	defer f.Close()
+	_, err = io.Copy(out, procio.CtxReader{Ctx: ctx, R: f})
+	return err
+}
+
+// staged opens the WAV file ffmpeg wrote at path and checks that it is
+// the output o: sizes consistent with the file's length, the channels,
+// rate and encoding asked for. A bad file is an Internal error.
+func (w *WAV) staged(name insitu.Name, o output, path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg: staging file: %w", err)
+	}
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("ffmpeg: staging file: %w", err)
+		f.Close()
+		return nil, fmt.Errorf("ffmpeg: staging file: %w", err)
 	}
 	h, err := wav.Parse(f, fi.Size())
 	format, bits, _ := codecShape(o.codec)
@@ -339,8 +348,16 @@ func (w *WAV) send(ctx context.Context, name insitu.Name, o output, path string,
 		err = fmt.Errorf("got %v, want %s", h, o)
 	}
 	if err != nil {
-		return &insitu.Error{Code: insitu.Internal, Name: name, Msg: "ffmpeg produced an invalid WAV", Err: err}
+		f.Close()
+		return nil, &insitu.Error{Code: insitu.Internal, Name: name, Msg: "ffmpeg produced an invalid WAV", Err: err}
 	}
-	_, err = io.Copy(out, procio.CtxReader{Ctx: ctx, R: f})
-	return err
+	return f, nil
+}
+
+// remove removes a staging file, logging a failure other than its being
+// gone already.
+func (w *WAV) remove(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		w.log.Warn("ffmpeg: cannot remove staging file", "path", path, "err", err)
+	}
 }
