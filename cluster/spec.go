@@ -65,7 +65,17 @@ type JobSpec struct {
 	// (whose transform insitu cannot name: skip_unchanged requires
 	// TransformID for those).
 	TransformID string `json:"transform_id,omitempty"`
+	// BatchSize is the most objects a node hands its transform in one
+	// call when the transform takes batches (an [insitu.BatchTransform],
+	// such as ffmpeg's transcoders): [pipeline.BatchOptions].Size, with
+	// its default; 1 turns batching off. Workers then bounds the batches
+	// in flight on each node.
+	BatchSize int `json:"batch_size,omitempty"`
 }
+
+// MaxBatchSize is the largest [JobSpec.BatchSize]: a batch of ffmpeg
+// inputs holds a file descriptor per input in one process.
+const MaxBatchSize = 256
 
 // ServerTransformID is the default [JobSpec.TransformID] of a job that
 // runs through a transform server.
@@ -132,6 +142,8 @@ func (s *JobSpec) Validate(known func(transform string) bool) error {
 		return bad("workers is %d; it must be positive, or 0 for the default", s.Workers)
 	case s.Timeout < 0:
 		return bad("timeout is %v; it must be positive, or 0 for none", time.Duration(s.Timeout))
+	case s.BatchSize < 0 || s.BatchSize > MaxBatchSize:
+		return bad("batch_size is %d; want 1 to %d, or 0 for the default", s.BatchSize, MaxBatchSize)
 	case s.SkipExisting && s.SkipUnchanged:
 		return bad("skip_existing and skip_unchanged are both set; set one")
 	case s.SkipUnchanged && s.Server != nil && s.TransformID == "":
@@ -162,6 +174,9 @@ func (s *JobSpec) Options() *pipeline.Options {
 		Retries:         s.Retries,
 		Timeout:         time.Duration(s.Timeout),
 		DirectPut:       s.Server != nil && s.Server.DirectPut,
+	}
+	if s.BatchSize != 0 {
+		o.Batch = &pipeline.BatchOptions{Size: s.BatchSize}
 	}
 	switch {
 	case o.TransformID != "":

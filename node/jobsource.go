@@ -234,10 +234,17 @@ func (n *Node) openInput(ctx context.Context, name insitu.Name) (*os.File, error
 // as ffmpeg), reads exactly the file checked, whatever the name leads to
 // by then. A transform server (a sidecar) is sent the store path and
 // confines it itself, as its ServerOptions.Roots say.
+//
+// The wrapper is an [insitu.BatchTransform] when t is one, so that the
+// job's runner hands it batches; each input of a batch is checked and
+// opened as above.
 func (n *Node) confine(t insitu.Transform, embedded bool) insitu.Transform {
 	c := confined{n: n, t: t, embedded: embedded}
 	if d, ok := t.(insitu.DirectTransform); ok {
 		return confinedDirect{confined: c, d: d}
+	}
+	if b, ok := t.(insitu.BatchTransform); ok {
+		return confinedBatch{confined: c, b: b}
 	}
 	return c
 }
@@ -304,4 +311,37 @@ func (c confinedDirect) TransformTo(ctx context.Context, in *insitu.Input, dst i
 	defer release()
 	res, err := c.d.TransformTo(ctx, opened, dst)
 	return res, c.scrub(in, opened, err)
+}
+
+type confinedBatch struct {
+	confined
+	b insitu.BatchTransform
+}
+
+// TransformBatch checks and opens every input of the batch as Transform
+// does one, and releases them once the batch call has returned (its
+// outputs, by the contract, no longer read them). An input that fails
+// its check fails the batch, so that the runner does each input alone
+// and exactly that one fails, with its own error.
+func (c confinedBatch) TransformBatch(ctx context.Context, ins []*insitu.Input) ([]io.ReadCloser, error) {
+	opened := make([]*insitu.Input, 0, len(ins))
+	var releases []func()
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
+	for _, in := range ins {
+		o, release, err := c.input(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		opened = append(opened, o)
+		releases = append(releases, release)
+	}
+	outs, err := c.b.TransformBatch(ctx, opened)
+	for i := range ins {
+		err = c.scrub(ins[i], opened[i], err)
+	}
+	return outs, err
 }
