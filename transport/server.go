@@ -15,6 +15,7 @@ import (
 	"github.com/sourcegraph/conc/panics"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/fserr"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 )
@@ -119,6 +120,11 @@ type ServerOptions struct {
 	// protocol errors at Warn, other failures at Debug. Default: none (a
 	// discarding logger).
 	Logger *slog.Logger
+	// Batch bounds the batches the server makes of requests that arrive
+	// together, when its transform is an [insitu.BatchTransform] (see
+	// [Server]); other transforms take one object per call. Default:
+	// nil, the defaults of [BatchOptions]; Size 1 turns batching off.
+	Batch *BatchOptions
 }
 
 // The default time limits of a [Server] and a [Client].
@@ -182,6 +188,26 @@ func LoopbackOnly(u *url.URL) bool {
 //
 // Mount it at the root of an http.Server, or under a prefix with
 // http.StripPrefix. A Server is safe for concurrent use.
+//
+// When the transform is an [insitu.BatchTransform], the server groups the
+// requests that arrive together, on one connection or many and over every
+// transport, into TransformBatch calls bounded by [ServerOptions.Batch];
+// the protocol is the same. Only requests whose input can be read again
+// are grouped: a local file and a source URL (fetched as the batch call
+// first reads it). An input that travels with its request (an hpush body,
+// WebSocket DATA frames) could not be given again if its batch failed,
+// and is transformed alone, as by any transform. A request waits up to
+// Batch.Wait for company, holding no transform slot; a batch of two or
+// more takes one slot for all of them (so MaxConcurrent bounds the calls
+// in flight, not the objects), a lone request is transformed alone as
+// before. When TransformBatch returns, its slot is free and each request
+// sends its own output on (to its client, or to its direct-put
+// destination), whole or failed as with Transform. When it fails (or
+// panics), each request of the batch is transformed alone with Transform,
+// each in a slot of its own, so that exactly the bad inputs fail, each
+// with its own error. Each request keeps its own deadline: one that ends,
+// or whose client goes, while it waits or while its batch runs leaves it,
+// and the batch call is canceled once every request of it has left.
 type Server struct {
 	t      insitu.Transform
 	opts   ServerOptions
@@ -199,6 +225,7 @@ type Server struct {
 	closing  bool
 	inflight sync.WaitGroup
 	conns    map[*wsServerConn]struct{}
+	batch    *batcher // nil: no batching
 
 	// onObject, when set (by tests), is called as each object's work
 	// begins, before it waits for its input or a slot.
@@ -209,7 +236,7 @@ type Server struct {
 // defaults each field documents). It fails with [insitu.InvalidArgument]
 // when t is nil, when a root in opts.Roots does not resolve to a
 // directory it can open (it does not exist, say) or when a limit is
-// negative.
+// negative (Batch's included).
 func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	if t == nil {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: nil transform")
@@ -228,6 +255,9 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: IOTimeout %v is negative", o.IOTimeout)
 	case o.IdleTimeout < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "transport.NewServer: IdleTimeout %v is negative", o.IdleTimeout)
+	}
+	if err := o.Batch.validate(); err != nil {
+		return nil, err
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
@@ -282,6 +312,11 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	}
 	s.sem = make(chan struct{}, o.MaxConcurrent)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if bt, ok := t.(insitu.BatchTransform); ok {
+		if b := o.Batch.resolved(); b.Size > 1 {
+			s.batch = newBatcher(s, bt, b)
+		}
+	}
 
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /health", s.handleHealth)
@@ -327,6 +362,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	select {
 	case <-drained:
+		if s.batch != nil {
+			s.batch.wg.Wait() // the gatherers and batch calls, past their last request
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.cancel()
@@ -473,6 +511,7 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 		Object: insitu.Object{Name: name, Size: req.Size, Owner: req.Owner},
 		Args:   req.Args,
 	}
+	var file *localFile
 	switch {
 	case req.Path != "":
 		// Opened once, confined and without blocking; the transform gets
@@ -483,10 +522,26 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 			return fail(err)
 		}
 		defer f.Close()
-		in.Size, in.Path, body = f.size, f.path, f
+		in.Size, in.Path, body, file = f.size, f.path, f, f
 	}
 	if max := s.opts.MaxObjectSize; max > 0 && in.Size > max {
 		return fail(insitu.Errorf(insitu.TooLarge, "the input is %d bytes, over the server's limit of %d", in.Size, max))
+	}
+	if s.batch != nil && !req.hasBody() {
+		// An input that can be read again: it goes in a batch, and is
+		// transformed alone below only if that is what the batch says.
+		res, alone, err := s.batch.serve(ctx, req, in, file, out)
+		if !alone {
+			if err != nil {
+				return fail(err)
+			}
+			return res, nil
+		}
+		if file != nil {
+			if _, err := file.f.Seek(0, io.SeekStart); err != nil {
+				return fail(fserr.Wrap(name, err))
+			}
+		}
 	}
 	if r, ok := body.(readier); ok {
 		if err := r.ready(readyBytes); err != nil {
