@@ -111,7 +111,7 @@ func newBatchRig(t *testing.T, batch *BatchOptions, input map[string]string) *ba
 	}
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		v, ok := input[strings.TrimPrefix(req.URL.Path, "/")]
-		if !ok {
+		if !ok || v == "missing" {
 			http.NotFound(w, req)
 			return
 		}
@@ -238,13 +238,17 @@ func TestBatchGroups(t *testing.T) {
 	}
 }
 
-// TestBatchBadInput: a batch that fails (or panics) is done again one
-// object at a time, so that only the bad object fails, with its own code,
-// and the others get their bytes.
+// TestBatchBadInput: a batch that fails (an input the transform refuses,
+// a source that has not the object) or panics is done again one object at
+// a time, so that only the bad object fails, with its own code, and the
+// others get their bytes.
 func TestBatchBadInput(t *testing.T) {
 	t.Parallel()
 	for _, m := range batchModes {
-		for _, bad := range []string{"bad", "panic"} {
+		for _, bad := range []string{"bad", "panic", "missing"} {
+			if bad == "missing" && !m.source {
+				continue
+			}
 			t.Run(m.name+", "+bad, func(t *testing.T) {
 				t.Parallel()
 				input, keys := inputs(6, map[int]string{3: bad})
@@ -252,15 +256,42 @@ func TestBatchBadInput(t *testing.T) {
 				c := r.dial(m.mode, m.source, DialOptions{})
 				got := r.transformAll(testCtx(t), c, keys)
 				fails := map[string]insitu.Code{}
-				if bad == "bad" {
+				switch bad {
+				case "bad":
 					fails[keys[3]] = insitu.InvalidArgument
+				case "missing":
+					fails[keys[3]] = insitu.NotFound
 				}
 				r.check(m.name, got, fails)
-				if sizes := r.tr.batchSizes(); !slices.Equal(sizes, []int{6}) || r.tr.alone.Load() != 6 {
-					t.Errorf("%s: batches of %v and %d alone; want one of 6, then 6 alone", m.name, sizes, r.tr.alone.Load())
+				alone := int32(6)
+				if bad == "missing" {
+					alone = 5 // the missing one fails at its fetch
+				}
+				if sizes := r.tr.batchSizes(); !slices.Equal(sizes, []int{6}) || r.tr.alone.Load() != alone {
+					t.Errorf("%s: batches of %v and %d alone; want one of 6, then %d alone", m.name, sizes, r.tr.alone.Load(), alone)
 				}
 			})
 		}
+	}
+}
+
+// TestBatchOneSlot: a batch takes one transform slot for all its
+// requests, which hold none while they wait for it: with one slot,
+// batches still fill up.
+func TestBatchOneSlot(t *testing.T) {
+	t.Parallel()
+	input, keys := inputs(8, nil)
+	r := &batchRig{t: t, root: t.TempDir(), tr: &upperBatch{}, input: input}
+	for k, v := range input {
+		if err := os.WriteFile(filepath.Join(r.root, k), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.s, r.base = startServer(t, r.tr, &ServerOptions{MaxConcurrent: 1, Roots: []string{r.root}, Batch: &BatchOptions{Size: 4, Wait: 10 * time.Second}})
+	got := r.transformAll(testCtx(t), r.dial(WS, false, DialOptions{}), keys)
+	r.check("one slot", got, nil)
+	if sizes := r.tr.batchSizes(); !slices.Equal(sizes, []int{4, 4}) {
+		t.Errorf("batches of %v; want two of 4", sizes)
 	}
 }
 

@@ -28,7 +28,8 @@ type ServerOptions struct {
 	// running). A request takes a slot only once its work can start: a
 	// local file once opened, an input that travels once its first 64 KiB
 	// (or all of it, when shorter) arrived, a source URL at once; so a
-	// client whose input is slow to come holds no slot. Default:
+	// client whose input is slow to come holds no slot. A batch call (see
+	// Batch) takes one slot for all of its objects. Default:
 	// 4 × GOMAXPROCS.
 	MaxConcurrent int
 	// MaxObjectSize bounds an input's length in bytes; a longer one fails
