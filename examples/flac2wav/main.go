@@ -68,6 +68,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -87,6 +88,7 @@ type config struct {
 	samples         int
 	channels, rate  int
 	workers         int
+	batch           int
 	timeout         time.Duration
 	skipExisting    bool
 	continueOnError bool
@@ -153,6 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	progress := pipeline.AutoProgress(stderr, logEvery)
 	report, runErr := pipeline.Run(ctx, src, toWAV, dst, &pipeline.Options{
 		Workers:         cfg.workers,
+		Batch:           cfg.batchOptions(),
 		Rename:          pipeline.ReplaceExt(".flac", ".wav"),
 		Args:            cfg.args(),
 		Timeout:         cfg.timeout,
@@ -211,6 +214,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.channels, "ac", 2, "output channels")
 	fs.IntVar(&c.rate, "ar", 44100, "output sample rate in Hz")
 	fs.IntVar(&c.workers, "workers", 0, "files converted at once (default: the number of CPUs)")
+	fs.IntVar(&c.batch, "batch", pipeline.DefaultBatchSize, "files converted by one ffmpeg process, whose start costs more than a short file (1: a process per file)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "time limit per file, e.g. 30s (default: none)")
 	fs.BoolVar(&c.skipExisting, "skip-existing", false, "do not convert files whose .wav already exists")
 	fs.BoolVar(&c.continueOnError, "continue-on-error", false, "convert the other files when one fails, instead of stopping")
@@ -239,6 +243,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = ffmpeg.CheckArgs(c.args()).Error()
 	case c.workers < 0:
 		bad = "-workers must not be negative"
+	case c.batch < 1 || c.batch > cluster.MaxBatchSize:
+		bad = fmt.Sprintf("-batch must be 1 to %d", cluster.MaxBatchSize)
 	case c.timeout < 0:
 		bad = "-timeout must not be negative"
 	case c.dst != "" && (set["mode"] || set["transport"] || set["fqn"] || set["direct-put"] || set["backend"]):
@@ -256,4 +262,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New(bad)
 	}
 	return c, nil
+}
+
+// batchOptions are the runner's batch bounds for the -batch flag.
+func (c *config) batchOptions() *pipeline.BatchOptions {
+	return &pipeline.BatchOptions{Size: c.batch}
 }

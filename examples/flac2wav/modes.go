@@ -119,6 +119,7 @@ func (c *config) jobSpec() cluster.JobSpec {
 		Rename:          &cluster.RenameExt{From: ".flac", To: ".wav"},
 		Args:            c.args(),
 		Workers:         c.workers,
+		BatchSize:       c.batch,
 		Timeout:         cluster.Duration(c.timeout),
 		SkipExisting:    c.skipExisting,
 		ContinueOnError: c.continueOnError,
@@ -173,6 +174,7 @@ func runRemote(ctx context.Context, c *nodetest.Cluster, cfg config, toWAV insit
 	}
 	return pipeline.Run(ctx, src, t, dst, &pipeline.Options{
 		Workers: cfg.workers,
+		Batch:   cfg.batchOptions(),
 		Args:    cfg.args(),
 		Rename: func(n insitu.Name) (insitu.Name, error) {
 			out, err := rename(n)

@@ -296,6 +296,7 @@ func runOnSeaweedFS(ctx context.Context, client *seaweedfs.Client, next map[stri
 	}
 	return pipeline.Run(ctx, src, t, dst, &pipeline.Options{
 		Workers:          cfg.workers,
+		Batch:            cfg.batchOptions(),
 		Args:             cfg.args(),
 		Rename:           rename,
 		DirectPut:        cfg.directPut,
