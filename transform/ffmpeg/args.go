@@ -1,7 +1,6 @@
 package ffmpeg
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,13 +42,6 @@ func (a Arg) String() string {
 
 // names returns the spellings of a.
 func (a Arg) names() []string { return append([]string{a.Name}, a.Aliases...) }
-
-// output is the shape of the WAV a transcoder writes.
-type output struct {
-	channels   int
-	sampleRate int
-	codec      string
-}
 
 // codecInfo is a WAV sample encoding: its ffmpeg codec name, the
 // -sample_fmt name of the same encoding ("" for none), and the format tag
@@ -179,18 +171,31 @@ func AllowedArgs() []Arg {
 // range, a missing value, an option given twice, a control character
 // (newline, NUL, …), or a string longer than [MaxArgsLen] bytes.
 func CheckArgs(args string) error {
-	_, err := parseArgs(args, defaultOutput(), AllowedArgs())
+	_, err := parseArgs(args, defaultOutput(), wavArgs(AllowedArgs()))
 	return err
 }
 
-// defaultOutput is the output of a transcoder with the default options.
+// defaultOutput is the output of a WAV transcoder with the default options.
 func defaultOutput() output {
-	return output{channels: 2, sampleRate: 44100, codec: "pcm_s16le"}
+	return output{format: "wav", channels: 2, sampleRate: 44100, codec: "pcm_s16le"}
+}
+
+// allowList is what an args string may set.
+type allowList struct {
+	allow []Arg  // the options it may pass
+	all   []Arg  // every option of the output's format, a superset of allow
+	opts  string // the options type whose AllowArgs chose allow among all
+}
+
+// wavArgs is the allow-list of a WAV transcoder that allows allow.
+func wavArgs(allow []Arg) allowList {
+	return allowList{allow: allow, all: AllowedArgs(), opts: "WAVOptions"}
 }
 
 // parseArgs applies the options in args to o, accepting only those of
-// allow, and returns the result; see [CheckArgs].
-func parseArgs(args string, o output, allow []Arg) (output, error) {
+// l.allow, and returns the result; see [CheckArgs].
+func parseArgs(args string, o output, l allowList) (output, error) {
+	allow := l.allow
 	if len(args) > MaxArgsLen {
 		return o, argsError("args are %d bytes long; at most %d", len(args), MaxArgsLen)
 	}
@@ -205,7 +210,7 @@ func parseArgs(args string, o output, allow []Arg) (output, error) {
 		w := words[i]
 		a, ok := findArg(allow, w)
 		if !ok {
-			return o, argsError("%s is not an allowed option%s; allowed: %s", quote(w), notAllowedWhy(w), allowedNames(allow))
+			return o, argsError("%s is not an allowed option%s; allowed: %s", quote(w), notAllowedWhy(w, l), allowedNames(allow))
 		}
 		if by, dup := seen[a.sets]; dup {
 			if by == w {
@@ -237,9 +242,9 @@ func findArg(allow []Arg, name string) (Arg, bool) {
 
 // notAllowedWhy adds a hint to the error for a word that is not an allowed
 // option.
-func notAllowedWhy(w string) string {
-	if _, known := findArg(AllowedArgs(), w); known {
-		return " here (this transcoder's WAVOptions.AllowArgs leave it out)"
+func notAllowedWhy(w string, l allowList) string {
+	if _, known := findArg(l.all, w); known {
+		return " here (this transcoder's " + l.opts + ".AllowArgs leave it out)"
 	}
 	if !strings.HasPrefix(w, "-") || w == "-" {
 		return " (args name no input, output, URL or filter, only options)"
@@ -323,18 +328,4 @@ func quote(w string) string {
 
 func argsError(format string, a ...any) error {
 	return insitu.Errorf(insitu.InvalidArgument, "ffmpeg: args: "+format, a...)
-}
-
-// args returns the ffmpeg arguments that give the output o.
-func (o output) args() []string {
-	return []string{
-		"-ac", strconv.Itoa(o.channels),
-		"-ar", strconv.Itoa(o.sampleRate),
-		"-c:a", o.codec,
-	}
-}
-
-// String describes o for errors, such as "pcm_s16le, 2 ch, 44100 Hz".
-func (o output) String() string {
-	return fmt.Sprintf("%s, %d ch, %d Hz", o.codec, o.channels, o.sampleRate)
 }

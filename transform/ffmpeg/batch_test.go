@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -251,6 +252,49 @@ func TestBatchedRunFailsOnlyTheCorruptFile(t *testing.T) {
 	}
 	if len(names) != 19 || !slices.IsSorted(names) {
 		t.Errorf("checked %d outputs", len(names))
+	}
+	emptyDir(t, tmp)
+}
+
+// twoStreams writes a Matroska file with two audio streams, a mono 440 Hz
+// tone first and a stereo 880 Hz tone second marked as the default, and
+// returns its path.
+func twoStreams(t *testing.T) string {
+	t.Helper()
+	bin := requireFFmpeg(t)
+	p := filepath.Join(t.TempDir(), "two-streams.mka")
+	cmd := exec.CommandContext(t.Context(), bin, "-nostdin", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "sine=frequency=440:duration=1:sample_rate=44100",
+		"-f", "lavfi", "-i", "sine=frequency=880:duration=1:sample_rate=44100",
+		"-filter_complex", "[1:a]pan=stereo|c0=c0|c1=c0[s]",
+		"-map", "0:a", "-map", "[s]", "-c:a", "pcm_s16le", "-disposition:a:0", "0", "-disposition:a:1", "default", p)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return p
+}
+
+// TestManyStreamsSameAloneAndBatched: of an input with several audio
+// streams, an object alone and in a batch both take the first, so their
+// outputs are the same bytes (ffmpeg's own choice, without -map, is the
+// stream marked as the default, here the second).
+func TestManyStreamsSameAloneAndBatched(t *testing.T) {
+	w, tmp := newWAV(t, 2, 44100)
+	p := twoStreams(t)
+	in := func() *insitu.Input {
+		return &insitu.Input{Object: insitu.Object{Name: insitu.Name{Key: "two.mka"}, Path: p}}
+	}
+	var alone bytes.Buffer
+	if err := w.Transform(t.Context(), in(), &alone); err != nil {
+		t.Fatal(err)
+	}
+	outs, err := w.TransformBatch(t.Context(), []*insitu.Input{input(t, "test-audio-flac.flac", true), in()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, outs[0])
+	if got := readAll(t, outs[1]); !bytes.Equal(got, alone.Bytes()) || len(got) < 1000 {
+		t.Errorf("batched output of %d bytes differs from the %d bytes made alone", len(got), alone.Len())
 	}
 	emptyDir(t, tmp)
 }
