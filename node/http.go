@@ -181,6 +181,16 @@ func (n *Node) serveObject(w http.ResponseWriter, r *http.Request, m *locality.M
 }
 
 func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map, name insitu.Name) {
+	q := r.URL.Query()
+	if q.Has("transform") || q.Has("args") {
+		rc, err := n.parseReadChain(q.Get("transform"), q.Get("args"))
+		if err != nil {
+			n.writeError(w, r, insitu.WithName(err, name))
+			return
+		}
+		n.serveTransformedGet(w, r, m, name, rc)
+		return
+	}
 	f, obj, err := n.open(r.Context(), m, name)
 	if err != nil {
 		n.writeError(w, r, err)
