@@ -22,15 +22,17 @@ import (
 	"github.com/insitu-data/insitu/source"
 	"github.com/insitu-data/insitu/transform/ffmpeg"
 	"github.com/insitu-data/insitu/transform/ffmpeg/ffmpegtest"
+	"github.com/insitu-data/insitu/transport"
 	"github.com/minio/minio-go/v7"
 	"github.com/sourcegraph/conc/pool"
 )
 
 // The buckets and the transform name the benchmark uses.
 const (
-	srcBucket     = "flac"
-	transformName = "wav"
-	seedWorkers   = 8 // uploads in flight while filling the stores (not measured)
+	srcBucket          = "flac"
+	transformName      = "wav"       // one ffmpeg process per object
+	batchTransformName = "wav-batch" // one ffmpeg process per batch of objects
+	seedWorkers        = 8           // uploads in flight while filling the stores (not measured)
 )
 
 // rename is the outputs' naming: a.flac → a.wav.
@@ -53,14 +55,19 @@ type bench struct {
 
 	inputs     []input
 	inputBytes int64
-	want       map[string]bool  // the output keys every run must produce
-	wavT       *ffmpeg.WAV      // the floor runs its Command
-	transform  insitu.Transform // wavT within -ffmpeg-slots: what the other configurations run
+	want       map[string]bool       // the output keys every run must produce
+	wavT       *ffmpeg.WAV           // the floor runs its Command
+	transform  insitu.Transform      // wavT within -ffmpeg-slots, one object per call: what the other configurations run
+	batchT     insitu.BatchTransform // wavT within -ffmpeg-slots, taking batches: what the batched configurations run
 	cluster    *nodetest.Cluster
-	s3         *s3test.Server
-	sw         *swStore // nil unless a SeaweedFS row is measured
-	configs    []*config
-	machine    machine
+	// batchCluster is a second embedded cluster, of the same inputs,
+	// whose transform servers take batches (the batched sidecar and
+	// remote rows); nil unless such a row is measured.
+	batchCluster *nodetest.Cluster
+	s3           *s3test.Server
+	sw           *swStore // nil unless a SeaweedFS row is measured
+	configs      []*config
+	machine      machine
 }
 
 // newBench prepares everything the runs need, none of it measured. It
@@ -101,11 +108,12 @@ func newBench(ctx context.Context, o options, stdout io.Writer) (*bench, error) 
 		return b, err
 	}
 	b.transform = limit(b.wavT, o.slots)
+	b.batchT = limitBatch(b.wavT, o.slots)
 
 	start := time.Now()
 	b.cluster, err = nodetest.Start(ctx, o.nodes, &nodetest.Options{
 		Dir:        filepath.Join(b.work, "cluster"),
-		Transforms: map[string]insitu.Transform{transformName: b.transform},
+		Transforms: map[string]insitu.Transform{transformName: b.transform, batchTransformName: b.batchT},
 		Sidecar:    b.transform,
 	})
 	if err != nil {
@@ -123,6 +131,31 @@ func newBench(ctx context.Context, o options, stdout io.Writer) (*bench, error) 
 		return b, fmt.Errorf("filling the cluster: %w", err)
 	}
 	fmt.Fprintf(b.log, "started a %d-node cluster in %s and stored the inputs (%v)\n", o.nodes, b.cluster.Dir(), time.Since(start).Round(time.Millisecond))
+
+	if b.wantsBatchCluster() {
+		start = time.Now()
+		b.batchCluster, err = nodetest.Start(ctx, o.nodes, &nodetest.Options{
+			Dir:            filepath.Join(b.work, "cluster-batched"),
+			Sidecar:        b.batchT,
+			SidecarOptions: &transport.ServerOptions{Batch: &transport.BatchOptions{Size: o.batch}},
+		})
+		if err != nil {
+			return b, fmt.Errorf("starting the cluster of the batched transform servers: %w", err)
+		}
+		if err := b.seed(ctx, func(ctx context.Context, in input) error {
+			f, err := os.Open(in.path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = b.batchCluster.Put(ctx, insitu.Name{Bucket: srcBucket, Key: in.key}, f, in.size)
+			return err
+		}); err != nil {
+			return b, fmt.Errorf("filling the cluster of the batched transform servers: %w", err)
+		}
+		fmt.Fprintf(b.log, "started a %d-node cluster whose transform servers take batches of %d in %s and stored the inputs (%v)\n",
+			o.nodes, o.batch, b.batchCluster.Dir(), time.Since(start).Round(time.Millisecond))
+	}
 
 	if o.baseline {
 		start = time.Now()
@@ -224,6 +257,9 @@ func (b *bench) close() {
 	if b.cluster != nil {
 		b.cluster.Close()
 	}
+	if b.batchCluster != nil {
+		b.batchCluster.Close()
+	}
 	if b.s3 != nil {
 		b.s3.Close()
 	}
@@ -252,7 +288,7 @@ func (b *bench) measure(ctx context.Context) (*results, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var ref map[string]uint64 // the floor's outputs, by key: the checksums every run must match
+	var ref map[string]uint64 // the (per-file) floor's outputs, by key: the checksums every run must match
 	seq := 0
 	for round := 1; round <= b.o.repeat; round++ {
 		// Odd rounds run the configurations in order, even ones backwards,

@@ -53,3 +53,33 @@ func (r *releasingWriter) Write(p []byte) (int, error) {
 	r.release()
 	return r.w.Write(p)
 }
+
+// batchSlots is slots for a transform that takes batches: a batch is one
+// ffmpeg process, so it takes one slot, for the whole TransformBatch call
+// (ffmpeg.WAV returns a batch's outputs only once its process has exited
+// and each output is staged, so the outputs are stored outside the slot).
+// An object transformed alone (a batch of one, or a failed batch's
+// objects one by one) takes a slot as with limit.
+type batchSlots struct {
+	*slots
+	b insitu.BatchTransform
+}
+
+// limitBatch is limit for a transform that takes batches; the result
+// takes batches too.
+func limitBatch(t insitu.BatchTransform, n int) insitu.BatchTransform {
+	if n <= 0 {
+		return t
+	}
+	return batchSlots{slots: &slots{t: t, sem: make(chan struct{}, n)}, b: t}
+}
+
+func (s batchSlots) TransformBatch(ctx context.Context, ins []*insitu.Input) ([]io.ReadCloser, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	return s.b.TransformBatch(ctx, ins)
+}

@@ -12,12 +12,18 @@
 //   - the floor: ffmpeg run directly on the local files, one process per
 //     file, as many at once as there are CPUs, with the very arguments of
 //     the transform (ffmpeg.WAV.Command);
+//   - the batched floor: ffmpeg run directly on the local files, one
+//     process per -batch files, as many processes at once as there are
+//     CPUs, with the same arguments (ffmpeg.WAV.BatchCommand);
 //   - the client-side baseline: the files in a real S3 server (versitygw
-//     on 127.0.0.1), listed, fetched, transcoded here and stored back,
-//     24 objects in flight (ClientSide in baseline.go);
+//     on 127.0.0.1), listed, fetched, transcoded here one ffmpeg process
+//     per object and stored back, 24 objects in flight (ClientSide in
+//     baseline.go), and the same with the transform taking batches of
+//     -batch objects, one ffmpeg process per batch;
 //   - insitu on an embedded 3-node cluster, in every configuration of
 //     mode × transport × local-file input × direct put that the library
-//     offers (see configs.go);
+//     offers, one ffmpeg process per object, and the configurations that
+//     can hand ffmpeg batches of -batch objects doing so (see configs.go);
 //   - on SeaweedFS (a master, -nodes volume servers, a filer and the S3
 //     gateway, weed processes on 127.0.0.1, the inputs spread over the
 //     volume servers; -seaweedfs=false leaves it out): insitu's remote
@@ -28,7 +34,8 @@
 // Every run must produce one valid WAV per input, byte for byte the WAV the
 // floor produced; the outputs are checked after each run, outside the
 // timing, and removed. The table, sorted by the median time, gives per
-// configuration the seconds, objects/s, the ratio to the floor, the speedup
+// configuration the seconds, objects/s, the ratios to the floor and to the
+// batched floor, the speedup
 // over the client-side baseline, the peak RSS of this process while that
 // configuration ran (the resident size from /proc/self/statm, sampled
 // every 50ms; the ffmpeg processes, versitygw and weed are other
@@ -54,6 +61,9 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/pipeline"
 )
 
 func main() {
@@ -76,6 +86,7 @@ type options struct {
 	nodeWorkers    int
 	slots          int
 	baseWorkers    int
+	batch          int
 	baseline       bool
 	seaweedfs      bool
 	only           *regexp.Regexp
@@ -107,12 +118,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.work, "work", "", "working directory for clips, stores and outputs (default: a temporary directory, removed at exit)")
 	fs.IntVar(&o.nodes, "nodes", 3, "nodes of the embedded cluster")
 	fs.IntVar(&o.nodeWorkers, "node-workers", 0, "objects in flight per node in insitu jobs (default: the runner's, GOMAXPROCS)")
-	fs.IntVar(&o.slots, "ffmpeg-slots", runtime.NumCPU(), "most ffmpeg processes at once in every configuration but the floor (which runs one per CPU), across all nodes; 0: no bound, each runner's workers decide")
+	fs.IntVar(&o.slots, "ffmpeg-slots", runtime.NumCPU(), "most ffmpeg processes at once in every configuration but the floors (which run one per CPU), across all nodes; 0: no bound, each runner's workers decide")
 	fs.IntVar(&o.baseWorkers, "baseline-workers", 24, "objects in flight in the client-side baseline")
+	fs.IntVar(&o.batch, "batch", pipeline.DefaultBatchSize, fmt.Sprintf("objects per ffmpeg process in the batched floor and the batched configurations (1 to %d)", cluster.MaxBatchSize))
 	fs.BoolVar(&o.baseline, "baseline", true, "measure the client-side baseline (needs versitygw)")
 	fs.BoolVar(&o.seaweedfs, "seaweedfs", true, "measure on SeaweedFS too (needs weed): remote mode next to its volume servers, and the client-side\n"+
 		"baseline through its S3 gateway")
-	fs.StringVar(&only, "only", "", "measure only the configurations whose name matches this regular expression (the floor always runs)")
+	fs.StringVar(&only, "only", "", "measure only the configurations whose name matches this regular expression (the floors always run)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	fs.BoolVar(&o.quiet, "q", false, "print only the table")
 	fs.StringVar(&o.table, "table", "", "print the table of a file written with -json, and measure nothing")
@@ -141,6 +153,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		bad = "-ffmpeg-slots must not be negative"
 	case o.baseWorkers < 1:
 		bad = "-baseline-workers must be at least 1"
+	case o.batch < 1 || o.batch > cluster.MaxBatchSize:
+		bad = fmt.Sprintf("-batch must be 1 to %d", cluster.MaxBatchSize)
 	}
 	if bad == "" && only != "" {
 		re, err := regexp.Compile(only)

@@ -82,7 +82,7 @@ func TestSmoke(t *testing.T) {
 		if r.Error != "" {
 			t.Errorf("%s: %s", r.Config, r.Error)
 		}
-		if len(r.Runs) != 1 || r.Seconds <= 0 || r.ObjectsPerSecond <= 0 || r.RatioToFloor <= 0 || r.SpeedupOverBaseline <= 0 {
+		if len(r.Runs) != 1 || r.Seconds <= 0 || r.ObjectsPerSecond <= 0 || r.RatioToFloor <= 0 || r.RatioToBatchedFloor <= 0 || r.SpeedupOverBaseline <= 0 {
 			t.Errorf("%s: incomplete row %+v", r.Config, r)
 		}
 		if !strings.Contains(stdout, r.Config) {
@@ -92,10 +92,23 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: peak RSS %d", r.Config, r.PeakRSS)
 		}
 	}
-	if modes["floor"] != 1 || modes["client-side"] != 1 || modes["embedded"] != 1 || modes["sidecar"] != 12 || modes["remote"] != 12 ||
+	if modes["floor"] != 1 || modes["floor-batched"] != 1 || modes["client-side"] != 2 || modes["embedded"] != 2 || modes["sidecar"] != 16 || modes["remote"] != 14 ||
 		modes["seaweedfs-remote"] != 3 || modes["seaweedfs-client-side"] != 1 {
-		t.Errorf("rows by mode %v; want a floor, a client-side baseline, the embedded mode, 12 sidecar and 12 remote configurations, "+
-			"and on SeaweedFS 3 remote configurations and a client-side baseline", modes)
+		t.Errorf("rows by mode %v; want the two floors, the client-side baseline per file and batched, the embedded mode per file and batched, "+
+			"12 sidecar and 12 remote configurations per file and 4 and 2 batched, and on SeaweedFS 3 remote configurations and a client-side baseline", modes)
+	}
+	// The batched rows are the ones named so, and only they.
+	batched := 0
+	for _, r := range res.Rows {
+		if named := strings.Contains(r.Config, "batch"); named != (r.Batch == 16) || (r.Batch != 0 && r.Batch != 16) {
+			t.Errorf("%s: batch %d", r.Config, r.Batch)
+		}
+		if r.Batch > 0 {
+			batched++
+		}
+	}
+	if batched != 9 || res.Settings.BatchSize != 16 {
+		t.Errorf("%d batched rows, batch size %d; want 9 (the floor, the client-side baseline, embedded, 4 sidecar, 2 remote) and 16", batched, res.Settings.BatchSize)
 	}
 	// -table prints the same table from the file.
 	var again bytes.Buffer
@@ -105,19 +118,21 @@ func TestSmoke(t *testing.T) {
 	if i := strings.Index(stdout, "\n6 objects"); i < 0 || again.String() != stdout[i:] {
 		t.Errorf("-table printed\n%s\nwant the run's table\n%s", &again, stdout[max(i, 0):])
 	}
-	if want := 2 + len((&bench{}).clusterConfigs()) + len((&bench{}).seaweedfsConfigs()); len(res.Rows) != want {
+	if want := 4 + len((&bench{}).clusterConfigs()) + len((&bench{}).seaweedfsConfigs()); len(res.Rows) != want {
 		t.Errorf("%d rows, want %d", len(res.Rows), want)
 	}
 	// Each run's outputs were checked and then removed: nothing is left
 	// behind in the stores but the inputs.
-	for _, n := range []string{"n1", "n2", "n3"} {
-		ents, err := os.ReadDir(filepath.Join(work, "cluster", n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			if e.Name() != srcBucket {
-				t.Errorf("node %s still holds %s", n, e.Name())
+	for _, c := range []string{"cluster", "cluster-batched"} {
+		for _, n := range []string{"n1", "n2", "n3"} {
+			ents, err := os.ReadDir(filepath.Join(work, c, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				if e.Name() != srcBucket {
+					t.Errorf("node %s of %s still holds %s", n, c, e.Name())
+				}
 			}
 		}
 	}
@@ -163,7 +178,7 @@ func TestSource(t *testing.T) {
 	}
 	jsonFile := filepath.Join(t.TempDir(), "out.json")
 	status, stdout, _ := runMain(t, "-src", src, "-repeat", "1", "-ac", "2", "-ar", "22050", "-work", t.TempDir(), "-json", jsonFile,
-		"-only", "^(client-side|embedded|sidecar/hpull bytes put-via-runner|remote/ws local-file direct-put)")
+		"-only", "^(client-side|embedded|sidecar/hpull bytes put-via-runner$|remote/ws local-file direct-put$)")
 	if status != 0 {
 		t.Fatalf("status %d, want 0", status)
 	}
@@ -174,8 +189,8 @@ func TestSource(t *testing.T) {
 	if res.Objects != 3 || res.InputBytes != 3*int64(len(flac)) {
 		t.Errorf("objects %d, input bytes %d; want 3 and %d", res.Objects, res.InputBytes, 3*len(flac))
 	}
-	if len(res.Rows) != 5 {
-		t.Errorf("%d rows, want 5 (-only)", len(res.Rows))
+	if len(res.Rows) != 8 {
+		t.Errorf("%d rows, want 8 (-only, the two floors, and each of client-side and embedded per file and batched)", len(res.Rows))
 	}
 	for _, r := range res.Rows {
 		if r.Error != "" {
@@ -195,6 +210,8 @@ func TestFlags(t *testing.T) {
 		{"-node-workers", "-1"},
 		{"-ffmpeg-slots", "-1"},
 		{"-baseline-workers", "0"},
+		{"-batch", "0"},
+		{"-batch", "257"},
 		{"-only", "("},
 		{"extra"},
 	} {
@@ -399,5 +416,88 @@ func TestMissingWeed(t *testing.T) {
 		if status, _, _ := runMain(t, args...); status != 0 {
 			t.Errorf("%v: status %d, want 0", args, status)
 		}
+	}
+}
+
+// batchOf is a BatchTransform for TestBatchSlots: each batch call runs
+// batch, each single call single.
+type batchOf struct {
+	single func() error
+	batch  func(n int) error
+}
+
+func (b batchOf) Transform(context.Context, *insitu.Input, io.Writer) error { return b.single() }
+
+func (b batchOf) TransformBatch(_ context.Context, ins []*insitu.Input) ([]io.ReadCloser, error) {
+	if err := b.batch(len(ins)); err != nil {
+		return nil, err
+	}
+	outs := make([]io.ReadCloser, len(ins))
+	for i := range outs {
+		outs[i] = io.NopCloser(strings.NewReader("out"))
+	}
+	return outs, nil
+}
+
+// TestBatchSlots: a batch takes one slot for its whole call, as a single
+// object does, and the limited transform still takes batches.
+func TestBatchSlots(t *testing.T) {
+	const n = 2
+	var running, peak atomic.Int32
+	entered := make(chan struct{}, 3*n)
+	proceed := make(chan struct{})
+	enter := func() error {
+		v := running.Add(1)
+		defer running.Add(-1)
+		for {
+			p := peak.Load()
+			if v <= p || peak.CompareAndSwap(p, v) {
+				break
+			}
+		}
+		entered <- struct{}{}
+		<-proceed
+		return nil
+	}
+	inner := batchOf{single: enter, batch: func(int) error { return enter() }}
+	lim := limitBatch(inner, n)
+	if _, ok := any(lim).(insitu.BatchTransform); !ok {
+		t.Fatal("the limited transform does not take batches")
+	}
+	ins := []*insitu.Input{{}, {}, {}}
+	var wg sync.WaitGroup
+	for i := range 3 * n {
+		wg.Go(func() {
+			var err error
+			if i%3 == 0 {
+				err = lim.Transform(t.Context(), &insitu.Input{}, io.Discard)
+			} else {
+				var outs []io.ReadCloser
+				outs, err = lim.TransformBatch(t.Context(), ins)
+				if len(outs) != len(ins) && err == nil {
+					err = errors.New("wrong number of outputs")
+				}
+				for _, o := range outs {
+					o.Close()
+				}
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range n {
+		<-entered // n calls hold their slots
+	}
+	if r := running.Load(); r != n {
+		t.Errorf("%d calls running with %d slots", r, n)
+	}
+	close(proceed)
+	wg.Wait()
+	if p := peak.Load(); p != n {
+		t.Errorf("%d calls ran at once, want %d", p, n)
+	}
+	if _, wrapped := limitBatch(inner, 0).(batchSlots); wrapped {
+		t.Error("limitBatch 0 wraps the transform")
 	}
 }

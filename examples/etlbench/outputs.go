@@ -124,17 +124,19 @@ func (o dirOutputs) remove(_ context.Context, dst string) error {
 	return os.RemoveAll(filepath.Join(o.root, dst))
 }
 
-// clusterOutputs are insitu's: the bucket dst of the embedded cluster,
-// read straight from the nodes' stores (<node dir>/<bucket>/<key>), where
-// each output must be on the node that owns its name.
-type clusterOutputs struct{ c *nodetest.Cluster }
+// clusterOutputs are insitu's: the bucket dst of an embedded cluster (the
+// one c returns when the outputs are checked), read straight from the
+// nodes' stores (<node dir>/<bucket>/<key>), where each output must be on
+// the node that owns its name.
+type clusterOutputs struct{ c func() *nodetest.Cluster }
 
 func (clusterOutputs) prepare(context.Context, string) error { return nil }
 
 func (o clusterOutputs) check(ctx context.Context, dst string, spec wavSpec) (map[string]uint64, error) {
 	sums := map[string]uint64{}
-	m := o.c.Map()
-	for _, n := range o.c.Nodes() {
+	c := o.c()
+	m := c.Map()
+	for _, n := range c.Nodes() {
 		err := walkFiles(ctx, filepath.Join(n.Dir(), dst), func(key, path string) error {
 			name := insitu.Name{Bucket: dst, Key: key}
 			if owner := m.Owner(name); owner.ID != n.ID() {
@@ -159,7 +161,7 @@ func (o clusterOutputs) check(ctx context.Context, dst string, spec wavSpec) (ma
 
 func (o clusterOutputs) remove(_ context.Context, dst string) error {
 	var errs []error
-	for _, n := range o.c.Nodes() {
+	for _, n := range o.c().Nodes() {
 		errs = append(errs, os.RemoveAll(filepath.Join(n.Dir(), dst)))
 	}
 	return errors.Join(errs...)

@@ -67,7 +67,7 @@ func (b *bench) seaweedfsConfigs() []*config {
 // the embedded cluster.
 func (b *bench) swRemoteConfig(mode transport.Mode) *config {
 	c := &config{
-		name:      configName("seaweedfs-remote", mode.String(), false, true),
+		name:      configName("seaweedfs-remote", mode.String(), false, true, 0),
 		mode:      "seaweedfs-remote",
 		transport: mode.String(),
 		directPut: true,

@@ -41,6 +41,10 @@ type settings struct {
 	NodeWorkers     int `json:"node_workers"` // 0: the runner's default, GOMAXPROCS
 	FFmpegSlots     int `json:"ffmpeg_slots"` // 0: no bound
 	BaselineWorkers int `json:"baseline_workers"`
+	// BatchSize is the most objects per ffmpeg process in the batched
+	// floor and the batched rows (-batch); 0 in a file written before
+	// they existed.
+	BatchSize int `json:"batch_size,omitempty"`
 }
 
 // row is one configuration's line of the table.
@@ -50,13 +54,20 @@ type row struct {
 	Transport string `json:"transport,omitempty"`
 	LocalFile bool   `json:"local_file"`
 	DirectPut bool   `json:"direct_put"`
+	// Batch is the most objects per ffmpeg process; 0 (absent) for one
+	// process per object.
+	Batch int `json:"batch,omitempty"`
 	// Seconds is the median of Runs, the time of each run in seconds.
 	Seconds          float64   `json:"seconds"`
 	Runs             []float64 `json:"runs_seconds"`
 	ObjectsPerSecond float64   `json:"objects_per_second"`
-	// RatioToFloor is Seconds over the floor's; SpeedupOverBaseline the
-	// client-side baseline's Seconds over this row's (0 without a baseline).
+	// RatioToFloor is Seconds over the (per-file) floor's,
+	// RatioToBatchedFloor over the batched floor's (0 in a file written
+	// before it existed); SpeedupOverBaseline the client-side baseline's
+	// Seconds (one process per object) over this row's (0 without a
+	// baseline).
 	RatioToFloor        float64 `json:"ratio_to_floor"`
+	RatioToBatchedFloor float64 `json:"ratio_to_batched_floor,omitempty"`
 	SpeedupOverBaseline float64 `json:"speedup_over_client_side,omitempty"`
 	// CPU is the median CPU time of a run in seconds, in all: this
 	// process, the ffmpeg processes and the servers (versitygw and the
@@ -121,10 +132,10 @@ func describeMachine(ctx context.Context) machine {
 func (b *bench) results() *results {
 	res := &results{Machine: b.machine, Objects: len(b.inputs), InputBytes: b.inputBytes, Repeat: b.o.repeat,
 		Settings: settings{Channels: b.o.channels, SampleRate: b.o.rate, Nodes: b.o.nodes, NodeWorkers: b.o.nodeWorkers,
-			FFmpegSlots: b.o.slots, BaselineWorkers: b.o.baseWorkers}}
-	var floor, base float64
+			FFmpegSlots: b.o.slots, BaselineWorkers: b.o.baseWorkers, BatchSize: b.o.batch}}
+	var floor, batchedFloor, base float64
 	for _, c := range b.configs {
-		r := row{Config: c.name, Mode: c.mode, Transport: c.transport, LocalFile: c.localFile, DirectPut: c.directPut, PeakRSS: c.peakRSS}
+		r := row{Config: c.name, Mode: c.mode, Transport: c.transport, LocalFile: c.localFile, DirectPut: c.directPut, Batch: c.batch, PeakRSS: c.peakRSS}
 		if c.err != nil {
 			r.Error = c.err.Error()
 		}
@@ -150,8 +161,12 @@ func (b *bench) results() *results {
 			switch c.mode {
 			case "floor":
 				floor = r.Seconds
+			case "floor-batched":
+				batchedFloor = r.Seconds
 			case "client-side":
-				base = r.Seconds
+				if c.batch == 0 {
+					base = r.Seconds
+				}
 			}
 		}
 		res.Rows = append(res.Rows, r)
@@ -163,6 +178,9 @@ func (b *bench) results() *results {
 		}
 		if floor > 0 {
 			r.RatioToFloor = r.Seconds / floor
+		}
+		if batchedFloor > 0 {
+			r.RatioToBatchedFloor = r.Seconds / batchedFloor
 		}
 		if base > 0 {
 			r.SpeedupOverBaseline = base / r.Seconds
@@ -210,14 +228,18 @@ func printTable(w io.Writer, res *results) {
 	if st.FFmpegSlots > 0 {
 		slots = fmt.Sprint(st.FFmpegSlots)
 	}
-	fmt.Fprintf(w, "-ac %d -ar %d; %d nodes, %s objects in flight per node; ffmpeg processes at once beyond the floor: %s\n\n",
-		st.Channels, st.SampleRate, st.Nodes, workers, slots)
+	batches := ""
+	if st.BatchSize > 0 {
+		batches = fmt.Sprintf("; batched rows: up to %d objects per ffmpeg process (batches in flight per node, not objects)", st.BatchSize)
+	}
+	fmt.Fprintf(w, "-ac %d -ar %d; %d nodes, %s objects in flight per node; ffmpeg processes at once beyond the floors: %s%s\n\n",
+		st.Channels, st.SampleRate, st.Nodes, workers, slots, batches)
 	width := len("configuration")
 	for _, r := range res.Rows {
 		width = max(width, utf8.RuneCountInString(r.Config))
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
-	fmt.Fprintf(w, "%s  %8s  %13s  %9s  %7s  %22s  %9s  %7s  %7s  %6s\n", pad("configuration"), "seconds", "min–max", "objects/s", "× floor", "speedup vs client-side", "peak RSS", "CPU s", "ffmpeg", "other")
+	fmt.Fprintf(w, "%s  %8s  %13s  %9s  %7s  %9s  %22s  %9s  %7s  %7s  %6s\n", pad("configuration"), "seconds", "min–max", "objects/s", "× floor", "× batched", "speedup vs client-side", "peak RSS", "CPU s", "ffmpeg", "other")
 	for _, r := range res.Rows {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s  %8s\n", pad(r.Config), "FAILED")
@@ -226,6 +248,10 @@ func printTable(w io.Writer, res *results) {
 		spread := "-"
 		if len(r.Runs) > 1 {
 			spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.Runs), slices.Max(r.Runs))
+		}
+		batched := "-"
+		if r.RatioToBatchedFloor > 0 {
+			batched = fmt.Sprintf("%.3f", r.RatioToBatchedFloor)
 		}
 		speedup := "-"
 		if r.SpeedupOverBaseline > 0 {
@@ -238,7 +264,7 @@ func printTable(w io.Writer, res *results) {
 			}
 			cpu, ff, other = fmt.Sprintf("%.2f", r.CPU), fmt.Sprintf("%.2f", r.CPUFFmpeg), fmt.Sprintf("%.2f", r.CPUOther)
 		}
-		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %22s  %9s  %7s  %7s  %6s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, speedup, rssString(r.PeakRSS), cpu, ff, other)
+		fmt.Fprintf(w, "%s  %8.2f  %13s  %9.1f  %7.3f  %9s  %22s  %9s  %7s  %7s  %6s\n", pad(r.Config), r.Seconds, spread, r.ObjectsPerSecond, r.RatioToFloor, batched, speedup, rssString(r.PeakRSS), cpu, ff, other)
 	}
 	if res.ProcessPeakRSS >= 0 {
 		fmt.Fprintf(w, "\npeak RSS: this process's, sampled every 50ms during each configuration's runs (ffmpeg, versitygw and weed are other processes); whole run VmHWM %s\n", rssString(res.ProcessPeakRSS))
