@@ -116,12 +116,54 @@ type batchItem struct {
 	ctx  context.Context // the object's context
 	req  *prepared
 	in   insitu.Input // Object and Args; Path for a local file
-	file *localFile   // the open local file, or nil for a source
+	file *sharedFile  // the open local file, or nil for a source
 	size int64        // for Limits.Bytes
 
 	mu   sync.Mutex
-	left bool               // the request gave up waiting
-	res  chan io.ReadCloser // buffered: the output, or nil to transform alone
+	left bool             // the request gave up waiting
+	res  chan batchResult // buffered, for one result
+}
+
+// batchResult is what a batch gives a request: its output, or an error,
+// or neither: transform alone.
+type batchResult struct {
+	out io.ReadCloser
+	err error
+}
+
+func (r batchResult) close() {
+	if r.out != nil {
+		r.out.Close()
+	}
+}
+
+// sharedFile is a request's open local file, closed when its last holder
+// lets go: the request, and from the moment the request joins a gatherer
+// until its batch is done with it, the batcher (a request that leaves its
+// batch must not close a file the batch call may still read).
+type sharedFile struct {
+	*localFile
+	refs atomic.Int32
+}
+
+func newSharedFile(f *localFile) *sharedFile {
+	s := &sharedFile{localFile: f}
+	s.refs.Store(1)
+	return s
+}
+
+func (s *sharedFile) hold() { s.refs.Add(1) }
+
+func (s *sharedFile) release() {
+	if s.refs.Add(-1) == 0 {
+		s.localFile.Close()
+	}
+}
+
+// rewind puts the file back at its start, for another reading.
+func (s *sharedFile) rewind() error {
+	_, err := s.f.Seek(0, io.SeekStart)
+	return err
 }
 
 func newBatcher(s *Server, bt insitu.BatchTransform, o BatchOptions) *batcher {
@@ -134,8 +176,8 @@ func newBatcher(s *Server, bt insitu.BatchTransform, o BatchOptions) *batcher {
 // instead: it was the only one of its batch, or the batch failed. in
 // holds the request's input (with its open file as Body when it is local,
 // which serve leaves where the batch left it).
-func (b *batcher) serve(ctx context.Context, req *prepared, in *insitu.Input, file *localFile, out io.Writer) (res insitu.PutResult, alone bool, err error) {
-	it := &batchItem{ctx: ctx, req: req, in: *in, file: file, size: in.Size, res: make(chan io.ReadCloser, 1)}
+func (b *batcher) serve(ctx context.Context, req *prepared, in *insitu.Input, file *sharedFile, out io.Writer) (res insitu.PutResult, alone bool, err error) {
+	it := &batchItem{ctx: ctx, req: req, in: *in, file: file, size: in.Size, res: make(chan batchResult, 1)}
 	it.in.Body = nil
 	if !b.join(ctx, it) {
 		return insitu.PutResult{}, false, ctx.Err()
@@ -143,9 +185,9 @@ func (b *batcher) serve(ctx context.Context, req *prepared, in *insitu.Input, fi
 	if b.onJoin != nil {
 		b.onJoin(req.name())
 	}
-	var rc io.ReadCloser
+	var r batchResult
 	select {
-	case rc = <-it.res:
+	case r = <-it.res:
 	case <-ctx.Done():
 		it.leave()
 		if b.onLeave != nil {
@@ -153,11 +195,14 @@ func (b *batcher) serve(ctx context.Context, req *prepared, in *insitu.Input, fi
 		}
 		return insitu.PutResult{}, false, ctx.Err()
 	}
-	if rc == nil {
+	if r.err != nil {
+		return insitu.PutResult{}, false, r.err
+	}
+	if r.out == nil {
 		return insitu.PutResult{}, true, nil
 	}
-	defer rc.Close()
-	body := &ctxReader{ctx: ctx, r: rc}
+	defer r.out.Close()
+	body := &ctxReader{ctx: ctx, r: r.out}
 	buf := make([]byte, 64<<10)
 	if req.put != nil {
 		put := b.s.newPutWriter(ctx, req.put, req.PutToken, req.PutOrigin)
@@ -170,8 +215,12 @@ func (b *batcher) serve(ctx context.Context, req *prepared, in *insitu.Input, fi
 }
 
 // join hands it to the running gatherer, starting one if none runs. It
-// returns false if ctx ended first.
+// returns false if ctx ended first. The batcher holds the request's file
+// from here until its batch is done with it (see done).
 func (b *batcher) join(ctx context.Context, it *batchItem) bool {
+	if it.file != nil {
+		it.file.hold()
+	}
 	b.mu.Lock()
 	g := b.cur
 	if g == nil {
@@ -188,7 +237,15 @@ func (b *batcher) join(ctx context.Context, it *batchItem) bool {
 		return true
 	case <-ctx.Done():
 		b.gone(g, 1)
+		it.done()
 		return false
+	}
+}
+
+// done lets go of the request's file: its batch will not read it again.
+func (it *batchItem) done() {
+	if it.file != nil {
+		it.file.release()
 	}
 }
 
@@ -223,15 +280,18 @@ func (b *batcher) gather(ctx context.Context, g *gatherer) {
 func (b *batcher) flush(items []*batchItem) {
 	live := items[:0]
 	for _, it := range items {
-		if it.ctx.Err() == nil { // one that ended has left
+		if it.ctx.Err() == nil {
 			live = append(live, it)
+		} else {
+			it.done() // it has left, or is leaving
 		}
 	}
 	switch len(live) {
 	case 0:
 		return
 	case 1:
-		live[0].deliver(nil) // alone, as if there were no batching
+		live[0].done()
+		live[0].deliver(batchResult{}) // alone, as if there were no batching
 		return
 	}
 	ctx, cancel := b.batchContext(live)
@@ -240,7 +300,7 @@ func (b *batcher) flush(items []*batchItem) {
 	case <-ctx.Done(): // every request gave up
 		cancel()
 		for _, it := range live {
-			it.deliver(nil)
+			it.done()
 		}
 		return
 	}
@@ -250,6 +310,16 @@ func (b *batcher) flush(items []*batchItem) {
 		defer cancel()
 		outs, err := b.call(ctx, live)
 		<-b.s.sem
+		for _, it := range live {
+			it.done()
+		}
+		if err != nil && b.s.ctx.Err() != nil {
+			// A forced shutdown: no object is transformed again.
+			for _, it := range live {
+				it.deliver(batchResult{err: errShuttingDown})
+			}
+			return
+		}
 		if err != nil {
 			level := slog.LevelDebug
 			if insitu.CodeOf(err) == insitu.Internal {
@@ -259,11 +329,11 @@ func (b *batcher) flush(items []*batchItem) {
 				"objects", len(live), "first", live[0].req.name().String(), "err", err)
 		}
 		for i, it := range live {
-			var out io.ReadCloser
+			var r batchResult
 			if err == nil {
-				out = outs[i] // nil (against the contract): alone
+				r.out = outs[i] // nil (against the contract): alone
 			}
-			it.deliver(out)
+			it.deliver(r)
 		}
 	}()
 }
@@ -307,12 +377,12 @@ func (b *batcher) call(ctx context.Context, items []*batchItem) (outs []io.ReadC
 		in := it.in
 		var body io.Reader
 		if it.file != nil {
-			if _, err := it.file.f.Seek(0, io.SeekStart); err != nil {
+			if err := it.file.rewind(); err != nil {
 				return nil, insitu.WithName(err, it.req.name())
 			}
 			body = it.file
 		} else {
-			src := &lazySource{b: b, it: it}
+			src := &lazySource{ctx: ctx, b: b, it: it}
 			closers = append(closers, src)
 			body = src
 		}
@@ -348,18 +418,16 @@ func (b *batcher) call(ctx context.Context, items []*batchItem) (outs []io.ReadC
 	return outs, nil
 }
 
-// deliver hands the request its output (nil: transform alone), or closes
-// the output of a request that left.
-func (it *batchItem) deliver(out io.ReadCloser) {
+// deliver hands the request its result, or closes the output of a
+// request that left.
+func (it *batchItem) deliver(r batchResult) {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 	if it.left {
-		if out != nil {
-			out.Close()
-		}
+		r.close()
 		return
 	}
-	it.res <- out
+	it.res <- r
 }
 
 // leave marks the request gone, closing an output delivered meanwhile.
@@ -368,18 +436,18 @@ func (it *batchItem) leave() {
 	defer it.mu.Unlock()
 	it.left = true
 	select {
-	case out := <-it.res:
-		if out != nil {
-			out.Close()
-		}
+	case r := <-it.res:
+		r.close()
 	default:
 	}
 }
 
 // lazySource is the input of a request with a source URL in a batch
-// call: fetched on its first Read, within the request's context, with
-// the checks serveObject makes.
+// call: fetched on its first Read, with the checks serveObject makes,
+// within the batch's context (so that a request that leaves the batch
+// does not fail it).
 type lazySource struct {
+	ctx context.Context
 	b   *batcher
 	it  *batchItem
 	rc  io.ReadCloser
@@ -388,7 +456,7 @@ type lazySource struct {
 
 func (l *lazySource) Read(p []byte) (int, error) {
 	if l.rc == nil && l.err == nil {
-		rc, size, err := l.b.s.fetch(l.it.ctx, l.it.req.request)
+		rc, size, err := l.b.s.fetch(l.ctx, l.it.req.request)
 		switch {
 		case err != nil:
 			l.err = insitu.WithName(err, l.it.req.name())

@@ -26,8 +26,11 @@ import (
 // upperBatch is a BatchTransform that upper-cases its inputs and records
 // its calls. A batch holding the input "bad" fails, and "bad" alone fails
 // with InvalidArgument; a batch holding "panic" panics, while "panic"
-// alone is fine; a batch holding "wait" waits for its context to end.
+// alone is fine; a batch holding "wait" waits for its context to end, one
+// holding "gate" says so on entered and waits for gate to close.
 type upperBatch struct {
+	entered      chan struct{}
+	gate         chan struct{}
 	mu           sync.Mutex
 	sizes        []int // of the TransformBatch calls
 	alone        atomic.Int32
@@ -65,6 +68,13 @@ func (u *upperBatch) TransformBatch(ctx context.Context, ins []*insitu.Input) ([
 		case "wait":
 			<-ctx.Done()
 			return nil, ctx.Err()
+		case "gate":
+			u.entered <- struct{}{}
+			select {
+			case <-u.gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		datas[i] = data
 	}
@@ -399,6 +409,88 @@ func TestBatchDeadline(t *testing.T) {
 	}
 	if sizes := r.tr.batchSizes(); !slices.Equal(sizes, []int{2, 2}) {
 		t.Errorf("batches of %v; want two of 2", sizes)
+	}
+}
+
+// TestBatchLeaveWhileRunning: a request whose deadline passes while its
+// batch runs fails at once; the batch goes on for the others, and the
+// output made for the one that left is closed unread.
+func TestBatchLeaveWhileRunning(t *testing.T) {
+	t.Parallel()
+	input, keys := inputs(2, map[int]string{1: "gate"})
+	r := newBatchRig(t, &BatchOptions{Size: 2, Wait: 10 * time.Second}, input)
+	r.tr.entered, r.tr.gate = make(chan struct{}, 1), make(chan struct{})
+	left := make(chan insitu.Name, 1)
+	r.s.batch.onLeave = func(n insitu.Name) { left <- n }
+	short := r.dial(WS, false, DialOptions{Timeout: 300 * time.Millisecond})
+	long := r.dial(HPull, false, DialOptions{})
+	done := make(chan outcome, 1)
+	go func() {
+		var out bytes.Buffer
+		err := long.Transform(testCtx(t), r.in(keys[1]), &out)
+		done <- outcome{out.String(), err}
+	}()
+	if err := short.Transform(testCtx(t), r.in(keys[0]), io.Discard); !errors.Is(err, insitu.DeadlineExceeded) {
+		t.Errorf("the request past its deadline: %v, want DeadlineExceeded", err)
+	}
+	<-r.tr.entered
+	if n := <-left; n.Key != keys[0] {
+		t.Errorf("%s left, want %s", n, keys[0])
+	}
+	close(r.tr.gate)
+	if o := <-done; o.err != nil || o.out != "GATE" {
+		t.Errorf("the request that stayed: %q, %v; want GATE", o.out, o.err)
+	}
+	if made, closed := r.tr.made.Load(), r.tr.closed.Load(); made != 2 || closed != 2 {
+		t.Errorf("%d batch outputs made, %d closed; want 2 and 2", made, closed)
+	}
+}
+
+// TestBatchShutdown: Shutdown waits for a running batch and its requests'
+// answers; forced, it ends the batch call and its requests fail with
+// Unavailable.
+func TestBatchShutdown(t *testing.T) {
+	t.Parallel()
+	for _, forced := range []bool{false, true} {
+		t.Run(fmt.Sprint("forced=", forced), func(t *testing.T) {
+			t.Parallel()
+			input, keys := inputs(2, map[int]string{1: "gate"})
+			r := newBatchRig(t, &BatchOptions{Size: 2, Wait: 10 * time.Second}, input)
+			r.tr.entered, r.tr.gate = make(chan struct{}, 1), make(chan struct{})
+			c := r.dial(HPull, false, DialOptions{})
+			all := make(chan map[string]outcome, 1)
+			go func() { all <- r.transformAll(testCtx(t), c, keys) }()
+			<-r.tr.entered
+			ctx, cancel := context.WithCancel(testCtx(t))
+			shut := make(chan error, 1)
+			go func() { shut <- r.s.Shutdown(ctx) }()
+			if forced {
+				cancel()
+				if err := <-shut; !errors.Is(err, context.Canceled) {
+					t.Errorf("forced Shutdown: %v", err)
+				}
+				for k, o := range <-all {
+					if !errors.Is(o.err, insitu.Unavailable) {
+						t.Errorf("%s: %v, want Unavailable", k, o.err)
+					}
+				}
+				return
+			}
+			defer cancel()
+			select {
+			case err := <-shut:
+				t.Errorf("Shutdown returned %v while a batch ran", err)
+			default:
+			}
+			close(r.tr.gate)
+			r.check("Shutdown", <-all, nil)
+			if err := <-shut; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if err := c.Transform(testCtx(t), r.in(keys[0]), io.Discard); !errors.Is(err, insitu.Unavailable) {
+				t.Errorf("a request after Shutdown: %v, want Unavailable", err)
+			}
+		})
 	}
 }
 

@@ -512,18 +512,20 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 		Object: insitu.Object{Name: name, Size: req.Size, Owner: req.Owner},
 		Args:   req.Args,
 	}
-	var file *localFile
+	var file *sharedFile
 	switch {
 	case req.Path != "":
 		// Opened once, confined and without blocking; the transform gets
 		// this open file, as Input.Body and as Input.Path, and it stays
-		// open until the transform returns.
+		// open until the transform returns (and a batch call that reads
+		// it, too).
 		f, err := s.openLocal(name, req.root, req.rel, req.Path)
 		if err != nil {
 			return fail(err)
 		}
-		defer f.Close()
-		in.Size, in.Path, body, file = f.size, f.path, f, f
+		file = newSharedFile(f)
+		defer file.release()
+		in.Size, in.Path, body = f.size, f.path, f
 	}
 	if max := s.opts.MaxObjectSize; max > 0 && in.Size > max {
 		return fail(insitu.Errorf(insitu.TooLarge, "the input is %d bytes, over the server's limit of %d", in.Size, max))
@@ -539,7 +541,7 @@ func (s *Server) serveObject(ctx context.Context, req *prepared, body io.Reader,
 			return res, nil
 		}
 		if file != nil {
-			if _, err := file.f.Seek(0, io.SeekStart); err != nil {
+			if err := file.rewind(); err != nil {
 				return fail(fserr.Wrap(name, err))
 			}
 		}
