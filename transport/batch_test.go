@@ -399,7 +399,7 @@ func TestBatchDeadline(t *testing.T) {
 	input, keys := inputs(2, map[int]string{0: "wait"})
 	r := newBatchRig(t, &BatchOptions{Size: 2, Wait: 10 * time.Second}, input)
 	for _, mode := range []Mode{WS, HPull} {
-		c := r.dial(mode, false, DialOptions{Timeout: 300 * time.Millisecond})
+		c := r.dial(mode, false, DialOptions{Timeout: 500 * time.Millisecond})
 		got := r.transformAll(testCtx(t), c, keys)
 		for k, o := range got {
 			if !errors.Is(o.err, insitu.DeadlineExceeded) {
@@ -420,7 +420,8 @@ func TestBatchLeaveWhileRunning(t *testing.T) {
 	input, keys := inputs(2, map[int]string{1: "gate"})
 	r := newBatchRig(t, &BatchOptions{Size: 2, Wait: 10 * time.Second}, input)
 	r.tr.entered, r.tr.gate = make(chan struct{}, 1), make(chan struct{})
-	left := make(chan insitu.Name, 1)
+	joined, left := make(chan insitu.Name, 2), make(chan insitu.Name, 1)
+	r.s.batch.onJoin = func(n insitu.Name) { joined <- n }
 	r.s.batch.onLeave = func(n insitu.Name) { left <- n }
 	short := r.dial(WS, false, DialOptions{Timeout: 300 * time.Millisecond})
 	long := r.dial(HPull, false, DialOptions{})
@@ -430,6 +431,7 @@ func TestBatchLeaveWhileRunning(t *testing.T) {
 		err := long.Transform(testCtx(t), r.in(keys[1]), &out)
 		done <- outcome{out.String(), err}
 	}()
+	<-joined // the long request is in first, so the short one cannot be alone
 	if err := short.Transform(testCtx(t), r.in(keys[0]), io.Discard); !errors.Is(err, insitu.DeadlineExceeded) {
 		t.Errorf("the request past its deadline: %v, want DeadlineExceeded", err)
 	}

@@ -347,7 +347,10 @@ func (s *Server) extendWrite(rc *http.ResponseController) {
 // Shutdown stops accepting objects (new requests get [insitu.Unavailable])
 // and waits for those in flight to finish, then closes the WebSocket
 // connections. If ctx ends first, it cancels the objects left, closes the
-// connections and returns ctx.Err(). Shut the http.Server that serves s
+// connections and returns ctx.Err(). A request waiting for its batch is
+// in flight: Shutdown waits for the batch to gather (at most Batch.Wait)
+// and run; a forced end fails the objects of a running batch with
+// [insitu.Unavailable] too. Shut the http.Server that serves s
 // down too (http.Server.Shutdown does not see WebSocket connections, and
 // this method does not close listeners).
 func (s *Server) Shutdown(ctx context.Context) error {
