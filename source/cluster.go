@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/insitu-data/insitu"
@@ -23,6 +24,16 @@ type ClusterOptions struct {
 	// Memory holds at most two pages per node. Default (0):
 	// locality.DefaultListLimit; at most locality.MaxListLimit.
 	PageSize int
+	// Transform, when set, names a chain of transforms that the nodes
+	// know (by their names in node.Options.Transforms), run on each
+	// object's owner as it is read (locality.Client.GetTransformed): Open
+	// then returns the chain's output, verified against the checksum the
+	// owner sends after it, and only that output crosses the network. The
+	// listing is unchanged but for Size, -1: an output's size is known
+	// only at its end. Default: nil, the objects' bytes as stored.
+	Transform []string
+	// TransformArgs reach every stage of Transform. Default "".
+	TransformArgs string
 }
 
 // ClusterSource is a bucket spread over the storage nodes of a cluster.
@@ -46,7 +57,8 @@ type ClusterSource struct {
 // listed: its node would refuse to serve it. A node that has nothing in
 // the bucket lists nothing; a node that fails is yielded as an error
 // naming it, and the others are still listed. Open reads an object from
-// its owner.
+// its owner, or with Transform, reads the output of a chain of transforms
+// run on its owner.
 //
 // A nil c, an invalid bucket or a negative PageSize is an InvalidArgument
 // error.
@@ -60,7 +72,10 @@ func Cluster(c *locality.Client, bucket string, opts *ClusterOptions) (*ClusterS
 		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Cluster: nil client")
 	case s.opts.PageSize < 0:
 		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Cluster: negative PageSize %d", s.opts.PageSize)
+	case len(s.opts.Transform) == 0 && s.opts.TransformArgs != "":
+		return nil, insitu.Errorf(insitu.InvalidArgument, "source.Cluster: TransformArgs without a Transform")
 	}
+	s.opts.Transform = slices.Clone(s.opts.Transform)
 	if err := insitu.ValidateBucket(bucket); err != nil {
 		return nil, err
 	}
@@ -79,6 +94,10 @@ func (s *ClusterSource) Open(ctx context.Context, obj insitu.Object) (io.ReadClo
 	name := obj.Name
 	if name.Bucket == "" {
 		name.Bucket = s.bucket
+	}
+	if len(s.opts.Transform) > 0 {
+		rc, _, err := s.c.GetTransformed(ctx, name, s.opts.Transform, s.opts.TransformArgs)
+		return rc, err
 	}
 	rc, _, err := s.c.Get(ctx, name)
 	return rc, err
@@ -139,6 +158,9 @@ func (s *ClusterSource) Objects(ctx context.Context) iter.Seq2[insitu.Object, er
 			}
 			cur := live[best]
 			obj := cur.page.Objects[cur.i]
+			if len(s.opts.Transform) > 0 {
+				obj.Size = -1 // the output's
+			}
 			if obj.Name.Key != last { // two nodes that both claim a key: the first wins
 				last = obj.Name.Key
 				if !yield(obj, nil) {
