@@ -38,7 +38,7 @@ type catalogCase struct {
 	fails map[string]insitu.Code
 	// failMsg is in every failure's message, when set.
 	failMsg string
-	check func(t *testing.T, key string, out []byte) // more checks of each output, or nil
+	check   func(t *testing.T, key string, out []byte) // more checks of each output, or nil
 }
 
 func testFile(t *testing.T, name string) []byte {
