@@ -45,6 +45,7 @@ import (
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
+	"github.com/insitu-data/insitu/transform/hash"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
@@ -587,5 +588,72 @@ func benchRemote(b *testing.B, size, count int, mode string, localFile, directPu
 	}
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(b.N*count)/s, "objects/s")
+	}
+}
+
+// BenchmarkTransformedGet reads one 16 KiB object from its owner, as
+// stored (GET) and through a transform on the owner (GET ?transform=,
+// locality.Client.GetTransformed, checksum verified), with the identity
+// transform and with XXH64; "alone" runs each transform in-process over
+// the same bytes, its own CPU. Issue 14's target: transformed ≤ 1.3 ×
+// (plain GET + alone), from the same run:
+//
+//	go test -run '^$' -bench TransformedGet -count 5 .
+func BenchmarkTransformedGet(b *testing.B) {
+	ctx := context.Background()
+	c, err := nodetest.Start(ctx, 1, &nodetest.Options{Transforms: map[string]insitu.Transform{
+		"identity": insitu.Identity, "xxh64": hash.XXH64()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	client := c.Client()
+	const size = 16 << 10
+	data := benchData(size)
+	name := insitu.Name{Bucket: "bench", Key: "tget"}
+	if _, err := client.Put(ctx, name, bytes.NewReader(data), size); err != nil {
+		b.Fatal(err)
+	}
+	read := func(b *testing.B, open func() (io.ReadCloser, error)) {
+		b.ReportAllocs()
+		b.SetParallelism(benchParallelism)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			buf := make([]byte, 64<<10)
+			for pb.Next() {
+				rc, err := open()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, err = io.CopyBuffer(io.Discard, rc, buf)
+				rc.Close()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		reportObjects(b)
+	}
+	b.Run("GET", func(b *testing.B) {
+		read(b, func() (io.ReadCloser, error) { rc, _, err := client.Get(ctx, name); return rc, err })
+	})
+	for _, tr := range []string{"identity", "xxh64"} {
+		b.Run("GET-transform="+tr, func(b *testing.B) {
+			read(b, func() (io.ReadCloser, error) {
+				rc, _, err := client.GetTransformed(ctx, name, []string{tr}, "")
+				return rc, err
+			})
+		})
+		b.Run("alone="+tr, func(b *testing.B) {
+			t := map[string]insitu.Transform{"identity": insitu.Identity, "xxh64": hash.XXH64()}[tr]
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := t.Transform(ctx, &insitu.Input{Object: insitu.Object{Name: name, Size: size}, Body: bytes.NewReader(data)}, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

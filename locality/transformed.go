@@ -20,8 +20,8 @@ import (
 // names the transforms, in order, as the nodes know them, and args reach
 // every stage. Only the transformed bytes cross the network.
 //
-// The Object has Size -1 (the output's size is known only at its end)
-// and the object's owner. The reader verifies what it reads: it ends
+// The Object has the output's Size when the owner knew it before it
+// answered (a small output), else -1, and the object's owner. The reader verifies what it reads: it ends
 // with io.EOF only after the whole output arrived and its XXH64 matched
 // the checksum the owner sent after it; a chain that fails after the
 // first bytes ends the reader with the chain's error and code; a body
@@ -64,7 +64,6 @@ func (c *Client) GetTransformed(ctx context.Context, name insitu.Name, chain []s
 			return no, err
 		}
 		obj = objectOf(resp, owner, name)
-		obj.Size = -1
 		rc = &verifiedBody{getBody: getBody{ctx: ctx, rc: resp.Body, name: name, node: owner.ID}, resp: resp, sum: xxhash.New()}
 		return nil, nil
 	})
@@ -111,6 +110,11 @@ func (v *verifiedBody) verdict() error {
 		return &insitu.Error{Code: insitu.ParseCode(code), Name: v.name, Msg: "node " + v.node + ": " + msg}
 	}
 	want := tr.Get(wire.Checksum)
+	if want == "" && v.resp.ContentLength >= 0 {
+		// An output the owner sent whole, with its length: the checksum
+		// is a header.
+		want = v.resp.Header.Get(wire.Checksum)
+	}
 	if want == "" {
 		return &insitu.Error{Code: insitu.Unavailable, Name: v.name, Msg: "node " + v.node + ": the transformed object ended without its checksum: it was cut short"}
 	}

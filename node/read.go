@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -179,15 +180,21 @@ func (r *transformedReader) Close() error {
 
 var errReadClosed = errors.New("node: the read was closed")
 
-// firstChunk is how much of a transformed read's output a GET waits for
-// before it answers: an error before it is a plain error response.
+// firstChunk is how much of a transformed read's output a GET holds
+// before it answers: an error before then is a plain error response, and
+// an output that fits is sent with its length.
 const firstChunk = 32 << 10
 
-// serveTransformedGet answers a GET through the chain rc. An error before
-// the first byte (an unknown transform, an object the transform
-// rejects at once) is the usual status and code. After it, the status is
-// 200 and sent: the response then ends with the trailers Insitu-Checksum
-// (the XXH64 of the body sent, on success) or Insitu-Error-Code and
+// chunkPool holds the first-chunk buffers of transformed GETs.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, firstChunk); return &b }}
+
+// serveTransformedGet answers a GET through the chain rc, run on this
+// goroutine, writing into the response as it goes. The output's first
+// firstChunk bytes are held: a chain that fails before it has made more
+// is answered with its status and code, and an output that fits is sent
+// whole with its Content-Length and Insitu-Checksum (XXH64) headers.
+// Past it, the status is 200 and sent, and the chunked body ends with the
+// trailers Insitu-Checksum (on success) or Insitu-Error-Code and
 // Insitu-Error-Message (on failure), so a client tells a whole body from
 // a cut one. See PROTOCOL.md ("Reading through transforms").
 func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *locality.Map, name insitu.Name, rc readChain) {
@@ -199,50 +206,101 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 		n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "a read through transforms cannot take a Range"))
 		return
 	}
-	body, obj, err := n.openRead(r.Context(), m, name, rc)
+	ctx := r.Context()
+	f, obj, err := n.open(ctx, m, name)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	defer body.Close()
-	buf := make([]byte, firstChunk)
-	k, err := io.ReadFull(body, buf)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		err = nil // all of it, in the first chunk
-	case err != nil:
-		n.writeError(w, r, err)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set(wire.Owner, n.id)
-	h.Set("Trailer", wire.Checksum+", "+wire.ErrorCode+", "+wire.ErrorMessage)
-	if obj.Origin != "" {
-		h.Set(wire.Origin, obj.Origin)
-	}
-	w.WriteHeader(http.StatusOK)
-	sum := xxhash.New()
-	out := io.MultiWriter(w, sum)
-	if _, werr := out.Write(buf[:k]); werr != nil {
-		return // the client is gone; body.Close stops the chain
-	}
-	if k == firstChunk {
-		_, err = io.CopyBuffer(writerOnly{out}, body, buf)
-	}
-	if err != nil {
-		if errors.Is(err, errReadClosed) || r.Context().Err() != nil {
-			return
+	in := &insitu.Input{Object: obj, Args: rc.args, Body: f}
+	in.Path = fdPath(f)
+	bp := chunkPool.Get().(*[]byte)
+	out := &readWriter{w: w, buf: (*bp)[:0], sum: xxhash.New(), header: func(h http.Header) {
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set(wire.Owner, n.id)
+		if obj.Origin != "" {
+			h.Set(wire.Origin, obj.Origin)
 		}
+	}}
+	err = n.runRead(ctx, name, n.chainTransform(rc), in, out)
+	f.Close()
+	err = n.readError(name, in.Path, err)
+	defer func() {
+		*bp = out.buf[:0]
+		chunkPool.Put(bp)
+	}()
+	switch {
+	case !out.sent && err != nil:
+		n.writeError(w, r, err)
+	case !out.sent:
+		// The whole output fits the first chunk: it goes with its length.
+		h := w.Header()
+		out.header(h)
+		h.Set("Content-Length", strconv.Itoa(len(out.buf)))
+		h.Set(wire.Checksum, fmt.Sprintf("%016x", xxhash.Sum64(out.buf)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(out.buf)
+	case out.err != nil || ctx.Err() != nil:
+		// The client is gone or stopped reading: nothing to tell it.
+	case err != nil:
 		b := wire.Body(err)
-		h.Set(wire.ErrorCode, b.Code.String())
-		h.Set(wire.ErrorMessage, url.PathEscape(b.Message))
-		n.log.Warn("read through transforms failed after the first byte", "object", name.String(), "err", err)
-		return
+		w.Header().Set(wire.ErrorCode, b.Code.String())
+		w.Header().Set(wire.ErrorMessage, url.PathEscape(b.Message))
+		n.log.Warn("read through transforms failed after its first bytes were sent", "object", name.String(), "err", err)
+	default:
+		w.Header().Set(wire.Checksum, fmt.Sprintf("%016x", out.sum.Sum64()))
 	}
-	h.Set(wire.Checksum, fmt.Sprintf("%016x", sum.Sum64()))
 }
 
-// writerOnly hides a writer's ReadFrom, so that io.CopyBuffer uses the
-// buffer it is given.
-type writerOnly struct{ io.Writer }
+// runRead runs t over in into out, a panic being an Internal error.
+func (n *Node) runRead(ctx context.Context, name insitu.Name, t insitu.Transform, in *insitu.Input, out io.Writer) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &insitu.Error{Code: insitu.Internal, Name: name, Msg: fmt.Sprintf("the transform panicked: %v", v)}
+			n.log.Error("read transform panicked", "object", name.String(), "panic", v)
+		}
+	}()
+	return t.Transform(ctx, in, out)
+}
+
+// readWriter is the output of a transformed GET: it holds the first
+// firstChunk bytes, then sends the status and headers (with the
+// trailers declared) and writes through, summing what it sends.
+type readWriter struct {
+	w      http.ResponseWriter
+	header func(http.Header) // sets the headers of a 200
+	buf    []byte
+	sum    *xxhash.Digest
+	sent   bool  // the status is sent
+	err    error // the first error writing the response
+}
+
+func (rw *readWriter) Write(p []byte) (int, error) {
+	if rw.err != nil {
+		return 0, rw.err
+	}
+	if !rw.sent {
+		if len(rw.buf)+len(p) <= firstChunk {
+			rw.buf = append(rw.buf, p...)
+			return len(p), nil
+		}
+		h := rw.w.Header()
+		rw.header(h)
+		h.Set("Trailer", wire.Checksum+", "+wire.ErrorCode+", "+wire.ErrorMessage)
+		rw.w.WriteHeader(http.StatusOK)
+		rw.sent = true
+		if len(rw.buf) > 0 {
+			rw.sum.Write(rw.buf)
+			if _, err := rw.w.Write(rw.buf); err != nil {
+				rw.err = err
+				return 0, err
+			}
+		}
+	}
+	rw.sum.Write(p)
+	k, err := rw.w.Write(p)
+	if err != nil {
+		rw.err = err
+	}
+	return k, err
+}
