@@ -45,10 +45,10 @@ import (
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
-	"github.com/insitu-data/insitu/transform/hash"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
 	"github.com/insitu-data/insitu/source"
+	"github.com/insitu-data/insitu/transform/hash"
 	"github.com/insitu-data/insitu/transport"
 )
 
