@@ -8,14 +8,16 @@ import (
 	"github.com/insitu-data/insitu"
 )
 
-// MaxArgsLen is the longest Input.Args string [WAV] accepts, in bytes.
+// MaxArgsLen is the longest Input.Args string [WAV] and [Audio] accept,
+// in bytes.
 // Every allowed option with its longest value fits in a tenth of it.
 const MaxArgsLen = 512
 
 // An Arg is one ffmpeg option that an object's [insitu.Input.Args] (a
-// job's or a run's args) may pass to a [WAV] transcoder, with the values
-// it accepts. [AllowedArgs] lists them all. An Arg only sets a property of
-// the output (channels, sample rate, sample format): the package writes
+// job's or a run's args) may pass to a [WAV] or an [Audio] transcoder,
+// with the values it accepts. [AllowedArgs] and [AllowedAudioArgs] list
+// them. An Arg only sets a property of the output (channels, sample rate,
+// sample format, bitrate, compression level): the package writes
 // ffmpeg's arguments itself from those properties, so no args string can
 // name a file, a protocol, a filter or a second output.
 type Arg struct {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/insitu-data/insitu"
@@ -108,4 +110,65 @@ func ExampleWAV_WithArgs() {
 	if err := w.Transform(ctx, in, &out); err != nil {
 		fmt.Println(err)
 	}
+}
+
+// Transcode a generated FLAC sample to mono MP3 at 64 kbit/s, a job's
+// args asking for 16 kHz, alone and then in a batch with a second file:
+// one ffmpeg process for both, each output the bytes it gets alone.
+// (This example needs ffmpeg, so it is compiled but not run by go test.)
+func ExampleAudio() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "audio")
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "speech.flac")
+	if err := ffmpegtest.GenerateFLAC(ctx, "", src, ffmpegtest.SampleSpec{Seed: 7, Duration: 2 * time.Second}); err != nil {
+		fmt.Println(err) // says how to install ffmpeg when it is missing
+		return
+	}
+
+	mp3, err := ffmpeg.NewAudio(&ffmpeg.AudioOptions{Format: "mp3", Args: "-ac 1 -b:a 64k"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	in := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Key: "speech.flac"}, Path: src}, Args: "-ar 16000"}
+	var out bytes.Buffer
+	if err := mp3.Transform(ctx, in, &out); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(out.Len(), "bytes of MP3 for", strings.TrimSuffix(in.Name.Key, ".flac")+mp3.Ext())
+
+	// A batch: one ffmpeg process.
+	in2 := &insitu.Input{Object: insitu.Object{Name: insitu.Name{Key: "again.flac"}, Path: src}}
+	outs, err := mp3.TransformBatch(ctx, []*insitu.Input{in, in2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, rc := range outs {
+		b, _ := io.ReadAll(rc)
+		rc.Close() // removes the staged output
+		fmt.Println(len(b), "bytes")
+	}
+}
+
+// A job's args for an Audio transcoder are checked against the
+// allow-list of its format without running ffmpeg.
+func ExampleCheckAudioArgs() {
+	for _, c := range []struct{ format, args string }{
+		{"opus", "-ac 1 -b:a 24k"},
+		{"opus", "-ar 44100"},
+		{"flac", "-compression_level 8 -sample_fmt s32"},
+		{"flac", "-b:a 128k"},
+		{"mp3", "-b:a 128k -f wav"},
+	} {
+		fmt.Printf("%s %q: %v\n", c.format, c.args, ffmpeg.CheckAudioArgs(c.format, c.args))
+	}
+	// Output:
+	// opus "-ac 1 -b:a 24k": <nil>
+	// opus "-ar 44100": ffmpeg: args: "-ar" "44100": the value is not accepted; want one of 8000, 12000, 16000, 24000, 48000 (invalid_argument)
+	// flac "-compression_level 8 -sample_fmt s32": <nil>
+	// flac "-b:a 128k": ffmpeg: args: "-b:a" is not an allowed option; allowed: -ac, -ar, -compression_level, -sample_fmt (invalid_argument)
+	// mp3 "-b:a 128k -f wav": ffmpeg: args: "-f" is not an allowed option; allowed: -ac, -ar, -b:a (invalid_argument)
 }

@@ -1,8 +1,26 @@
-// Package ffmpeg runs the ffmpeg command-line tool as an insitu transform:
-// [WAV] transcodes audio to WAV with correct header sizes. A job's args
-// (Input.Args, such as "-ac 1 -ar 16000") choose the output's channels,
-// sample rate and sample format within an allow-list, [AllowedArgs]; they
-// can never name a file, a URL, a filter or another output ([CheckArgs]).
+// Package ffmpeg runs the ffmpeg command-line tool as insitu transforms
+// that convert audio:
+//
+//   - [WAV] transcodes any audio to PCM WAV with correct header sizes, its
+//     channels, rate and encoding fixed by [WAVOptions];
+//   - [Audio] transcodes any audio to the format [AudioOptions] names: WAV,
+//     FLAC, MP3, Ogg Vorbis, Ogg Opus, or AAC or ALAC in .m4a.
+//
+// A job's args (Input.Args, such as "-ac 1 -ar 16000") choose the
+// output's properties within an allow-list: channels, sample rate and
+// sample format for WAV ([AllowedArgs], [CheckArgs]), and also bitrate and
+// compression level where the format has them ([AllowedAudioArgs],
+// [CheckAudioArgs]). They can never name a file, a URL, a filter, a
+// format or another output: the package writes ffmpeg's arguments itself,
+// with no shell.
+//
+// Both are [insitu.BatchTransform]s: one ffmpeg process transcodes a
+// whole batch of inputs, each output byte for byte what the object alone
+// gives (and what ffmpeg run directly with the transcoder's Args gives),
+// for a fraction of the cost of a process per object on short files. Each
+// output is staged in a temporary file that ffmpeg can seek (so headers
+// and indexes are complete), checked, streamed out and always removed.
+//
 // The sample generator for tests and examples is in package ffmpegtest.
 //
 // The package needs an ffmpeg binary; [Lookup] finds it and, when it is

@@ -91,6 +91,9 @@ func command(inputs []string, outs []output, outPaths []string) []string {
 		args = append(args,
 			"-map_metadata", "-1",
 			"-fflags", "+bitexact", "-flags:a", "+bitexact",
+		)
+		args = append(args, o.muxOpts()...)
+		args = append(args,
 			"-f", o.muxer(),
 			"-y", "file:"+outPaths[i],
 		)
