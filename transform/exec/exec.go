@@ -72,7 +72,8 @@ const StderrTail = 4 << 10
 const pipeGrace = 2 * time.Second
 
 // ErrNotInstalled is the cause of the error [New] returns when the
-// program cannot be found or is not executable; check it with errors.Is.
+// program cannot be found or is not executable; check it with errors.Is
+// (the error's code is [insitu.NotFound], as for ffmpeg.Lookup).
 var ErrNotInstalled = errors.New("program not installed")
 
 // Options configure [New]. A nil *Options means all defaults.
@@ -174,9 +175,9 @@ type Command struct {
 //
 // It fails with [insitu.InvalidArgument] when argv is empty, {args} is
 // part of an element, or the options are invalid; when the program cannot
-// be found or is not executable the error wraps [ErrNotInstalled], names
-// the program, and has the code [insitu.InvalidArgument]: the argv is a
-// mistake of the caller that no retry can fix, not a fault of an object.
+// be found or is not executable the error wraps [ErrNotInstalled], has
+// the code [insitu.NotFound] (as ffmpeg.Lookup's when ffmpeg is missing),
+// names the program, says where it was looked for and how to install it.
 func New(argv []string, opts *Options) (*Command, error) {
 	var o Options
 	if opts != nil {
@@ -225,10 +226,24 @@ func New(argv []string, opts *Options) (*Command, error) {
 		bin, err = filepath.Abs(bin)
 	}
 	if err != nil {
-		return nil, insitu.Errorf(insitu.InvalidArgument, "exec: %q: %w (%v)", argv[0], ErrNotInstalled, err)
+		return nil, notInstalled(argv[0], err)
 	}
 	c.bin = bin
 	return c, nil
+}
+
+// notInstalled is the error of New when the program argv0 cannot be run:
+// lookErr is why, from LookPath.
+func notInstalled(argv0 string, lookErr error) error {
+	var e *osexec.Error
+	if errors.As(lookErr, &e) {
+		lookErr = e.Err // without Go's "exec: name:" prefix, named below
+	}
+	hint := "install it (with the system's package manager, such as apt-get or brew) or give its path as argv[0]"
+	if strings.ContainsRune(argv0, filepath.Separator) || strings.ContainsRune(argv0, '/') {
+		hint = "no executable file at that path: install the program there or fix the path"
+	}
+	return insitu.Errorf(insitu.NotFound, "exec: %q: %w: %v; %s", argv0, ErrNotInstalled, lookErr, hint)
 }
 
 // Binary returns the absolute path of the program the command runs.

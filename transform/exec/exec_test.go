@@ -319,10 +319,28 @@ func TestArgs(t *testing.T) {
 
 func TestMissingCommand(t *testing.T) {
 	t.Parallel()
+	// Not installed: not_found, as ffmpeg.Lookup says of a missing
+	// ffmpeg, naming the program, where it was looked for and what to do.
 	_, err := exec.New([]string{"no-such-program-insitu"}, nil)
-	wantCode(t, err, insitu.InvalidArgument)
-	if !errors.Is(err, exec.ErrNotInstalled) || !strings.Contains(err.Error(), "no-such-program-insitu") {
-		t.Fatalf("err = %v; want ErrNotInstalled naming the program", err)
+	wantCode(t, err, insitu.NotFound)
+	for _, want := range []string{`"no-such-program-insitu"`, "program not installed", "not found in $PATH", "install it"} {
+		if !errors.Is(err, exec.ErrNotInstalled) || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v; want ErrNotInstalled saying %q", err, want)
+		}
+	}
+	t.Log(err)
+	// A path: no such file, or a file that is not executable.
+	noExec := filepath.Join(t.TempDir(), "not-executable")
+	if err := os.WriteFile(noExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(t.TempDir(), "gone"), noExec} {
+		_, err = exec.New([]string{p}, nil)
+		wantCode(t, err, insitu.NotFound)
+		if !errors.Is(err, exec.ErrNotInstalled) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "no executable file at that path") {
+			t.Errorf("err = %v; want ErrNotInstalled naming %s", err, p)
+		}
+		t.Log(err)
 	}
 	_, err = exec.New(nil, nil)
 	wantCode(t, err, insitu.InvalidArgument)
