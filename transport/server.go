@@ -361,14 +361,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	drained := make(chan struct{})
 	go func() {
 		s.inflight.Wait()
+		if s.batch != nil {
+			s.batch.wg.Wait() // the gatherers and batch calls, past their last request
+		}
 		close(drained)
 	}()
 	var err error
 	select {
 	case <-drained:
-		if s.batch != nil {
-			s.batch.wg.Wait() // the gatherers and batch calls, past their last request
-		}
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.cancel()
