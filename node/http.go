@@ -77,6 +77,7 @@ func (n *Node) routes() {
 	mux.Handle("/v1/jobs/{id}", n.authed(n.serveJob))
 	mux.Handle("/v1/jobs/{id}/claims", n.authed(n.serveClaim))
 	mux.Handle("/v1/rebalance", n.authed(n.serveRebalance))
+	mux.Handle("/v1/batch", n.authed(n.serveBatch))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})

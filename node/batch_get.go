@@ -1,0 +1,419 @@
+package node
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/wire"
+	"github.com/insitu-data/insitu/locality"
+)
+
+// Bounds of a batch GET (POST /v1/batch) on the node's side.
+const (
+	// batchMemSpool is how much of a transformed object's output a batch
+	// holds in memory before it spools the rest to a temporary file: the
+	// size of a tar member must be known before its header is written.
+	batchMemSpool = 1 << 20
+	// batchBufSize is the buffer the tar stream is written through, so
+	// that small members go out in large writes.
+	batchBufSize = 64 << 10
+)
+
+// batchFailed marks the failures of a batch in "fail" mode: the batch ends
+// with err, which is about the objects[index] of the request.
+type batchFailed struct {
+	index int
+	name  insitu.Name
+	err   error
+}
+
+func (f *batchFailed) Error() string { return f.err.Error() }
+
+// serveBatch answers POST /v1/batch: the objects the request names, in its
+// order, as one tar stream (see [locality.BatchRequest] and PROTOCOL.md,
+// "Batch GET"). Memory is bounded whatever the batch's size: the names
+// (at most locality.MaxBatchNames, in at most locality.MaxBatchBody of
+// JSON), a 64 KiB write buffer, and for a transformed object the first
+// MiB of its output (the rest goes to an unlinked temporary file, up to
+// the node's MaxObjectSize). Objects are read one at a time.
+func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Map) {
+	if r.Method != http.MethodPost {
+		n.methodNotAllowed(w, r, "POST")
+		return
+	}
+	req, err := decodeBatch(r.Body)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	rc, err := n.parseReadChain(req.Transform, req.Args)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	fail := req.OnError == locality.OnErrorFail
+	for i, name := range req.Objects {
+		if err := checkName(name); err != nil {
+			n.writeError(w, r, insitu.Errorf(insitu.InvalidArgument, "objects[%d]: %w", i, err))
+			return
+		}
+	}
+	if fail {
+		// Every name the node does not own fails the batch before a byte.
+		for i, name := range req.Objects {
+			if err := n.own(m, name); err != nil {
+				n.writeError(w, r, batchError(i, name, err))
+				return
+			}
+		}
+	}
+	bs := &batchStream{n: n, w: w, r: r, m: m, rc: rc, fail: fail}
+	defer bs.close()
+	for i, name := range req.Objects {
+		if err := bs.object(i, name); err != nil {
+			bs.failed(err)
+			return
+		}
+	}
+	bs.end(len(req.Objects))
+}
+
+// batchError is the error of a batch's objects[i] when it fails the batch.
+func batchError(i int, name insitu.Name, err error) error {
+	code := insitu.CodeOf(err)
+	msg := wire.Body(err).Message
+	return &insitu.Error{Code: code, Msg: fmt.Sprintf("objects[%d] %s: %s", i, name, msg), Err: err}
+}
+
+// decodeBatch reads the JSON body of a batch GET: one object, nothing but
+// white space after it. It counts the names as they come, so that a batch
+// of more than locality.MaxBatchNames names is refused (InvalidArgument)
+// without reading them all; a body over locality.MaxBatchBody bytes is
+// TooLarge. Unknown fields are refused.
+func decodeBatch(body io.Reader) (*locality.BatchRequest, error) {
+	lr := &io.LimitedReader{R: body, N: locality.MaxBatchBody + 1}
+	dec := json.NewDecoder(lr)
+	dec.DisallowUnknownFields()
+	bad := func(err error) error {
+		if lr.N <= 0 {
+			return insitu.Errorf(insitu.TooLarge, "a batch request is at most %d bytes of JSON", locality.MaxBatchBody)
+		}
+		var ie *insitu.Error
+		if errors.As(err, &ie) {
+			return err
+		}
+		return insitu.Errorf(insitu.InvalidArgument, "reading the batch request: %v", err)
+	}
+	delim := func(want json.Delim) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); !ok || d != want {
+			return fmt.Errorf("got %v, want %q", tok, want)
+		}
+		return nil
+	}
+	req := new(locality.BatchRequest)
+	if err := delim('{'); err != nil {
+		return nil, bad(err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bad(err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return nil, bad(fmt.Errorf("field %q given twice", key))
+		}
+		seen[key] = true
+		switch key {
+		case "objects":
+			if err := delim('['); err != nil {
+				return nil, bad(err)
+			}
+			for dec.More() {
+				if len(req.Objects) == locality.MaxBatchNames {
+					return nil, insitu.Errorf(insitu.InvalidArgument, "a batch names at most %d objects; split it", locality.MaxBatchNames)
+				}
+				var name insitu.Name
+				if err := dec.Decode(&name); err != nil {
+					return nil, bad(fmt.Errorf("objects[%d]: %w", len(req.Objects), err))
+				}
+				req.Objects = append(req.Objects, name)
+			}
+			if err := delim(']'); err != nil {
+				return nil, bad(err)
+			}
+		case "transform":
+			err = dec.Decode(&req.Transform)
+		case "args":
+			err = dec.Decode(&req.Args)
+		case "on_error":
+			err = dec.Decode(&req.OnError)
+		default:
+			err = fmt.Errorf("unknown field %q", key)
+		}
+		if err != nil {
+			return nil, bad(err)
+		}
+	}
+	if err := delim('}'); err != nil {
+		return nil, bad(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad(errors.New("more after the request's JSON object"))
+	}
+	switch req.OnError {
+	case "":
+		req.OnError = locality.OnErrorEntry
+	case locality.OnErrorEntry, locality.OnErrorFail:
+	default:
+		return nil, insitu.Errorf(insitu.InvalidArgument, "on_error %q: want %q or %q", req.OnError, locality.OnErrorEntry, locality.OnErrorFail)
+	}
+	return req, nil
+}
+
+// batchStream writes the tar stream of one batch GET.
+type batchStream struct {
+	n    *Node
+	w    http.ResponseWriter
+	r    *http.Request
+	m    *locality.Map
+	rc   readChain
+	fail bool
+
+	bw      *bufio.Writer
+	tw      *tar.Writer
+	started bool // the response's status is sent
+	errors  int  // error members written
+
+	spoolMem  []byte   // a transformed output's first batchMemSpool bytes
+	spoolFile *os.File // and the rest: unlinked, made at the first need
+}
+
+// start sends the status and headers, once.
+func (bs *batchStream) start() {
+	if bs.started {
+		return
+	}
+	bs.started = true
+	h := bs.w.Header()
+	h.Set("Content-Type", locality.BatchContentType)
+	h.Set(wire.Owner, bs.n.id)
+	h.Set("Trailer", wire.ErrorCode+", "+wire.ErrorMessage)
+	bs.w.WriteHeader(http.StatusOK)
+	bs.bw = bufio.NewWriterSize(bs.w, batchBufSize)
+	bs.tw = tar.NewWriter(bs.bw)
+}
+
+// object writes objects[i] = name's member: its bytes, or its error
+// member; in "fail" mode an object that cannot be read is a *batchFailed.
+// Any other error cuts the stream.
+func (bs *batchStream) object(i int, name insitu.Name) error {
+	ctx := bs.r.Context()
+	body, size, obj, err := bs.open(ctx, name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if bs.fail {
+			return &batchFailed{index: i, name: name, err: err}
+		}
+		return bs.errorMember(name, err)
+	}
+	defer body.Close()
+	bs.start()
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: size, Mode: 0o644, ModTime: modTime(obj.Version)}
+	if obj.Origin != "" {
+		hdr.PAXRecords = map[string]string{locality.BatchOriginRecord: obj.Origin}
+	}
+	if err := bs.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	k, err := io.Copy(bs.tw, body)
+	if err == nil && k != size {
+		err = insitu.Errorf(insitu.Internal, "%s changed size while it was read: %d bytes, not %d", name, k, size)
+	}
+	if err != nil {
+		return insitu.WithName(err, name)
+	}
+	return nil
+}
+
+// open opens name's object for its member: the stored bytes, or the
+// chain's output spooled whole (so that its size is known).
+func (bs *batchStream) open(ctx context.Context, name insitu.Name) (io.ReadCloser, int64, insitu.Object, error) {
+	if len(bs.rc.names) == 0 {
+		f, obj, err := bs.n.open(ctx, bs.m, name)
+		if err != nil {
+			return nil, 0, obj, err
+		}
+		return f, obj.Size, obj, nil
+	}
+	body, obj, err := bs.n.openRead(ctx, bs.m, name, bs.rc)
+	if err != nil {
+		return nil, 0, obj, err
+	}
+	defer body.Close()
+	// A transform may take a while: what is buffered goes out first.
+	if bs.bw != nil {
+		if err := bs.bw.Flush(); err != nil {
+			return nil, 0, obj, err
+		}
+	}
+	r, size, err := bs.spool(name, body)
+	if err != nil {
+		return nil, 0, obj, err
+	}
+	return io.NopCloser(r), size, obj, nil
+}
+
+// spool reads a transformed output whole: the first batchMemSpool bytes
+// into memory, the rest into the batch's temporary file, at most the
+// node's MaxObjectSize in all (more is TooLarge). The reader it returns
+// is good until the next spool.
+func (bs *batchStream) spool(name insitu.Name, body io.Reader) (io.Reader, int64, error) {
+	if bs.spoolMem == nil {
+		bs.spoolMem = make([]byte, batchMemSpool)
+	}
+	k, err := io.ReadFull(body, bs.spoolMem)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return bytes.NewReader(bs.spoolMem[:k]), int64(k), nil
+	case err != nil:
+		return nil, 0, err
+	}
+	if bs.spoolFile == nil {
+		f, err := os.CreateTemp("", ".insitu-batch-*")
+		if err != nil {
+			return nil, 0, &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "spooling the transformed output", Err: err}
+		}
+		_ = os.Remove(f.Name()) // unlinked: gone with the last close, crash or not
+		bs.spoolFile = f
+	} else {
+		if _, err := bs.spoolFile.Seek(0, io.SeekStart); err != nil {
+			return nil, 0, err
+		}
+		if err := bs.spoolFile.Truncate(0); err != nil {
+			return nil, 0, err
+		}
+	}
+	limit := bs.n.maxSize - int64(k)
+	rest, err := io.Copy(bs.spoolFile, io.LimitReader(body, limit+1))
+	switch {
+	case err != nil:
+		return nil, 0, err
+	case rest > limit:
+		return nil, 0, &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("the transformed output is over the node's limit of %d bytes", bs.n.maxSize)}
+	}
+	if _, err := bs.spoolFile.Seek(0, io.SeekStart); err != nil {
+		return nil, 0, err
+	}
+	return io.MultiReader(bytes.NewReader(bs.spoolMem[:k]), bs.spoolFile), int64(k) + rest, nil
+}
+
+// errorMember writes name's error member: the JSON error body, with the
+// code in the PAX record INSITU.error too.
+func (bs *batchStream) errorMember(name insitu.Name, err error) error {
+	b := wire.Body(err)
+	if b.Code == insitu.NotOwner {
+		b.MapVersion = bs.m.Version()
+	}
+	b.Message = bs.n.scrub(b.Message)
+	raw, _ := json.Marshal(b)
+	bs.n.log.Debug("batch entry failed", "object", name.String(), "code", b.Code.String(), "msg", b.Message)
+	bs.start()
+	bs.errors++
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: int64(len(raw)), Mode: 0o644,
+		ModTime: time.Unix(0, 0), PAXRecords: map[string]string{locality.BatchErrorRecord: b.Code.String()}}
+	if err := bs.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err = bs.tw.Write(raw)
+	return err
+}
+
+// end writes the end member and the tar footer.
+func (bs *batchStream) end(count int) {
+	bs.start()
+	raw, _ := json.Marshal(locality.BatchEnd{Count: count, Errors: bs.errors})
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: locality.BatchEndMember, Size: int64(len(raw)), Mode: 0o644, ModTime: time.Unix(0, 0)}
+	if err := bs.tw.WriteHeader(hdr); err != nil {
+		bs.failed(err)
+		return
+	}
+	if _, err := bs.tw.Write(raw); err != nil {
+		bs.failed(err)
+		return
+	}
+	if err := bs.tw.Close(); err != nil {
+		bs.failed(err)
+		return
+	}
+	if err := bs.bw.Flush(); err != nil {
+		bs.failed(err)
+	}
+}
+
+// failed ends a batch that err stopped: before the status, with the usual
+// error response; after it, by flushing what is whole and setting the
+// trailers Insitu-Error-Code and Insitu-Error-Message, with no end member
+// (so the client cannot take the stream for whole). A client that is gone
+// gets nothing.
+func (bs *batchStream) failed(err error) {
+	var bf *batchFailed
+	if errors.As(err, &bf) {
+		err = batchError(bf.index, bf.name, bf.err)
+	}
+	if bs.r.Context().Err() != nil {
+		bs.n.log.Debug("batch stopped: the client went away", "err", err)
+		return
+	}
+	if !bs.started {
+		bs.n.writeError(bs.w, bs.r, err)
+		return
+	}
+	if bw, ok := bs.w.(*boundedWriter); ok && bw.ex.cutErr != nil {
+		return // the client stopped reading: the connection is closed
+	}
+	_ = bs.bw.Flush()
+	b := wire.Body(err)
+	h := bs.w.Header()
+	h.Set(wire.ErrorCode, b.Code.String())
+	h.Set(wire.ErrorMessage, url.PathEscape(bs.n.scrub(b.Message)))
+	bs.n.log.Warn("batch failed after its first byte", "code", b.Code.String(), "err", err)
+}
+
+// close releases the spool file.
+func (bs *batchStream) close() {
+	if bs.spoolFile != nil {
+		bs.spoolFile.Close()
+	}
+}
+
+// modTime returns the modification time in an object's version,
+// "<size>-<ns>", or the Unix epoch when it has none.
+func modTime(version string) time.Time {
+	if _, ns, ok := strings.Cut(version, "-"); ok {
+		if v, err := strconv.ParseInt(ns, 10, 64); err == nil {
+			return time.Unix(0, v)
+		}
+	}
+	return time.Unix(0, 0)
+}
