@@ -77,7 +77,8 @@ func (n *Node) routes() {
 	mux.Handle("/v1/jobs/{id}", n.authed(n.serveJob))
 	mux.Handle("/v1/jobs/{id}/claims", n.authed(n.serveClaim))
 	mux.Handle("/v1/rebalance", n.authed(n.serveRebalance))
-	mux.Handle("/v1/batch", n.authed(n.serveBatch))
+	mux.Handle("/v1/transforms", n.authed(n.serveTransforms))
+	mux.Handle("/v1/transforms/{name}", n.authed(n.serveTransform))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})

@@ -140,7 +140,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	if spec.ID == "" {
 		return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
 	}
-	if err := spec.Validate(func(name string) bool { _, ok := n.transforms[name]; return ok }); err != nil {
+	if err := spec.Validate(n.knowsTransform); err != nil {
 		return cluster.JobStatus{}, err
 	}
 	src, err := n.newJobSource(spec.Bucket, spec.Prefix)
@@ -150,11 +150,20 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	// The transform server is dialed (the first time only: the client is
 	// pooled) before the job table is locked, so that a slow dial holds up
 	// no other job.
-	t, releaseT := n.transforms[spec.Transform], func() {}
+	var (
+		t        insitu.Transform
+		releaseT func()
+		embedded = spec.Server == nil
+	)
 	if spec.Server != nil {
-		if t, releaseT, err = n.sidecarTransform(ctx, spec.Server); err != nil {
-			return cluster.JobStatus{}, err
-		}
+		t, releaseT, err = n.sidecarTransform(ctx, spec.Server)
+	} else {
+		var reg locality.TransformSpec
+		t, reg, releaseT, err = n.lookupTransform(ctx, spec.Transform)
+		embedded = reg.Mode == "" // a builtin, not a registered server
+	}
+	if err != nil {
+		return cluster.JobStatus{}, err
 	}
 	n.jobs.mu.Lock()
 	defer n.jobs.mu.Unlock()
@@ -195,7 +204,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	opts.CountFirst = true // so a lost node's unfinished objects are known
 	opts.MaxFailures = MaxJobFailures
 	opts.Logger = n.log.With("job", spec.ID)
-	t = n.confine(t, spec.Server == nil)
+	t = n.confine(t, embedded)
 	j := &nodeJob{spec: spec, release: releaseT}
 	if !spec.DryRun {
 		rename := opts.Rename

@@ -118,6 +118,7 @@ func (n *Node) shutDownError() error {
 // first call left running.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.life.close()
+	n.stopBg()
 	n.abortJobs()
 	err := n.life.wait(ctx)
 	n.release.Do(func() {

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -43,6 +44,7 @@ import (
 	"github.com/insitu-data/insitu/internal/fserr"
 	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // DefaultMaxObjectSize is the largest object a node stores when
@@ -63,9 +65,15 @@ type Options struct {
 	// larger upload is refused with TooLarge (HTTP 413). Default (0):
 	// DefaultMaxObjectSize.
 	MaxObjectSize int64
-	// Transforms are the in-process transforms that jobs (POST /v1/jobs)
-	// may name. Default: none, so the node runs no jobs.
+	// Transforms are the in-process transforms ("builtins") that jobs
+	// (POST /v1/jobs) and reads (GET ?transform=) may name, beside the
+	// transform servers registered at run time (PUT /v1/transforms/{name},
+	// [Node.RegisterTransform]). Default: none.
 	Transforms map[string]insitu.Transform
+	// AllowTransformURL says whether a transform server may be registered
+	// at a URL. Default: [transport.LoopbackOnly], servers on this machine
+	// only.
+	AllowTransformURL func(*url.URL) bool
 	// DialTimeout bounds the dial of a transform server when a job that
 	// runs through it starts (see [Node.StartJob]), on top of the start's
 	// context, which for a job started over HTTP is the request's. Default
@@ -138,13 +146,15 @@ type Node struct {
 	routeMux *http.ServeMux
 	bufs     sync.Pool // *[]byte of copyBufSize
 
-	transforms  map[string]insitu.Transform
-	jobs        jobTable
-	dialTimeout time.Duration
-	progress    progressBound
-	outputs     outputTable
-	hc          *http.Client // the jobs' puts to other nodes
-	rebalancing atomic.Bool  // a Rebalance runs
+	transforms        map[string]insitu.Transform // the builtins
+	reg               registry                    // the servers registered at run time
+	allowTransformURL func(*url.URL) bool
+	jobs              jobTable
+	dialTimeout       time.Duration
+	progress          progressBound
+	outputs           outputTable
+	hc                *http.Client // the jobs' puts to other nodes
+	rebalancing       atomic.Bool  // a Rebalance runs
 
 	// dirLocks keep the removal of the directories a Delete leaves empty
 	// from removing a directory that a Put has made and not yet filled
@@ -153,6 +163,8 @@ type Node struct {
 	dirSeed  maphash.Seed
 
 	life    tracker
+	bg      context.Context // the node's background work; Shutdown cancels it
+	stopBg  context.CancelFunc
 	release sync.Once // of what Shutdown releases
 	rootErr error     // the store's Close error, set in release
 }
@@ -246,6 +258,11 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	n.log = n.log.With("node", n.id)
 	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	n.transforms = maps.Clone(opts.Transforms)
+	n.bg, n.stopBg = context.WithCancel(context.Background())
+	n.allowTransformURL = opts.AllowTransformURL
+	if n.allowTransformURL == nil {
+		n.allowTransformURL = transport.LoopbackOnly
+	}
 	n.jobs.init()
 	n.jobs.limit = opts.MaxJobs
 	n.m.Store(m)
@@ -258,12 +275,14 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	}
 	if err != nil {
 		root.Close()
+		n.stopBg()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, &insitu.Error{Code: fserr.Code(err), Msg: "node " + id + ": removing stale temporary files from the store " + dir, Err: err}
 	}
 	n.routes()
+	n.adoptTransforms(m) // a node that (re)joins gets the cluster's transform servers
 	return n, nil
 }
 
@@ -287,6 +306,7 @@ func (n *Node) SetMap(m *locality.Map) bool {
 		}
 		if n.m.CompareAndSwap(cur, m) {
 			n.log.Info("new map", "version", m.Version(), "nodes", m.Len())
+			n.adoptTransforms(m)
 			return true
 		}
 	}

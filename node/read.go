@@ -60,38 +60,48 @@ func (n *Node) parseReadChain(chain, args string) (readChain, error) {
 		case slices.Contains(names[:i], name):
 			return readChain{}, insitu.Errorf(insitu.InvalidArgument, "transform chain %q: %q is named twice", chain, name)
 		}
-		if _, ok := n.transforms[name]; !ok {
+		if !n.knowsTransform(name) {
 			return readChain{}, insitu.Errorf(insitu.NotFound, "transform %q is not known on node %s (known: %s)", name, n.id, n.transformNames())
 		}
 	}
 	return readChain{names: names, args: args}, nil
 }
 
-// transformNames lists the names of the node's transforms, sorted, for
-// errors.
-func (n *Node) transformNames() string {
-	names := make([]string, 0, len(n.transforms))
-	for name := range n.transforms {
-		names = append(names, name)
+// resolve returns the one transform that runs the chain's stages in
+// order, streaming from one to the next, and the function that releases
+// what it holds (the clients of registered transform servers). When the
+// first stage is a transform server that reads local files, in.Path is
+// set to the object's file in the store (the server confines it to its
+// Roots) instead of the open file's /proc path, which another process
+// cannot be trusted to read.
+func (n *Node) resolve(ctx context.Context, rc readChain, in *insitu.Input) (insitu.Transform, func(), error) {
+	stages := make([]insitu.Transform, 0, len(rc.names))
+	var releases []func()
+	release := func() {
+		for _, r := range releases {
+			r()
+		}
 	}
-	slices.Sort(names)
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
-}
-
-// transform returns the one transform that runs the chain's stages in
-// order, streaming from one to the next.
-func (n *Node) chainTransform(rc readChain) insitu.Transform {
-	if len(rc.names) == 1 {
-		return n.transforms[rc.names[0]]
-	}
-	stages := make([]insitu.Transform, len(rc.names))
 	for i, name := range rc.names {
-		stages[i] = named{name: name, t: n.transforms[name]}
+		t, spec, rel, err := n.lookupTransform(ctx, name)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		releases = append(releases, rel)
+		if i == 0 && spec.Mode != "" {
+			// A server: it gets the store path, or the bytes.
+			in.Path = ""
+			if spec.LocalFile {
+				in.Path = n.storePath(in.Name)
+			}
+		}
+		stages = append(stages, named{name: name, t: t})
 	}
-	return transform.Chain(stages...)
+	if len(stages) == 1 {
+		return stages[0].(named).t, release, nil
+	}
+	return transform.Chain(stages...), release, nil
 }
 
 // named gives a transform a name for errors: a chain names its failing
@@ -122,12 +132,17 @@ func (n *Node) openRead(ctx context.Context, m *locality.Map, name insitu.Name, 
 	}
 	in := &insitu.Input{Object: obj, Args: rc.args, Body: f}
 	in.Path = fdPath(f)
-	t := n.chainTransform(rc)
+	t, release, err := n.resolve(ctx, rc, in)
+	if err != nil {
+		f.Close()
+		return nil, insitu.Object{}, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	r := &transformedReader{pr: pr, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
+		defer release()
 		defer f.Close()
 		var err error
 		defer func() {
@@ -214,6 +229,13 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 	}
 	in := &insitu.Input{Object: obj, Args: rc.args, Body: f}
 	in.Path = fdPath(f)
+	t, release, err := n.resolve(ctx, rc, in)
+	if err != nil {
+		f.Close()
+		n.writeError(w, r, err)
+		return
+	}
+	defer release()
 	bp := chunkPool.Get().(*[]byte)
 	out := &readWriter{w: w, buf: (*bp)[:0], sum: xxhash.New(), header: func(h http.Header) {
 		h.Set("Content-Type", "application/octet-stream")
@@ -222,7 +244,7 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 			h.Set(wire.Origin, obj.Origin)
 		}
 	}}
-	err = n.runRead(ctx, name, n.chainTransform(rc), in, out)
+	err = n.runRead(ctx, name, t, in, out)
 	f.Close()
 	err = n.readError(name, in.Path, err)
 	defer func() {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -123,13 +124,24 @@ func (p *sidecarPool) closeAll() {
 // that cannot be reached is Unavailable. ctx and the node's DialTimeout
 // bound the dial.
 func (n *Node) sidecarTransform(ctx context.Context, spec *cluster.ServerSpec) (insitu.Transform, func(), error) {
-	mode := spec.Mode
-	self, ok := n.Map().Node(n.id)
-	if !ok || self.TransformURL == "" {
-		return nil, nil, insitu.Errorf(insitu.InvalidArgument,
-			"job spec: server: node %s has no transform server (its entry in the cluster map has no transform_url)", n.id)
+	t, release, err := n.serverTransform(ctx, *spec, "")
+	if err != nil && insitu.CodeOf(err) == insitu.InvalidArgument {
+		err = fmt.Errorf("job spec: server: %w", err)
 	}
-	key := sidecarKey{url: self.TransformURL, mode: mode, localFile: spec.LocalFile}
+	return t, release, err
+}
+
+// serverTransform returns the node's pooled client of the transform
+// server at base ("" for the one at the TransformURL of this node's
+// entry in its map), reached as spec says, and the function that gives
+// it back.
+func (n *Node) serverTransform(ctx context.Context, spec cluster.ServerSpec, base string) (insitu.Transform, func(), error) {
+	mode := spec.Mode
+	u, err := n.serverURL(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := sidecarKey{url: u, mode: mode, localFile: spec.LocalFile}
 	dial := func(ctx context.Context) (*transport.Client, error) {
 		opts := &transport.DialOptions{
 			Mode:      mode,
@@ -141,7 +153,7 @@ func (n *Node) sidecarTransform(ctx context.Context, spec *cluster.ServerSpec) (
 			// The server fetches each input from this node, on loopback.
 			opts.SourceURL = n.sourceURL
 		}
-		return transport.Dial(ctx, self.TransformURL, opts)
+		return transport.Dial(ctx, u, opts)
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.dialTimeout)
 	defer cancel()

@@ -1,0 +1,240 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/cluster"
+	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/node/nodetest"
+	"github.com/insitu-data/insitu/transform/hash"
+)
+
+// reverse reverses its input: the transform the sidecars serve.
+var reverse = insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return err
+	}
+	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+		b[i], b[j] = b[j], b[i]
+	}
+	_, err = out.Write(b)
+	return err
+})
+
+func reversed(b []byte) []byte {
+	r := bytes.Clone(b)
+	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+		r[i], r[j] = r[j], r[i]
+	}
+	return r
+}
+
+func registryCluster(t *testing.T) *nodetest.Cluster {
+	t.Helper()
+	return startCluster(t, 3, &nodetest.Options{
+		Transforms: map[string]insitu.Transform{"upper": streamUpper(nil), "md5": hash.MD5()},
+		Sidecar:    reverse,
+	})
+}
+
+func TestRegisterTransform(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	// Every node registers the transform server next to it, reading local files.
+	if err := cluster.RegisterTransform(t.Context(), client, "rev", locality.TransformSpec{Mode: "hpush", LocalFile: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.RegisterTransform(t.Context(), client, "rev-ws", locality.TransformSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Map().Nodes() {
+		infos, err := client.Transforms(t.Context(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, i := range infos {
+			got = append(got, fmt.Sprintf("%s/%s/%s/%v/%s", i.Name, i.Kind, i.Mode, i.LocalFile, i.Health))
+		}
+		want := "md5/builtin//false/ok rev/server/hpush/true/ok rev-ws/server/ws/false/ok upper/builtin//false/ok"
+		if strings.Join(got, " ") != want {
+			t.Errorf("node %s lists %v, want %s", n.ID, got, want)
+		}
+	}
+	// Objects, then reads through the registered server and chains that
+	// mix it with builtins, in both orders.
+	objs := map[string][]byte{}
+	for i := range 9 {
+		k := fmt.Sprintf("r/%d.txt", i)
+		objs[k] = asciiContent(k, 100+20_000*i)
+		if _, err := c.Put(t.Context(), insitu.Name{Bucket: "in", Key: k}, bytes.NewReader(objs[k]), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, b := range objs {
+		name := insitu.Name{Bucket: "in", Key: k}
+		for _, tc := range []struct {
+			chain []string
+			want  []byte
+		}{
+			{[]string{"rev"}, reversed(b)},
+			{[]string{"rev-ws"}, reversed(b)},
+			{[]string{"upper", "rev"}, reversed(bytes.ToUpper(b))},
+			{[]string{"rev", "upper"}, bytes.ToUpper(reversed(b))},
+		} {
+			got, err := readTransformed(t, client, name, tc.chain, "")
+			if err != nil || !bytes.Equal(got, tc.want) {
+				t.Fatalf("%s through %v: %d bytes, %v", k, tc.chain, len(got), err)
+			}
+		}
+	}
+	// A job names the registered server as it names a builtin.
+	rep, err := cluster.Run(t.Context(), client, cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "rev"}, nil)
+	if err != nil || rep.Transformed != 9 {
+		t.Fatalf("job through rev: %v\n%s", err, rep)
+	}
+	for k, b := range objs {
+		got, _, err := readAll(t.Context(), client, insitu.Name{Bucket: "out", Key: k})
+		if err != nil || !bytes.Equal(got, reversed(b)) {
+			t.Errorf("job output %s: %d bytes, %v", k, len(got), err)
+		}
+	}
+	// Removed: neither jobs nor reads know it any more.
+	if err := cluster.RemoveTransform(t.Context(), client, "rev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readTransformed(t, client, insitu.Name{Bucket: "in", Key: "r/1.txt"}, []string{"rev"}, ""); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("read through a removed transform: %v, want not_found", err)
+	}
+	if _, err := cluster.Run(t.Context(), client, cluster.JobSpec{Bucket: "in", DstBucket: "out2", Transform: "rev"}, nil); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("job through a removed transform: %v, want invalid_argument", err)
+	}
+	if err := cluster.RemoveTransform(t.Context(), client, "rev"); err != nil {
+		t.Errorf("removing again: %v, want nil", err)
+	}
+}
+
+func TestRegisterTransformRefused(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	n1 := c.Map().Nodes()[0]
+	// A loopback port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		name string
+		spec locality.TransformSpec
+		code insitu.Code
+	}{
+		{"bad name!", locality.TransformSpec{}, insitu.InvalidArgument},
+		{"-x", locality.TransformSpec{}, insitu.InvalidArgument},
+		{strings.Repeat("a", 65), locality.TransformSpec{}, insitu.InvalidArgument},
+		{"upper", locality.TransformSpec{}, insitu.InvalidArgument},
+		{"x", locality.TransformSpec{Mode: "carrier-pigeon"}, insitu.InvalidArgument},
+		{"x", locality.TransformSpec{URL: "http://10.1.2.3:9000"}, insitu.InvalidArgument},
+		{"x", locality.TransformSpec{URL: "ftp://127.0.0.1/"}, insitu.InvalidArgument},
+		{"x", locality.TransformSpec{URL: "http://user:pw@127.0.0.1:1/"}, insitu.InvalidArgument},
+		{"x", locality.TransformSpec{URL: dead}, insitu.Unavailable},
+	} {
+		if _, err := client.RegisterTransform(t.Context(), n1, tc.name, tc.spec); insitu.CodeOf(err) != tc.code {
+			t.Errorf("register %q %+v: %v, want %v", tc.name, tc.spec, err, tc.code)
+		}
+	}
+	if err := client.RemoveTransform(t.Context(), n1, "upper"); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("removing a builtin: %v", err)
+	}
+	if err := client.RemoveTransform(t.Context(), n1, "nope"); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("removing an unknown transform: %v", err)
+	}
+	if _, err := client.Transform(t.Context(), n1, "nope"); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("inspecting an unknown transform: %v", err)
+	}
+	infos, err := client.Transforms(t.Context(), n1)
+	if err != nil || len(infos) != 2 {
+		t.Errorf("after refusals: %+v, %v; want the 2 builtins only", infos, err)
+	}
+}
+
+// TestRegisteredServerDown: a registered server that goes down is
+// reported unhealthy, reads through it fail with unavailable, and the
+// node stays healthy; back up, it serves again.
+func TestRegisteredServerDown(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	if err := cluster.RegisterTransform(t.Context(), client, "rev", locality.TransformSpec{Mode: "hpush"}); err != nil {
+		t.Fatal(err)
+	}
+	name := insitu.Name{Bucket: "in", Key: "x.txt"}
+	if _, err := c.Put(t.Context(), name, strings.NewReader("abc"), -1); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Map().Owner(name)
+	if err := c.StopSidecar(t.Context(), owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	info, err := client.Transform(t.Context(), owner, "rev")
+	if err != nil || info.Health == "ok" {
+		t.Errorf("a stopped server: %+v, %v; want unhealthy", info, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := readTransformed(t, client, name, []string{"rev"}, ""); !errors.Is(err, insitu.Unavailable) {
+		t.Errorf("read through a stopped server: %v, want unavailable", err)
+	}
+	if got, err := readTransformed(t, client, name, []string{"upper"}, ""); err != nil || string(got) != "ABC" {
+		t.Errorf("the node after: %q, %v", got, err)
+	}
+	if err := c.RestartSidecar(ctx, owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readTransformed(t, client, name, []string{"rev"}, ""); err != nil || string(got) != "cba" {
+		t.Errorf("after the server is back: %q, %v", got, err)
+	}
+}
+
+// TestRestartedNodeAdoptsTransforms: a node that restarts (its registry
+// lives in memory) gets the cluster's transform servers from its peers.
+func TestRestartedNodeAdoptsTransforms(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	if err := cluster.RegisterTransform(t.Context(), client, "rev", locality.TransformSpec{Mode: "hpush"}); err != nil {
+		t.Fatal(err)
+	}
+	n2 := c.Map().Nodes()[1]
+	if err := c.StopNode(t.Context(), n2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartNode(t.Context(), n2.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The adoption runs in the background: ask until it is done.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := client.Transform(t.Context(), n2, "rev")
+		if err == nil && info.Health == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s did not adopt rev: %+v, %v", n2.ID, info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
