@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 
 	"github.com/insitu-data/insitu"
@@ -103,7 +104,9 @@ func (c *config) notes() []string {
 // in-process transform registered by name, or the transform servers.
 func (c *config) clusterOptions(toWAV insitu.Transform) nodetest.Options {
 	if c.mode == modeSidecar || c.mode == modeRemote && c.transport != inproc {
-		return nodetest.Options{Sidecar: toWAV}
+		// Each server groups the requests in flight into batches of up
+		// to -batch files (those it reads from local files or fetches).
+		return nodetest.Options{Sidecar: toWAV, SidecarOptions: &transport.ServerOptions{Batch: &transport.BatchOptions{Size: c.batch}}}
 	}
 	if c.mode == modeEmbedded && !c.fqn {
 		toWAV = bytesOnly{toWAV}
@@ -128,6 +131,11 @@ func (c *config) jobSpec() cluster.JobSpec {
 		mode, err := transport.ParseMode(c.transport) // checked with the flags
 		if err != nil {
 			panic(err)
+		}
+		if c.workers == 0 && c.batch > 1 {
+			// The server batches what is in flight at once: keep enough
+			// requests in flight to fill a batch per CPU.
+			spec.Workers = c.batch * runtime.NumCPU()
 		}
 		spec.Server = &cluster.ServerSpec{Mode: mode, LocalFile: c.fqn, DirectPut: c.directPut}
 	} else {
