@@ -29,9 +29,11 @@ type JobSpec struct {
 	// DstBucket receives the outputs. It must differ from Bucket: a job
 	// that wrote into the bucket it lists could read its own outputs.
 	DstBucket string `json:"dst_bucket"`
-	// Transform is the name of an in-process transform registered on
-	// every node ("embedded" mode). Exactly one of Transform and Server
-	// is set.
+	// Transform is the name of a transform every node knows: an
+	// in-process builtin (node.Options.Transforms, "embedded" mode) or a
+	// transform server registered by name at run time
+	// ([RegisterTransform]), which the job reaches as its registration
+	// says. Exactly one of Transform and Server is set.
 	Transform string `json:"transform,omitempty"`
 	// Server, when set, runs the job through the transform server next to
 	// each node ("sidecar" mode): the server at the TransformURL of the
