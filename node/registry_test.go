@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/transform/hash"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // reverse reverses its input: the transform the sidecars serve.
@@ -236,5 +238,44 @@ func TestRestartedNodeAdoptsTransforms(t *testing.T) {
 			t.Fatalf("node %s did not adopt rev: %+v, %v", n2.ID, info, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRegisterOwnServer: a transform server that is not the cluster's
+// sidecar (any server that speaks the protocol; here insitu's own, as a
+// user would run it) is registered by its URL on the node it serves, with
+// that node's transform secret, and reads on that node go through it.
+func TestRegisterOwnServer(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	n1 := c.Map().Nodes()[0]
+	srv, err := transport.NewServer(reverse, &transport.ServerOptions{Secret: c.Secret().TransformSecret(n1.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	if _, err := client.RegisterTransform(t.Context(), n1, "mine", locality.TransformSpec{URL: hs.URL, Mode: "hpush"}); err != nil {
+		t.Fatal(err)
+	}
+	// A key n1 owns.
+	var name insitu.Name
+	for i := 0; ; i++ {
+		name = insitu.Name{Bucket: "in", Key: fmt.Sprintf("own-%d", i)}
+		if c.Map().Owner(name).ID == n1.ID {
+			break
+		}
+	}
+	if _, err := c.Put(t.Context(), name, strings.NewReader("stressed"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readTransformed(t, client, name, []string{"mine", "upper"}, ""); err != nil || string(got) != "DESSERTS" {
+		t.Fatalf("through my server: %q, %v", got, err)
+	}
+	// The other nodes do not know it.
+	if _, err := client.Transform(t.Context(), c.Map().Nodes()[1], "mine"); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("another node: %v, want not_found", err)
 	}
 }
