@@ -20,9 +20,11 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/cluster"
 	"github.com/insitu-data/insitu/internal/atomicfile"
+	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
+	"github.com/insitu-data/insitu/transform"
 )
 
 // Limits of the jobs API.
@@ -140,7 +142,15 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	if spec.ID == "" {
 		return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: no id")
 	}
-	if err := spec.Validate(n.knowsTransform); err != nil {
+	var chain readChain
+	if spec.Transform != "" && spec.Server == nil {
+		// A name, or a chain "a,b,c" of names, of transforms the node knows.
+		var err error
+		if chain, err = n.parseReadChain(spec.Transform, ""); err != nil {
+			return cluster.JobStatus{}, insitu.Errorf(insitu.InvalidArgument, "job spec: transform: %s", wire.Body(err).Message)
+		}
+	}
+	if err := spec.Validate(nil); err != nil { // the transform is checked above
 		return cluster.JobStatus{}, err
 	}
 	src, err := n.newJobSource(spec.Bucket, spec.Prefix)
@@ -158,9 +168,7 @@ func (n *Node) StartJob(ctx context.Context, spec cluster.JobSpec) (cluster.JobS
 	if spec.Server != nil {
 		t, releaseT, err = n.sidecarTransform(ctx, spec.Server)
 	} else {
-		var reg locality.TransformSpec
-		t, reg, releaseT, err = n.lookupTransform(ctx, spec.Transform)
-		embedded = reg.Mode == "" // a builtin, not a registered server
+		t, embedded, releaseT, err = n.jobChain(ctx, chain)
 	}
 	if err != nil {
 		return cluster.JobStatus{}, err
@@ -653,4 +661,35 @@ func (n *Node) serveJob(w http.ResponseWriter, r *http.Request, _ *locality.Map)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// jobChain returns the transform of a job that names a transform or a
+// chain of them, whether its first stage runs in this process (a builtin,
+// which then gets inputs as an embedded transform does), and the function
+// that releases what the stages hold, when the job ends.
+func (n *Node) jobChain(ctx context.Context, rc readChain) (insitu.Transform, bool, func(), error) {
+	stages := make([]insitu.Transform, 0, len(rc.names))
+	var releases []func()
+	release := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	embedded := true
+	for i, name := range rc.names {
+		t, reg, rel, err := n.lookupTransform(ctx, name)
+		if err != nil {
+			release()
+			return nil, false, nil, err
+		}
+		releases = append(releases, rel)
+		if i == 0 {
+			embedded = reg.Mode == "" // a builtin, not a registered server
+		}
+		stages = append(stages, named{name: name, t: t})
+	}
+	if len(stages) == 1 {
+		return stages[0].(named).t, embedded, release, nil
+	}
+	return transform.Chain(stages...), embedded, release, nil
 }

@@ -61,7 +61,7 @@ func (n *Node) parseReadChain(chain, args string) (readChain, error) {
 			return readChain{}, insitu.Errorf(insitu.InvalidArgument, "transform chain %q: %q is named twice", chain, name)
 		}
 		if !n.knowsTransform(name) {
-			return readChain{}, insitu.Errorf(insitu.NotFound, "transform %q is not known on node %s (known: %s)", name, n.id, n.transformNames())
+			return readChain{}, insitu.Errorf(insitu.NotFound, "unknown transform %q on node %s (it knows: %s)", name, n.id, n.transformNames())
 		}
 	}
 	return readChain{names: names, args: args}, nil

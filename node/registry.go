@@ -74,7 +74,7 @@ func (n *Node) lookupTransform(ctx context.Context, name string) (insitu.Transfo
 	spec, ok := n.reg.servers[name]
 	n.reg.mu.RUnlock()
 	if !ok {
-		return nil, spec, nil, insitu.Errorf(insitu.NotFound, "transform %q is not known on node %s (known: %s)", name, n.id, n.transformNames())
+		return nil, spec, nil, insitu.Errorf(insitu.NotFound, "unknown transform %q on node %s (it knows: %s)", name, n.id, n.transformNames())
 	}
 	mode, _ := transport.ParseMode(spec.Mode) // checked when registered
 	t, release, err := n.serverTransform(ctx, cluster.ServerSpec{Mode: mode, LocalFile: spec.LocalFile}, spec.URL)

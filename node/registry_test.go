@@ -3,6 +3,8 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +112,32 @@ func TestRegisterTransform(t *testing.T) {
 		got, _, err := readAll(t.Context(), client, insitu.Name{Bucket: "out", Key: k})
 		if err != nil || !bytes.Equal(got, reversed(b)) {
 			t.Errorf("job output %s: %d bytes, %v", k, len(got), err)
+		}
+	}
+	// Chains by name in jobs: a builtin first (it gets the local file),
+	// or the server first (it gets the store path).
+	for i, tc := range []struct {
+		chain string
+		want  func([]byte) []byte
+	}{
+		{"upper,rev", func(b []byte) []byte { return reversed(bytes.ToUpper(b)) }},
+		{"rev,md5", func(b []byte) []byte { s := md5.Sum(reversed(b)); return []byte(hex.EncodeToString(s[:])) }},
+	} {
+		out := fmt.Sprintf("chain%d", i)
+		rep, err := cluster.Run(t.Context(), client, cluster.JobSpec{Bucket: "in", DstBucket: out, Transform: tc.chain}, nil)
+		if err != nil || rep.Transformed != 9 {
+			t.Fatalf("job through %s: %v\n%s", tc.chain, err, rep)
+		}
+		for k, b := range objs {
+			got, _, err := readAll(t.Context(), client, insitu.Name{Bucket: out, Key: k})
+			if err != nil || !bytes.Equal(got, tc.want(b)) {
+				t.Errorf("job %s output %s: %d bytes, %v", tc.chain, k, len(got), err)
+			}
+		}
+	}
+	for _, bad := range []string{"upper,nope", "upper,upper", "upper,,rev"} {
+		if _, err := cluster.Run(t.Context(), client, cluster.JobSpec{Bucket: "in", DstBucket: "x", Transform: bad}, nil); !errors.Is(err, insitu.InvalidArgument) {
+			t.Errorf("job through %q: %v, want invalid_argument", bad, err)
 		}
 	}
 	// Removed: neither jobs nor reads know it any more.
