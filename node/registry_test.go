@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -305,5 +306,49 @@ func TestRegisterOwnServer(t *testing.T) {
 	// The other nodes do not know it.
 	if _, err := client.Transform(t.Context(), c.Map().Nodes()[1], "mine"); !errors.Is(err, insitu.NotFound) {
 		t.Errorf("another node: %v, want not_found", err)
+	}
+}
+
+// TestRegisteredServerAnswersGarbage: a server that passes its health
+// check but answers transform requests with garbage fails the read with
+// a code, and the node stays healthy.
+func TestRegisteredServerAnswersGarbage(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	n1 := c.Map().Nodes()[0]
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "\x00\x01 this is not what the protocol says")
+	}))
+	defer garbage.Close()
+	var name insitu.Name
+	for i := 0; ; i++ {
+		name = insitu.Name{Bucket: "in", Key: fmt.Sprintf("g-%d", i)}
+		if c.Map().Owner(name).ID == n1.ID {
+			break
+		}
+	}
+	if _, err := c.Put(t.Context(), name, strings.NewReader("abc"), -1); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"hpush", "hpull", "ws"} {
+		if _, err := client.RegisterTransform(t.Context(), n1, "junk-"+mode, locality.TransformSpec{URL: garbage.URL, Mode: mode}); err != nil {
+			// ws dials at registration's first use; hpush and hpull register.
+			t.Fatalf("%s: %v", mode, err)
+		}
+		got, err := readTransformed(t, client, name, []string{"junk-" + mode}, "")
+		if err == nil || insitu.CodeOf(err) == insitu.Unknown {
+			t.Errorf("%s: read %q, %v; want an error with a code", mode, got, err)
+		} else {
+			t.Logf("%s: %v", mode, err)
+		}
+	}
+	if got, err := readTransformed(t, client, name, []string{"upper"}, ""); err != nil || string(got) != "ABC" {
+		t.Errorf("the node after: %q, %v", got, err)
 	}
 }

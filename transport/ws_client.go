@@ -143,6 +143,11 @@ func (p *wsPool) dial(ctx context.Context) (*wsConn, error) {
 		if dctx.Err() != nil {
 			return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: no answer within %v", where, cl.opts.IOTimeout)
 		}
+		if resp != nil && resp.StatusCode < 400 && resp.StatusCode != http.StatusSwitchingProtocols {
+			// Not an error answer, and no upgrade: not a transform server.
+			resp.Body.Close()
+			return nil, insitu.Errorf(insitu.Unavailable, "opening a WebSocket to %s: the server answered %s, not 101 Switching Protocols: it does not speak the insitu stream", where, resp.Status)
+		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			_, err := wire.DecodeError(resp, insitu.Name{}, "opening a WebSocket to "+where)
 			return nil, err
