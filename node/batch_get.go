@@ -30,6 +30,13 @@ const (
 	// batchBufSize is the buffer the tar stream is written through, so
 	// that small members go out in large writes.
 	batchBufSize = 64 << 10
+	// batchAhead is how many objects a batch opens ahead of the one it
+	// writes (objects as stored only), so that the latency of opening
+	// files overlaps; batchSmall is the size up to which such an object
+	// is read into memory at once (and its file closed). A batch so holds
+	// at most batchAhead+2 open files and (batchAhead+2)*batchSmall bytes.
+	batchAhead = 16
+	batchSmall = 64 << 10
 )
 
 // batchFailed marks the failures of a batch in "fail" mode: the batch ends
@@ -82,13 +89,88 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 	}
 	bs := &batchStream{n: n, w: w, r: r, m: m, rc: rc, fail: fail}
 	defer bs.close()
+	if len(rc.names) > 0 {
+		// One transform at a time: each output is spooled whole.
+		for i, name := range req.Objects {
+			if err := bs.object(i, name, bs.openTransformed); err != nil {
+				bs.failed(err)
+				return
+			}
+		}
+		bs.end(len(req.Objects))
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	order := bs.prefetch(ctx, req.Objects)
+	defer func() {
+		// Stop the opening, and close what was opened ahead.
+		cancel()
+		for slot := range order {
+			if o := <-slot; o.body != nil {
+				o.body.Close()
+			}
+		}
+	}()
 	for i, name := range req.Objects {
-		if err := bs.object(i, name); err != nil {
+		slot := <-order
+		err := bs.object(i, name, func(context.Context, insitu.Name) (io.ReadCloser, int64, insitu.Object, error) {
+			o := <-slot
+			return o.body, o.size, o.obj, o.err
+		})
+		if err != nil {
 			bs.failed(err)
 			return
 		}
 	}
 	bs.end(len(req.Objects))
+}
+
+// opened is an object opened ahead for its member.
+type opened struct {
+	body io.ReadCloser
+	size int64
+	obj  insitu.Object
+	err  error
+}
+
+// prefetch opens the objects names as stored, in order, up to batchAhead
+// ahead of the one the caller takes: it sends a slot per name to the
+// channel it returns, in order, each of which gets the object once
+// opened (read into memory, file closed, when it has at most batchSmall
+// bytes). The channel is closed after the last slot, or when ctx ends;
+// the caller takes every slot, and closes the bodies it gets.
+func (bs *batchStream) prefetch(ctx context.Context, names []insitu.Name) <-chan chan opened {
+	order := make(chan chan opened, batchAhead)
+	go func() {
+		defer close(order)
+		for _, name := range names {
+			slot := make(chan opened, 1)
+			select {
+			case order <- slot:
+			case <-ctx.Done():
+				return
+			}
+			go func() { slot <- bs.openStored(ctx, name) }()
+		}
+	}()
+	return order
+}
+
+// openStored opens name's object as stored.
+func (bs *batchStream) openStored(ctx context.Context, name insitu.Name) opened {
+	f, obj, err := bs.n.open(ctx, bs.m, name)
+	if err != nil {
+		return opened{err: err}
+	}
+	if obj.Size > batchSmall {
+		return opened{body: f, size: obj.Size, obj: obj}
+	}
+	defer f.Close()
+	b := make([]byte, obj.Size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return opened{err: bs.n.fileError(name, err, false)}
+	}
+	return opened{body: io.NopCloser(bytes.NewReader(b)), size: obj.Size, obj: obj}
 }
 
 // batchError is the error of a batch's objects[i] when it fails the batch.
@@ -225,9 +307,9 @@ func (bs *batchStream) start() {
 // object writes objects[i] = name's member: its bytes, or its error
 // member; in "fail" mode an object that cannot be read is a *batchFailed.
 // Any other error cuts the stream.
-func (bs *batchStream) object(i int, name insitu.Name) error {
+func (bs *batchStream) object(i int, name insitu.Name, open func(context.Context, insitu.Name) (io.ReadCloser, int64, insitu.Object, error)) error {
 	ctx := bs.r.Context()
-	body, size, obj, err := bs.open(ctx, name)
+	body, size, obj, err := open(ctx, name)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -256,16 +338,9 @@ func (bs *batchStream) object(i int, name insitu.Name) error {
 	return nil
 }
 
-// open opens name's object for its member: the stored bytes, or the
-// chain's output spooled whole (so that its size is known).
-func (bs *batchStream) open(ctx context.Context, name insitu.Name) (io.ReadCloser, int64, insitu.Object, error) {
-	if len(bs.rc.names) == 0 {
-		f, obj, err := bs.n.open(ctx, bs.m, name)
-		if err != nil {
-			return nil, 0, obj, err
-		}
-		return f, obj.Size, obj, nil
-	}
+// openTransformed opens name's object through the batch's chain, and
+// spools the output whole, so that its size is known.
+func (bs *batchStream) openTransformed(ctx context.Context, name insitu.Name) (io.ReadCloser, int64, insitu.Object, error) {
 	body, obj, err := bs.n.openRead(ctx, bs.m, name, bs.rc)
 	if err != nil {
 		return nil, 0, obj, err
