@@ -647,3 +647,43 @@ func (b *countedBody) Read(p []byte) (int, error) {
 	b.n.Add(int64(k))
 	return k, err
 }
+
+// Read many objects of a cluster in one call: the client asks each owner
+// for its objects in one stream, and yields them in the order asked, a
+// missing one as an error in its place.
+func Example_batchGet() {
+	ctx := context.Background()
+	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"upper": batchUpper}})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	var names []insitu.Name
+	for _, key := range []string{"a.txt", "b.txt", "c.txt", "d.txt"} {
+		name := insitu.Name{Bucket: "docs", Key: key}
+		if _, err := c.Put(ctx, name, strings.NewReader("text of "+key), -1); err != nil {
+			panic(err)
+		}
+		names = append(names, name)
+	}
+	names = append(names, insitu.Name{Bucket: "docs", Key: "missing.txt"}, names[0])
+
+	for e, err := range c.Client().BatchGet(ctx, names, &locality.BatchGetOptions{Transform: "upper"}) {
+		if err != nil {
+			if e == nil {
+				panic(err) // the batch failed
+			}
+			fmt.Printf("%d %s: %v\n", e.Index, e.Object.Name, insitu.CodeOf(err))
+			continue
+		}
+		b, _ := io.ReadAll(e.Body)
+		fmt.Printf("%d %s: %s\n", e.Index, e.Object.Name, b)
+	}
+	// Output:
+	// 0 docs/a.txt: TEXT OF A.TXT
+	// 1 docs/b.txt: TEXT OF B.TXT
+	// 2 docs/c.txt: TEXT OF C.TXT
+	// 3 docs/d.txt: TEXT OF D.TXT
+	// 4 docs/missing.txt: not_found
+	// 5 docs/a.txt: TEXT OF A.TXT
+}
