@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/insitu-data/insitu"
@@ -92,7 +93,7 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 	if len(rc.names) > 0 {
 		// One transform at a time: each output is spooled whole.
 		for i, name := range req.Objects {
-			if err := bs.object(i, name, bs.openTransformed); err != nil {
+			if err := bs.object(i, name, bs.openTransformed(r.Context(), name)); err != nil {
 				bs.failed(err)
 				return
 			}
@@ -101,23 +102,25 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
-	order := bs.prefetch(ctx, req.Objects)
+	order, workers := bs.prefetch(ctx, req.Objects)
 	defer func() {
-		// Stop the opening, and close what was opened ahead.
+		// Stop the opening, close what was opened ahead, and wait for
+		// the openers.
 		cancel()
 		for slot := range order {
 			if o := <-slot; o.body != nil {
 				o.body.Close()
 			}
 		}
+		workers.Wait()
 	}()
 	for i, name := range req.Objects {
-		slot := <-order
-		err := bs.object(i, name, func(context.Context, insitu.Name) (io.ReadCloser, int64, insitu.Object, error) {
-			o := <-slot
-			return o.body, o.size, o.obj, o.err
-		})
-		if err != nil {
+		slot, ok := <-order
+		if !ok { // ctx is done: the client went away
+			bs.failed(ctx.Err())
+			return
+		}
+		if err := bs.object(i, name, <-slot); err != nil {
 			bs.failed(err)
 			return
 		}
@@ -127,22 +130,38 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 
 // opened is an object opened ahead for its member.
 type opened struct {
-	body io.ReadCloser
+	data []byte        // the bytes of a small object, read whole; else
+	body io.ReadCloser // the reader of its bytes
 	size int64
 	obj  insitu.Object
 	err  error
 }
 
 // prefetch opens the objects names as stored, in order, up to batchAhead
-// ahead of the one the caller takes: it sends a slot per name to the
-// channel it returns, in order, each of which gets the object once
-// opened (read into memory, file closed, when it has at most batchSmall
-// bytes). The channel is closed after the last slot, or when ctx ends;
-// the caller takes every slot, and closes the bodies it gets.
-func (bs *batchStream) prefetch(ctx context.Context, names []insitu.Name) <-chan chan opened {
+// ahead of the one the caller takes, on batchAhead goroutines: it sends a
+// slot per name to the channel it returns, in order, each of which gets
+// the object once opened (read into memory, file closed, when it has at
+// most batchSmall bytes). The channel is closed after the last slot, or
+// when ctx ends; the caller takes every slot and closes the bodies it
+// gets, then waits for the WaitGroup.
+func (bs *batchStream) prefetch(ctx context.Context, names []insitu.Name) (<-chan chan opened, *sync.WaitGroup) {
+	type job struct {
+		name insitu.Name
+		slot chan opened
+	}
 	order := make(chan chan opened, batchAhead)
-	go func() {
+	jobs := make(chan job, batchAhead)
+	wg := new(sync.WaitGroup)
+	for range min(batchAhead, len(names)) {
+		wg.Go(func() {
+			for j := range jobs {
+				j.slot <- bs.openStored(ctx, j.name)
+			}
+		})
+	}
+	wg.Go(func() {
 		defer close(order)
+		defer close(jobs)
 		for _, name := range names {
 			slot := make(chan opened, 1)
 			select {
@@ -150,10 +169,10 @@ func (bs *batchStream) prefetch(ctx context.Context, names []insitu.Name) <-chan
 			case <-ctx.Done():
 				return
 			}
-			go func() { slot <- bs.openStored(ctx, name) }()
+			jobs <- job{name, slot} // a worker is free: order holds at most batchAhead slots
 		}
-	}()
-	return order
+	})
+	return order, wg
 }
 
 // openStored opens name's object as stored.
@@ -170,7 +189,7 @@ func (bs *batchStream) openStored(ctx context.Context, name insitu.Name) opened 
 	if _, err := io.ReadFull(f, b); err != nil {
 		return opened{err: bs.n.fileError(name, err, false)}
 	}
-	return opened{body: io.NopCloser(bytes.NewReader(b)), size: obj.Size, obj: obj}
+	return opened{data: b, size: obj.Size, obj: obj}
 }
 
 // batchError is the error of a batch's objects[i] when it fails the batch.
@@ -282,8 +301,9 @@ type batchStream struct {
 
 	bw      *bufio.Writer
 	tw      *tar.Writer
-	started bool // the response's status is sent
-	errors  int  // error members written
+	hdr     tar.Header // the header of the member being written
+	started bool       // the response's status is sent
+	errors  int        // error members written
 
 	spoolMem  []byte   // a transformed output's first batchMemSpool bytes
 	spoolFile *os.File // and the rest: unlinked, made at the first need
@@ -304,12 +324,13 @@ func (bs *batchStream) start() {
 	bs.tw = tar.NewWriter(bs.bw)
 }
 
-// object writes objects[i] = name's member: its bytes, or its error
-// member; in "fail" mode an object that cannot be read is a *batchFailed.
-// Any other error cuts the stream.
-func (bs *batchStream) object(i int, name insitu.Name, open func(context.Context, insitu.Name) (io.ReadCloser, int64, insitu.Object, error)) error {
+// object writes objects[i] = name's member from o, the object opened:
+// its bytes, or its error member; in "fail" mode an object that could not
+// be opened is a *batchFailed. Any other error cuts the stream. It closes
+// o's body.
+func (bs *batchStream) object(i int, name insitu.Name, o opened) error {
 	ctx := bs.r.Context()
-	body, size, obj, err := open(ctx, name)
+	body, size, obj, err := o.body, o.size, o.obj, o.err
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -319,16 +340,26 @@ func (bs *batchStream) object(i int, name insitu.Name, open func(context.Context
 		}
 		return bs.errorMember(name, err)
 	}
-	defer body.Close()
+	if body != nil {
+		defer body.Close()
+	}
 	bs.start()
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: size, Mode: 0o644, ModTime: modTime(obj.Version)}
+	hdr := &bs.hdr
+	*hdr = tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: size, Mode: 0o644, ModTime: modTime(obj.Version)}
 	if obj.Origin != "" {
 		hdr.PAXRecords = map[string]string{locality.BatchOriginRecord: obj.Origin}
 	}
 	if err := bs.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	k, err := io.Copy(bs.tw, body)
+	var k int64
+	if body == nil {
+		var n int
+		n, err = bs.tw.Write(o.data)
+		k = int64(n)
+	} else {
+		k, err = io.Copy(bs.tw, body)
+	}
 	if err == nil && k != size {
 		err = insitu.Errorf(insitu.Internal, "%s changed size while it was read: %d bytes, not %d", name, k, size)
 	}
@@ -340,23 +371,23 @@ func (bs *batchStream) object(i int, name insitu.Name, open func(context.Context
 
 // openTransformed opens name's object through the batch's chain, and
 // spools the output whole, so that its size is known.
-func (bs *batchStream) openTransformed(ctx context.Context, name insitu.Name) (io.ReadCloser, int64, insitu.Object, error) {
+func (bs *batchStream) openTransformed(ctx context.Context, name insitu.Name) opened {
 	body, obj, err := bs.n.openRead(ctx, bs.m, name, bs.rc)
 	if err != nil {
-		return nil, 0, obj, err
+		return opened{err: err}
 	}
 	defer body.Close()
 	// A transform may take a while: what is buffered goes out first.
 	if bs.bw != nil {
 		if err := bs.bw.Flush(); err != nil {
-			return nil, 0, obj, err
+			return opened{err: err}
 		}
 	}
 	r, size, err := bs.spool(name, body)
 	if err != nil {
-		return nil, 0, obj, err
+		return opened{err: err}
 	}
-	return io.NopCloser(r), size, obj, nil
+	return opened{body: io.NopCloser(r), size: size, obj: obj}
 }
 
 // spool reads a transformed output whole: the first batchMemSpool bytes
