@@ -109,7 +109,10 @@ type BatchEntry struct {
 	Index int
 	// Object is the object's name, the size of what Body reads (the
 	// transform's output when there is one), its owner and its Origin
-	// ("" for none). On an error, only the name is set.
+	// ("" for none). On an error, only the name is set. The size is -1
+	// when unknown: an object that was not where the client's map put
+	// it is read alone, and a large transformed output then comes
+	// without its size.
 	Object insitu.Object
 	// Body reads the object's bytes. It is nil on an error, and may be
 	// read only until the loop's body returns: then the iteration moves
@@ -149,9 +152,10 @@ type BatchEntry struct {
 // streams (its owner's stream waits for the caller meanwhile, so the owner
 // may cut it off after its ProgressTimeout). A part of more than
 // MaxBatchBody bytes of JSON is sent in several requests. A batch GET
-// needs the administrative token (the client's secret makes one). A
-// not_owner entry means the map is stale: [Client.RefreshMap] and read
-// those again.
+// needs the administrative token (the client's secret makes one). An
+// object whose node answers not_owner (the client's map, or the node's,
+// is stale) is read alone with [Client.Get] (or [Client.GetTransformed]),
+// which brings the maps in line, in its place.
 func (c *Client) BatchGet(ctx context.Context, names []insitu.Name, opts *BatchGetOptions) iter.Seq2[*BatchEntry, error] {
 	return func(yield func(*BatchEntry, error) bool) {
 		o, err := batchOptions(opts)
@@ -206,6 +210,18 @@ func (c *Client) BatchGet(ctx context.Context, names []insitu.Name, opts *BatchG
 			case it.idx != i:
 				yield(nil, insitu.Errorf(insitu.Internal, "locality: batch: entry %d where %d was due", it.idx, i))
 				return
+			case errors.Is(it.err, insitu.NotOwner):
+				// The client's map is stale, or the owner's: read the
+				// object alone, which brings the maps in line.
+				more, err := c.batchGetOne(ctx, i, name, &o, yield)
+				if !more {
+					return
+				}
+				if err == nil {
+					continue
+				}
+				it.err = err
+				fallthrough
 			case it.err != nil:
 				if !yield(&BatchEntry{Index: i, Object: insitu.Object{Name: name}}, it.err) || o.OnError == OnErrorFail {
 					return
@@ -230,6 +246,27 @@ func (c *Client) BatchGet(ctx context.Context, names []insitu.Name, opts *BatchG
 			}
 		}
 	}
+}
+
+// batchGetOne reads names[i] = name alone, with Get or GetTransformed,
+// whose NotOwner handling brings the maps in line, and yields its entry.
+// It returns whether to go on, and the error of the read, not yielded.
+func (c *Client) batchGetOne(ctx context.Context, i int, name insitu.Name, o *BatchGetOptions, yield func(*BatchEntry, error) bool) (bool, error) {
+	var (
+		rc  io.ReadCloser
+		obj insitu.Object
+		err error
+	)
+	if o.Transform == "" {
+		rc, obj, err = c.Get(ctx, name)
+	} else {
+		rc, obj, err = c.GetTransformed(ctx, name, strings.Split(o.Transform, ","), o.Args)
+	}
+	if err != nil {
+		return true, err
+	}
+	defer rc.Close()
+	return yield(&BatchEntry{Index: i, Object: obj, Body: rc}, nil), nil
 }
 
 // batchOptions returns opts with the defaults filled in, or an
