@@ -127,6 +127,13 @@ func TestBatchGetOrderAndDuplicates(t *testing.T) {
 	}
 	missing := insitu.Name{Bucket: "bat", Key: "missing"}
 	ask = append(ask[:100], append([]insitu.Name{missing}, ask[100:]...)...)
+	// A key that a ustar header cannot hold (long, not ASCII): a pax one.
+	long := insitu.Name{Bucket: "bat", Key: "dir/ünïcödé/" + strings.Repeat("x", 200)}
+	data[long] = []byte("long")
+	if _, err := c.Put(t.Context(), long, bytes.NewReader(data[long]), 4); err != nil {
+		t.Fatal(err)
+	}
+	ask = append(ask, long, names[0], long)
 	owners := map[string]int{}
 	for _, n := range ask {
 		owners[c.Map().Owner(n).ID]++
