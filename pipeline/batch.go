@@ -94,6 +94,12 @@ func (r *runner) processBatch(ctx context.Context, bt insitu.BatchTransform, obj
 		return
 	}
 	for i, w := range items {
+		if outs[i] == nil {
+			// The transform broke its contract for this object: it goes
+			// alone, as after a failed batch.
+			r.work(ctx, w)
+			continue
+		}
 		err := r.putOutput(ctx, w, outs[i])
 		outs[i].Close()
 		switch {
@@ -165,9 +171,6 @@ func (r *runner) transformBatch(ctx context.Context, bt insitu.BatchTransform, i
 
 // putOutput stores a batch's output of w, bounded by Options.Timeout.
 func (r *runner) putOutput(ctx context.Context, w item, out io.ReadCloser) error {
-	if out == nil {
-		return &insitu.Error{Code: insitu.Internal, Name: w.obj.Name, Msg: "the batch transform returned no output for it"}
-	}
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if r.o.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, r.o.Timeout)

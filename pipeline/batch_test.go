@@ -25,6 +25,7 @@ import (
 type batchUpper struct {
 	bad     []string
 	panicOn string // a key whose batch panics
+	nilFor  string // a key whose output the batch leaves nil
 
 	mu      sync.Mutex
 	batches [][]string // the keys of each TransformBatch call
@@ -73,6 +74,10 @@ func (b *batchUpper) TransformBatch(ctx context.Context, ins []*insitu.Input) ([
 		data, err := io.ReadAll(in.Body)
 		if err != nil {
 			return nil, err
+		}
+		if in.Name.Key == b.nilFor {
+			outs = append(outs, nil)
+			continue
 		}
 		b.open.Add(1)
 		outs = append(outs, &closeCounter{Reader: bytes.NewReader(bytes.ToUpper(data)), n: &b.open})
@@ -378,4 +383,22 @@ func (s putHook) Put(ctx context.Context, name insitu.Name, r io.Reader, size in
 	res, err := s.memSink.Put(ctx, name, r, size)
 	s.after()
 	return res, err
+}
+
+// TestBatchNilOutputGoesAlone: a batch that breaks its contract with a
+// nil output crashes nothing; that object is done alone.
+func TestBatchNilOutputGoesAlone(t *testing.T) {
+	t.Parallel()
+	src := newMemSource(8, 10)
+	dst := newMemSink()
+	bt := &batchUpper{nilFor: "obj-0002"}
+	rep, err := pipeline.Run(t.Context(), src, bt, dst, &pipeline.Options{Workers: 1, Batch: &pipeline.BatchOptions{Size: 4, Wait: time.Hour}})
+	if err != nil || rep.Transformed != 8 {
+		t.Fatalf("Run = %+v, %v", rep, err)
+	}
+	if !slices.Equal(bt.alone, []string{"obj-0002"}) {
+		t.Errorf("alone: %v, want [obj-0002]", bt.alone)
+	}
+	checkUpper(t, src, dst)
+	bt.check(t, 4)
 }
