@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -627,6 +628,46 @@ func TestBatchGetBoundedMemory(t *testing.T) {
 			t.Fatalf("window %d: %d bytes read ahead of the caller, over the bound %d", window, peak, bound)
 		}
 		t.Logf("window %d: at most %d bytes read ahead of the caller (bound %d) over %d bytes", window, peak, bound, ct.read.Load())
+	}
+}
+
+// TestBatchGetHeapBounded: a batch of 10,000 objects of 16 KiB (160 MiB)
+// goes through a heap that never holds more than a fraction of it: the
+// process's HeapInuse, sampled every 100 entries, stays under 64 MiB
+// over what it was before (the client reads at most 3 x 4 MiB ahead; the
+// nodes hold at most 18 small objects each).
+func TestBatchGetHeapBounded(t *testing.T) {
+	// Not parallel: the heap is the whole process's.
+	if testing.Short() {
+		t.Skip("160 MiB")
+	}
+	c := startCluster(t, 3, nil)
+	names, _ := batchSeed(t, c, "heap", 10_000, func(int) int { return 16 << 10 })
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapInuse, ms.HeapInuse
+	var total int64
+	for e, err := range c.Client().BatchGet(t.Context(), names, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, e.Body)
+		if err != nil || n != 16<<10 {
+			t.Fatalf("entry %d: %d bytes, %v", e.Index, n, err)
+		}
+		total += n
+		if e.Index%100 == 0 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}
+	if total != 10_000*16<<10 {
+		t.Fatalf("read %d bytes", total)
+	}
+	t.Logf("HeapInuse %d MiB before, at most %d MiB during a batch of %d MiB", base>>20, peak>>20, total>>20)
+	if peak-base > 64<<20 {
+		t.Fatalf("HeapInuse grew by %d MiB during the batch, over 64 MiB", (peak-base)>>20)
 	}
 }
 
