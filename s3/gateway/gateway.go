@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,8 +146,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amz-Request-Id", strings.ToUpper(hex.EncodeToString(id[:])))
 	w.Header().Set("Server", "insitu-gateway")
 
-	path := strings.TrimPrefix(r.URL.Path, "/")
-	bucket, key, _ := strings.Cut(path, "/")
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	bucket, key, _ := strings.Cut(p, "/")
 	if _, aerr := g.authenticate(r); aerr != nil {
 		writeError(w, r, aerr, bucket, key)
 		return
@@ -223,8 +225,8 @@ var listParams = map[string]bool{
 // stat describes name's object from its owner's listing, with its Size
 // and Version (the node's "<size>-<mtime in ns>"), which a GET through
 // the node client does not return. A missing object is NotFound. When the
-// owner does not list it, the client's map is refreshed once and the new
-// owner asked, in case the object moved.
+// owner's listing comes under a newer map than the client's, the
+// client's map is refreshed and the new owner asked, once.
 func (g *Gateway) stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	m := g.c.Map()
 	for try := 0; ; try++ {
@@ -236,7 +238,7 @@ func (g *Gateway) stat(ctx context.Context, name insitu.Name) (insitu.Object, er
 		if err != nil && !errors.Is(err, insitu.NotFound) {
 			return insitu.Object{}, err
 		}
-		if try == 0 {
+		if try == 0 && err == nil && page.MapVersion > m.Version() {
 			if nm, rerr := g.c.RefreshMap(ctx); rerr == nil && nm.Owner(name).ID != owner.ID {
 				m = nm
 				continue
@@ -293,7 +295,13 @@ func (g *Gateway) serveObject(w http.ResponseWriter, r *http.Request, bucket, ke
 	h := w.Header()
 	h.Set("ETag", tag)
 	h.Set("Last-Modified", mod.Format(http.TimeFormat))
-	h.Set("Content-Type", "application/octet-stream")
+	ctype := "application/octet-stream"
+	if len(b.Transform) == 0 {
+		if t := mime.TypeByExtension(path.Ext(key)); t != "" {
+			ctype = t
+		}
+	}
+	h.Set("Content-Type", ctype)
 	if aerr := preconditions(r, tag); aerr != nil {
 		if aerr.status == http.StatusNotModified {
 			w.WriteHeader(http.StatusNotModified)

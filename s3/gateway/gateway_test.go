@@ -363,6 +363,26 @@ func TestGetObject(t *testing.T) {
 	if err != nil || st2.Size != -1 || st2.ETag == "" || st2.ETag == st.ETag || !st2.LastModified.Equal(st.LastModified) {
 		t.Errorf("stat upper/big.bin: %+v, %v (plain ETag %s)", st2, err, st.ETag)
 	}
+	// The listing says the same.
+	for _, b := range []string{"plain", "upper"} {
+		for oi := range mc.ListObjects(ctx, b, minio.ListObjectsOptions{Prefix: "big.bin"}) {
+			want := st.ETag
+			if b == "upper" {
+				want = st2.ETag
+			}
+			if oi.Err != nil || oi.ETag != want || !oi.LastModified.Truncate(time.Second).Equal(st.LastModified) {
+				t.Errorf("%s: listed %+v, stat says ETag %s", b, oi, want)
+			}
+		}
+	}
+	if st, err := mc.StatObject(ctx, "plain", "hello.txt", minio.StatObjectOptions{}); err != nil || st.ContentType != "text/plain; charset=utf-8" {
+		t.Errorf("stat plain/hello.txt: content type %q, %v", st.ContentType, err)
+	}
+	resp := e.do(t, http.MethodHead, "/upper/hello.txt", nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Length") != "" || resp.Header.Get("ETag") != etagOf(t, mc, "upper", "hello.txt") {
+		t.Errorf("HEAD upper/hello.txt: %s %v", resp.Status, resp.Header)
+	}
 	// The ETag is stable, and If-Match holds it to the version.
 	var gm minio.GetObjectOptions
 	_ = gm.SetMatchETag(st.ETag)
@@ -400,6 +420,15 @@ func TestGetObject(t *testing.T) {
 	if _, err := get("upper", "hello.txt", o); code(err) != "NotImplemented" {
 		t.Errorf("a range of a transformed object: %v", err)
 	}
+}
+
+func etagOf(t *testing.T, mc *minio.Client, bucket, key string) string {
+	t.Helper()
+	st, err := mc.StatObject(context.Background(), bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return `"` + st.ETag + `"`
 }
 
 // TestCutMidStream: a transform that fails after 256 KiB of output; the S3
