@@ -192,7 +192,7 @@ func canonicalRequest(r *http.Request, q url.Values, signed []string, payload st
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
-	b.WriteString(uriEncode(r.URL.Path, false))
+	b.WriteString(canonicalPath(r.URL))
 	b.WriteByte('\n')
 	b.WriteString(canonicalQuery(q))
 	b.WriteByte('\n')
@@ -207,6 +207,20 @@ func canonicalRequest(r *http.Request, q url.Values, signed []string, payload st
 	b.WriteByte('\n')
 	b.WriteString(payload)
 	return b.String()
+}
+
+// canonicalPath is u's path with each segment URI-encoded once, as S3
+// signs it. Segments are taken from the path as sent, so that a "/"
+// sent encoded (%2F) stays encoded.
+func canonicalPath(u *url.URL) string {
+	segs := strings.Split(u.EscapedPath(), "/")
+	for i, s := range segs {
+		if d, err := url.PathUnescape(s); err == nil {
+			s = d
+		}
+		segs[i] = uriEncode(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 // headerValue is the canonical value of the signed header h: its values
@@ -234,7 +248,7 @@ func canonicalQuery(q url.Values) string {
 	var all []kv
 	for k, vs := range q {
 		for _, v := range vs {
-			all = append(all, kv{uriEncode(k, true), uriEncode(v, true)})
+			all = append(all, kv{uriEncode(k), uriEncode(v)})
 		}
 	}
 	slices.SortFunc(all, func(a, b kv) int {
@@ -256,8 +270,8 @@ func canonicalQuery(q url.Values) string {
 }
 
 // uriEncode percent-encodes every byte of s but the unreserved characters
-// A-Z a-z 0-9 - _ . ~ (and '/' unless slash is set), in upper-case hex.
-func uriEncode(s string, slash bool) string {
+// A-Z a-z 0-9 - _ . ~, in upper-case hex.
+func uriEncode(s string) string {
 	const hexdig = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len(s))
@@ -265,7 +279,7 @@ func uriEncode(s string, slash bool) string {
 		c := s[i]
 		switch {
 		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == '~', c == '/' && !slash:
+			c == '-', c == '_', c == '.', c == '~':
 			b.WriteByte(c)
 		default:
 			b.WriteByte('%')
