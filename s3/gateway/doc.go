@@ -62,7 +62,10 @@
 // modification time) and of the bucket's chain and args; it changes when
 // the object or the mapping does, and it is not an MD5 of the bytes.
 // Last-Modified is the stored object's modification time. Finding them
-// costs a listing request to the owner before each GET and HEAD.
+// costs a listing request to the owner before each GET and HEAD (the node
+// client's Get does not return them); an object replaced between that
+// request and the read with one of the same size is served under the
+// earlier ETag (one of another size is ServiceUnavailable: try again).
 //
 // # A failure in the middle of a body
 //
@@ -74,7 +77,9 @@
 // ended with a line that is no chunk size, then the connection is closed
 // (closing alone would let some clients, minio-go among them, take the
 // end of a body of unknown size for its end); over HTTP/2 the stream is
-// reset. An error before the first byte is an ordinary S3 error.
+// reset. (An HTTP/1.0 client of a body of unknown size, which only the
+// connection's end delimits, cannot be told.) An error before the first
+// byte is an ordinary S3 error.
 //
 // # Authentication
 //
