@@ -79,6 +79,7 @@ func (n *Node) routes() {
 	mux.Handle("/v1/rebalance", n.authed(n.serveRebalance))
 	mux.Handle("/v1/transforms", n.authed(n.serveTransforms))
 	mux.Handle("/v1/transforms/{name}", n.authed(n.serveTransform))
+	mux.Handle("/v1/batch", n.authed(n.serveBatch))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "no such endpoint: %s", r.URL.Path))
 	})
@@ -186,6 +187,9 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map,
 	q := r.URL.Query()
 	if q.Has("transform") || q.Has("args") {
 		rc, err := n.parseReadChain(q.Get("transform"), q.Get("args"))
+		if err == nil && len(rc.names) == 0 {
+			err = insitu.Errorf(insitu.InvalidArgument, "an empty transform parameter: name a transform, or leave the parameter out")
+		}
 		if err != nil {
 			n.writeError(w, r, insitu.WithName(err, name))
 			return

@@ -678,9 +678,18 @@ func (n *Node) jobChain(ctx context.Context, rc readChain) (insitu.Transform, bo
 	embedded := true
 	for i, name := range rc.names {
 		t, reg, rel, err := n.lookupTransform(ctx, name)
+		if err == nil && i > 0 {
+			err = laterStage(name, reg)
+		}
 		if err != nil {
+			if rel != nil {
+				rel()
+			}
 			release()
-			return nil, false, nil, err
+			if insitu.CodeOf(err) == insitu.Unavailable {
+				return nil, false, nil, err // a server that does not answer now
+			}
+			return nil, false, nil, insitu.Errorf(insitu.InvalidArgument, "job spec: transform: %s", wire.Body(err).Message)
 		}
 		releases = append(releases, rel)
 		if i == 0 {

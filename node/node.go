@@ -33,6 +33,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,12 @@ type Options struct {
 	// with Unavailable (HTTP 503), which a client retries later. Default
 	// (0): DefaultMaxJobs.
 	MaxJobs int
+	// MaxTransformedReads is how many reads through transforms (GET
+	// ?transform=, and the transformed objects of batch GETs) the node
+	// runs at once; one more waits up to 5 seconds for a slot, then is
+	// refused with Unavailable (HTTP 503). Default (0):
+	// 4 × runtime.GOMAXPROCS(0).
+	MaxTransformedReads int
 	// ProgressTimeout and ProgressBytes bound how slowly a request may
 	// move over the network, so that a client that trickles its body, or
 	// that never reads the response, cannot hold a connection and a
@@ -146,6 +153,7 @@ type Node struct {
 	routeMux *http.ServeMux
 	bufs     sync.Pool // *[]byte of copyBufSize
 
+	readSlots         chan struct{}               // one per transformed read in flight
 	transforms        map[string]insitu.Transform // the builtins
 	reg               registry                    // the servers registered at run time
 	allowTransformURL func(*url.URL) bool
@@ -258,6 +266,11 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	n.log = n.log.With("node", n.id)
 	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	n.transforms = maps.Clone(opts.Transforms)
+	if k := opts.MaxTransformedReads; k > 0 {
+		n.readSlots = make(chan struct{}, k)
+	} else {
+		n.readSlots = make(chan struct{}, 4*runtime.GOMAXPROCS(0))
+	}
 	n.bg, n.stopBg = context.WithCancel(context.Background())
 	n.allowTransformURL = opts.AllowTransformURL
 	if n.allowTransformURL == nil {

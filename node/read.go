@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/transform"
+	"github.com/insitu-data/insitu/transport"
 )
 
 // Limits of a read through transforms (GET ?transform=).
@@ -44,7 +46,7 @@ func (n *Node) parseReadChain(chain, args string) (readChain, error) {
 		if args != "" {
 			return readChain{}, insitu.Errorf(insitu.InvalidArgument, "args given without a transform")
 		}
-		return readChain{}, nil
+		return readChain{}, nil // the bytes as stored
 	}
 	if len(args) > MaxReadArgs {
 		return readChain{}, insitu.Errorf(insitu.InvalidArgument, "args of %d bytes; at most %d", len(args), MaxReadArgs)
@@ -84,7 +86,13 @@ func (n *Node) resolve(ctx context.Context, rc readChain, in *insitu.Input) (ins
 	}
 	for i, name := range rc.names {
 		t, spec, rel, err := n.lookupTransform(ctx, name)
+		if err == nil && i > 0 {
+			err = laterStage(name, spec)
+		}
 		if err != nil {
+			if rel != nil {
+				rel()
+			}
 			release()
 			return nil, nil, err
 		}
@@ -103,6 +111,34 @@ func (n *Node) resolve(ctx context.Context, rc readChain, in *insitu.Input) (ins
 	}
 	return transform.Chain(stages...), release, nil
 }
+
+// laterStage refuses a transform server that cannot be a chain's stage
+// after the first: one reached with hpull fetches the stored object by
+// its URL, so it would transform the input, not the stage before it.
+func laterStage(name string, spec locality.TransformSpec) error {
+	if spec.Mode == transport.HPull.String() {
+		return insitu.Errorf(insitu.InvalidArgument, "transform %q is reached with hpull, which fetches the stored object: it can only be a chain's first stage", name)
+	}
+	return nil
+}
+
+// acquireRead takes a slot for a transformed read, waiting at most
+// readSlotWait; a node with every slot taken is Unavailable.
+func (n *Node) acquireRead(ctx context.Context) (func(), error) {
+	t := time.NewTimer(readSlotWait)
+	defer t.Stop()
+	select {
+	case n.readSlots <- struct{}{}:
+		return func() { <-n.readSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, insitu.Errorf(insitu.Unavailable, "node %s runs %d reads through transforms already, its limit (Options.MaxTransformedReads); try again later", n.id, cap(n.readSlots))
+	}
+}
+
+// readSlotWait is how long a transformed read waits for a slot.
+const readSlotWait = 5 * time.Second
 
 // named gives a transform a name for errors: a chain names its failing
 // stage with it.
@@ -126,17 +162,31 @@ func (t named) String() string { return t.name }
 // place of io.EOF; Close stops the chain and waits for it. The Object is
 // the stored one's (its Size is the stored size, not the output's).
 func (n *Node) openRead(ctx context.Context, m *locality.Map, name insitu.Name, rc readChain) (io.ReadCloser, insitu.Object, error) {
+	if len(rc.names) == 0 {
+		f, obj, err := n.open(ctx, m, name)
+		if err != nil {
+			return nil, obj, err
+		}
+		return f, obj, nil
+	}
+	releaseSlot, err := n.acquireRead(ctx)
+	if err != nil {
+		return nil, insitu.Object{}, err
+	}
 	f, obj, err := n.open(ctx, m, name)
-	if err != nil || len(rc.names) == 0 {
-		return f, obj, err
+	if err != nil {
+		releaseSlot()
+		return nil, obj, err
 	}
 	in := &insitu.Input{Object: obj, Args: rc.args, Body: f}
 	in.Path = fdPath(f)
-	t, release, err := n.resolve(ctx, rc, in)
+	t, releaseStages, err := n.resolve(ctx, rc, in)
 	if err != nil {
 		f.Close()
+		releaseSlot()
 		return nil, insitu.Object{}, err
 	}
+	release := func() { releaseStages(); releaseSlot() }
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	r := &transformedReader{pr: pr, cancel: cancel, done: make(chan struct{})}
@@ -222,6 +272,12 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 		return
 	}
 	ctx := r.Context()
+	releaseSlot, err := n.acquireRead(ctx)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	defer releaseSlot()
 	f, obj, err := n.open(ctx, m, name)
 	if err != nil {
 		n.writeError(w, r, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
+	"github.com/insitu-data/insitu/node"
 	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
@@ -179,6 +180,8 @@ func TestGetTransformedErrors(t *testing.T) {
 		{http.MethodHead, "?transform=upper", ""},
 		{http.MethodGet, "?transform=upper", "bytes=0-1"},
 		{http.MethodGet, "?args=1", ""},
+		{http.MethodGet, "?transform=", ""},
+		{http.MethodGet, "?transform=&args=1", ""},
 	} {
 		req, _ := http.NewRequest(tc.method, locality.ObjectURL(owner, name)+tc.query, nil)
 		if tc.rng != "" {
@@ -313,5 +316,43 @@ func TestClusterSourceTransform(t *testing.T) {
 	}
 	if _, err := source.Cluster(c.Client(), "in", &source.ClusterOptions{TransformArgs: "1"}); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("TransformArgs without Transform: %v", err)
+	}
+}
+
+// TestTransformedReadsAreBounded: with every slot of
+// Options.MaxTransformedReads taken, one more read waits, then is
+// unavailable; a plain GET is not held.
+func TestTransformedReadsAreBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the 5 s slot wait; skipped with -short")
+	}
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	hold := insitu.TransformFunc(func(ctx context.Context, in *insitu.Input, out io.Writer) error {
+		out.Write(bytes.Repeat([]byte("h"), 64<<10)) // past the first chunk: the answer goes
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	c := startCluster(t, 1, &nodetest.Options{Transforms: map[string]insitu.Transform{"hold": hold, "upper": streamUpper(nil)},
+		NodeOptions: func(id string, o *node.Options) { o.MaxTransformedReads = 1 }})
+	name := insitu.Name{Bucket: "in", Key: "a"}
+	if _, err := c.Put(t.Context(), name, strings.NewReader("abc"), -1); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := c.Client().GetTransformed(t.Context(), name, []string{"hold"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if _, err := readTransformed(t, c.Client(), name, []string{"upper"}, ""); !errors.Is(err, insitu.Unavailable) {
+		t.Errorf("a read past the limit: %v, want unavailable", err)
+	}
+	if got, _, err := readAll(t.Context(), c.Client(), name); err != nil || string(got) != "abc" {
+		t.Errorf("a plain GET meanwhile: %q, %v", got, err)
+	}
+	rc.Close()
+	if got, err := readTransformed(t, c.Client(), name, []string{"upper"}, ""); err != nil || string(got) != "ABC" {
+		t.Errorf("once the slot is free: %q, %v", got, err)
 	}
 }

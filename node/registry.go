@@ -159,15 +159,30 @@ func (n *Node) RegisterTransform(ctx context.Context, name string, spec locality
 	if n.reg.servers == nil {
 		n.reg.servers = map[string]locality.TransformSpec{}
 	}
+	old, replaced := n.reg.servers[name]
 	n.reg.servers[name] = spec
 	n.reg.mu.Unlock()
+	if replaced && old != spec {
+		n.retireClient(old)
+	}
 	n.log.Info("transform registered", "name", name, "url", spec.URL, "mode", spec.Mode, "local_file", spec.LocalFile)
 	return locality.TransformInfo{Name: name, Kind: locality.ServerTransform, TransformSpec: spec, Health: "ok"}, nil
 }
 
+// retireClient retires the node's pooled client of spec's server (closed
+// once its holders let it go), so that a removed or replaced server's
+// connections do not outlive its registration.
+func (n *Node) retireClient(spec locality.TransformSpec) {
+	u, err := n.serverURL(spec.URL)
+	if err != nil {
+		return
+	}
+	mode, _ := transport.ParseMode(spec.Mode)
+	n.jobs.sidecars.retire(sidecarKey{url: u, mode: mode, localFile: spec.LocalFile})
+}
+
 // RemoveTransform removes the transform server registered under name.
-// Jobs and reads that hold it finish with it (the node's clients of
-// servers are pooled, and closed at shutdown). An unknown name is
+// Jobs and reads that hold it finish with it; its client is closed then. An unknown name is
 // NotFound; a builtin is InvalidArgument.
 func (n *Node) RemoveTransform(ctx context.Context, name string) error {
 	if err := n.enter(); err != nil {
@@ -178,12 +193,13 @@ func (n *Node) RemoveTransform(ctx context.Context, name string) error {
 		return insitu.Errorf(insitu.InvalidArgument, "transform %q is a builtin of node %s: it cannot be removed", name, n.id)
 	}
 	n.reg.mu.Lock()
-	_, ok := n.reg.servers[name]
+	old, ok := n.reg.servers[name]
 	delete(n.reg.servers, name)
 	n.reg.mu.Unlock()
 	if !ok {
 		return insitu.Errorf(insitu.NotFound, "transform %q is not registered on node %s", name, n.id)
 	}
+	n.retireClient(old)
 	n.log.Info("transform removed", "name", name)
 	return nil
 }
@@ -191,18 +207,29 @@ func (n *Node) RemoveTransform(ctx context.Context, name string) error {
 // Transforms lists the node's named transforms, sorted by name, each
 // server's health checked now (at most healthTimeout each, at once).
 func (n *Node) Transforms(ctx context.Context) []locality.TransformInfo {
+	return n.transformList(ctx, "", true)
+}
+
+// transformList lists the named transforms, or only the one named only
+// when it is not "", checking the servers' health when check is set
+// (else Health is "").
+func (n *Node) transformList(ctx context.Context, only string, check bool) []locality.TransformInfo {
 	var infos []locality.TransformInfo
 	for name := range n.transforms {
-		infos = append(infos, locality.TransformInfo{Name: name, Kind: locality.BuiltinTransform, Health: "ok"})
+		if only == "" || name == only {
+			infos = append(infos, locality.TransformInfo{Name: name, Kind: locality.BuiltinTransform, Health: "ok"})
+		}
 	}
 	n.reg.mu.RLock()
 	for name, spec := range n.reg.servers {
-		infos = append(infos, locality.TransformInfo{Name: name, Kind: locality.ServerTransform, TransformSpec: spec})
+		if only == "" || name == only {
+			infos = append(infos, locality.TransformInfo{Name: name, Kind: locality.ServerTransform, TransformSpec: spec})
+		}
 	}
 	n.reg.mu.RUnlock()
 	var wg sync.WaitGroup
 	for i := range infos {
-		if infos[i].Kind == locality.ServerTransform {
+		if check && infos[i].Kind == locality.ServerTransform {
 			wg.Go(func() { infos[i].Health = health(n.checkHealth(ctx, infos[i].URL)) })
 		}
 	}
@@ -232,7 +259,9 @@ func (n *Node) checkHealth(ctx context.Context, u string) error {
 	if err != nil {
 		return insitu.Errorf(insitu.InvalidArgument, "transform server url %q: %w", base, err)
 	}
-	resp, err := n.hc.Do(req)
+	hc := *n.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse } // no detour past the URL policy
+	resp, err := hc.Do(req)
 	if err != nil {
 		return insitu.Errorf(insitu.Unavailable, "transform server %s does not answer its health check: %w", redact(base), err)
 	}
@@ -257,9 +286,11 @@ func (n *Node) serveTransforms(w http.ResponseWriter, r *http.Request, _ *locali
 		n.methodNotAllowed(w, r, "GET, HEAD")
 		return
 	}
+	// ?health=0 lists without checking the servers (a peer adopting the
+	// set needs no health of this node's view).
 	writeJSON(w, http.StatusOK, struct {
 		Transforms []locality.TransformInfo `json:"transforms"`
-	}{n.Transforms(r.Context())})
+	}{n.transformList(r.Context(), "", r.URL.Query().Get("health") != "0")})
 }
 
 // maxTransformSpec bounds the body of a registration.
@@ -270,11 +301,9 @@ func (n *Node) serveTransform(w http.ResponseWriter, r *http.Request, _ *localit
 	name := r.PathValue("name")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		for _, info := range n.Transforms(r.Context()) {
-			if info.Name == name {
-				writeJSON(w, http.StatusOK, info)
-				return
-			}
+		if infos := n.transformList(r.Context(), name, true); len(infos) == 1 {
+			writeJSON(w, http.StatusOK, infos[0])
+			return
 		}
 		n.writeError(w, r, insitu.Errorf(insitu.NotFound, "transform %q is not known on node %s", name, n.id))
 	case http.MethodPut:
@@ -312,8 +341,10 @@ func (n *Node) storePath(name insitu.Name) string {
 // those of its peers, so that a node that joins a cluster (or restarts:
 // the registry lives in memory) serves the transforms the cluster has: it
 // asks the other nodes of its map, one at a time, for their transforms
-// and registers each server they list that it has not, checked as any
-// registration is (a failure is logged, and the rest go on). It runs in
+// and registers each server of theirs registered as "the server next to
+// each node" (an empty URL) that it has not, checked as any registration
+// is (a failure is logged, and the rest go on). A server registered by
+// URL is that node's alone and is not adopted. It runs in
 // the background, on the node's life (Shutdown waits for it), and gives
 // up on a peer after healthTimeout.
 func (n *Node) adoptTransforms(m *locality.Map) {
@@ -340,15 +371,22 @@ func (n *Node) adoptTransforms(m *locality.Map) {
 			if peer.ID == n.id {
 				continue
 			}
+			var list struct {
+				Transforms []locality.TransformInfo `json:"transforms"`
+			}
 			pctx, pcancel := context.WithTimeout(ctx, healthTimeout)
-			infos, err := client.Transforms(pctx, peer)
+			err := client.Call(pctx, peer, http.MethodGet, "/v1/transforms?health=0", nil, &list)
 			pcancel()
 			if err != nil {
 				n.log.Debug("asking a peer for its transforms", "peer", peer.ID, "err", err)
 				continue
 			}
-			for _, info := range infos {
-				if info.Kind != locality.ServerTransform || n.knowsTransform(info.Name) {
+			for _, info := range list.Transforms {
+				// Only a registration of "the server next to each node"
+				// means the same on this node: a URL a peer registered is
+				// that peer's (a loopback address there is another process
+				// here, and its secret is the peer's).
+				if info.Kind != locality.ServerTransform || info.URL != "" || n.knowsTransform(info.Name) {
 					continue
 				}
 				if _, err := n.RegisterTransform(ctx, info.Name, info.TransformSpec); err != nil {

@@ -63,6 +63,9 @@ func TestRegisterTransform(t *testing.T) {
 	if err := cluster.RegisterTransform(t.Context(), client, "rev-ws", locality.TransformSpec{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := cluster.RegisterTransform(t.Context(), client, "rev-pull", locality.TransformSpec{Mode: "hpull"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range c.Map().Nodes() {
 		infos, err := client.Transforms(t.Context(), n)
 		if err != nil {
@@ -72,7 +75,7 @@ func TestRegisterTransform(t *testing.T) {
 		for _, i := range infos {
 			got = append(got, fmt.Sprintf("%s/%s/%s/%v/%s", i.Name, i.Kind, i.Mode, i.LocalFile, i.Health))
 		}
-		want := "md5/builtin//false/ok rev/server/hpush/true/ok rev-ws/server/ws/false/ok upper/builtin//false/ok"
+		want := "md5/builtin//false/ok rev/server/hpush/true/ok rev-pull/server/hpull/false/ok rev-ws/server/ws/false/ok upper/builtin//false/ok"
 		if strings.Join(got, " ") != want {
 			t.Errorf("node %s lists %v, want %s", n.ID, got, want)
 		}
@@ -97,6 +100,7 @@ func TestRegisterTransform(t *testing.T) {
 			{[]string{"rev-ws"}, reversed(b)},
 			{[]string{"upper", "rev"}, reversed(bytes.ToUpper(b))},
 			{[]string{"rev", "upper"}, bytes.ToUpper(reversed(b))},
+			{[]string{"rev-pull", "upper"}, bytes.ToUpper(reversed(b))},
 		} {
 			got, err := readTransformed(t, client, name, tc.chain, "")
 			if err != nil || !bytes.Equal(got, tc.want) {
@@ -136,7 +140,12 @@ func TestRegisterTransform(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"upper,nope", "upper,upper", "upper,,rev"} {
+	// An hpull server fetches the stored object: after a first stage it
+	// would transform the input, not the stage's output.
+	if _, err := readTransformed(t, client, insitu.Name{Bucket: "in", Key: "r/1.txt"}, []string{"upper", "rev-pull"}, ""); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("read through upper,rev-pull: %v, want invalid_argument", err)
+	}
+	for _, bad := range []string{"upper,nope", "upper,upper", "upper,,rev", "upper,rev-pull"} {
 		if _, err := cluster.Run(t.Context(), client, cluster.JobSpec{Bucket: "in", DstBucket: "x", Transform: bad}, nil); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("job through %q: %v, want invalid_argument", bad, err)
 		}
@@ -249,6 +258,11 @@ func TestRestartedNodeAdoptsTransforms(t *testing.T) {
 	if err := cluster.RegisterTransform(t.Context(), client, "rev", locality.TransformSpec{Mode: "hpush"}); err != nil {
 		t.Fatal(err)
 	}
+	// A server registered by URL is that node's: n1's is not adopted.
+	n1 := c.Map().Nodes()[0]
+	if _, err := client.RegisterTransform(t.Context(), n1, "n1-only", locality.TransformSpec{URL: n1.TransformURL, Mode: "hpush"}); err != nil {
+		t.Fatal(err)
+	}
 	n2 := c.Map().Nodes()[1]
 	if err := c.StopNode(t.Context(), n2.ID); err != nil {
 		t.Fatal(err)
@@ -267,6 +281,9 @@ func TestRestartedNodeAdoptsTransforms(t *testing.T) {
 			t.Fatalf("node %s did not adopt rev: %+v, %v", n2.ID, info, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := client.Transform(t.Context(), n2, "n1-only"); !errors.Is(err, insitu.NotFound) {
+		t.Errorf("node %s adopted n1's server registered by URL: %v", n2.ID, err)
 	}
 }
 

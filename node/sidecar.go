@@ -95,6 +95,25 @@ func (p *sidecarPool) release(sc *sidecarClient) {
 	}
 }
 
+// retire takes key's client out of the pool: it is closed once the jobs
+// and reads holding it let it go, and the next acquire dials anew.
+func (p *sidecarPool) retire(key sidecarKey) {
+	p.mu.Lock()
+	sc := p.clients[key]
+	var c *transport.Client
+	if sc != nil {
+		delete(p.clients, key)
+		sc.retired = true
+		if sc.refs == 0 {
+			c, sc.c = sc.c, nil
+		}
+	}
+	p.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
 var errPoolClosed = insitu.Errorf(insitu.Unavailable, "the node is shut down")
 
 // closeAll closes every client, whether jobs hold it or not (their
