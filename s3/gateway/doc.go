@@ -25,18 +25,22 @@
 // # What an S3 client can do
 //
 //   - GetObject (GET /{bucket}/{key}): the bytes, streamed (never held
-//     whole). A plain object has its Content-Length and serves one
-//     Range of bytes ("bytes=a-b", "bytes=a-", "bytes=-n"; the bytes before
-//     the range are read from the owner and dropped, so a range costs its
-//     offset); a transformed object's size is unknown until the chain has
-//     run, so its body is chunked and a Range of it is NotImplemented.
-//     If-Match (PreconditionFailed) and If-None-Match (304) are checked
-//     against the ETag.
-//   - HeadObject: the ETag, Last-Modified, and for a plain object its
-//     Content-Length. A HEAD of a transformed object does not run the
-//     chain: it answers 200 with no Content-Length (S3 clients read that as
-//     an unknown size, minio-go as Size -1) and does not promise that the
-//     chain will succeed on that object.
+//     whole). A plain object has its Content-Length; a transformed
+//     object's size is unknown until the chain has run, so its body is
+//     chunked (or has a length when the owner sent a small output whole).
+//     One Range of bytes ("bytes=a-b", "bytes=a-", "bytes=-n") is served:
+//     the bytes before the range are read from the owner and dropped, so a
+//     range costs its offset; for a transformed object the chain first
+//     runs once to count the output's size (for Content-Range), then again
+//     up to the range's end. If-Match (PreconditionFailed) and
+//     If-None-Match (304) are checked against the ETag.
+//   - HeadObject: the ETag, Last-Modified and Content-Length. For a
+//     transformed object that length is known only by running the chain:
+//     a HEAD runs it on the owner and counts the output (verifying its
+//     checksum), so it costs as much as a GET without the transfer to the
+//     client, and it fails (InternalError) when the chain fails. Clients
+//     such as the AWS CLI and boto3's download_file HEAD before they GET,
+//     and plan the download by that length.
 //   - ListObjectsV2 (GET /{bucket}?list-type=2): prefix, delimiter "/"
 //     (any other delimiter is NotImplemented), max-keys (at most
 //     [MaxKeys], 1000; more is lowered to it), start-after,
@@ -45,7 +49,8 @@
 //     cluster's, merged across the nodes in bytewise key order; a node
 //     that cannot list fails the request (ServiceUnavailable) rather than
 //     answer a listing that misses its objects. A transformed bucket
-//     lists each object with Size -1: its output's size is unknown.
+//     lists each object with Size -1: its output's size is unknown until
+//     a HEAD or GET runs the chain.
 //   - HeadBucket, GetBucketLocation (the region) and ListBuckets (the
 //     configured buckets).
 //
@@ -84,9 +89,10 @@
 // # Authentication
 //
 // Every request must be signed with AWS Signature Version 4 by a key of
-// Options.Credentials, in the Authorization header (with X-Amz-Date, and
-// X-Amz-Content-Sha256 UNSIGNED-PAYLOAD or the empty body's hash for a
-// read) or as a presigned URL (X-Amz-Algorithm … X-Amz-Signature, expiry
+// Options.Credentials, in the Authorization header (with X-Amz-Date
+// signed; X-Amz-Content-Sha256 UNSIGNED-PAYLOAD or the empty body's hash,
+// which is assumed when the header is absent, as curl --aws-sigv4 signs)
+// or as a presigned URL (X-Amz-Algorithm … X-Amz-Signature, expiry
 // at most 7 days). A request more than [MaxClockSkew] (15 minutes) from
 // the gateway's clock is RequestTimeTooSkewed, an unknown key
 // InvalidAccessKeyId, a wrong signature SignatureDoesNotMatch, an unsigned

@@ -22,7 +22,6 @@ var (
 	errInvalidAccessKeyID = s3Code{"InvalidAccessKeyId", http.StatusForbidden}
 	errTimeSkewed         = s3Code{"RequestTimeTooSkewed", http.StatusForbidden}
 	errAuthMalformed      = s3Code{"AuthorizationHeaderMalformed", http.StatusBadRequest}
-	errInvalidRequest     = s3Code{"InvalidRequest", http.StatusBadRequest}
 	errInvalidArgument    = s3Code{"InvalidArgument", http.StatusBadRequest}
 	errKeyTooLong         = s3Code{"KeyTooLongError", http.StatusBadRequest}
 	errNoSuchBucket       = s3Code{"NoSuchBucket", http.StatusNotFound}

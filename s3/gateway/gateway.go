@@ -311,53 +311,49 @@ func (g *Gateway) serveObject(w http.ResponseWriter, r *http.Request, bucket, ke
 		return
 	}
 	transformed := len(b.Transform) > 0
-	if !transformed {
-		h.Set("Accept-Ranges", "bytes")
+	h.Set("Accept-Ranges", "bytes")
+	rangeHdr := r.Header.Get("Range")
+	size := obj.Size
+	if transformed {
+		size = -1
+		if r.Method == http.MethodHead || rangeHdr != "" {
+			// The output's size is known only once the chain has run:
+			// run it and count.
+			if size, err = g.count(ctx, name, b); err != nil {
+				g.respond(w, r, err, bucket, key)
+				return
+			}
+		}
 	}
-	rng, aerr := parseRange(r.Header.Get("Range"), obj.Size, transformed)
+	rng, aerr := parseRange(rangeHdr, size)
 	if aerr != nil {
 		if aerr.status == http.StatusRequestedRangeNotSatisfiable {
-			h.Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		}
 		writeError(w, r, aerr, bucket, key)
 		return
 	}
 	if r.Method == http.MethodHead {
-		switch {
-		case transformed:
-			// The output's size is known only once the chain has run.
-		case rng != nil:
-			h.Set("Content-Range", rng.contentRange(obj.Size))
+		if rng != nil {
+			h.Set("Content-Range", rng.contentRange(size))
 			h.Set("Content-Length", strconv.FormatInt(rng.length, 10))
 			w.WriteHeader(http.StatusPartialContent)
 			return
-		default:
-			h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
 		}
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 
-	var rc io.ReadCloser
-	size := obj.Size
-	if transformed {
-		rc, obj, err = g.c.GetTransformed(ctx, name, b.Transform, b.Args)
-		if err != nil && errors.Is(err, insitu.NotFound) {
-			// The object was there a moment ago: either it went, or the
-			// owner does not know a transform of the chain.
-			if _, serr := g.stat(ctx, name); serr == nil {
-				err = errorf(errInternal, "the owner of the object cannot run the transform chain %q: %v", strings.Join(b.Transform, ","), err)
-			}
-		}
-		size = obj.Size
-	} else {
-		rc, obj, err = g.c.Get(ctx, name)
-		if err == nil && obj.Size >= 0 && obj.Size != size {
-			// Replaced since stat: the ETag and range were of another
-			// version.
-			rc.Close()
-			err = &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "the object changed while it was read; try again"}
-		}
+	rc, got, err := g.open(ctx, name, b)
+	if err == nil && !transformed && got.Size >= 0 && got.Size != size {
+		// Replaced since stat: the ETag and range were of another
+		// version.
+		rc.Close()
+		err = &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "the object changed while it was read; try again"}
+	}
+	if size < 0 {
+		size = got.Size // a small output, sent with its length
 	}
 	if err != nil {
 		g.respond(w, r, err, bucket, key)
@@ -365,25 +361,92 @@ func (g *Gateway) serveObject(w http.ResponseWriter, r *http.Request, bucket, ke
 	}
 	defer rc.Close()
 	status := http.StatusOK
+	var body io.Reader = rc
 	if rng != nil {
 		if _, err := io.CopyN(io.Discard, rc, rng.start); err != nil {
+			if err == io.EOF {
+				// A transform whose output is shorter than when counted.
+				err = &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "the transformed object is shorter than when its size was counted"}
+			}
 			g.respond(w, r, err, bucket, key)
 			return
 		}
-		rc = readCloser{io.LimitReader(rc, rng.length), rc}
+		body = &exactReader{r: rc, n: rng.length, toEnd: rng.start+rng.length == size}
+		h.Set("Content-Range", rng.contentRange(size))
 		size = rng.length
-		h.Set("Content-Range", rng.contentRange(obj.Size))
 		status = http.StatusPartialContent
 	}
 	if size >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
-	g.stream(w, r, rc, status, size, bucket, key)
+	g.stream(w, r, body, status, size, bucket, key)
 }
 
-type readCloser struct {
-	io.Reader
-	io.Closer
+// open reads name through b: through its chain on the owner when it has
+// one, else as stored. A NotFound of a chain on an object that exists is
+// InternalError: the owner does not know a transform of the chain.
+func (g *Gateway) open(ctx context.Context, name insitu.Name, b Bucket) (io.ReadCloser, insitu.Object, error) {
+	if len(b.Transform) == 0 {
+		return g.c.Get(ctx, name)
+	}
+	rc, obj, err := g.c.GetTransformed(ctx, name, b.Transform, b.Args)
+	if err != nil && errors.Is(err, insitu.NotFound) {
+		// The object was there a moment ago: either it went, or the
+		// owner does not know a transform of the chain.
+		if _, serr := g.stat(ctx, name); serr == nil {
+			err = errorf(errInternal, "the owner of the object cannot run the transform chain %q: %v", strings.Join(b.Transform, ","), err)
+		}
+	}
+	return rc, obj, err
+}
+
+// count runs name's object through b's chain on its owner and returns the
+// size of the output, which it reads to the end (and so verifies) and
+// drops.
+func (g *Gateway) count(ctx context.Context, name insitu.Name, b Bucket) (int64, error) {
+	rc, _, err := g.open(ctx, name, b)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.Copy(io.Discard, rc)
+}
+
+// exactReader reads exactly n bytes of r: an r that ends sooner is an
+// Unavailable error (a transform whose output changed since it was
+// counted), never a clean end. With toEnd, the n bytes are the last of r,
+// and r's end is read too, so that a transformed output's checksum is
+// verified.
+type exactReader struct {
+	r     io.Reader
+	n     int64
+	toEnd bool
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.n {
+		p = p[:e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n -= int64(n)
+	switch {
+	case e.n == 0 && err == nil && e.toEnd:
+		var one [1]byte
+		if m, err := io.ReadFull(e.r, one[:]); m > 0 {
+			return n, insitu.Errorf(insitu.Unavailable, "the object is longer than when its size was counted")
+		} else if err != io.EOF {
+			return n, err
+		}
+		return n, io.EOF
+	case e.n == 0 && (err == nil || err == io.EOF):
+		return n, io.EOF
+	case err == io.EOF:
+		return n, insitu.Errorf(insitu.Unavailable, "the object ended %d bytes short of the range", e.n)
+	}
+	return n, err
 }
 
 // stream copies rc to w with the status. It reads the first bytes before
@@ -490,15 +553,11 @@ func (b *byteRange) contentRange(size int64) string {
 }
 
 // parseRange parses a Range header of one range ("bytes=a-b", "bytes=a-"
-// or "bytes=-n") of an object of size bytes; nil for none. A range of a
-// transformed object, or of several ranges, is NotImplemented; a range
-// that starts past the end is InvalidRange.
-func parseRange(h string, size int64, transformed bool) (*byteRange, *apiError) {
+// or "bytes=-n") of an object of size bytes; nil for none. Several ranges
+// are NotImplemented; a range that starts past the end is InvalidRange.
+func parseRange(h string, size int64) (*byteRange, *apiError) {
 	if h == "" {
 		return nil, nil
-	}
-	if transformed {
-		return nil, errorf(errNotImplemented, "a range of a transformed object is not served: its bytes exist only as the transform makes them")
 	}
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok || strings.Contains(spec, ",") {
