@@ -98,7 +98,8 @@
 // InvalidAccessKeyId, a wrong signature SignatureDoesNotMatch, an unsigned
 // request AccessDenied, all 403; a scope with another region is
 // AuthorizationHeaderMalformed. The gateway does not check that a body
-// matches its signed hash: it reads no body.
+// matches its signed hash: it reads no body. The Host header is signed:
+// a proxy in front of the gateway must pass it on unchanged.
 //
 // # Bounds
 //

@@ -26,7 +26,10 @@ const (
 	// accepts: the gateway reads no request body.
 	unsignedPayload = "UNSIGNED-PAYLOAD"
 	emptySHA256     = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+)
 
+// Limits of Signature Version 4, as on S3.
+const (
 	// MaxClockSkew is how far a request's X-Amz-Date may be from the
 	// gateway's clock, either way, as on S3.
 	MaxClockSkew = 15 * time.Minute
