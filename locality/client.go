@@ -589,7 +589,8 @@ func (b *putBody) detach() int64 {
 func (b *putBody) Close() error { return nil }
 
 // Get opens name's object on its owner. The caller reads and closes the
-// body; the returned Object has the name, size, owner and Origin (the
+// body; the returned Object has the name, size, owner, Version (the
+// node's "<size>-<mtime in ns>" of the object's file) and Origin (the
 // origin recorded with the object, "" for none). A read error
 // in the middle of the body is an Unavailable error.
 func (c *Client) Get(ctx context.Context, name insitu.Name) (io.ReadCloser, insitu.Object, error) {
@@ -613,8 +614,8 @@ func (c *Client) Get(ctx context.Context, name insitu.Name) (io.ReadCloser, insi
 }
 
 // Head returns the description of name's object on its owner: name,
-// size, owner and Origin (the origin recorded with the object, "" for
-// none).
+// size, owner, Version and Origin (the origin recorded with the object,
+// "" for none).
 func (c *Client) Head(ctx context.Context, name insitu.Name) (insitu.Object, error) {
 	var obj insitu.Object
 	err := c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
@@ -664,6 +665,9 @@ func (c *Client) object(ctx context.Context, method string, owner Node, name ins
 	return resp, nil, nil
 }
 
+// maxVersion bounds the version a node's answer may carry.
+const maxVersion = 256
+
 func objectOf(resp *http.Response, owner Node, name insitu.Name) insitu.Object {
 	obj := insitu.Object{Name: name, Size: resp.ContentLength, Owner: resp.Header.Get(wire.Owner)}
 	if obj.Owner == "" {
@@ -676,6 +680,9 @@ func objectOf(resp *http.Response, owner Node, name insitu.Name) insitu.Object {
 		if _, err := insitu.ParseOrigin(o); err == nil {
 			obj.Origin = o
 		}
+	}
+	if v := resp.Header.Get(wire.Version); len(v) <= maxVersion {
+		obj.Version = v
 	}
 	return obj
 }

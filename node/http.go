@@ -211,6 +211,7 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request, m *locality.Map,
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set(wire.Owner, n.id)
+	h.Set(wire.Version, obj.Version)
 	if obj.Origin != "" {
 		h.Set(wire.Origin, obj.Origin)
 	}

@@ -296,6 +296,7 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 	out := &readWriter{w: w, buf: (*bp)[:0], sum: xxhash.New(), header: func(h http.Header) {
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set(wire.Owner, n.id)
+		h.Set(wire.Version, obj.Version) // the input's
 		if obj.Origin != "" {
 			h.Set(wire.Origin, obj.Origin)
 		}

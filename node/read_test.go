@@ -356,3 +356,38 @@ func TestTransformedReadsAreBounded(t *testing.T) {
 		t.Errorf("once the slot is free: %q, %v", got, err)
 	}
 }
+
+// TestGetAndHeadCarryVersion: a GET and a HEAD tell the object's version,
+// the one its owner's listing gives, and a rewrite changes it.
+func TestGetAndHeadCarryVersion(t *testing.T) {
+	t.Parallel()
+	c, _ := readCluster(t, nil)
+	client := c.Client()
+	name := insitu.Name{Bucket: "in", Key: "v.txt"}
+	if _, err := c.Put(t.Context(), name, strings.NewReader("one"), -1); err != nil {
+		t.Fatal(err)
+	}
+	page, err := client.List(t.Context(), c.Map().Owner(name), "in", nil)
+	if err != nil || len(page.Objects) != 1 || page.Objects[0].Version == "" {
+		t.Fatalf("List = %+v, %v", page, err)
+	}
+	listed := page.Objects[0].Version
+	head, err := client.Head(t.Context(), name)
+	if err != nil || head.Version != listed {
+		t.Fatalf("Head version %q, %v; the listing says %q", head.Version, err, listed)
+	}
+	rc, obj, err := client.Get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if obj.Version != listed {
+		t.Errorf("Get version %q, want %q", obj.Version, listed)
+	}
+	if _, err := c.Put(t.Context(), name, strings.NewReader("two!"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if head, err := client.Head(t.Context(), name); err != nil || head.Version == listed || head.Version == "" {
+		t.Errorf("after a rewrite: %q, %v; want another version", head.Version, err)
+	}
+}

@@ -42,6 +42,10 @@ const (
 	Checksum = "Insitu-Checksum"
 	// Owner carries the ID of the node that owns an object.
 	Owner = "Insitu-Owner"
+	// Version carries, on a node's GET and HEAD of an object, the
+	// object's version: "<size>-<mtime in ns>" of its file
+	// (insitu.Object.Version).
+	Version = "Insitu-Version"
 	// Job and Input go with a job's PUT of an output to the output's
 	// owner: the job's ID and the input's name (percent-encoded
 	// "bucket/key"), so that the owner can refuse a second, different

@@ -222,30 +222,11 @@ var listParams = map[string]bool{
 	"start-after": true, "encoding-type": true, "fetch-owner": true, "location": true, "metadata": true,
 }
 
-// stat describes name's object from its owner's listing, with its Size
-// and Version (the node's "<size>-<mtime in ns>"), which a GET through
-// the node client does not return. A missing object is NotFound. When the
-// owner's listing comes under a newer map than the client's, the
-// client's map is refreshed and the new owner asked, once.
+// stat describes name's object with a HEAD on its owner: its Size and
+// Version (the node's "<size>-<mtime in ns>"). A missing object is
+// NotFound; the client follows a map change to the new owner.
 func (g *Gateway) stat(ctx context.Context, name insitu.Name) (insitu.Object, error) {
-	m := g.c.Map()
-	for try := 0; ; try++ {
-		owner := m.Owner(name)
-		page, err := g.c.List(ctx, owner, name.Bucket, &locality.ListOptions{Prefix: name.Key, Limit: 1})
-		if err == nil && len(page.Objects) > 0 && page.Objects[0].Name.Key == name.Key {
-			return page.Objects[0], nil
-		}
-		if err != nil && !errors.Is(err, insitu.NotFound) {
-			return insitu.Object{}, err
-		}
-		if try == 0 && err == nil && page.MapVersion > m.Version() {
-			if nm, rerr := g.c.RefreshMap(ctx); rerr == nil && nm.Owner(name).ID != owner.ID {
-				m = nm
-				continue
-			}
-		}
-		return insitu.Object{}, &insitu.Error{Code: insitu.NotFound, Name: name, Msg: "no such object"}
-	}
+	return g.c.Head(ctx, name)
 }
 
 // etag is the entity tag of obj's bytes read through b: a digest of the
