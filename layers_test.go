@@ -19,10 +19,10 @@ var layers = [][]string{
 	{"internal/fserr", "internal/putcheck", "internal/wire"},
 	{"locality"},
 	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform", "transform/compress", "transform/exec", "transform/hash", "transform/image", "transform/wav", "transport"},
-	{"cluster", "s3/gateway", "transform/ffmpeg"},
+	{"cluster", "loader", "s3/gateway", "transform/ffmpeg"},
 	{"node", "seaweedfs/agent"},
 	{"node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
-	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/migrate"},
+	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/loader", "examples/migrate"},
 }
 
 const module = "github.com/insitu-data/insitu"
