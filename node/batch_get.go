@@ -67,10 +67,12 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 		n.writeError(w, r, err)
 		return
 	}
-	rc, err := n.parseReadChain(req.Transform, req.Args)
-	if err != nil {
-		n.writeError(w, r, err)
-		return
+	var rc readChain // none: the objects as stored
+	if req.Transform != "" || req.Args != "" {
+		if rc, err = n.parseReadChain(req.Transform, req.Args); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
 	}
 	fail := req.OnError == locality.OnErrorFail
 	for i, name := range req.Objects {

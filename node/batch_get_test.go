@@ -781,3 +781,34 @@ func TestBatchGetStaleMap(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchClientGoesAway: clients that close the connection just after
+// the answer's status, while the node still opens objects ahead, leave
+// nothing running: the node stops at once after.
+func TestBatchClientGoesAway(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, nil)
+	names, _ := batchSeed(t, c, "away", 2000, func(int) int { return 100 })
+	body, _ := json.Marshal(locality.BatchRequest{Objects: names})
+	nd, _ := c.Map().Node("n1")
+	for range 20 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(nd.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second)) // a safety net
+		fmt.Fprintf(conn, "POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
+			c.Secret().AdminToken(time.Now().Add(time.Minute)), len(body), body)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%v %v %s", resp.Status, err, b)
+		}
+		conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.StopNode(ctx, "n1"); err != nil {
+		t.Fatalf("stopping the node after the clients left: %v", err)
+	}
+}
