@@ -1,0 +1,60 @@
+// Package loader iterates over the samples of a dataset for training: in a
+// shuffled order that depends only on a seed and the epoch, read and
+// transformed ahead of the trainer in parallel, split between ranks and
+// workers, batched, and resumable from a saved [State].
+//
+// A [Loader] reads any [insitu.Source]: a local directory (source.Dir), a
+// bucket of a storage cluster (source.Cluster), S3. On a cluster, the
+// per-sample transform should run on each sample's owner, next to the
+// data, so that only the transformed bytes reach the trainer: give
+// source.Cluster a ClusterOptions.Transform (the chain of transforms the
+// nodes know by name) and the loader reads its output. Options.Transform
+// runs in this process instead, after the bytes are read.
+//
+//	l, err := loader.New(src, &loader.Options{Seed: 42})
+//	for epoch := range 3 {
+//		for batch, err := range l.Batches(ctx, epoch, 64) {
+//			if err != nil {
+//				return err // or count it and go on: the epoch goes on
+//			}
+//			train(batch)
+//			save(l.State()) // resumable from here
+//		}
+//	}
+//
+// # Order
+//
+// For a given seed, epoch and split, the order of the samples is the same
+// on every run, whatever the timing of the reads: Prefetch samples are read
+// at once, ahead of the consumer, and delivered in the order. Three modes
+// ([ShuffleMode]):
+//
+//   - [ShuffleGlobal] (the default) lists the source once, keeping names
+//     only (about the length of the name plus 12 bytes each: 1M names of
+//     30 bytes take about 45 MiB), and draws a permutation of them per
+//     epoch.
+//   - [ShuffleBuffer] streams the listing through a shuffle buffer of
+//     Options.BufferSize names, for listings too large to hold: samples
+//     move at most about BufferSize places from where a listing puts them.
+//   - [ShuffleNone] keeps the source's listing order.
+//
+// # Splitting
+//
+// Options.Rank of Options.WorldSize (the processes of a distributed run)
+// and Options.Worker of Options.Workers (the loaders of one process) split
+// each epoch: split s of S = WorldSize×Workers (s = Rank×Workers+Worker)
+// takes the positions s, s+S, s+2S... of the epoch's order. The splits are
+// disjoint and together cover the epoch exactly once; their lengths differ
+// by at most one.
+//
+// # Resume
+//
+// [Loader.State], taken in the loop's body, describes the position after
+// the samples delivered so far; it marshals to JSON. A loader made with
+// Options.Resume set to it yields, for the state's epoch, exactly the
+// samples not yet delivered, in the same order, and every later epoch as
+// if it had never stopped. The loader checks that the state fits: another
+// seed, mode or split, or a listing that changed (in global mode: another
+// count or other names; in every mode: other names before the position),
+// is an InvalidArgument error, never a silently different order.
+package loader
