@@ -27,13 +27,18 @@ const maxMapBody = 1 << 20
 //	GET    /v1/map                         the node's map
 //	PUT    /v1/map                         install a newer map
 //	GET    /v1/objects/{bucket}            a page of the listing: ?prefix=&after=&limit=
-//	GET    /v1/objects/{bucket}/{key...}   an object (HEAD: its size)
+//	GET    /v1/objects/{bucket}/{key...}   an object (HEAD: its size); ?transform=a,b&args= through transforms
 //	PUT    /v1/objects/{bucket}/{key...}   store an object; answers {size, checksum, owner}
 //	DELETE /v1/objects/{bucket}/{key...}   remove an object
 //	POST   /v1/jobs                        start this node's part of a job (a cluster.JobSpec)
 //	GET    /v1/jobs                        the statuses of the jobs the node knows
 //	GET    /v1/jobs/{id}?wait=500ms        a job's status, waiting up to wait for it to end
 //	DELETE /v1/jobs/{id}                   abort a job; answers its final status
+//	POST   /v1/jobs/{id}/claims            claim a job's output before a direct put
+//	POST   /v1/rebalance?after=            move copies this node does not own to their owners
+//	GET    /v1/transforms                  the named transforms (builtins and registered servers)
+//	GET    /v1/transforms/{name}           one of them; PUT registers a server, DELETE removes it
+//	POST   /v1/batch                       many objects as one ordered tar stream (locality.BatchRequest)
 //
 // Every endpoint but health requires the header
 // "Authorization: Bearer <token>" with an unexpired token of the node's
