@@ -3,7 +3,10 @@ package loader_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/loader"
+	"github.com/insitu-data/insitu/source"
 )
 
 // invert is a transform with some work per byte: every byte b becomes
@@ -180,4 +184,57 @@ func BenchmarkFirstBatch(b *testing.B) {
 			b.ReportMetric(first.Seconds()/one.Seconds(), "ratio")
 		})
 	}
+}
+
+// BenchmarkShards compares the samples/s of 1 KiB samples read from tar
+// shards of 100 with those of the same samples read as one file each, from
+// a local directory; ratio is shards/files (the target: at least 5).
+func BenchmarkShards(b *testing.B) {
+	const n, per, size = 4000, 100, 1 << 10
+	ctx := context.Background()
+	filesDir, shardsDir := b.TempDir(), b.TempDir()
+	body := bytes.Repeat([]byte{'x'}, size)
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(filesDir, fmt.Sprintf("s-%05d.bin", i)), body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for s := range n / per {
+		var ms []member
+		for j := range per {
+			ms = append(ms, member{fmt.Sprintf("s-%05d.bin", s*per+j), body})
+		}
+		writeShard(b, shardsDir, fmt.Sprintf("shard-%03d.tar", s), ms)
+	}
+	files, _ := source.Dir(filesDir, nil)
+	shards, _ := source.Dir(shardsDir, nil)
+	lf, _ := loader.New(files, &loader.Options{Seed: 1})
+	ls, _ := loader.New(shards, &loader.Options{Seed: 1, Shards: true})
+	count := func(l *loader.Loader, e int) time.Duration {
+		t0 := time.Now()
+		c := 0
+		for _, err := range l.Samples(ctx, e) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			c++
+		}
+		if c != n {
+			b.Fatal(c)
+		}
+		return time.Since(t0)
+	}
+	count(lf, 0) // list, and warm the page cache
+	count(ls, 0)
+	var tf, ts time.Duration
+	e := 1
+	for b.Loop() {
+		tf += count(lf, e)
+		ts += count(ls, e)
+		e++
+	}
+	total := float64(n * (e - 1))
+	b.ReportMetric(total/ts.Seconds(), "shard-samples/s")
+	b.ReportMetric(total/tf.Seconds(), "file-samples/s")
+	b.ReportMetric(tf.Seconds()/ts.Seconds(), "ratio")
 }

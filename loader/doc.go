@@ -38,6 +38,20 @@
 //     move at most about BufferSize places from where a listing puts them.
 //   - [ShuffleNone] keeps the source's listing order.
 //
+// # Shards
+//
+// With Options.Shards, each object is a tar shard in the webdataset
+// convention: the members that share a key (a path up to the first "."
+// of the base name) make one sample, whose Sample.Fields hold each
+// member's bytes under its extension ("x/0001.jpg" and "x/0001.cls" make
+// sample "x/0001" with fields "jpg" and "cls"). The order, the split and
+// a Resume state's position are then those of the shards, and each
+// sample goes through a shuffle buffer of Options.SampleBuffer samples.
+// Shards are read as streams, Options.Concurrency at once; a truncated
+// or corrupt shard yields its whole samples, then an InvalidArgument
+// error, and the epoch goes on. Resuming reads again the shards before
+// the position, skipping what they hold.
+//
 // # Splitting
 //
 // Options.Rank of Options.WorldSize (the processes of a distributed run)

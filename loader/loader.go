@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -65,6 +66,8 @@ const (
 	DefaultBufferSize = 10_000
 	// DefaultMaxSampleSize is Options.MaxSampleSize's default: 256 MiB.
 	DefaultMaxSampleSize = 256 << 20
+	// DefaultSampleBuffer is Options.SampleBuffer's default.
+	DefaultSampleBuffer = 1000
 )
 
 // Options configure [New]. A nil *Options means every default; so does the
@@ -111,6 +114,23 @@ type Options struct {
 	// DropLast drops the last batch of an epoch when it is short, in
 	// [Loader.Batches]. Default false: the short batch is yielded.
 	DropLast bool
+	// Shards makes each object of the source a tar shard in the
+	// webdataset convention rather than one sample: the members that
+	// share a key (their path up to the first "." of their base name)
+	// are one sample, whose Fields hold each member's bytes under its
+	// extension (what follows that "."). The shuffle mode and the split
+	// apply to the shards, and each sample goes through a shuffle buffer
+	// of SampleBuffer samples (but in ShuffleNone). Shards are read as
+	// streams, Concurrency at once, never whole; Transform, when set,
+	// runs on each shard's bytes (a decompressor, say). Default false.
+	Shards bool
+	// SampleBuffer is the number of samples in the shuffle buffer of
+	// Shards. Default (0): DefaultSampleBuffer.
+	SampleBuffer int
+	// Fields, with Shards, are the fields every sample must have: a
+	// sample that lacks one is an InvalidArgument error, and members with
+	// other extensions are dropped. Default: nil, every member is kept.
+	Fields []string
 	// Resume, when set, is a state from [Loader.State] to resume from:
 	// its epoch starts after the samples it says were delivered. It must
 	// have been taken with the same Seed, Shuffle, BufferSize and split
@@ -129,6 +149,12 @@ type Sample struct {
 	// one); it belongs to the caller. A zero-length object gives an
 	// empty, non-nil Data.
 	Data []byte
+	// Key is, with Options.Shards, the sample's key in its shard, Name;
+	// "" otherwise.
+	Key string
+	// Fields are, with Options.Shards, the sample's members' bytes by
+	// extension ("jpg", "cls", "seg.png"); nil otherwise.
+	Fields map[string][]byte
 }
 
 // Stats count what a [Loader] delivered, over all its iterations.
@@ -187,8 +213,10 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 		return bad("nil source")
 	case o.Shuffle < 0 || int(o.Shuffle) >= len(modeNames):
 		return bad("unknown shuffle mode %d", int(o.Shuffle))
-	case o.BufferSize < 0, o.Prefetch < 0, o.Concurrency < 0, o.MaxSampleSize < 0:
-		return bad("negative BufferSize, Prefetch, Concurrency or MaxSampleSize")
+	case o.BufferSize < 0, o.Prefetch < 0, o.Concurrency < 0, o.MaxSampleSize < 0, o.SampleBuffer < 0:
+		return bad("negative BufferSize, SampleBuffer, Prefetch, Concurrency or MaxSampleSize")
+	case !o.Shards && (o.SampleBuffer != 0 || o.Fields != nil):
+		return bad("SampleBuffer or Fields without Shards")
 	case o.WorldSize < 0 || o.Rank < 0 || o.Rank >= max(o.WorldSize, 1):
 		return bad("rank %d of a world size of %d; want 0 <= rank < world size", o.Rank, o.WorldSize)
 	case o.Workers < 0 || o.Worker < 0 || o.Worker >= max(o.Workers, 1):
@@ -201,6 +229,13 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 	if o.Shuffle != ShuffleBuffer {
 		o.BufferSize = 0 // not part of the order
 	}
+	if o.SampleBuffer == 0 {
+		o.SampleBuffer = DefaultSampleBuffer
+	}
+	if !o.Shards || o.Shuffle == ShuffleNone {
+		o.SampleBuffer = 0
+	}
+	o.Fields = slices.Clone(o.Fields)
 	if o.Prefetch == 0 {
 		o.Prefetch = max(2*runtime.GOMAXPROCS(0), 4)
 	}
@@ -265,6 +300,10 @@ func (l *Loader) Samples(ctx context.Context, epoch int) iter.Seq2[Sample, error
 			return
 		}
 		defer stop()
+		if l.opts.Shards {
+			l.runShards(ctx, epoch, start, want, order, yield)
+			return
+		}
 
 		// Replay the names before start, to check they are the ones the
 		// state saw.

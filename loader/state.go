@@ -24,6 +24,9 @@ type State struct {
 	Seed       uint64      `json:"seed,string"`
 	Shuffle    ShuffleMode `json:"shuffle"`
 	BufferSize int         `json:"buffer_size,omitempty"`
+	// Shards and SampleBuffer are those options.
+	Shards       bool `json:"shards,omitempty"`
+	SampleBuffer int  `json:"sample_buffer,omitempty"`
 	// Rank, WorldSize, Worker and Workers are the loader's split.
 	Rank      int `json:"rank"`
 	WorldSize int `json:"world_size"`
@@ -67,6 +70,7 @@ func (l *Loader) State() State {
 	o := &l.opts
 	st := State{
 		Version: StateVersion, Seed: o.Seed, Shuffle: o.Shuffle, BufferSize: o.BufferSize,
+		Shards: o.Shards, SampleBuffer: o.SampleBuffer,
 		Rank: o.Rank, WorldSize: o.WorldSize, Worker: o.Worker, Workers: o.Workers,
 		Epoch: pos.epoch, Next: pos.next, Digest: fmt.Sprintf("%016x", pos.sum),
 	}
@@ -97,8 +101,9 @@ func (l *Loader) fits(st *State) (position, error) {
 		return bad("version %d; want %d", st.Version, StateVersion)
 	case st.Seed != o.Seed:
 		return bad("seed %d, but the loader's is %d", st.Seed, o.Seed)
-	case st.Shuffle != o.Shuffle || st.BufferSize != o.BufferSize:
-		return bad("shuffle %v (buffer %d), but the loader's is %v (buffer %d)", st.Shuffle, st.BufferSize, o.Shuffle, o.BufferSize)
+	case st.Shuffle != o.Shuffle || st.BufferSize != o.BufferSize || st.Shards != o.Shards || st.SampleBuffer != o.SampleBuffer:
+		return bad("shuffle %v (buffer %d, shards %v, sample buffer %d), but the loader's is %v (buffer %d, shards %v, sample buffer %d)",
+			st.Shuffle, st.BufferSize, st.Shards, st.SampleBuffer, o.Shuffle, o.BufferSize, o.Shards, o.SampleBuffer)
 	case st.Rank != o.Rank || st.WorldSize != o.WorldSize || st.Worker != o.Worker || st.Workers != o.Workers:
 		return bad("split rank %d/%d worker %d/%d, but the loader's is rank %d/%d worker %d/%d",
 			st.Rank, st.WorldSize, st.Worker, st.Workers, o.Rank, o.WorldSize, o.Worker, o.Workers)

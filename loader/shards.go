@@ -1,0 +1,305 @@
+package loader
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/insitu-data/insitu"
+)
+
+// shardFuture is one shard being read: its samples (and errors) come over
+// ch, which the reader closes at the shard's end.
+type shardFuture struct {
+	name insitu.Name
+	ch   chan shardItem
+}
+
+type shardItem struct {
+	s   Sample
+	err error
+}
+
+// errStopped ends a transform whose output is no longer read.
+var errStopped = errors.New("loader: shard no longer read")
+
+// runShards reads the shards of order, Concurrency at once, and yields
+// their samples in order through the sample shuffle buffer, from position
+// start; the samples before start are read again to check that their
+// digest is want.
+func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uint64, order func() (insitu.Name, error, bool), yield func(Sample, error) bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	conc := l.opts.Concurrency
+	per := max(l.opts.Prefetch/conc, 1)
+	shards := make(chan *shardFuture, conc)
+	jobs := make(chan *shardFuture)
+	var endErr error // the dispatcher's last error; read after shards closes
+
+	wg.Add(1)
+	go func() { // the dispatcher
+		defer wg.Done()
+		defer close(shards)
+		defer close(jobs)
+		for {
+			name, err, ok := order()
+			if err != nil {
+				endErr = err
+				return
+			}
+			if !ok {
+				return
+			}
+			f := &shardFuture{name: name, ch: make(chan shardItem, per)}
+			select {
+			case shards <- f:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- f:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range conc {
+		wg.Go(func() {
+			for f := range jobs {
+				l.readShard(ctx, f)
+				close(f.ch)
+			}
+		})
+	}
+
+	d := xxhash.New()
+	var pos int64
+	// deliver yields s (or its error) as the sample at pos, unless pos
+	// is before start; false ends the iteration.
+	deliver := func(s Sample, err error) bool {
+		hashSample(d, s.Name, s.Key)
+		s.Index = pos
+		pos++
+		if pos <= start {
+			if pos == start && d.Sum64() != want {
+				yield(Sample{}, insitu.Errorf(insitu.InvalidArgument, "loader: the first %d samples of epoch %d are not those of the resume state: another dataset, or the listing changed", start, epoch))
+				return false
+			}
+			return true
+		}
+		l.setPos(epoch, pos, d.Sum64())
+		switch {
+		case errors.Is(err, insitu.ErrSkip):
+			l.skipped.Add(1)
+			return true
+		case err != nil:
+			l.errs.Add(1)
+		default:
+			l.samples.Add(1)
+			for _, b := range s.Fields {
+				l.bytes.Add(int64(len(b)))
+			}
+		}
+		return yield(s, err)
+	}
+	r := l.rng(epoch, uint64(l.split)+1<<32)
+	var buf []Sample
+	for f := range shards {
+	shard:
+		for {
+			var it shardItem
+			var ok bool
+			select {
+			case it, ok = <-f.ch:
+				if !ok {
+					break shard
+				}
+			case <-ctx.Done():
+				yield(Sample{}, ctx.Err())
+				return
+			}
+			switch {
+			case it.err != nil, l.opts.SampleBuffer == 0:
+				if !deliver(it.s, it.err) {
+					return
+				}
+			case len(buf) < l.opts.SampleBuffer:
+				buf = append(buf, it.s)
+			default:
+				j := uintn(r, uint64(len(buf)))
+				out := buf[j]
+				buf[j] = it.s
+				if !deliver(out, nil) {
+					return
+				}
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		yield(Sample{}, err)
+		return
+	}
+	if endErr != nil {
+		yield(Sample{}, endErr)
+		return
+	}
+	for len(buf) > 0 {
+		j := uintn(r, uint64(len(buf)))
+		out := buf[j]
+		last := len(buf) - 1
+		buf[j] = buf[last]
+		buf = buf[:last]
+		if !deliver(out, nil) {
+			return
+		}
+	}
+	if pos < start {
+		yield(Sample{}, insitu.Errorf(insitu.InvalidArgument, "loader: resume state at sample %d of epoch %d, but the shards give only %d: the listing changed", start, epoch, pos))
+		return
+	}
+	l.setPos(epoch+1, 0, emptySum)
+}
+
+// readShard reads the samples of f's shard into f.ch, then returns; it
+// returns early when ctx ends.
+func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
+	send := func(s Sample, err error) bool {
+		if err != nil {
+			s.Fields = nil
+		}
+		select {
+		case f.ch <- shardItem{s: s, err: err}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	fail := func(err error) { send(Sample{Name: f.name}, insitu.WithName(err, f.name)) }
+	rc, err := l.src.Open(ctx, insitu.Object{Name: f.name, Size: -1})
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer rc.Close()
+	var r io.Reader = rc
+	if t := l.opts.Transform; t != nil {
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			in := &insitu.Input{Object: insitu.Object{Name: f.name, Size: -1}, Args: l.opts.TransformArgs, Body: rc}
+			pw.CloseWithError(t.Transform(ctx, in, pw))
+		}()
+		defer func() {
+			pr.CloseWithError(errStopped)
+			rc.Close() // unblocks a transform still reading
+			<-done
+		}()
+		r = pr
+	}
+
+	tr := tar.NewReader(bufio.NewReaderSize(r, 64<<10))
+	var cur *Sample
+	var size int64
+	var bad error // what is wrong with cur
+	flush := func() bool {
+		if cur == nil {
+			return true
+		}
+		s := *cur
+		cur = nil
+		if bad == nil {
+			for _, want := range l.opts.Fields {
+				if _, ok := s.Fields[want]; !ok {
+					bad = insitu.Errorf(insitu.InvalidArgument, "loader: sample %q of shard %s has no field %q", s.Key, s.Name, want)
+					break
+				}
+			}
+		}
+		return send(s, bad)
+	}
+	for n := 0; ; n++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			flush()
+			return
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if insitu.CodeOf(err) == insitu.Unknown {
+				err = insitu.Errorf(insitu.InvalidArgument, "loader: shard truncated or corrupt after %d members: %w", n, err)
+			}
+			fail(err)
+			return
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		key, ext := splitMember(h.Name)
+		if ext == "" {
+			continue // no field: skipped, as webdataset does
+		}
+		if cur != nil && cur.Key != key {
+			if !flush() {
+				return
+			}
+		}
+		if cur == nil {
+			cur, size, bad = &Sample{Name: f.name, Key: key, Fields: map[string][]byte{}}, 0, nil
+		}
+		if bad != nil || (l.opts.Fields != nil && !slices.Contains(l.opts.Fields, ext)) {
+			continue // the tar reader skips the body
+		}
+		if size+h.Size > l.opts.MaxSampleSize {
+			bad = insitu.Errorf(insitu.TooLarge, "loader: sample %q of shard %s over MaxSampleSize (%d bytes) with member %q (%d bytes)", key, f.name, l.opts.MaxSampleSize, h.Name, h.Size)
+			continue
+		}
+		b := make([]byte, h.Size)
+		if _, err := io.ReadFull(tr, b); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if insitu.CodeOf(err) == insitu.Unknown {
+				err = insitu.Errorf(insitu.InvalidArgument, "loader: shard truncated in member %q: %w", h.Name, err)
+			}
+			fail(err)
+			return
+		}
+		cur.Fields[ext] = b
+		size += h.Size
+	}
+}
+
+// splitMember splits a member's name into the sample's key (its path up to
+// the first "." of its base name) and the field's extension (what
+// follows).
+func splitMember(name string) (key, ext string) {
+	dir, base := path.Split(name)
+	k, e, _ := strings.Cut(base, ".")
+	return dir + k, e
+}
+
+// hashSample adds a sample of a shard (or an object, key "") to the
+// digest of an order.
+func hashSample(d *xxhash.Digest, shard insitu.Name, key string) {
+	_, _ = d.WriteString(shard.Bucket)
+	_, _ = d.WriteString("/")
+	_, _ = d.WriteString(shard.Key)
+	_, _ = d.WriteString("#")
+	_, _ = d.WriteString(key)
+	_, _ = d.WriteString("\n")
+}

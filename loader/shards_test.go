@@ -1,0 +1,221 @@
+package loader_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/loader"
+	"github.com/insitu-data/insitu/source"
+)
+
+// member is one file of a shard.
+type member struct {
+	name string
+	body []byte
+}
+
+// writeShard writes a tar of members to dir/name.
+func writeShard(t testing.TB, dir, name string, members []member) {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, m := range members {
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(m.body)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shardSet writes shards shard-00.tar ... of per samples each, sample
+// "sNN-MMMM" with fields "txt" (its key) and "cls" (its number), and
+// returns their source.
+func shardSet(t testing.TB, shards, per int) *source.DirSource {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range shards {
+		var ms []member
+		for j := range per {
+			key := fmt.Sprintf("d/s%02d-%04d", i, j)
+			ms = append(ms, member{key + ".txt", []byte(key)}, member{key + ".cls", []byte(fmt.Sprint(j))})
+		}
+		writeShard(t, dir, fmt.Sprintf("shard-%02d.tar", i), ms)
+	}
+	src, err := source.Dir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// shardEpoch returns the keys of an epoch of shard samples, checking
+// their fields.
+func shardEpoch(t testing.TB, l *loader.Loader, e int) []string {
+	t.Helper()
+	var keys []string
+	for s, err := range l.Samples(context.Background(), e) {
+		if err != nil {
+			t.Fatalf("epoch %d: %v", e, err)
+		}
+		var j int
+		fmt.Sscanf(s.Key, "d/s%02d-%04d", new(int), &j)
+		if string(s.Fields["txt"]) != s.Key || string(s.Fields["cls"]) != fmt.Sprint(j) || len(s.Fields) != 2 || s.Data != nil {
+			t.Fatalf("epoch %d: sample %s of %s: fields %q", e, s.Key, s.Name.Key, s.Fields)
+		}
+		keys = append(keys, s.Name.Key+"#"+s.Key)
+	}
+	return keys
+}
+
+// TestShards: every sample of every shard once per epoch, in an order
+// that depends on the seed and epoch only, shuffled across shards by the
+// sample buffer; splits by shard are disjoint and cover the epoch.
+func TestShards(t *testing.T) {
+	t.Parallel()
+	src := shardSet(t, 8, 25)
+	o := func(seed uint64, conc int) *loader.Options {
+		return &loader.Options{Shards: true, Seed: seed, SampleBuffer: 40, Concurrency: conc, Prefetch: 8}
+	}
+	a := shardEpoch(t, newLoader(t, src, o(1, 1)), 0)
+	b := shardEpoch(t, newLoader(t, src, o(1, 8)), 0)
+	if len(a) != 200 || !slices.Equal(a, b) {
+		t.Fatalf("%d and %d samples, equal %v", len(a), len(b), slices.Equal(a, b))
+	}
+	if s := slices.Compact(slices.Sorted(slices.Values(a))); len(s) != 200 {
+		t.Fatalf("%d distinct samples", len(s))
+	}
+	if c := shardEpoch(t, newLoader(t, src, o(2, 4)), 0); slices.Equal(a, c) {
+		t.Fatal("another seed gives the same order")
+	}
+	// Consecutive samples from different shards: the buffer mixes them.
+	mixed := 0
+	for i := 1; i < len(a); i++ {
+		if a[i][:12] != a[i-1][:12] {
+			mixed++
+		}
+	}
+	if mixed < 50 {
+		t.Errorf("only %d shard changes in 200 samples", mixed)
+	}
+	none := shardEpoch(t, newLoader(t, src, &loader.Options{Shards: true, Shuffle: loader.ShuffleNone}), 0)
+	if !slices.IsSorted(none) {
+		t.Error("ShuffleNone: not in shard and member order")
+	}
+	seen := map[string]bool{}
+	for w := range 3 {
+		for _, k := range shardEpoch(t, newLoader(t, src, &loader.Options{Shards: true, Seed: 1, Worker: w, Workers: 3}), 1) {
+			if seen[k] {
+				t.Fatalf("%s in two splits", k)
+			}
+			seen[k] = true
+		}
+	}
+	if len(seen) != 200 {
+		t.Fatalf("splits cover %d of 200", len(seen))
+	}
+}
+
+// TestShardsResume: stopped at random points and resumed from the JSON
+// state, shard samples come as in a run that never stopped.
+func TestShardsResume(t *testing.T) {
+	t.Parallel()
+	src := shardSet(t, 5, 13)
+	o := loader.Options{Shards: true, Seed: 9, SampleBuffer: 20, Prefetch: 6}
+	whole := newLoader(t, src, &o)
+	var want []string
+	for e := range 2 {
+		want = append(want, shardEpoch(t, whole, e)...)
+	}
+	r := rand.New(rand.NewPCG(2, 2))
+	for range 20 {
+		stop := 1 + r.IntN(len(want))
+		l := newLoader(t, src, &o)
+		var got []string
+	run:
+		for e := range 2 {
+			for s, err := range l.Samples(context.Background(), e) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, s.Name.Key+"#"+s.Key)
+				if len(got) == stop {
+					break run
+				}
+			}
+		}
+		saved, _ := json.Marshal(l.State())
+		var st loader.State
+		if err := json.Unmarshal(saved, &st); err != nil {
+			t.Fatal(err)
+		}
+		ro := o
+		ro.Resume = &st
+		l = newLoader(t, src, &ro)
+		for e := st.Epoch; e < 2; e++ {
+			got = append(got, shardEpoch(t, l, e)...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("stopped after %d (state %s): not the samples of a run that never stopped", stop, saved)
+		}
+	}
+}
+
+// TestBadShards: a truncated shard yields its whole samples then an
+// InvalidArgument error; a member over MaxSampleSize a TooLarge error for
+// its sample; a sample without a required field an InvalidArgument error;
+// the epoch goes on past each.
+func TestBadShards(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeShard(t, dir, "a.tar", []member{
+		{"x1.txt", []byte("x1")}, {"x1.cls", []byte("1")},
+		{"x2.txt", bytes.Repeat([]byte("x"), 100)}, {"x2.cls", []byte("2")},
+		{"x3.txt", []byte("x3")}, // no cls
+		{"x4.txt", []byte("x4")}, {"x4.cls", []byte("4")}, {"x4.jpg", []byte("dropped")},
+		{"x5.txt", []byte("")}, {"x5.cls", []byte("5")},
+	})
+	writeShard(t, dir, "b.tar", []member{{"y1.txt", []byte("y1")}, {"y1.cls", []byte("1")}, {"y2.txt", bytes.Repeat([]byte("y"), 2000)}, {"y2.cls", []byte("2")}})
+	full, _ := os.ReadFile(filepath.Join(dir, "b.tar"))
+	os.WriteFile(filepath.Join(dir, "b.tar"), full[:3000], 0o644) // y1 whole, y2.txt cut
+	writeShard(t, dir, "c.tar", []member{{"z1.txt", []byte("z1")}, {"z1.cls", []byte("1")}})
+	src, _ := source.Dir(dir, nil)
+	l := newLoader(t, src, &loader.Options{Shards: true, Shuffle: loader.ShuffleNone, MaxSampleSize: 50, Fields: []string{"txt", "cls"}})
+	var got []string
+	for s, err := range l.Samples(context.Background(), 0) {
+		if err != nil {
+			got = append(got, fmt.Sprintf("%s#%s:%v", s.Name.Key, s.Key, insitu.CodeOf(err)))
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s#%s:%d", s.Name.Key, s.Key, len(s.Fields)))
+	}
+	want := []string{
+		"a.tar#x1:2", "a.tar#x2:too_large", "a.tar#x3:invalid_argument", "a.tar#x4:2", "a.tar#x5:2",
+		"b.tar#y1:2", "b.tar#:invalid_argument",
+		"c.tar#z1:2",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if st := l.Stats(); st.Samples != 5 || st.Errors != 3 {
+		t.Errorf("stats %+v", st)
+	}
+	if _, err := loader.New(src, &loader.Options{Fields: []string{"txt"}}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("Fields without Shards: %v", err)
+	}
+}
