@@ -4,13 +4,16 @@
 // workers, batched, and resumable from a saved [State].
 //
 // A [Loader] reads any [insitu.Source]: a local directory (source.Dir), a
-// bucket of a storage cluster (source.Cluster), S3. On a cluster, the
-// per-sample transform should run on each sample's owner, next to the
-// data, so that only the transformed bytes reach the trainer: give
-// source.Cluster a ClusterOptions.Transform (the chain of transforms the
-// nodes know by name) and the loader reads its output. Options.Transform
-// runs in this process instead, after the bytes are read.
+// bucket of a storage cluster, S3. On a cluster, use [Cluster] (which is
+// source.Cluster that also reads in batches): the loader then reads
+// Options.ReadBatch consecutive samples of its order in one batch GET per
+// owner, and with a ClusterOptions.Transform (a chain of transforms the
+// nodes know by name) each sample is transformed on its owner, next to
+// the data, so that only the transformed bytes reach the trainer.
+// Options.Transform runs in this process instead, after the bytes are
+// read.
 //
+//	src, err := loader.Cluster(client, "train", &source.ClusterOptions{Transform: []string{"decode"}})
 //	l, err := loader.New(src, &loader.Options{Seed: 42})
 //	for epoch := range 3 {
 //		for batch, err := range l.Batches(ctx, epoch, 64) {

@@ -15,6 +15,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
 )
 
 // ShuffleMode is how a [Loader] orders an epoch's samples.
@@ -66,6 +67,8 @@ const (
 	DefaultBufferSize = 10_000
 	// DefaultMaxSampleSize is Options.MaxSampleSize's default: 256 MiB.
 	DefaultMaxSampleSize = 256 << 20
+	// DefaultReadBatch is Options.ReadBatch's default.
+	DefaultReadBatch = 32
 	// DefaultSampleBuffer is Options.SampleBuffer's default.
 	DefaultSampleBuffer = 1000
 )
@@ -102,11 +105,18 @@ type Options struct {
 	Workers int
 	// Prefetch is how many samples are read ahead of the consumer, at
 	// most; memory holds about Prefetch samples. Default (0):
-	// 2×GOMAXPROCS, at least 4.
+	// 2×Concurrency×ReadBatch.
 	Prefetch int
-	// Concurrency is how many samples are read (and transformed) at
-	// once, at most Prefetch. Default (0): Prefetch.
+	// Concurrency is how many samples (or batch reads, or shards) are
+	// read at once, at most Prefetch. Default (0): 2×GOMAXPROCS, at
+	// least 4 (at most Prefetch/ReadBatch when Prefetch is set).
 	Concurrency int
+	// ReadBatch is, with a source that is a [BatchReader] (such as
+	// [Cluster]'s), how many consecutive samples of the order one batch
+	// read fetches; 1 reads each sample alone with Open. It is not used
+	// with other sources, nor with Shards. Default (0):
+	// DefaultReadBatch; at most Prefetch.
+	ReadBatch int
 	// MaxSampleSize bounds the bytes of one sample (after Transform); a
 	// larger one is a TooLarge error for that sample. Default (0):
 	// DefaultMaxSampleSize.
@@ -175,8 +185,9 @@ type Stats struct {
 // with [New]. A Loader is safe for concurrent use, but [Loader.State]
 // describes the iteration started last.
 type Loader struct {
-	src  insitu.Source
-	opts Options
+	src   insitu.Source
+	batch BatchReader // src, when it is one and ReadBatch > 1
+	opts  Options
 	// split is this loader's share: position s of every S.
 	split, splits int
 
@@ -213,8 +224,10 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 		return bad("nil source")
 	case o.Shuffle < 0 || int(o.Shuffle) >= len(modeNames):
 		return bad("unknown shuffle mode %d", int(o.Shuffle))
-	case o.BufferSize < 0, o.Prefetch < 0, o.Concurrency < 0, o.MaxSampleSize < 0, o.SampleBuffer < 0:
-		return bad("negative BufferSize, SampleBuffer, Prefetch, Concurrency or MaxSampleSize")
+	case o.BufferSize < 0, o.Prefetch < 0, o.Concurrency < 0, o.MaxSampleSize < 0, o.SampleBuffer < 0, o.ReadBatch < 0:
+		return bad("negative BufferSize, SampleBuffer, Prefetch, Concurrency, ReadBatch or MaxSampleSize")
+	case o.ReadBatch > locality.MaxBatchNames:
+		return bad("ReadBatch %d over %d", o.ReadBatch, locality.MaxBatchNames)
 	case !o.Shards && (o.SampleBuffer != 0 || o.Fields != nil):
 		return bad("SampleBuffer or Fields without Shards")
 	case o.WorldSize < 0 || o.Rank < 0 || o.Rank >= max(o.WorldSize, 1):
@@ -236,14 +249,26 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 		o.SampleBuffer = 0
 	}
 	o.Fields = slices.Clone(o.Fields)
-	if o.Prefetch == 0 {
-		o.Prefetch = max(2*runtime.GOMAXPROCS(0), 4)
+	l.batch, _ = src.(BatchReader)
+	if l.batch == nil || o.Shards {
+		o.ReadBatch, l.batch = 1, nil
+	} else if o.ReadBatch == 0 {
+		o.ReadBatch = DefaultReadBatch
 	}
-	if o.Concurrency == 0 {
-		o.Concurrency = o.Prefetch
+	switch {
+	case o.Concurrency == 0 && o.Prefetch == 0:
+		o.Concurrency = max(2*runtime.GOMAXPROCS(0), 4)
+		o.Prefetch = 2 * o.Concurrency * o.ReadBatch
+	case o.Concurrency == 0:
+		o.Concurrency = max(min(2*runtime.GOMAXPROCS(0), 4, o.Prefetch/o.ReadBatch), 1)
+	case o.Prefetch == 0:
+		o.Prefetch = 2 * o.Concurrency * o.ReadBatch
 	}
 	if o.Concurrency > o.Prefetch {
 		return bad("Concurrency %d over Prefetch %d", o.Concurrency, o.Prefetch)
+	}
+	if o.ReadBatch > 1 && o.ReadBatch > o.Prefetch {
+		o.ReadBatch = o.Prefetch
 	}
 	if o.MaxSampleSize == 0 {
 		o.MaxSampleSize = DefaultMaxSampleSize
@@ -389,21 +414,37 @@ func (l *Loader) run(ctx context.Context, epoch int, start int64, d *xxhash.Dige
 		wg.Wait()
 	}()
 	futures := make(chan *future, max(l.opts.Prefetch-1, 1))
-	jobs := make(chan *future)
+	jobs := make(chan []*future)
 	var endErr error // the dispatcher's last error; read after futures closes
+	chunk := min(l.opts.ReadBatch, cap(futures))
 
 	wg.Add(1)
 	go func() { // the dispatcher
 		defer wg.Done()
 		defer close(futures)
 		defer close(jobs)
+		var group []*future
+		send := func() bool {
+			if len(group) == 0 {
+				return true
+			}
+			select {
+			case jobs <- group:
+				group = nil
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
 		for i := start; ; i++ {
 			name, err, ok := order()
 			if err != nil {
 				endErr = err
+				send()
 				return
 			}
 			if !ok {
+				send()
 				return
 			}
 			f := &future{name: name, index: i, done: make(chan struct{})}
@@ -412,23 +453,25 @@ func (l *Loader) run(ctx context.Context, epoch int, start int64, d *xxhash.Dige
 			case <-ctx.Done():
 				return
 			}
-			select {
-			case jobs <- f:
-			case <-ctx.Done():
+			if group = append(group, f); len(group) == chunk && !send() {
 				return
 			}
 		}
 	}()
 	for range l.opts.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var buf bytes.Buffer
-			for f := range jobs {
-				f.data, f.err = l.read(ctx, f.name, &buf)
-				close(f.done)
+			for group := range jobs {
+				if l.batch != nil && len(group) > 1 {
+					l.readBatch(ctx, group, &buf)
+					continue
+				}
+				for _, f := range group {
+					f.data, f.err = l.read(ctx, f.name, &buf)
+					close(f.done)
+				}
 			}
-		}()
+		})
 	}
 
 	for f := range futures {
@@ -482,13 +525,19 @@ func (l *Loader) read(ctx context.Context, name insitu.Name, buf *bytes.Buffer) 
 		return nil, err
 	}
 	defer rc.Close()
+	return l.readBody(ctx, name, rc, buf)
+}
+
+// readBody reads (and transforms) the bytes of sample name from r.
+func (l *Loader) readBody(ctx context.Context, name insitu.Name, r io.Reader, buf *bytes.Buffer) ([]byte, error) {
 	buf.Reset()
 	w := &limitWriter{buf: buf, n: l.opts.MaxSampleSize}
+	var err error
 	if t := l.opts.Transform; t != nil {
-		in := &insitu.Input{Object: insitu.Object{Name: name, Size: -1}, Args: l.opts.TransformArgs, Body: rc}
+		in := &insitu.Input{Object: insitu.Object{Name: name, Size: -1}, Args: l.opts.TransformArgs, Body: r}
 		err = t.Transform(ctx, in, w)
 	} else {
-		_, err = io.Copy(w, rc)
+		_, err = io.Copy(w, r)
 	}
 	if err != nil {
 		if w.over {
@@ -502,6 +551,47 @@ func (l *Loader) read(ctx context.Context, name insitu.Name, buf *bytes.Buffer) 
 		*buf = bytes.Buffer{} // keep no large buffer between samples
 	}
 	return data, nil
+}
+
+// readBatch reads the samples of group in one batch read.
+func (l *Loader) readBatch(ctx context.Context, group []*future, buf *bytes.Buffer) {
+	names := make([]insitu.Name, len(group))
+	for i, f := range group {
+		names[i] = f.name
+	}
+	done := make([]bool, len(group))
+	finish := func(i int, data []byte, err error) {
+		if !done[i] {
+			group[i].data, group[i].err, done[i] = data, err, true
+			close(group[i].done)
+		}
+	}
+	var end error
+	for e, err := range l.batch.ReadBatch(ctx, names) {
+		switch {
+		case e == nil:
+			end = err
+		case e.Index < 0 || e.Index >= len(group):
+			end = insitu.Errorf(insitu.Internal, "loader: batch read: entry %d of %d", e.Index, len(group))
+		case err != nil:
+			finish(e.Index, nil, err)
+		default:
+			data, err := l.readBody(ctx, names[e.Index], e.Body, buf)
+			finish(e.Index, data, err)
+		}
+		if end != nil {
+			break
+		}
+	}
+	if end == nil {
+		end = ctx.Err()
+	}
+	if end == nil {
+		end = insitu.Errorf(insitu.Unavailable, "loader: batch read ended early")
+	}
+	for i := range group {
+		finish(i, nil, end)
+	}
 }
 
 // limitWriter writes to buf at most n bytes.

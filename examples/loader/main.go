@@ -4,10 +4,12 @@
 // samples, and reads 3 epochs of them in shuffled batches. Each sample is
 // transformed on the node that stores it (a transform the nodes know by
 // the name "invert", which turns every byte b into 255-b, standing for a
-// decode or a normalisation): only its output crosses the network.
+// decode or a normalisation): only its output crosses the network, read
+// in one batch GET per owner for every 32 samples (-read-batch).
 //
 //	go run ./examples/loader
 //	go run ./examples/loader -seed 7 -samples 20000 -size 16384 -batch 64
+//	go run ./examples/loader -read-batch 1   # one GET per sample, to compare
 //
 // It prints the dataset, then for each epoch a line
 //
@@ -93,21 +95,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 32, "the size of a batch")
 	epochs := fs.Int("epochs", 3, "the number of epochs")
 	prefetch := fs.Int("prefetch", 0, "samples read ahead (0: the loader's default)")
+	readBatch := fs.Int("read-batch", 0, "samples per batch GET (0: the loader's default; 1: one GET per sample)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || *samples < 1 || *size < 1 || *batch < 1 || *epochs < 1 || *prefetch < 0 {
+	if fs.NArg() > 0 || *samples < 1 || *size < 1 || *batch < 1 || *epochs < 1 || *prefetch < 0 || *readBatch < 0 {
 		fmt.Fprintln(stderr, "loader: -samples, -size, -batch and -epochs must be at least 1, and no arguments")
 		return 2
 	}
-	if err := load(ctx, stdout, *seed, *samples, *size, *batch, *epochs, *prefetch); err != nil {
+	if err := load(ctx, stdout, *seed, *samples, *size, *batch, *epochs, *prefetch, *readBatch); err != nil {
 		fmt.Fprintln(stderr, "loader:", err)
 		return 1
 	}
 	return 0
 }
 
-func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize, epochs, prefetch int) error {
+func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize, epochs, prefetch, readBatch int) error {
 	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"invert": invert}})
 	if err != nil {
 		return err
@@ -132,11 +135,11 @@ func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize
 	}
 	fmt.Fprintf(stdout, "dataset: %d samples of %d bytes on %d nodes, transformed on their owners (\"invert\")\n", n, size, len(c.Nodes()))
 
-	src, err := source.Cluster(c.Client(), "train", &source.ClusterOptions{Transform: []string{"invert"}})
+	src, err := loader.Cluster(c.Client(), "train", &source.ClusterOptions{Transform: []string{"invert"}})
 	if err != nil {
 		return err
 	}
-	l, err := loader.New(src, &loader.Options{Seed: seed, Prefetch: prefetch})
+	l, err := loader.New(src, &loader.Options{Seed: seed, Prefetch: prefetch, ReadBatch: readBatch})
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func digests(t *testing.T, samples string, args ...string) []string {
 // ones, and the epochs of a run differ from each other.
 func TestSeed(t *testing.T) {
 	a := digests(t, "300", "-seed", "5")
-	b := digests(t, "300", "-seed", "5", "-prefetch", "32")
+	b := digests(t, "300", "-seed", "5", "-prefetch", "32", "-read-batch", "1")
 	c := digests(t, "300", "-seed", "6")
 	if !slices.Equal(a, b) {
 		t.Errorf("seed 5 twice: %v and %v", a, b)
