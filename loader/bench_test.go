@@ -14,6 +14,7 @@ import (
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/loader"
+	"github.com/insitu-data/insitu/node/nodetest"
 	"github.com/insitu-data/insitu/source"
 )
 
@@ -36,7 +37,7 @@ const benchSamples, benchSize = 20_000, 4 << 10
 // handLoop is the loop one would write by hand: par goroutines read and
 // transform the samples of names, in no particular order, and hand them
 // to the consumer over a channel. It returns the samples read.
-func handLoop(ctx context.Context, src insitu.Source, names []insitu.Name, par int) int {
+func handLoop(ctx context.Context, src insitu.Source, names []insitu.Name, par int, t insitu.Transform) int {
 	jobs := make(chan insitu.Name)
 	out := make(chan []byte, par)
 	var wg sync.WaitGroup
@@ -49,7 +50,7 @@ func handLoop(ctx context.Context, src insitu.Source, names []insitu.Name, par i
 					panic(err)
 				}
 				buf.Reset()
-				if err := invert.Transform(ctx, &insitu.Input{Object: insitu.Object{Name: name}, Body: rc}, &buf); err != nil {
+				if err := t.Transform(ctx, &insitu.Input{Object: insitu.Object{Name: name}, Body: rc}, &buf); err != nil {
 					panic(err)
 				}
 				rc.Close()
@@ -91,7 +92,7 @@ func BenchmarkSamples(b *testing.B) {
 	epoch := 0
 	loop := func() {
 		t0 := time.Now()
-		if n := handLoop(ctx, src, names, par); n != benchSamples {
+		if n := handLoop(ctx, src, names, par, invert); n != benchSamples {
 			b.Fatal(n)
 		}
 		tLoop += time.Since(t0)
@@ -237,4 +238,67 @@ func BenchmarkShards(b *testing.B) {
 	b.ReportMetric(total/ts.Seconds(), "shard-samples/s")
 	b.ReportMetric(total/tf.Seconds(), "file-samples/s")
 	b.ReportMetric(tf.Seconds()/ts.Seconds(), "ratio")
+}
+
+// BenchmarkCluster reads 4 KiB samples from a 3-node cluster, transformed
+// on their owners: a loader over loader.Cluster (batch GETs), a loader
+// over source.Cluster (one transformed GET per sample), and a
+// hand-written loop of transformed GETs with the loader's parallelism.
+func BenchmarkCluster(b *testing.B) {
+	const n = 3000
+	ctx := context.Background()
+	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"upper": upper}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	body := bytes.Repeat([]byte{'x'}, 4<<10)
+	var names []insitu.Name
+	for i := range n {
+		name := insitu.Name{Bucket: "train", Key: fmt.Sprintf("s-%05d", i)}
+		if _, err := c.Put(ctx, name, bytes.NewReader(body), -1); err != nil {
+			b.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	copts := &source.ClusterOptions{Transform: []string{"upper"}}
+	batched, _ := loader.Cluster(c.Client(), "train", copts)
+	single, _ := source.Cluster(c.Client(), "train", copts)
+	par := 2 * runtime.GOMAXPROCS(0)
+	lb, _ := loader.New(batched, &loader.Options{Seed: 1, Concurrency: par})
+	lg, _ := loader.New(single, &loader.Options{Seed: 1, Concurrency: par, Prefetch: 8 * par})
+	var tb, tg, th time.Duration
+	epoch := func(l *loader.Loader, e int) time.Duration {
+		t0 := time.Now()
+		count := 0
+		for _, err := range l.Samples(ctx, e) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			count++
+		}
+		if count != n {
+			b.Fatal(count)
+		}
+		return time.Since(t0)
+	}
+	epoch(lb, 0) // list, outside the measure
+	epoch(lg, 0)
+	e := 1
+	for b.Loop() {
+		// Each in turn, as the machine's load changes.
+		tb += epoch(lb, e)
+		tg += epoch(lg, e)
+		t0 := time.Now()
+		if count := handLoop(ctx, single, names, par, insitu.Identity); count != n {
+			b.Fatal(count)
+		}
+		th += time.Since(t0)
+		e++
+	}
+	total := float64(n * (e - 1))
+	b.ReportMetric(total/tb.Seconds(), "batch-get-samples/s")
+	b.ReportMetric(total/tg.Seconds(), "get-samples/s")
+	b.ReportMetric(total/th.Seconds(), "hand-loop-samples/s")
+	b.ReportMetric(th.Seconds()/tg.Seconds(), "get/hand-loop")
 }

@@ -68,7 +68,7 @@ const (
 	// DefaultMaxSampleSize is Options.MaxSampleSize's default: 256 MiB.
 	DefaultMaxSampleSize = 256 << 20
 	// DefaultReadBatch is Options.ReadBatch's default.
-	DefaultReadBatch = 32
+	DefaultReadBatch = 64
 	// DefaultSampleBuffer is Options.SampleBuffer's default.
 	DefaultSampleBuffer = 1000
 )
@@ -537,7 +537,12 @@ func (l *Loader) readBody(ctx context.Context, name insitu.Name, r io.Reader, bu
 		in := &insitu.Input{Object: insitu.Object{Name: name, Size: -1}, Args: l.opts.TransformArgs, Body: r}
 		err = t.Transform(ctx, in, w)
 	} else {
-		_, err = io.Copy(w, r)
+		// ReadFrom reads straight into buf, with no copy buffer.
+		_, err = buf.ReadFrom(io.LimitReader(r, l.opts.MaxSampleSize+1))
+		w.over = int64(buf.Len()) > l.opts.MaxSampleSize
+		if err == nil && w.over {
+			err = errTooLarge
+		}
 	}
 	if err != nil {
 		if w.over {

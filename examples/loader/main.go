@@ -5,7 +5,7 @@
 // transformed on the node that stores it (a transform the nodes know by
 // the name "invert", which turns every byte b into 255-b, standing for a
 // decode or a normalisation): only its output crosses the network, read
-// in one batch GET per owner for every 32 samples (-read-batch).
+// in one batch GET per owner for every 64 samples (-read-batch).
 //
 //	go run ./examples/loader
 //	go run ./examples/loader -seed 7 -samples 20000 -size 16384 -batch 64
