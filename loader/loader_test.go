@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -459,5 +460,44 @@ func TestStopEarly(t *testing.T) {
 			t.Errorf("%v: last yield after cancel: %v", mode, last)
 		}
 		cancel()
+	}
+}
+
+// TestPrefetchBound: the readers never run more than Prefetch samples
+// ahead of the consumer, however slow it is.
+func TestPrefetchBound(t *testing.T) {
+	t.Parallel()
+	src := dataset(t, 200)
+	const prefetch = 6
+	var mu sync.Mutex
+	started := -1
+	track := insitu.TransformFunc(func(_ context.Context, in *insitu.Input, out io.Writer) error {
+		var i int
+		fmt.Sscanf(in.Name.Key, "s-%d", &i)
+		mu.Lock()
+		started = max(started, i)
+		mu.Unlock()
+		_, err := io.Copy(out, in.Body)
+		return err
+	})
+	l := newLoader(t, src, &loader.Options{Shuffle: loader.ShuffleNone, Prefetch: prefetch, Concurrency: 3, Transform: track})
+	ahead := 0
+	for s, err := range l.Samples(context.Background(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 { // a slow consumer: the readers may run ahead
+			runtime.Gosched()
+		}
+		mu.Lock()
+		ahead = max(ahead, started-int(s.Index))
+		mu.Unlock()
+	}
+	t.Logf("at most %d samples ahead of the consumer", ahead)
+	if ahead > prefetch {
+		t.Errorf("the readers ran %d samples ahead; Prefetch is %d", ahead, prefetch)
+	}
+	if ahead < 2 {
+		t.Errorf("the readers ran only %d samples ahead: no prefetch", ahead)
 	}
 }
