@@ -414,7 +414,7 @@ func (l *Loader) run(ctx context.Context, epoch int, start int64, d *xxhash.Dige
 		wg.Wait()
 	}()
 	futures := make(chan *future, max(l.opts.Prefetch-1, 1))
-	jobs := make(chan []*future)
+	jobs := make(chan []*future, l.opts.Concurrency)
 	var endErr error // the dispatcher's last error; read after futures closes
 	chunk := min(l.opts.ReadBatch, cap(futures))
 
