@@ -624,3 +624,43 @@ func TestBatchFFmpeg(t *testing.T) {
 		t.Errorf("batches of %v; want one of 4", rec.sizes)
 	}
 }
+
+// openAllFirst is an upperBatch that, as ffmpeg does, opens every input
+// of a batch (reads its first byte) before it reads any to the end.
+type openAllFirst struct{ *upperBatch }
+
+func (o openAllFirst) TransformBatch(ctx context.Context, ins []*insitu.Input) ([]io.ReadCloser, error) {
+	for _, in := range ins {
+		var b [1]byte
+		n, err := io.ReadFull(in.Body, b[:])
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		in.Body = io.MultiReader(bytes.NewReader(b[:n]), in.Body)
+	}
+	return o.upperBatch.TransformBatch(ctx, ins)
+}
+
+// TestBatchFetchesAtOnce: a batch whose transform holds every input open
+// at once fetches them all at once: the server's connections to a source
+// must not run out before its batches' inputs do (with one slot and
+// batches of 6, the fetches of a batch once needed more connections than
+// the server kept for a host, and the batch waited until its timeout).
+func TestBatchFetchesAtOnce(t *testing.T) {
+	t.Parallel()
+	input, keys := inputs(12, nil)
+	tr := &upperBatch{}
+	r := &batchRig{t: t, root: t.TempDir(), tr: tr, input: input}
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.WriteString(w, input[strings.TrimPrefix(req.URL.Path, "/")])
+	}))
+	t.Cleanup(src.Close)
+	r.src = src.URL
+	r.s, r.base = startServer(t, openAllFirst{tr}, &ServerOptions{MaxConcurrent: 1, Timeout: 20 * time.Second,
+		Batch: &BatchOptions{Size: 6, Wait: 10 * time.Second}})
+	got := r.transformAll(testCtx(t), r.dial(HPull, true, DialOptions{}), keys)
+	r.check("inputs held at once", got, nil)
+	if sizes := tr.batchSizes(); !slices.Equal(sizes, []int{6, 6}) {
+		t.Errorf("batches of %v; want two of 6", sizes)
+	}
+}

@@ -72,7 +72,9 @@ type ServerOptions struct {
 	// HTTPClient makes the direct-put requests and the hpull fetches.
 	// Default: a client with a keep-alive pool of twice MaxConcurrent
 	// connections per host (an object may fetch from and put to one node
-	// at once), that follows no redirects (a redirect would escape
+	// at once), times Batch.Size when the transform takes batches (a
+	// batch holds all its inputs open at once; a client given here needs
+	// as many), that follows no redirects (a redirect would escape
 	// AllowPut and AllowSource; a client given here should refuse them
 	// too), and that bounds each dial, each write on a connection and the
 	// wait for a response's header by IOTimeout. A client given here
@@ -300,9 +302,17 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	}
 	s.client = o.HTTPClient
 	if s.client == nil {
-		// Twice the slots: an object may fetch its input from a node and
-		// put its output to the same node at once.
-		tr := newHTTPTransport(2*o.MaxConcurrent, o.IOTimeout)
+		// Twice the objects that can be in the slots: an object may fetch
+		// its input from a node and put its output to the same node at
+		// once. A batch takes one slot for all its objects, and its
+		// transform may hold all their inputs open at once (ffmpeg opens
+		// every input before it reads one to the end): fewer connections
+		// than that and two batches each wait for the other's.
+		perSlot := 1
+		if _, ok := t.(insitu.BatchTransform); ok {
+			perSlot = max(o.Batch.resolved().Size, 1)
+		}
+		tr := newHTTPTransport(2*o.MaxConcurrent*perSlot, o.IOTimeout)
 		tr.DialContext = wire.WriteDeadlineDialer(o.IOTimeout, o.IOTimeout)
 		tr.ResponseHeaderTimeout = o.IOTimeout
 		s.client = &http.Client{
