@@ -279,7 +279,11 @@ func TestRemoteModeLocality(t *testing.T) {
 			objects := int64(perVolume * len(c.VolumeServers))
 			for i, what := range []string{"the transform servers", "SeaweedFS"} {
 				small, large := traffic[100_000][i], traffic[3_000_000][i]
-				if large-small > objects*256 {
+				// Control traffic varies by a request or two (a retried
+				// lookup, a new connection's headers on a loaded machine);
+				// payload would add the difference in object sizes, 2.9 MB
+				// an object.
+				if large-small > objects*1024 {
 					t.Errorf("the caller's traffic with %s grew with the object size (%d → %d bytes); it must not depend on it", what, small, large)
 				}
 			}
