@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -367,5 +368,73 @@ func TestRegisteredServerAnswersGarbage(t *testing.T) {
 	}
 	if got, err := readTransformed(t, client, name, []string{"upper"}, ""); err != nil || string(got) != "ABC" {
 		t.Errorf("the node after: %q, %v", got, err)
+	}
+}
+
+// TestHealthCheckFollowsNoRedirect: a server whose health check redirects
+// (here to a healthy server) is not registered: a redirect could lead the
+// node's request past its URL policy.
+func TestHealthCheckFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer healthy.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, healthy.URL+"/health", http.StatusFound)
+	}))
+	defer redirect.Close()
+	n1 := c.Map().Nodes()[0]
+	if _, err := c.Client().RegisterTransform(t.Context(), n1, "detour", locality.TransformSpec{URL: redirect.URL, Mode: "hpush"}); !errors.Is(err, insitu.Unavailable) {
+		t.Fatalf("a redirecting health check: %v, want unavailable", err)
+	}
+}
+
+// TestAdoptionDespiteAHangingServer: a peer with a registered server
+// whose health check hangs still hands its set to a restarted node at
+// once (the adoption lists without health checks).
+func TestAdoptionDespiteAHangingServer(t *testing.T) {
+	t.Parallel()
+	c := registryCluster(t)
+	client := c.Client()
+	var hang atomic.Bool
+	stop := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			select {
+			case <-stop:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer slow.Close()
+	defer close(stop)
+	if err := cluster.RegisterTransform(t.Context(), client, "rev", locality.TransformSpec{Mode: "hpush"}); err != nil {
+		t.Fatal(err)
+	}
+	nodes := c.Map().Nodes()
+	for _, n := range []locality.Node{nodes[0], nodes[2]} {
+		if _, err := client.RegisterTransform(t.Context(), n, "slow", locality.TransformSpec{URL: slow.URL, Mode: "hpush"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hang.Store(true)
+	n2 := nodes[1]
+	if err := c.StopNode(t.Context(), n2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartNode(t.Context(), n2.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Well within the 2 s a peer's health-checked listing would take.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for {
+		if _, err := client.Transform(t.Context(), n2, "rev"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s did not adopt rev within 1.5 s with a hanging server on its peers", n2.ID)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
