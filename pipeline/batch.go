@@ -18,7 +18,6 @@ import (
 // objects to bt in batches bounded by Options.Batch, each batch on a
 // worker of workers.
 func (r *runner) runBatches(ctx context.Context, bt insitu.BatchTransform, workers *pool.Pool) {
-	b := r.o.Batch.resolved()
 	objs := make(chan insitu.Object)
 	listed := make(chan struct{})
 	go func() {
@@ -42,7 +41,7 @@ func (r *runner) runBatches(ctx context.Context, bt insitu.BatchTransform, worke
 		}
 	}()
 	size := func(o insitu.Object) int64 { return o.Size }
-	lim := batch.Limits{Count: b.Size, Bytes: b.Bytes, Wait: b.Wait}
+	lim := r.o.Batch.limits()
 	err := batch.Group(ctx, objs, size, lim, func(objs []insitu.Object) {
 		workers.Go(func() { r.processBatch(ctx, bt, objs) })
 	})

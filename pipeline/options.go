@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/batch"
 )
 
 // Options configure [Run]. A nil *Options means all defaults; so does the
@@ -168,22 +169,13 @@ const (
 	DefaultBatchWait  = 20 * time.Millisecond
 )
 
-// resolved returns b with every default filled in.
-func (b *BatchOptions) resolved() BatchOptions {
-	var r BatchOptions
+// limits returns b's bounds with every default filled in.
+func (b *BatchOptions) limits() batch.Limits {
+	var l batch.Limits
 	if b != nil {
-		r = *b
+		l = batch.Limits{Count: b.Size, Bytes: b.Bytes, Wait: b.Wait}
 	}
-	if r.Size == 0 {
-		r.Size = DefaultBatchSize
-	}
-	if r.Bytes == 0 {
-		r.Bytes = DefaultBatchBytes
-	}
-	if r.Wait == 0 {
-		r.Wait = DefaultBatchWait
-	}
-	return r
+	return l.Or(batch.Limits{Count: DefaultBatchSize, Bytes: DefaultBatchBytes, Wait: DefaultBatchWait})
 }
 
 // DefaultMaxFailures is the default of Options.MaxFailures: the most

@@ -80,7 +80,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		}
 	}
 	workers := pool.New().WithMaxGoroutines(o.Workers)
-	if bt, ok := t.(insitu.BatchTransform); ok && r.directT == nil && o.Batch.resolved().Size > 1 {
+	if bt, ok := t.(insitu.BatchTransform); ok && r.directT == nil && o.Batch.limits().Count > 1 {
 		r.runBatches(ctx, bt, workers)
 	} else {
 		for obj, err := range src.Objects(ctx) {

@@ -44,22 +44,13 @@ const (
 	DefaultBatchWait  = 5 * time.Millisecond
 )
 
-// resolved returns b with every default filled in.
-func (b *BatchOptions) resolved() BatchOptions {
-	var r BatchOptions
+// limits returns b's bounds with every default filled in.
+func (b *BatchOptions) limits() batch.Limits {
+	var l batch.Limits
 	if b != nil {
-		r = *b
+		l = batch.Limits{Count: b.Size, Bytes: b.Bytes, Wait: b.Wait}
 	}
-	if r.Size == 0 {
-		r.Size = DefaultBatchSize
-	}
-	if r.Bytes == 0 {
-		r.Bytes = DefaultBatchBytes
-	}
-	if r.Wait == 0 {
-		r.Wait = DefaultBatchWait
-	}
-	return r
+	return l.Or(batch.Limits{Count: DefaultBatchSize, Bytes: DefaultBatchBytes, Wait: DefaultBatchWait})
 }
 
 func (b *BatchOptions) validate() error {
@@ -166,8 +157,8 @@ func (s *sharedFile) rewind() error {
 	return err
 }
 
-func newBatcher(s *Server, bt insitu.BatchTransform, o BatchOptions) *batcher {
-	return &batcher{s: s, bt: bt, lim: batch.Limits{Count: o.Size, Bytes: o.Bytes, Wait: o.Wait}}
+func newBatcher(s *Server, bt insitu.BatchTransform, lim batch.Limits) *batcher {
+	return &batcher{s: s, bt: bt, lim: lim}
 }
 
 // serve runs one request through a batch: it waits, holding no slot, for

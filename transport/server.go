@@ -310,7 +310,7 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 		// than that and two batches each wait for the other's.
 		perSlot := 1
 		if _, ok := t.(insitu.BatchTransform); ok {
-			perSlot = max(o.Batch.resolved().Size, 1)
+			perSlot = max(o.Batch.limits().Count, 1)
 		}
 		tr := newHTTPTransport(2*o.MaxConcurrent*perSlot, o.IOTimeout)
 		tr.DialContext = wire.WriteDeadlineDialer(o.IOTimeout, o.IOTimeout)
@@ -324,7 +324,7 @@ func NewServer(t insitu.Transform, opts *ServerOptions) (*Server, error) {
 	s.sem = make(chan struct{}, o.MaxConcurrent)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if bt, ok := t.(insitu.BatchTransform); ok {
-		if b := o.Batch.resolved(); b.Size > 1 {
+		if b := o.Batch.limits(); b.Count > 1 {
 			s.batch = newBatcher(s, bt, b)
 		}
 	}

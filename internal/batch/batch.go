@@ -23,6 +23,21 @@ type Limits struct {
 	Wait time.Duration
 }
 
+// Or returns l with each of its fields that is 0 taken from def, the
+// defaults of the options a caller exposes.
+func (l Limits) Or(def Limits) Limits {
+	if l.Count == 0 {
+		l.Count = def.Count
+	}
+	if l.Bytes == 0 {
+		l.Bytes = def.Bytes
+	}
+	if l.Wait == 0 {
+		l.Wait = def.Wait
+	}
+	return l
+}
+
 // Group receives items from in and calls flush with each batch, in the
 // order the items came, until in is closed (the last batch is flushed)
 // or ctx is done (the batch being gathered is flushed as it is, and ctx's

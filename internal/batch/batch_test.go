@@ -129,3 +129,14 @@ func Example() {
 	// [a bb ccc]
 	// [dddd e]
 }
+
+func TestOr(t *testing.T) {
+	def := batch.Limits{Count: 16, Bytes: 1 << 20, Wait: time.Millisecond}
+	if got := (batch.Limits{}).Or(def); got != def {
+		t.Errorf("zero.Or = %+v, want the defaults", got)
+	}
+	l := batch.Limits{Count: 1, Bytes: 5, Wait: time.Hour}
+	if got := l.Or(def); got != l {
+		t.Errorf("set.Or = %+v, want %+v", got, l)
+	}
+}
