@@ -93,37 +93,7 @@ func AllowedArgs() []Arg {
 			fmts = append(fmts, c.sampleFmt)
 		}
 	}
-	var rates []string
-	for _, r := range argSampleRates() {
-		rates = append(rates, strconv.Itoa(r))
-	}
-	return []Arg{{
-		Name:   "-ac",
-		Values: "1 to 8",
-		Doc:    "output channels",
-		sets:   "channels",
-		set: func(v string, o *output) bool {
-			n, ok := atoi(v)
-			if !ok || n < 1 || n > 8 {
-				return false
-			}
-			o.channels = n
-			return true
-		},
-	}, {
-		Name:   "-ar",
-		Values: "one of " + strings.Join(rates, ", "),
-		Doc:    "output sample rate",
-		sets:   "sample rate",
-		set: func(v string, o *output) bool {
-			n, ok := atoi(v)
-			if ok && slices.Contains(argSampleRates(), n) {
-				o.sampleRate = n
-				return true
-			}
-			return false
-		},
-	}, {
+	return []Arg{channelsArg(8), rateArg(argSampleRates()), {
 		Name:   "-sample_fmt",
 		Values: "one of " + strings.Join(fmts, ", "),
 		Doc:    "sample format, the same as -c:a",
@@ -330,4 +300,44 @@ func quote(w string) string {
 
 func argsError(format string, a ...any) error {
 	return insitu.Errorf(insitu.InvalidArgument, "ffmpeg: args: "+format, a...)
+}
+
+// channelsArg is -ac, the output's channels, 1 to most.
+func channelsArg(most int) Arg {
+	return Arg{
+		Name:   "-ac",
+		Values: "1 to " + strconv.Itoa(most),
+		Doc:    "output channels",
+		sets:   "channels",
+		set: func(v string, o *output) bool {
+			n, ok := atoi(v)
+			if !ok || n < 1 || n > most {
+				return false
+			}
+			o.channels = n
+			return true
+		},
+	}
+}
+
+// rateArg is -ar, the output's sample rate, one of rates.
+func rateArg(rates []int) Arg {
+	names := make([]string, len(rates))
+	for i, r := range rates {
+		names[i] = strconv.Itoa(r)
+	}
+	return Arg{
+		Name:   "-ar",
+		Values: "one of " + strings.Join(names, ", "),
+		Doc:    "output sample rate",
+		sets:   "sample rate",
+		set: func(v string, o *output) bool {
+			n, ok := atoi(v)
+			if ok && slices.Contains(rates, n) {
+				o.sampleRate = n
+				return true
+			}
+			return false
+		},
+	}
 }

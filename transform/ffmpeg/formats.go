@@ -3,7 +3,6 @@ package ffmpeg
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -205,37 +204,7 @@ func audioArgs(f format) []Arg {
 	if f.name == "wav" {
 		return AllowedArgs()
 	}
-	var rates []string
-	for _, r := range f.rates {
-		rates = append(rates, strconv.Itoa(r))
-	}
-	args := []Arg{{
-		Name:   "-ac",
-		Values: "1 to " + strconv.Itoa(f.maxChannels),
-		Doc:    "output channels",
-		sets:   "channels",
-		set: func(v string, o *output) bool {
-			n, ok := atoi(v)
-			if !ok || n < 1 || n > f.maxChannels {
-				return false
-			}
-			o.channels = n
-			return true
-		},
-	}, {
-		Name:   "-ar",
-		Values: "one of " + strings.Join(rates, ", "),
-		Doc:    "output sample rate",
-		sets:   "sample rate",
-		set: func(v string, o *output) bool {
-			n, ok := atoi(v)
-			if ok && slices.Contains(f.rates, n) {
-				o.sampleRate = n
-				return true
-			}
-			return false
-		},
-	}}
+	args := []Arg{channelsArg(f.maxChannels), rateArg(f.rates)}
 	if lo, hi := f.bitrates[0], f.bitrates[1]; hi > 0 {
 		args = append(args, Arg{
 			Name:    "-b:a",
