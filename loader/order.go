@@ -101,6 +101,25 @@ func (l *Loader) rng(epoch int, stream uint64) *rand.PCG {
 	return rand.NewPCG(l.opts.Seed, uint64(epoch)*0x9e3779b97f4a7c15^stream)
 }
 
+// swapRandom returns a random element of the shuffle buffer buf (not
+// empty) and puts the new element in there in its place.
+func swapRandom[T any](r *rand.PCG, buf []T, in T) T {
+	j := uintn(r, uint64(len(buf)))
+	out := buf[j]
+	buf[j] = in
+	return out
+}
+
+// takeRandom removes a random element of buf (not empty) and returns it
+// and what is left, as a shuffle buffer drains.
+func takeRandom[T any](r *rand.PCG, buf []T) (T, []T) {
+	j := uintn(r, uint64(len(buf)))
+	out := buf[j]
+	last := len(buf) - 1
+	buf[j] = buf[last]
+	return out, buf[:last]
+}
+
 // uintn returns a uniform number in [0, n), n > 0, by Lemire's method: a
 // fixed algorithm, so that an order never changes with Go's version.
 func uintn(r *rand.PCG, n uint64) uint64 {
@@ -181,20 +200,13 @@ func (l *Loader) stream(ctx context.Context, epoch int) iter.Seq2[insitu.Name, e
 				buf = append(buf, obj.Name)
 				continue
 			}
-			j := uintn(r, uint64(len(buf)))
-			out := buf[j]
-			buf[j] = obj.Name
-			if !yield(out, nil) {
+			if !yield(swapRandom(r, buf, obj.Name), nil) {
 				return
 			}
 		}
 		for len(buf) > 0 {
-			j := uintn(r, uint64(len(buf)))
-			out := buf[j]
-			last := len(buf) - 1
-			buf[j] = buf[last]
-			buf = buf[:last]
-			if !yield(out, nil) {
+			var out insitu.Name
+			if out, buf = takeRandom(r, buf); !yield(out, nil) {
 				return
 			}
 		}

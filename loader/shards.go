@@ -138,10 +138,7 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 			case len(buf) < l.opts.SampleBuffer:
 				buf = append(buf, it.s)
 			default:
-				j := uintn(r, uint64(len(buf)))
-				out := buf[j]
-				buf[j] = it.s
-				if !deliver(out, nil) {
+				if !deliver(swapRandom(r, buf, it.s), nil) {
 					return
 				}
 			}
@@ -156,12 +153,8 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 		return
 	}
 	for len(buf) > 0 {
-		j := uintn(r, uint64(len(buf)))
-		out := buf[j]
-		last := len(buf) - 1
-		buf[j] = buf[last]
-		buf = buf[:last]
-		if !deliver(out, nil) {
+		var out Sample
+		if out, buf = takeRandom(r, buf); !deliver(out, nil) {
 			return
 		}
 	}
