@@ -24,7 +24,6 @@ import (
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/pipeline"
 	"github.com/insitu-data/insitu/sink"
-	"github.com/insitu-data/insitu/transform"
 )
 
 // Limits of the jobs API.
@@ -668,37 +667,12 @@ func (n *Node) serveJob(w http.ResponseWriter, r *http.Request, _ *locality.Map)
 // which then gets inputs as an embedded transform does), and the function
 // that releases what the stages hold, when the job ends.
 func (n *Node) jobChain(ctx context.Context, rc readChain) (insitu.Transform, bool, func(), error) {
-	stages := make([]insitu.Transform, 0, len(rc.names))
-	var releases []func()
-	release := func() {
-		for _, r := range releases {
-			r()
-		}
+	t, first, release, err := n.chainOf(ctx, rc)
+	switch {
+	case err == nil:
+		return t, first.Mode == "", release, nil // a builtin first runs embedded
+	case insitu.CodeOf(err) == insitu.Unavailable:
+		return nil, false, nil, err // a server that does not answer now
 	}
-	embedded := true
-	for i, name := range rc.names {
-		t, reg, rel, err := n.lookupTransform(ctx, name)
-		if err == nil && i > 0 {
-			err = laterStage(name, reg)
-		}
-		if err != nil {
-			if rel != nil {
-				rel()
-			}
-			release()
-			if insitu.CodeOf(err) == insitu.Unavailable {
-				return nil, false, nil, err // a server that does not answer now
-			}
-			return nil, false, nil, insitu.Errorf(insitu.InvalidArgument, "job spec: transform: %s", wire.Body(err).Message)
-		}
-		releases = append(releases, rel)
-		if i == 0 {
-			embedded = reg.Mode == "" // a builtin, not a registered server
-		}
-		stages = append(stages, named{name: name, t: t})
-	}
-	if len(stages) == 1 {
-		return stages[0].(named).t, embedded, release, nil
-	}
-	return transform.Chain(stages...), embedded, release, nil
+	return nil, false, nil, insitu.Errorf(insitu.InvalidArgument, "job spec: transform: %s", wire.Body(err).Message)
 }

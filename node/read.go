@@ -70,14 +70,32 @@ func (n *Node) parseReadChain(chain, args string) (readChain, error) {
 }
 
 // resolve returns the one transform that runs the chain's stages in
-// order, streaming from one to the next, and the function that releases
-// what it holds (the clients of registered transform servers). When the
-// first stage is a transform server that reads local files, in.Path is
-// set to the object's file in the store (the server confines it to its
-// Roots) instead of the open file's /proc path, which another process
-// cannot be trusted to read.
+// order for a read of in, streaming from one to the next, and the
+// function that releases what it holds. When the first stage is a
+// transform server, in.Path is set to the object's file in the store if
+// it reads local files (the server confines it to its Roots), else
+// cleared: the open file's /proc path is not for another process.
 func (n *Node) resolve(ctx context.Context, rc readChain, in *insitu.Input) (insitu.Transform, func(), error) {
+	t, first, release, err := n.chainOf(ctx, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if first.Mode != "" {
+		in.Path = ""
+		if first.LocalFile {
+			in.Path = n.storePath(in.Name)
+		}
+	}
+	return t, release, nil
+}
+
+// chainOf returns the one transform that runs rc's stages in order, the
+// registration of its first stage (Mode "" for a builtin), and the
+// function that releases the clients of the registered servers it holds.
+// An hpull server after the first stage is refused (see laterStage).
+func (n *Node) chainOf(ctx context.Context, rc readChain) (insitu.Transform, locality.TransformSpec, func(), error) {
 	stages := make([]insitu.Transform, 0, len(rc.names))
+	var first locality.TransformSpec
 	var releases []func()
 	release := func() {
 		for _, r := range releases {
@@ -94,22 +112,18 @@ func (n *Node) resolve(ctx context.Context, rc readChain, in *insitu.Input) (ins
 				rel()
 			}
 			release()
-			return nil, nil, err
+			return nil, first, nil, err
 		}
 		releases = append(releases, rel)
-		if i == 0 && spec.Mode != "" {
-			// A server: it gets the store path, or the bytes.
-			in.Path = ""
-			if spec.LocalFile {
-				in.Path = n.storePath(in.Name)
-			}
+		if i == 0 {
+			first = spec
 		}
 		stages = append(stages, named{name: name, t: t})
 	}
 	if len(stages) == 1 {
-		return stages[0].(named).t, release, nil
+		return stages[0].(named).t, first, release, nil
 	}
-	return transform.Chain(stages...), release, nil
+	return transform.Chain(stages...), first, release, nil
 }
 
 // laterStage refuses a transform server that cannot be a chain's stage
