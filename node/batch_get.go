@@ -371,69 +371,98 @@ func (bs *batchStream) object(i int, name insitu.Name, o opened) error {
 	return nil
 }
 
-// openTransformed opens name's object through the batch's chain, and
-// spools the output whole, so that its size is known.
+// openTransformed runs name's object through the batch's chain, on this
+// goroutine, into the batch's spool, so that the output's size is known
+// before its member is written.
 func (bs *batchStream) openTransformed(ctx context.Context, name insitu.Name) opened {
-	body, obj, err := bs.n.openRead(ctx, bs.m, name, bs.rc)
+	releaseSlot, err := bs.n.acquireRead(ctx)
 	if err != nil {
 		return opened{err: err}
 	}
-	defer body.Close()
+	defer releaseSlot()
+	f, obj, err := bs.n.open(ctx, bs.m, name)
+	if err != nil {
+		return opened{err: err}
+	}
+	defer f.Close()
+	in := &insitu.Input{Object: obj, Args: bs.rc.args, Body: f}
+	in.Path = fdPath(f)
+	t, release, err := bs.n.resolve(ctx, bs.rc, in)
+	if err != nil {
+		return opened{err: err}
+	}
+	defer release()
 	// A transform may take a while: what is buffered goes out first.
 	if bs.bw != nil {
 		if err := bs.bw.Flush(); err != nil {
 			return opened{err: err}
 		}
 	}
-	r, size, err := bs.spool(name, body)
-	if err != nil {
+	if err := bs.resetSpool(name); err != nil {
 		return opened{err: err}
 	}
-	return opened{body: io.NopCloser(r), size: size, obj: obj}
+	w := &spoolWriter{bs: bs, name: name}
+	if err := bs.n.runRead(ctx, name, t, in, w); err != nil {
+		if w.over != nil {
+			err = w.over
+		}
+		return opened{err: bs.n.readError(name, in.Path, err)}
+	}
+	r := io.MultiReader(bytes.NewReader(bs.spoolMem[:w.mem]), io.NewSectionReader(bs.spoolFile, 0, w.file))
+	return opened{body: io.NopCloser(r), size: int64(w.mem) + w.file, obj: obj}
 }
 
-// spool reads a transformed output whole: the first batchMemSpool bytes
-// into memory, the rest into the batch's temporary file, at most the
-// node's MaxObjectSize in all (more is TooLarge). The reader it returns
-// is good until the next spool.
-func (bs *batchStream) spool(name insitu.Name, body io.Reader) (io.Reader, int64, error) {
+// resetSpool readies the batch's spool for the next output: its memory,
+// and its temporary file emptied when it has one.
+func (bs *batchStream) resetSpool(name insitu.Name) error {
 	if bs.spoolMem == nil {
 		bs.spoolMem = make([]byte, batchMemSpool)
 	}
-	k, err := io.ReadFull(body, bs.spoolMem)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return bytes.NewReader(bs.spoolMem[:k]), int64(k), nil
-	case err != nil:
-		return nil, 0, err
+	if bs.spoolFile != nil {
+		if err := bs.spoolFile.Truncate(0); err != nil {
+			return &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "spooling the transformed output", Err: err}
+		}
+	}
+	return nil
+}
+
+// spoolWriter holds a transformed output whole: the first batchMemSpool
+// bytes in the batch's memory, the rest in its temporary file (unlinked,
+// made at the first need), at most the node's MaxObjectSize in all (more
+// is TooLarge).
+type spoolWriter struct {
+	bs   *batchStream
+	name insitu.Name
+	mem  int   // bytes in bs.spoolMem
+	file int64 // bytes in bs.spoolFile
+	over error // TooLarge, once the output passed the limit
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	bs := w.bs
+	if w.over != nil {
+		return 0, w.over
+	}
+	if int64(w.mem)+w.file+int64(len(p)) > bs.n.maxSize {
+		w.over = &insitu.Error{Code: insitu.TooLarge, Name: w.name, Msg: fmt.Sprintf("the transformed output is over the node's limit of %d bytes", bs.n.maxSize)}
+		return 0, w.over
+	}
+	k := copy(bs.spoolMem[w.mem:], p)
+	w.mem += k
+	if k == len(p) {
+		return k, nil
 	}
 	if bs.spoolFile == nil {
 		f, err := os.CreateTemp("", ".insitu-batch-*")
 		if err != nil {
-			return nil, 0, &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "spooling the transformed output", Err: err}
+			return k, &insitu.Error{Code: insitu.Unavailable, Name: w.name, Msg: "spooling the transformed output", Err: err}
 		}
 		_ = os.Remove(f.Name()) // unlinked: gone with the last close, crash or not
 		bs.spoolFile = f
-	} else {
-		if _, err := bs.spoolFile.Seek(0, io.SeekStart); err != nil {
-			return nil, 0, err
-		}
-		if err := bs.spoolFile.Truncate(0); err != nil {
-			return nil, 0, err
-		}
 	}
-	limit := bs.n.maxSize - int64(k)
-	rest, err := io.Copy(bs.spoolFile, io.LimitReader(body, limit+1))
-	switch {
-	case err != nil:
-		return nil, 0, err
-	case rest > limit:
-		return nil, 0, &insitu.Error{Code: insitu.TooLarge, Name: name, Msg: fmt.Sprintf("the transformed output is over the node's limit of %d bytes", bs.n.maxSize)}
-	}
-	if _, err := bs.spoolFile.Seek(0, io.SeekStart); err != nil {
-		return nil, 0, err
-	}
-	return io.MultiReader(bytes.NewReader(bs.spoolMem[:k]), bs.spoolFile), int64(k) + rest, nil
+	m, err := bs.spoolFile.WriteAt(p[k:], w.file)
+	w.file += int64(m)
+	return k + m, err
 }
 
 // errorMember writes name's error member: the JSON error body, with the

@@ -167,60 +167,6 @@ func (t named) Transform(ctx context.Context, in *insitu.Input, out io.Writer) e
 
 func (t named) String() string { return t.name }
 
-// openRead opens name's object on this node, which must own it under m,
-// for a read: its bytes as stored when rc names no transform, else the
-// output of rc's chain over them, made as it is read. The chain's first
-// stage gets the object's file opened once through the store, as Body,
-// and as a Path naming that open file, as an embedded job's transform
-// does. The reader's Read returns the chain's error, if it fails, in
-// place of io.EOF; Close stops the chain and waits for it. The Object is
-// the stored one's (its Size is the stored size, not the output's).
-func (n *Node) openRead(ctx context.Context, m *locality.Map, name insitu.Name, rc readChain) (io.ReadCloser, insitu.Object, error) {
-	if len(rc.names) == 0 {
-		f, obj, err := n.open(ctx, m, name)
-		if err != nil {
-			return nil, obj, err
-		}
-		return f, obj, nil
-	}
-	releaseSlot, err := n.acquireRead(ctx)
-	if err != nil {
-		return nil, insitu.Object{}, err
-	}
-	f, obj, err := n.open(ctx, m, name)
-	if err != nil {
-		releaseSlot()
-		return nil, obj, err
-	}
-	in := &insitu.Input{Object: obj, Args: rc.args, Body: f}
-	in.Path = fdPath(f)
-	t, releaseStages, err := n.resolve(ctx, rc, in)
-	if err != nil {
-		f.Close()
-		releaseSlot()
-		return nil, insitu.Object{}, err
-	}
-	release := func() { releaseStages(); releaseSlot() }
-	ctx, cancel := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	r := &transformedReader{pr: pr, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		defer release()
-		defer f.Close()
-		var err error
-		defer func() {
-			if v := recover(); v != nil {
-				err = &insitu.Error{Code: insitu.Internal, Name: name, Msg: fmt.Sprintf("the transform panicked: %v", v)}
-				n.log.Error("read transform panicked", "object", name.String(), "panic", v)
-			}
-			pw.CloseWithError(n.readError(name, in.Path, err))
-		}()
-		err = t.Transform(ctx, in, pw)
-	}()
-	return r, obj, nil
-}
-
 // readError returns the error of a read's chain as the read reports it:
 // named, with the open file's path replaced by the object's, and an
 // ErrSkip (a transform that drops the object) as InvalidArgument.
@@ -236,28 +182,6 @@ func (n *Node) readError(name insitu.Name, path string, err error) error {
 	}
 	return insitu.WithName(err, name)
 }
-
-// transformedReader reads a chain's output as it is made.
-type transformedReader struct {
-	pr     *io.PipeReader
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
-}
-
-func (r *transformedReader) Read(p []byte) (int, error) { return r.pr.Read(p) }
-
-// Close stops the chain, if it still runs, and waits for it to return.
-func (r *transformedReader) Close() error {
-	r.once.Do(func() {
-		r.cancel()
-		r.pr.CloseWithError(errReadClosed)
-		<-r.done
-	})
-	return nil
-}
-
-var errReadClosed = errors.New("node: the read was closed")
 
 // firstChunk is how much of a transformed read's output a GET holds
 // before it answers: an error before then is a plain error response, and
