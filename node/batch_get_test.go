@@ -812,3 +812,49 @@ func TestBatchClientGoesAway(t *testing.T) {
 		t.Fatalf("stopping the node after the clients left: %v", err)
 	}
 }
+
+// TestBatchGetTransformedTooLarge: a transformed output over the node's
+// MaxObjectSize is that entry's too_large, spooling stops there, and the
+// entries after it are whole.
+func TestBatchGetTransformedTooLarge(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, &nodetest.Options{Transforms: map[string]insitu.Transform{"upper": batchUpper},
+		NodeOptions: func(_ string, o *node.Options) { o.MaxObjectSize = 2 << 20 }})
+	names, data := batchSeed(t, c, "tl", 5, func(i int) int { return 100 })
+	big := insitu.Name{Bucket: "tl", Key: "big-one"} // upper makes 1.5 MiB of it
+	b := batchASCII("big-one", 3000)
+	if _, err := c.Put(t.Context(), big, bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	c2 := startCluster(t, 1, &nodetest.Options{Transforms: map[string]insitu.Transform{"upper": batchUpper},
+		NodeOptions: func(_ string, o *node.Options) { o.MaxObjectSize = 1 << 20 }})
+	if _, err := c2.Put(t.Context(), big, bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if _, err := c2.Put(t.Context(), name, bytes.NewReader(data[name]), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := append([]insitu.Name{big}, names...)
+	for i, tc := range []struct {
+		c        *nodetest.Cluster
+		tooLarge bool
+	}{{c, false}, {c2, true}} {
+		got := batchCollect(t, tc.c.Client(), ask, &locality.BatchGetOptions{Transform: "upper"})
+		if len(got) != len(ask) {
+			t.Fatalf("cluster %d: %d results for %d names", i, len(got), len(ask))
+		}
+		if tc.tooLarge != errors.Is(got[0].err, insitu.TooLarge) || !tc.tooLarge && got[0].err != nil {
+			t.Errorf("cluster %d: the big output: %d bytes, %v; want too_large %v", i, len(got[0].data), got[0].err, tc.tooLarge)
+		}
+		if !tc.tooLarge && len(got[0].data) != 3<<19 {
+			t.Errorf("cluster %d: the big output is %d bytes, want %d", i, len(got[0].data), 3<<19)
+		}
+		for j, r := range got[1:] {
+			if r.err != nil || !bytes.Equal(r.data, bytes.ToUpper(data[names[j]])) {
+				t.Errorf("cluster %d, entry %d: %v", i, j+1, r.err)
+			}
+		}
+	}
+}
