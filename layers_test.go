@@ -15,14 +15,14 @@ import (
 // placed in the drawing (and in DESIGN.md) when it is added.
 var layers = [][]string{
 	{""}, // package insitu: the contracts
-	{"internal/atomicfile", "internal/batch", "internal/procio", "internal/testutil", "internal/ticker"},
+	{"internal/atomicfile", "internal/batch", "internal/benchplot", "internal/procio", "internal/testutil", "internal/ticker"},
 	{"internal/fserr", "internal/putcheck", "internal/wire"},
 	{"locality"},
 	{"pipeline", "s3", "seaweedfs", "sink", "source", "transform", "transform/compress", "transform/exec", "transform/hash", "transform/image", "transform/wav", "transport"},
 	{"cluster", "loader", "s3/gateway", "transform/ffmpeg"},
 	{"node", "seaweedfs/agent"},
-	{"node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
-	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/loader", "examples/migrate"},
+	{"internal/netemu", "node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
+	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/loader", "examples/migrate", "examples/scaleout"},
 }
 
 const module = "github.com/insitu-data/insitu"
