@@ -103,6 +103,8 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 		bs.end(len(req.Objects))
 		return
 	}
+	bs.dir = n.openStoreDir()
+	defer bs.dir.close()
 	ctx, cancel := context.WithCancel(r.Context())
 	order, workers := bs.prefetch(ctx, req.Objects)
 	defer func() {
@@ -132,11 +134,12 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, m *locality.Ma
 
 // opened is an object opened ahead for its member.
 type opened struct {
-	data []byte        // the bytes of a small object, read whole; else
-	body io.ReadCloser // the reader of its bytes
-	size int64
-	obj  insitu.Object
-	err  error
+	data  []byte        // the bytes of a small object, read whole; else
+	body  io.ReadCloser // the reader of its bytes
+	size  int64
+	obj   insitu.Object
+	mtime time.Time // the member's modification time
+	err   error
 }
 
 // prefetch opens the objects names as stored, in order, up to batchAhead
@@ -177,21 +180,29 @@ func (bs *batchStream) prefetch(ctx context.Context, names []insitu.Name) (<-cha
 	return order, wg
 }
 
-// openStored opens name's object as stored.
+// openStored opens name's object as stored: in a few system calls
+// through the batch's store directory (see [storeDir.open]) when it can,
+// else through the node's root.
 func (bs *batchStream) openStored(ctx context.Context, name insitu.Name) opened {
+	if bs.m.Owns(bs.n.id, name) && ctx.Err() == nil {
+		if o, ok := bs.dir.open(name, batchSmall); ok {
+			o.obj.Name, o.obj.Size, o.obj.Owner = name, o.size, bs.n.id
+			return o
+		}
+	}
 	f, obj, err := bs.n.open(ctx, bs.m, name)
 	if err != nil {
 		return opened{err: err}
 	}
 	if obj.Size > batchSmall {
-		return opened{body: f, size: obj.Size, obj: obj}
+		return opened{body: f, size: obj.Size, obj: obj, mtime: modTime(obj.Version)}
 	}
 	defer f.Close()
 	b := make([]byte, obj.Size)
 	if _, err := io.ReadFull(f, b); err != nil {
 		return opened{err: bs.n.fileError(name, err, false)}
 	}
-	return opened{data: b, size: obj.Size, obj: obj}
+	return opened{data: b, size: obj.Size, obj: obj, mtime: modTime(obj.Version)}
 }
 
 // batchError is the error of a batch's objects[i] when it fails the batch.
@@ -300,6 +311,7 @@ type batchStream struct {
 	m    *locality.Map
 	rc   readChain
 	fail bool
+	dir  *storeDir // the store, for fast opens of objects as stored; nil for none
 
 	bw      *bufio.Writer
 	tw      *tar.Writer
@@ -347,7 +359,7 @@ func (bs *batchStream) object(i int, name insitu.Name, o opened) error {
 	}
 	bs.start()
 	hdr := &bs.hdr
-	*hdr = tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: size, Mode: 0o644, ModTime: modTime(obj.Version)}
+	*hdr = tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: size, Mode: 0o644, ModTime: o.mtime}
 	if obj.Origin != "" {
 		hdr.PAXRecords = map[string]string{locality.BatchOriginRecord: obj.Origin}
 	}
@@ -409,7 +421,7 @@ func (bs *batchStream) openTransformed(ctx context.Context, name insitu.Name) op
 		return opened{err: bs.n.readError(name, in.Path, err)}
 	}
 	r := io.MultiReader(bytes.NewReader(bs.spoolMem[:w.mem]), io.NewSectionReader(bs.spoolFile, 0, w.file))
-	return opened{body: io.NopCloser(r), size: int64(w.mem) + w.file, obj: obj}
+	return opened{body: io.NopCloser(r), size: int64(w.mem) + w.file, obj: obj, mtime: modTime(obj.Version)}
 }
 
 // resetSpool readies the batch's spool for the next output: its memory,

@@ -83,11 +83,12 @@ func batchASCII(seed string, n int) []byte {
 
 // batchResult is what a BatchGet yielded for one index.
 type batchResult struct {
-	index int
-	name  insitu.Name
-	data  []byte
-	err   error
-	batch bool // an error about the batch (a nil entry)
+	index  int
+	name   insitu.Name
+	data   []byte
+	err    error
+	batch  bool   // an error about the batch (a nil entry)
+	origin string // the entry's Object.Origin
 }
 
 func batchCollect(t *testing.T, c *locality.Client, names []insitu.Name, opts *locality.BatchGetOptions) []batchResult {
@@ -98,7 +99,7 @@ func batchCollect(t *testing.T, c *locality.Client, names []insitu.Name, opts *l
 			out = append(out, batchResult{err: err, batch: true})
 			continue
 		}
-		r := batchResult{index: e.Index, name: e.Object.Name, err: err}
+		r := batchResult{index: e.Index, name: e.Object.Name, err: err, origin: e.Object.Origin}
 		if err == nil {
 			b, rerr := io.ReadAll(e.Body)
 			if rerr != nil {
@@ -856,5 +857,86 @@ func TestBatchGetTransformedTooLarge(t *testing.T) {
 				t.Errorf("cluster %d, entry %d: %v", i, j+1, r.err)
 			}
 		}
+	}
+}
+
+// TestBatchGetConfined: a batch answers every name as a GET of it does,
+// and never with bytes from outside the store: an object (with its
+// origin), one under a directory, a directory, a planted link to a file
+// outside, a link to an object inside (refused too), a key through a
+// linked directory, a bucket that is a link; and the origin a Put
+// recorded comes back with the entry.
+func TestBatchGetConfined(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, nil)
+	nd := c.Nodes()[0]
+	store := nd.Dir()
+	ctx := t.Context()
+	origin := insitu.Origin{Input: insitu.Name{Bucket: "src", Key: "in"}, Version: "5-1", Transform: "t", Args: insitu.ArgsDigest("a")}
+	if _, err := nd.PutOrigin(ctx, insitu.Name{Bucket: "b", Key: "file"}, strings.NewReader("hello"), 5, origin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nd.Put(ctx, insitu.Name{Bucket: "b", Key: "dir/inner"}, strings.NewReader("inner"), 5); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "outside")
+	outdir := filepath.Dir(outside)
+	if err := os.WriteFile(outside, []byte("secret bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outdir, "x"), []byte("more secret bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		os.Symlink(outside, filepath.Join(store, "b", "link")),
+		os.Symlink(filepath.Join(store, "b", "file"), filepath.Join(store, "b", "inlink")),
+		os.Symlink("file", filepath.Join(store, "b", "rellink")),
+		os.Symlink(outdir, filepath.Join(store, "b", "linkdir")),
+		os.Symlink(outdir, filepath.Join(store, "linkb")),
+		os.Symlink("b", filepath.Join(store, "inb")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []insitu.Name
+	for _, n := range []string{"b/file", "b/dir/inner", "b/dir", "b/link", "b/inlink", "b/rellink", "b/linkdir/x", "linkb/x", "inb/file", "b/missing", "b/file/x"} {
+		bucket, key, _ := strings.Cut(n, "/")
+		names = append(names, insitu.Name{Bucket: bucket, Key: key})
+	}
+	got := batchCollect(t, c.Client(), names, nil)
+	if len(got) != len(names) {
+		t.Fatalf("%d results for %d names", len(got), len(names))
+	}
+	for i, r := range got {
+		name := names[i]
+		var want []byte
+		rc, obj, werr := c.Client().Get(ctx, name)
+		if werr == nil {
+			want, werr = io.ReadAll(rc)
+			rc.Close()
+		}
+		switch {
+		case r.batch || r.index != i:
+			t.Fatalf("%s: result %+v", name, r)
+		case bytes.Contains(r.data, []byte("secret")) || strings.Contains(fmt.Sprint(r.err), "secret"):
+			t.Errorf("%s: bytes from outside the store: %q, %v", name, r.data, r.err)
+		case insitu.CodeOf(r.err) != insitu.CodeOf(werr):
+			t.Errorf("%s: batch %v, GET %v: want the same code", name, r.err, werr)
+		case !bytes.Equal(r.data, want):
+			t.Errorf("%s: batch %q, GET %q", name, r.data, want)
+		case r.err == nil && r.origin != obj.Origin:
+			t.Errorf("%s: batch origin %q, GET %q", name, r.origin, obj.Origin)
+		}
+	}
+	wantCodes := map[string]insitu.Code{"b/dir": insitu.NotFound, "b/link": insitu.PermissionDenied, "b/inlink": insitu.PermissionDenied,
+		"b/rellink": insitu.PermissionDenied, "b/missing": insitu.NotFound}
+	for i, r := range got {
+		if code, ok := wantCodes[names[i].String()]; ok && insitu.CodeOf(r.err) != code {
+			t.Errorf("%s: %v, want %v", names[i], r.err, code)
+		}
+	}
+	if string(got[0].data) != "hello" || got[0].origin != origin.String() || string(got[1].data) != "inner" {
+		t.Errorf("the objects: %q (origin %q), %q; want hello (origin %q), inner", got[0].data, got[0].origin, got[1].data, origin.String())
 	}
 }
