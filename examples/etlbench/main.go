@@ -81,6 +81,7 @@ type options struct {
 	channels, rate int
 	repeat         int
 	jsonFile       string
+	plotDir        string
 	work           string
 	nodes          int
 	nodeWorkers    int
@@ -115,6 +116,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "ar", 16000, "output sample rate in Hz (ffmpeg -ar)")
 	fs.IntVar(&o.repeat, "repeat", 3, "rounds: each configuration runs this many times, the median is reported")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the table's rows as JSON to this file")
+	fs.StringVar(&o.plotDir, "plot", "", "also draw the table in this directory (created if missing): "+timePlot+" (seconds per configuration, min–max bars)\n"+
+		"and, with the client-side baseline, "+speedupPlot+" (speedup over it); with -table, from that file")
 	fs.StringVar(&o.work, "work", "", "working directory for clips, stores and outputs (default: a temporary directory, removed at exit)")
 	fs.IntVar(&o.nodes, "nodes", 3, "nodes of the embedded cluster")
 	fs.IntVar(&o.nodeWorkers, "node-workers", 0, "objects in flight per node in insitu jobs (default: the runner's, GOMAXPROCS)")
@@ -187,6 +190,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		printTable(stdout, res)
+		if err := writePlots(o.plotDir, res); err != nil {
+			fmt.Fprintln(stderr, "etlbench:", err)
+			return 1
+		}
 		return 0
 	}
 	b, err := newBench(ctx, o, stdout)
@@ -212,6 +219,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "etlbench:", err)
 			return 1
 		}
+	}
+	if err := writePlots(o.plotDir, res); err != nil {
+		fmt.Fprintln(stderr, "etlbench:", err)
+		return 1
 	}
 	status := 0
 	for _, row := range res.Rows {

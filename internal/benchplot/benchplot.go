@@ -59,17 +59,24 @@ type Series struct {
 // default.
 type Options struct {
 	// Width and Height are the image's size in pixels (an SVG's in CSS
-	// pixels, 96 to the inch). Defaults: for [Times] 900 wide and 100
-	// plus 30 per bar high; for [Speedup] 800 × 560.
+	// pixels, 96 to the inch). Defaults: for [Times] 900 wide, or 600
+	// more than the longest label when that is wider, and 100 plus 30
+	// per bar plus 20 per line of the title after the first high; for
+	// [Speedup] 800 × 560.
 	Width, Height int
 	// XLabel and YLabel are [Speedup]'s axis labels. Defaults: "hosts"
 	// and "speedup". [Times] labels its value axis with its unit.
 	XLabel, YLabel string
+	// Reference, when above zero, draws a dashed line across [Times]'
+	// bars at this value: 1 for ratios, say. Default: none.
+	Reference float64
 }
 
 // Times draws one bar per configuration (median) with min–max error
 // bars; unit labels the axis. The bars are horizontal, the first at the
-// top, each with its median written past its range.
+// top, each with its median written past its range. The title may hold
+// several lines ("\n"). An axis label wider than the plot's area
+// narrows the area to its width: keep unit short.
 func Times(path, title, unit string, bars []Bar) error {
 	return TimesWith(path, title, unit, bars, nil)
 }
@@ -90,15 +97,29 @@ func TimesWith(path, title, unit string, bars []Bar, o *Options) error {
 	if err := checkBars(bars); err != nil {
 		return err
 	}
-	w, h := 900, 100+30*len(bars)
+	var ref float64
+	if o != nil {
+		ref = o.Reference
+	}
+	if math.IsNaN(ref) || math.IsInf(ref, 0) || ref < 0 {
+		return invalid("reference %v: must be finite and not negative", ref)
+	}
+	p, err := timesPlot(title, unit, bars, ref)
+	if err != nil {
+		return err
+	}
+	// The default size leaves the bars at least 560 pixels and 30 a bar,
+	// whatever the labels' width and the title's lines.
+	var labels vg.Length
+	for _, b := range bars {
+		labels = max(labels, p.Y.Tick.Label.Width(b.Label))
+	}
+	w := max(900, pixels(labels)+600)
+	h := 100 + 30*len(bars) + 20*strings.Count(strings.TrimRight(title, "\n"), "\n")
 	if o != nil {
 		w, h = cmp.Or(o.Width, w), cmp.Or(o.Height, h)
 	}
 	if err := checkSize(w, h); err != nil {
-		return err
-	}
-	p, err := timesPlot(title, unit, bars)
-	if err != nil {
 		return err
 	}
 	return save(path, format, p, w, h)
@@ -127,6 +148,9 @@ func SpeedupWith(path, title string, series []Series, o *Options) error {
 	}
 	return save(path, format, p, w, h)
 }
+
+// pixels is l in pixels at 96 to the inch, rounded up.
+func pixels(l vg.Length) int { return int(math.Ceil(float64(l / (vg.Inch / 96)))) }
 
 // maxPixels bounds each side of an image: 16384 px.
 const maxPixels = 1 << 14
@@ -253,7 +277,7 @@ func newPlot(title string) *plot.Plot {
 	return p
 }
 
-func timesPlot(title, unit string, bars []Bar) (*plot.Plot, error) {
+func timesPlot(title, unit string, bars []Bar, ref float64) (*plot.Plot, error) {
 	p := newPlot(title)
 	p.X.Label.Text = unit
 	p.X.Min = 0
@@ -298,6 +322,16 @@ func timesPlot(title, unit string, bars []Bar) (*plot.Plot, error) {
 	grid := plotter.NewGrid()
 	grid.Horizontal.Width = 0 // the bars mark the rows
 	p.Add(grid, bc, eb, lb)
+	if ref > 0 {
+		l, err := plotter.NewLine(plotter.XYs{{X: ref, Y: -0.5}, {X: ref, Y: float64(n) - 0.5}})
+		if err != nil {
+			return nil, fmt.Errorf("benchplot: %w", err)
+		}
+		l.Color, l.Width = color.Gray{Y: 0x50}, vg.Points(1)
+		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		p.Add(l)
+		top = max(top, ref)
+	}
 	p.NominalY(names...)
 	p.Y.Padding = vg.Points(4)
 	// Room on the right for the value labels: the labels' glyph boxes

@@ -72,6 +72,10 @@ func TestPNGSize(t *testing.T) {
 		{"times width only", func(p string) error {
 			return benchplot.TimesWith(p, "t", "seconds", bars, &benchplot.Options{Width: 500})
 		}, 500, 100 + 30*len(bars)},
+		{"times long labels, two title lines", func(p string) error {
+			long := []benchplot.Bar{{Label: strings.Repeat("a long configuration name ", 6), Median: 1, Min: 1, Max: 1}}
+			return benchplot.TimesWith(p, "one\ntwo", "s", long, &benchplot.Options{Reference: 1})
+		}, -1, 100 + 30 + 20},
 		{"speedup default", func(p string) error { return benchplot.Speedup(p, "s", series) }, 800, 560},
 		{"speedup 1001x777", func(p string) error {
 			return benchplot.SpeedupWith(p, "s", series, &benchplot.Options{Width: 1001, Height: 777, XLabel: "nodes"})
@@ -83,6 +87,9 @@ func TestPNGSize(t *testing.T) {
 				t.Fatal(err)
 			}
 			img := readPNG(t, path)
+			if tc.w < 0 { // wider than the default for the labels
+				tc.w = max(img.Bounds().Dx(), 901)
+			}
 			if got := img.Bounds().Size(); got != image.Pt(tc.w, tc.h) {
 				t.Errorf("size %v, want %dx%d", got, tc.w, tc.h)
 			}
@@ -230,6 +237,9 @@ func TestInvalid(t *testing.T) {
 		{"negative height", func(p string) error {
 			return benchplot.SpeedupWith(p, "", series, &benchplot.Options{Height: -1})
 		}, ".png", "each side must be 1 to 16384 pixels"},
+		{"NaN reference", func(p string) error {
+			return benchplot.TimesWith(p, "", "s", bars, &benchplot.Options{Reference: nan})
+		}, ".png", "reference NaN"},
 		{"no series", func(p string) error { return benchplot.Speedup(p, "", nil) }, ".png", "no series"},
 		{"empty name", func(p string) error {
 			return benchplot.Speedup(p, "", []benchplot.Series{{Points: []benchplot.XY{{X: 1, Y: 1, Min: 1, Max: 1}}}})
