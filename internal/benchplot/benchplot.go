@@ -509,8 +509,11 @@ func save(path, format string, p *plot.Plot, w, h int) error {
 		px := vg.Inch / 96
 		c = vgsvg.NewWith(vgsvg.UseWH(vg.Length(w)*px, vg.Length(h)*px))
 	}
+	dc := draw.New(c)
+	dc.SetColor(color.White) // the margin too, not transparent in an SVG
+	dc.Fill(dc.Rectangle.Path())
 	m := vg.Points(8) // a margin, so that no text touches the edge
-	p.Draw(draw.Crop(draw.New(c), m, -m, m/2, -m/2))
+	p.Draw(draw.Crop(dc, m, -m, m/2, -m/2))
 	return writeFile(path, c)
 }
 
