@@ -7,7 +7,8 @@
 // Usage:
 //
 //	insitu-node -id n1 -listen 127.0.0.1:7001 -dir /var/lib/insitu/n1 \
-//	    -map cluster.json -secret-file secret [-log-level info] [-shutdown-timeout 30s]
+//	    -map cluster.json -secret-file secret [-transforms wav,sha256] \
+//	    [-log-level info] [-shutdown-timeout 30s]
 //
 // The map file holds a map in its JSON form (see locality.Map.MarshalJSON):
 //
@@ -39,11 +40,27 @@
 // flags or files.
 //
 // Jobs: the command registers one in-process transform, "identity", which
-// copies each input unchanged (insitu.Identity), for tests and demos. Real
-// transforms run either in a transform server next to each node (the map's
-// transform_url; a job's JobSpec.Server, see package transport), or embedded
-// in a Go program of your own that calls node.New with Options.Transforms
-// and serves Node.Handler: a command cannot load Go code.
+// copies each input unchanged (insitu.Identity), for tests and demos, and
+// the transforms of the catalog that -transforms names (a comma-separated
+// list), each with its package's defaults and under the name it has here:
+//
+//	wav      ffmpeg.NewWAV(nil): any audio ffmpeg reads → PCM WAV; a job's
+//	         args such as "-ac 1 -ar 16000" pick the channels and rate
+//	         (needs ffmpeg on PATH: the command refuses to start without it)
+//	md5, sha256, xxh64      hash.MD5, hash.SHA256, hash.XXH64: the hex digest
+//	gzip, zstd              compress.Gzip, compress.Zstd: compress
+//	gunzip, unzstd          compress.Gunzip, compress.Unzstd: decompress
+//
+// so that nodes started as processes (the scale-out benchmark's emulated
+// hosts, for one) run the flagship job embedded, as in:
+//
+//	insitu-node -id n1 ... -transforms wav
+//
+// Other transforms run either in a transform server next to each node (the
+// map's transform_url; a job's JobSpec.Server, see package transport), or
+// embedded in a Go program of your own that calls node.New with
+// Options.Transforms and serves Node.Handler: a command cannot load Go
+// code.
 package main
 
 import (
@@ -58,6 +75,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -65,6 +83,9 @@ import (
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node"
+	"github.com/insitu-data/insitu/transform/compress"
+	"github.com/insitu-data/insitu/transform/ffmpeg"
+	"github.com/insitu-data/insitu/transform/hash"
 )
 
 // minSecret is the shortest secret the command accepts, in bytes.
@@ -85,6 +106,7 @@ func main() {
 // config is what the flags say.
 type config struct {
 	id, listen, dir, mapFile, secretFile string
+	transforms                           []string // catalog names, -transforms
 	level                                slog.Level
 	shutdownTimeout                      time.Duration
 }
@@ -100,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (config, bool) {
 	fs.StringVar(&c.dir, "dir", "", "the store directory, created if missing (required)")
 	fs.StringVar(&c.mapFile, "map", "", `the cluster map file, JSON: {"version":N,"nodes":[{"id","url","transform_url"}]} (required)`)
 	fs.StringVar(&c.secretFile, "secret-file", "", "the file holding the cluster secret, not readable by others (required)")
+	var transforms string
+	fs.StringVar(&transforms, "transforms", "", "catalog transforms to register besides identity, comma-separated: "+strings.Join(catalogNames(), ", "))
 	fs.TextVar(&c.level, "log-level", slog.LevelInfo, "the least level logged: debug, info, warn or error")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.Usage = func() {
@@ -108,6 +132,17 @@ func parseFlags(args []string, stderr io.Writer) (config, bool) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, false
+	}
+	var unknown []string
+	for name := range strings.SplitSeq(transforms, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+		case !slices.Contains(catalogNames(), name):
+			unknown = append(unknown, name)
+		case !slices.Contains(c.transforms, name):
+			c.transforms = append(c.transforms, name)
+		}
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{
@@ -122,6 +157,8 @@ func parseFlags(args []string, stderr io.Writer) (config, bool) {
 		fmt.Fprintf(stderr, "insitu-node: unexpected arguments: %q\n", fs.Args())
 	case len(missing) > 0:
 		fmt.Fprintf(stderr, "insitu-node: missing %s\n", strings.Join(missing, ", "))
+	case len(unknown) > 0:
+		fmt.Fprintf(stderr, "insitu-node: -transforms: unknown %q; the catalog has %s\n", unknown, strings.Join(catalogNames(), ", "))
 	case c.shutdownTimeout <= 0:
 		fmt.Fprintf(stderr, "insitu-node: -shutdown-timeout must be positive, not %v\n", c.shutdownTimeout)
 	default:
@@ -153,9 +190,14 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		return 2
 	}
 
+	transforms, err := catalog(c.transforms)
+	if err != nil {
+		log.Error("-transforms", "err", err)
+		return 2
+	}
 	n, err := node.New(ctx, c.id, c.dir, m, &node.Options{
 		Secret:     secret,
-		Transforms: map[string]insitu.Transform{"identity": insitu.Identity},
+		Transforms: transforms,
 		Logger:     nodeLog,
 	})
 	if err != nil {
@@ -208,6 +250,45 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		log.Info("shut down")
 	}
 	return status
+}
+
+// catalogNames are the names -transforms takes, in order.
+func catalogNames() []string {
+	return []string{"wav", "md5", "sha256", "xxh64", "gzip", "zstd", "gunzip", "unzstd"}
+}
+
+// catalog returns the transforms to register: identity and those named.
+func catalog(names []string) (map[string]insitu.Transform, error) {
+	ts := map[string]insitu.Transform{"identity": insitu.Identity}
+	for _, name := range names {
+		var t insitu.Transform
+		switch name {
+		case "wav":
+			w, err := ffmpeg.NewWAV(nil)
+			if err != nil {
+				return nil, fmt.Errorf("wav: %w", err)
+			}
+			t = w
+		case "md5":
+			t = hash.MD5()
+		case "sha256":
+			t = hash.SHA256()
+		case "xxh64":
+			t = hash.XXH64()
+		case "gzip":
+			t = compress.Gzip(nil)
+		case "zstd":
+			t = compress.Zstd(nil)
+		case "gunzip":
+			t = compress.Gunzip(nil)
+		case "unzstd":
+			t = compress.Unzstd(nil)
+		default:
+			return nil, fmt.Errorf("unknown transform %q", name)
+		}
+		ts[name] = t
+	}
+	return ts, nil
 }
 
 // shutdownNode shuts n down after a failed start.

@@ -477,3 +477,76 @@ func testSIGTERM(t *testing.T, bin string) {
 		t.Errorf("health after the exit: %v; want Unavailable", err)
 	}
 }
+
+// TestCatalogTransforms: -transforms registers the catalog's transforms by
+// name (a job with "sha256" gives each input's digest, and identity is
+// still there), and an unknown name is exit status 2 naming it.
+func TestCatalogTransforms(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	mapFile, secretFile := writeFiles(t, "n1", "127.0.0.1:1", secret, 0o600)
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), func() {}, []string{"-id", "n1", "-listen", "127.0.0.1:0", "-dir", t.TempDir(),
+		"-map", mapFile, "-secret-file", secretFile, "-transforms", "sha256,nope"}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), `unknown ["nope"]`) {
+		t.Errorf("an unknown transform: exit %d, stderr:\n%s", code, stderr.String())
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var logs lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		defer pw.Close()
+		exited <- run(ctx, func() {}, []string{"-id", "n1", "-listen", "127.0.0.1:0", "-dir", t.TempDir(),
+			"-map", mapFile, "-secret-file", secretFile, "-transforms", " sha256 , md5,sha256"}, pw, &logs)
+	}()
+	defer func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("exit %d:\n%s", code, logs.String())
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no line on stdout:\n%s", logs.String())
+	}
+	go io.Copy(io.Discard, pr)
+	url, _ := strings.CutPrefix(sc.Text(), "insitu-node n1 listening on ")
+	m, err := locality.NewMap(1, locality.Node{ID: "n1", URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := locality.NewClient(m, &locality.ClientOptions{Secret: locality.Secret(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	inputs := map[string]string{"a": "alpha", "b/c": strings.Repeat("bytes ", 1000)}
+	for k, v := range inputs {
+		if _, err := c.Put(ctx, insitu.Name{Bucket: "in", Key: k}, strings.NewReader(v), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tr := range []string{"sha256", "identity"} {
+		rep, err := cluster.Run(ctx, c, cluster.JobSpec{Bucket: "in", DstBucket: tr, Transform: tr}, nil)
+		if err != nil || rep.Transformed != int64(len(inputs)) {
+			t.Fatalf("%s: %d transformed, %v", tr, rep.Transformed, err)
+		}
+		for k, v := range inputs {
+			rc, _, err := c.Get(ctx, insitu.Name{Bucket: tr, Key: k})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := v
+			if tr == "sha256" {
+				want = fmt.Sprintf("%x", sha256.Sum256([]byte(v)))
+			}
+			if err != nil || string(got) != want {
+				t.Errorf("%s of %s: %.80q, %v; want %.80q", tr, k, got, err, want)
+			}
+		}
+	}
+}
