@@ -70,6 +70,11 @@ type Options struct {
 	// Reference, when above zero, draws a dashed line across [Times]'
 	// bars at this value: 1 for ratios, say. Default: none.
 	Reference float64
+	// Goal, when above zero, draws a dotted line in [Speedup] at this
+	// fraction of the linear line, labelled "0.8 × linear" for 0.8: the
+	// least speedup a target asks for. It must be below 1. Default:
+	// none.
+	Goal float64
 }
 
 // Times draws one bar per configuration (median) with min–max error
@@ -134,15 +139,18 @@ func SpeedupWith(path, title string, series []Series, o *Options) error {
 	if err := checkSeries(series); err != nil {
 		return err
 	}
-	w, h, xl, yl := 800, 560, "hosts", "speedup"
+	w, h, xl, yl, goal := 800, 560, "hosts", "speedup", 0.0
 	if o != nil {
 		w, h = cmp.Or(o.Width, w), cmp.Or(o.Height, h)
-		xl, yl = cmp.Or(o.XLabel, xl), cmp.Or(o.YLabel, yl)
+		xl, yl, goal = cmp.Or(o.XLabel, xl), cmp.Or(o.YLabel, yl), o.Goal
 	}
 	if err := checkSize(w, h); err != nil {
 		return err
 	}
-	p, err := speedupPlot(title, xl, yl, series)
+	if math.IsNaN(goal) || goal < 0 || goal >= 1 {
+		return invalid("goal %v: must be 0 (none) or a fraction of linear below 1", goal)
+	}
+	p, err := speedupPlot(title, xl, yl, series, goal)
 	if err != nil {
 		return err
 	}
@@ -412,7 +420,7 @@ func (e *errXYs) XY(i int) (float64, float64)     { return e.xys[i].X, e.xys[i].
 func (e *errXYs) XError(i int) (float64, float64) { return e.lo[i], e.hi[i] }
 func (e *errXYs) YError(i int) (float64, float64) { return e.lo[i], e.hi[i] }
 
-func speedupPlot(title, xLabel, yLabel string, series []Series) (*plot.Plot, error) {
+func speedupPlot(title, xLabel, yLabel string, series []Series, goal float64) (*plot.Plot, error) {
 	p := newPlot(title)
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
@@ -463,6 +471,17 @@ func speedupPlot(title, xLabel, yLabel string, series []Series) (*plot.Plot, err
 	linear.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
 	p.Add(linear)
 	p.Legend.Add("linear", linear)
+	if goal > 0 {
+		g, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: xmax, Y: xmax * k * goal}})
+		if err != nil {
+			return nil, fmt.Errorf("benchplot: %w", err)
+		}
+		g.Color = color.Gray{Y: 0x70}
+		g.Width = vg.Points(1.2)
+		g.Dashes = []vg.Length{vg.Points(1.5), vg.Points(3)}
+		p.Add(g)
+		p.Legend.Add(strconv.FormatFloat(goal, 'g', -1, 64)+" × linear", g)
+	}
 
 	p.X.Min, p.Y.Min = 0, 0
 	p.X.Max = xmax * 1.05

@@ -170,6 +170,12 @@ func TestSVGDeterministic(t *testing.T) {
 	if len(x) == 0 || !bytes.Equal(x, y) {
 		t.Fatalf("two speedup drawings differ or are empty: %d and %d bytes", len(x), len(y))
 	}
+	if err := benchplot.SpeedupWith(s2, "scale-out", series, &benchplot.Options{Goal: 0.8}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := os.ReadFile(s2); !bytes.Contains(g, []byte(">0.8 × linear<")) {
+		t.Error("Goal 0.8: no line labelled 0.8 × linear")
+	}
 	for _, want := range []string{"flac2wav", "identity 1 MiB", "linear", "hosts", "speedup", ">6<"} {
 		if !bytes.Contains(x, []byte(strings.Trim(want, "<>"))) {
 			t.Errorf("the SVG has no text %q", want)
@@ -240,6 +246,9 @@ func TestInvalid(t *testing.T) {
 		{"NaN reference", func(p string) error {
 			return benchplot.TimesWith(p, "", "s", bars, &benchplot.Options{Reference: nan})
 		}, ".png", "reference NaN"},
+		{"goal 1", func(p string) error {
+			return benchplot.SpeedupWith(p, "", series, &benchplot.Options{Goal: 1})
+		}, ".png", "goal 1: must be 0"},
 		{"no series", func(p string) error { return benchplot.Speedup(p, "", nil) }, ".png", "no series"},
 		{"empty name", func(p string) error {
 			return benchplot.Speedup(p, "", []benchplot.Series{{Points: []benchplot.XY{{X: 1, Y: 1, Min: 1, Max: 1}}}})
