@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,17 +90,21 @@ func BenchmarkSamples(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var tLoop, tLoader time.Duration
+	var tLoop, tLoader, cLoop, cLoader time.Duration
+	var ratios []float64
 	epoch := 0
-	loop := func() {
-		t0 := time.Now()
+	loop := func() time.Duration {
+		t0, c0 := time.Now(), cpuTime()
 		if n := handLoop(ctx, src, names, par, invert); n != benchSamples {
 			b.Fatal(n)
 		}
-		tLoop += time.Since(t0)
+		cLoop += cpuTime() - c0
+		d := time.Since(t0)
+		tLoop += d
+		return d
 	}
-	load := func() {
-		t0 := time.Now()
+	load := func() time.Duration {
+		t0, c0 := time.Now(), cpuTime()
 		n := 0
 		for _, err := range l.Samples(ctx, epoch) {
 			if err != nil {
@@ -109,26 +115,52 @@ func BenchmarkSamples(b *testing.B) {
 		if n != benchSamples {
 			b.Fatal(n)
 		}
-		tLoader += time.Since(t0)
+		cLoader += cpuTime() - c0
+		d := time.Since(t0)
+		tLoader += d
+		return d
 	}
 	for range l.Samples(ctx, 0) { // list once, outside the measure
 		break
 	}
 	for b.Loop() {
 		// Alternate which runs first, as the machine's load changes.
+		var dl, dr time.Duration
 		if epoch%2 == 0 {
-			loop()
-			load()
+			dl = loop()
+			dr = load()
 		} else {
-			load()
-			loop()
+			dr = load()
+			dl = loop()
 		}
+		ratios = append(ratios, dl.Seconds()/dr.Seconds())
 		epoch++
 	}
 	total := float64(benchSamples * epoch)
 	b.ReportMetric(total/tLoader.Seconds(), "loader-samples/s")
 	b.ReportMetric(total/tLoop.Seconds(), "loop-samples/s")
 	b.ReportMetric(tLoop.Seconds()/tLoader.Seconds(), "ratio")
+	b.ReportMetric(median(ratios), "median-ratio")
+	b.ReportMetric(float64(cLoader.Nanoseconds())/total, "loader-cpu-ns/sample")
+	b.ReportMetric(float64(cLoop.Nanoseconds())/total, "loop-cpu-ns/sample")
+}
+
+// cpuTime returns the CPU time (user and system) of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// median returns the median of xs (not empty).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // BenchmarkFirstBatch compares the time to a loader's first batch of 64

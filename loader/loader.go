@@ -319,14 +319,14 @@ func (l *Loader) Samples(ctx context.Context, epoch int) iter.Seq2[Sample, error
 		if r := l.opts.Resume; r != nil && r.Epoch == epoch {
 			start, want = l.resume.next, l.resume.sum
 		}
-		order, stop, err := l.order(ctx, epoch)
+		order, err := l.order(ctx, epoch)
 		if err != nil {
 			yield(Sample{}, err)
 			return
 		}
-		defer stop()
+		defer order.stop()
 		if l.opts.Shards {
-			l.runShards(ctx, epoch, start, want, order, yield)
+			l.runShards(ctx, epoch, start, want, order.next, yield)
 			return
 		}
 
@@ -334,7 +334,7 @@ func (l *Loader) Samples(ctx context.Context, epoch int) iter.Seq2[Sample, error
 		// state saw.
 		d := xxhash.New()
 		for i := int64(0); i < start; i++ {
-			name, err, ok := order()
+			name, err, ok := order.next()
 			if err == nil && !ok {
 				err = insitu.Errorf(insitu.InvalidArgument, "loader: resume state at sample %d of epoch %d, but the listing gives only %d: the listing changed", start, epoch, i)
 			}
@@ -394,129 +394,85 @@ func (l *Loader) Batches(ctx context.Context, epoch, size int) iter.Seq2[[]Sampl
 	}
 }
 
-// future is one sample being read.
-type future struct {
-	name  insitu.Name
-	index int64
-	done  chan struct{} // closed when data and err are set
-	data  []byte
-	err   error
-}
-
 // run reads the samples of order from position start, Concurrency at a
-// time, and yields them in order. d holds the digest of the names before
-// start.
-func (l *Loader) run(ctx context.Context, epoch int, start int64, d *xxhash.Digest, order func() (insitu.Name, error, bool), yield func(Sample, error) bool) {
+// time and up to Prefetch ahead, and yields them in order. d holds the
+// digest of the names before start.
+func (l *Loader) run(ctx context.Context, epoch int, start int64, d *xxhash.Digest, order *epochOrder, yield func(Sample, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
+	w := newWindow(l.opts.Prefetch, start)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
+		w.stop()
 		wg.Wait()
 	}()
-	futures := make(chan *future, max(l.opts.Prefetch-1, 1))
-	jobs := make(chan []*future, l.opts.Concurrency)
-	var endErr error // the dispatcher's last error; read after futures closes
-	chunk := min(l.opts.ReadBatch, cap(futures))
-
-	wg.Add(1)
-	go func() { // the dispatcher
-		defer wg.Done()
-		defer close(futures)
-		defer close(jobs)
-		var group []*future
-		send := func() bool {
-			if len(group) == 0 {
-				return true
-			}
-			select {
-			case jobs <- group:
-				group = nil
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		for i := start; ; i++ {
-			name, err, ok := order()
-			if err != nil {
-				endErr = err
-				send()
-				return
-			}
-			if !ok {
-				send()
-				return
-			}
-			f := &future{name: name, index: i, done: make(chan struct{})}
-			select {
-			case futures <- f:
-			case <-ctx.Done():
-				return
-			}
-			if group = append(group, f); len(group) == chunk && !send() {
-				return
-			}
-		}
-	}()
+	wg.Go(func() { // stops the window when ctx ends
+		<-ctx.Done()
+		w.stop()
+	})
+	chunk := min(l.opts.ReadBatch, l.opts.Prefetch)
 	for range l.opts.Concurrency {
 		wg.Go(func() {
-			var buf bytes.Buffer
-			for group := range jobs {
-				if l.batch != nil && len(group) > 1 {
-					l.readBatch(ctx, group, &buf)
+			var sc scratch
+			var names []insitu.Name
+			for {
+				var first int64
+				if first, names = w.claim(order, chunk, names); len(names) == 0 {
+					return
+				}
+				if l.batch != nil && len(names) > 1 {
+					l.readBatch(ctx, w, first, names, &sc)
 					continue
 				}
-				for _, f := range group {
-					f.data, f.err = l.read(ctx, f.name, &buf)
-					close(f.done)
+				for j, name := range names {
+					data, err := l.read(ctx, name, &sc)
+					w.put(first+int64(j), name, data, err)
 				}
 			}
 		})
 	}
 
-	for f := range futures {
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			yield(Sample{}, ctx.Err())
-			return
+	for {
+		s, i, ok := w.take()
+		if !ok {
+			break
 		}
-		hashName(d, f.name)
-		l.setPos(epoch, f.index+1, d.Sum64())
+		hashName(d, s.name)
+		l.setPos(epoch, i+1, d.Sum64())
 		switch {
-		case errors.Is(f.err, insitu.ErrSkip):
+		case errors.Is(s.err, insitu.ErrSkip):
 			l.skipped.Add(1)
 			continue
-		case f.err != nil:
+		case s.err != nil:
 			l.errs.Add(1)
 			if ctx.Err() != nil {
 				yield(Sample{}, ctx.Err())
 				return
 			}
-			if !yield(Sample{Name: f.name, Index: f.index}, insitu.WithName(f.err, f.name)) {
+			if !yield(Sample{Name: s.name, Index: i}, insitu.WithName(s.err, s.name)) {
 				return
 			}
 			continue
 		}
 		l.samples.Add(1)
-		l.bytes.Add(int64(len(f.data)))
-		if !yield(Sample{Name: f.name, Index: f.index, Data: f.data}, nil) {
+		l.bytes.Add(int64(len(s.data)))
+		if !yield(Sample{Name: s.name, Index: i, Data: s.data}, nil) {
 			return
 		}
 	}
-	if endErr != nil {
-		yield(Sample{}, endErr)
+	if err := ctx.Err(); err != nil {
+		yield(Sample{}, err)
 		return
 	}
-	if err := ctx.Err(); err != nil {
+	if err := w.end(); err != nil {
 		yield(Sample{}, err)
 		return
 	}
 	l.setPos(epoch+1, 0, emptySum)
 }
 
-// read reads (and transforms) one sample, using buf as scratch space.
-func (l *Loader) read(ctx context.Context, name insitu.Name, buf *bytes.Buffer) ([]byte, error) {
+// read reads (and transforms) one sample, using sc as scratch space.
+func (l *Loader) read(ctx context.Context, name insitu.Name, sc *scratch) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -525,20 +481,24 @@ func (l *Loader) read(ctx context.Context, name insitu.Name, buf *bytes.Buffer) 
 		return nil, err
 	}
 	defer rc.Close()
-	return l.readBody(ctx, name, rc, buf)
+	return l.readBody(ctx, name, rc, sc)
 }
 
 // readBody reads (and transforms) the bytes of sample name from r.
-func (l *Loader) readBody(ctx context.Context, name insitu.Name, r io.Reader, buf *bytes.Buffer) ([]byte, error) {
+func (l *Loader) readBody(ctx context.Context, name insitu.Name, r io.Reader, sc *scratch) ([]byte, error) {
+	buf := &sc.buf
 	buf.Reset()
-	w := &limitWriter{buf: buf, n: l.opts.MaxSampleSize}
+	w := &sc.w
+	*w = limitWriter{buf: buf, n: l.opts.MaxSampleSize}
 	var err error
 	if t := l.opts.Transform; t != nil {
 		in := &insitu.Input{Object: insitu.Object{Name: name, Size: -1}, Args: l.opts.TransformArgs, Body: r}
 		err = t.Transform(ctx, in, w)
 	} else {
 		// ReadFrom reads straight into buf, with no copy buffer.
-		_, err = buf.ReadFrom(io.LimitReader(r, l.opts.MaxSampleSize+1))
+		sc.r = io.LimitedReader{R: r, N: l.opts.MaxSampleSize + 1}
+		_, err = buf.ReadFrom(&sc.r)
+		sc.r.R = nil
 		w.over = int64(buf.Len()) > l.opts.MaxSampleSize
 		if err == nil && w.over {
 			err = errTooLarge
@@ -558,17 +518,14 @@ func (l *Loader) readBody(ctx context.Context, name insitu.Name, r io.Reader, bu
 	return data, nil
 }
 
-// readBatch reads the samples of group in one batch read.
-func (l *Loader) readBatch(ctx context.Context, group []*future, buf *bytes.Buffer) {
-	names := make([]insitu.Name, len(group))
-	for i, f := range group {
-		names[i] = f.name
-	}
-	done := make([]bool, len(group))
+// readBatch reads the samples of names, at positions first on, in one
+// batch read, and puts them in w.
+func (l *Loader) readBatch(ctx context.Context, w *window, first int64, names []insitu.Name, sc *scratch) {
+	done := make([]bool, len(names))
 	finish := func(i int, data []byte, err error) {
 		if !done[i] {
-			group[i].data, group[i].err, done[i] = data, err, true
-			close(group[i].done)
+			done[i] = true
+			w.put(first+int64(i), names[i], data, err)
 		}
 	}
 	var end error
@@ -576,12 +533,12 @@ func (l *Loader) readBatch(ctx context.Context, group []*future, buf *bytes.Buff
 		switch {
 		case e == nil:
 			end = err
-		case e.Index < 0 || e.Index >= len(group):
-			end = insitu.Errorf(insitu.Internal, "loader: batch read: entry %d of %d", e.Index, len(group))
+		case e.Index < 0 || e.Index >= len(names):
+			end = insitu.Errorf(insitu.Internal, "loader: batch read: entry %d of %d", e.Index, len(names))
 		case err != nil:
 			finish(e.Index, nil, err)
 		default:
-			data, err := l.readBody(ctx, names[e.Index], e.Body, buf)
+			data, err := l.readBody(ctx, names[e.Index], e.Body, sc)
 			finish(e.Index, data, err)
 		}
 		if end != nil {
@@ -594,9 +551,18 @@ func (l *Loader) readBatch(ctx context.Context, group []*future, buf *bytes.Buff
 	if end == nil {
 		end = insitu.Errorf(insitu.Unavailable, "loader: batch read ended early")
 	}
-	for i := range group {
+	for i := range names {
 		finish(i, nil, end)
 	}
+}
+
+// scratch is what a reader reuses from one sample to the next, so that
+// reading one allocates only its bytes (and what the source and the
+// transform allocate).
+type scratch struct {
+	buf bytes.Buffer
+	w   limitWriter
+	r   io.LimitedReader
 }
 
 // limitWriter writes to buf at most n bytes.

@@ -17,8 +17,9 @@ import (
 // nameTable holds the names of a listing compactly: the keys end to end
 // in one array, and the buckets as an index into the few distinct ones.
 type nameTable struct {
-	keys    []byte
-	ends    []int    // keys[ends[i-1]:ends[i]] is the i-th key
+	keys    []byte   // while listing; then str
+	str     string   // the keys, once listed: a name's Key is a substring
+	ends    []int    // str[ends[i-1]:ends[i]] is the i-th key
 	buckets []string // the distinct buckets
 	bidx    []uint16 // the i-th name's bucket; nil while there is one bucket
 	id      string   // "<count>-<hex>": the count and digest of the names
@@ -35,7 +36,7 @@ func (t *nameTable) name(i int) insitu.Name {
 	if t.bidx != nil {
 		b = int(t.bidx[i])
 	}
-	return insitu.Name{Bucket: t.buckets[b], Key: string(t.keys[start:t.ends[i]])}
+	return insitu.Name{Bucket: t.buckets[b], Key: t.str[start:t.ends[i]]}
 }
 
 func (t *nameTable) add(n insitu.Name) error {
@@ -82,8 +83,9 @@ func (l *Loader) listing(ctx context.Context) (*nameTable, error) {
 	if t.len() > math.MaxUint32 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "loader: %d objects; ShuffleGlobal takes at most %d, ShuffleBuffer any number", t.len(), uint64(math.MaxUint32))
 	}
-	// Give back what append over-allocated.
-	t.keys, t.ends = slices.Clone(t.keys), slices.Clone(t.ends)
+	// Give back what append over-allocated; the keys become one string,
+	// so that a name costs no allocation.
+	t.str, t.keys, t.ends = string(t.keys), nil, slices.Clone(t.ends)
 	if t.bidx != nil {
 		t.bidx = slices.Clone(t.bidx)
 	}
@@ -133,14 +135,58 @@ func uintn(r *rand.PCG, n uint64) uint64 {
 	return hi
 }
 
-// order returns the names of the loader's share of epoch, in order, as
-// a function to call for each next one (ok false at the end, err non-nil
-// at an error that ends it); stop releases it.
-func (l *Loader) order(ctx context.Context, epoch int) (next func() (insitu.Name, error, bool), stop func(), err error) {
+// epochOrder is the names of a loader's share of an epoch, in order.
+type epochOrder struct {
+	// pull returns the next name (ok false at the end, err non-nil at an
+	// error that ends it); nil in ShuffleGlobal.
+	pull func() (insitu.Name, error, bool)
+	stop func()
+	// In ShuffleGlobal: the listing, the epoch's permutation of it, and
+	// the split; position i is name perm[split+i*splits].
+	t             *nameTable
+	perm          []uint32
+	split, splits int
+	p             int64 // the position next returns
+}
+
+// indexed reports whether the order gives the name of any position at
+// once (with at), as ShuffleGlobal does.
+func (o *epochOrder) indexed() bool { return o.pull == nil }
+
+// count is, when indexed, the number of positions.
+func (o *epochOrder) count() int64 {
+	n := len(o.perm)
+	if n <= o.split {
+		return 0
+	}
+	return int64((n - o.split + o.splits - 1) / o.splits)
+}
+
+// at returns, when indexed, the name at position i < count().
+func (o *epochOrder) at(i int64) insitu.Name {
+	return o.t.name(int(o.perm[int64(o.split)+i*int64(o.splits)]))
+}
+
+// next returns the name at the next position: ok false at the end, err
+// non-nil at an error that ends the order.
+func (o *epochOrder) next() (insitu.Name, error, bool) {
+	if o.pull != nil {
+		return o.pull()
+	}
+	if o.p >= o.count() {
+		return insitu.Name{}, nil, false
+	}
+	o.p++
+	return o.at(o.p - 1), nil, true
+}
+
+// order returns the names of the loader's share of epoch, in order; its
+// stop releases it.
+func (l *Loader) order(ctx context.Context, epoch int) (*epochOrder, error) {
 	if l.opts.Shuffle == ShuffleGlobal {
 		t, err := l.listing(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		n := t.len()
 		perm := make([]uint32, n)
@@ -152,23 +198,10 @@ func (l *Loader) order(ctx context.Context, epoch int) (next func() (insitu.Name
 			j := uintn(r, uint64(i+1))
 			perm[i], perm[j] = perm[j], perm[i]
 		}
-		p := l.split
-		next = func() (insitu.Name, error, bool) {
-			if p >= n {
-				return insitu.Name{}, nil, false
-			}
-			name := t.name(int(perm[p]))
-			p += l.splits
-			return name, nil, true
-		}
-		return next, func() {}, nil
+		return &epochOrder{t: t, perm: perm, split: l.split, splits: l.splits, stop: func() {}}, nil
 	}
 	pull, stop := iter.Pull2(l.stream(ctx, epoch))
-	next = func() (insitu.Name, error, bool) {
-		name, err, ok := pull()
-		return name, err, ok
-	}
-	return next, stop, nil
+	return &epochOrder{pull: pull, stop: stop}, nil
 }
 
 // stream yields the names of the loader's share of epoch in the streaming
