@@ -51,8 +51,10 @@ const (
 	DefaultCPU   = 0.25
 )
 
-// cpuPeriod is the cgroup CPU period, in microseconds.
-const cpuPeriod = 100_000
+// cpuPeriod is the cgroup CPU period, in microseconds: 20ms, so that a
+// small cap throttles in short slices (a quarter CPU runs 5ms of every 20)
+// rather than in long stalls.
+const cpuPeriod = 20_000
 
 // cmdTimeout bounds each ip and tc command.
 const cmdTimeout = 15 * time.Second
@@ -76,7 +78,7 @@ type Options struct {
 	// not needed.
 	Latency time.Duration
 	// CPU is each host's CPU cap, in CPUs: 0.25 is a quarter of one CPU
-	// (cpu.max "25000 100000"). Default [DefaultCPU].
+	// (cpu.max "5000 20000"). Default [DefaultCPU].
 	CPU float64
 	// ClientCPU is the client's CPU cap, in CPUs. Default: CPU.
 	ClientCPU float64
