@@ -114,6 +114,9 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) (*Result,
 				<-p.done // bounded: SIGKILL 10s after SIGTERM (netemu)
 			}
 		}
+		if b.net == nil {
+			return
+		}
 		if err := b.net.Close(); err != nil {
 			fmt.Fprintln(stderr, "scaleout:", err)
 		}
@@ -203,8 +206,7 @@ func (b *bench) prepare(ctx context.Context) error {
 // and transcodes each here to know its WAV.
 func (b *bench) wavInputs(ctx context.Context) (*jobData, error) {
 	dir := filepath.Join(b.work, "gen", "flac")
-	fmt.Fprintf(b.log, "generating %d clips\n", b.o.n)
-	paths, err := ffmpegtest.GenerateSet(ctx, "", dir, b.o.n, clipSpec(1, 5*time.Second, 15*time.Second))
+	paths, err := generateClips(ctx, dir, b.o.n, b.log)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +246,45 @@ func (b *bench) wavInputs(ctx context.Context) (*jobData, error) {
 	}
 	wg.Wait()
 	return j, errors.Join(errs...)
+}
+
+// generateClips generates the clips that dir lacks (a clip appears only
+// when whole, and the same spec gives the same bytes, so those of an
+// earlier run with the same -work are kept) and returns the n paths.
+func generateClips(ctx context.Context, dir string, n int, log io.Writer) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	spec := clipSpec(1, 5*time.Second, 15*time.Second)
+	paths := make([]string, n)
+	var missing []int
+	for i := range n {
+		paths[i] = filepath.Join(dir, fmt.Sprintf("sample-%04d.flac", i))
+		if _, err := os.Stat(paths[i]); err != nil {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return paths, nil
+	}
+	fmt.Fprintf(log, "generating %d clips\n", len(missing))
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.NumCPU())
+	for _, i := range missing {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := ffmpegtest.GenerateFLAC(ctx, "", paths[i], spec(i)); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return paths, errors.Join(errs...)
 }
 
 // clipSpec describes generated clip i: 16 kHz mono, its length spread
