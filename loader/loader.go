@@ -104,8 +104,11 @@ type Options struct {
 	// rank's share. Default (0): 1 (and then Worker must be 0).
 	Workers int
 	// Prefetch is how many samples are read ahead of the consumer, at
-	// most; memory holds about Prefetch samples. Default (0):
-	// 2×Concurrency×ReadBatch.
+	// most; memory holds about Prefetch samples (and with Shards, the
+	// SampleBuffer samples of the shuffle buffer too). Default (0):
+	// 2×Concurrency×ReadBatch; with Shards, 2×Concurrency×
+	// DefaultReadBatch, as each shard's reader hands its samples over
+	// in chunks of Prefetch/Concurrency/2.
 	Prefetch int
 	// Concurrency is how many samples (or batch reads, or shards) are
 	// read at once, at most Prefetch. Default (0): 2×GOMAXPROCS, at
@@ -138,9 +141,15 @@ type Options struct {
 	// Shards. Default (0): DefaultSampleBuffer.
 	SampleBuffer int
 	// Fields, with Shards, are the fields every sample must have: a
-	// sample that lacks one is an InvalidArgument error, and members with
-	// other extensions are dropped. Default: nil, every member is kept.
+	// sample that lacks one is an InvalidArgument error (or with
+	// SkipIncomplete, skipped), and members with other extensions are
+	// dropped. Default: nil, every member is kept.
 	Fields []string
+	// SkipIncomplete, with Fields, drops a sample that lacks one of
+	// them, counted in Stats.Skipped (and in a State's position, as a
+	// delivered sample is), instead of yielding it as an InvalidArgument
+	// error. Default false: the error.
+	SkipIncomplete bool
 	// Resume, when set, is a state from [Loader.State] to resume from:
 	// its epoch starts after the samples it says were delivered. It must
 	// have been taken with the same Seed, Shuffle, BufferSize and split
@@ -174,7 +183,8 @@ type Stats struct {
 	// Bytes is the sum of their lengths.
 	Bytes int64 `json:"bytes"`
 	// Skipped is the number of samples the transform dropped (with
-	// insitu.ErrSkip).
+	// insitu.ErrSkip), and with Options.SkipIncomplete, of the samples of
+	// shards that lacked a field.
 	Skipped int64 `json:"skipped"`
 	// Errors is the number of samples that could not be read or
 	// transformed, each yielded as an error.
@@ -230,6 +240,8 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 		return bad("ReadBatch %d over %d", o.ReadBatch, locality.MaxBatchNames)
 	case !o.Shards && (o.SampleBuffer != 0 || o.Fields != nil):
 		return bad("SampleBuffer or Fields without Shards")
+	case o.SkipIncomplete && o.Fields == nil:
+		return bad("SkipIncomplete without Fields")
 	case o.WorldSize < 0 || o.Rank < 0 || o.Rank >= max(o.WorldSize, 1):
 		return bad("rank %d of a world size of %d; want 0 <= rank < world size", o.Rank, o.WorldSize)
 	case o.Workers < 0 || o.Worker < 0 || o.Worker >= max(o.Workers, 1):
@@ -255,14 +267,20 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 	} else if o.ReadBatch == 0 {
 		o.ReadBatch = DefaultReadBatch
 	}
+	// ahead is how many samples a reader runs ahead by default: its read
+	// batch, or with Shards, a chunk of a shard's samples.
+	ahead := o.ReadBatch
+	if o.Shards {
+		ahead = DefaultReadBatch
+	}
 	switch {
 	case o.Concurrency == 0 && o.Prefetch == 0:
 		o.Concurrency = max(2*runtime.GOMAXPROCS(0), 4)
-		o.Prefetch = 2 * o.Concurrency * o.ReadBatch
+		o.Prefetch = 2 * o.Concurrency * ahead
 	case o.Concurrency == 0:
 		o.Concurrency = max(min(2*runtime.GOMAXPROCS(0), 4, o.Prefetch/o.ReadBatch), 1)
 	case o.Prefetch == 0:
-		o.Prefetch = 2 * o.Concurrency * o.ReadBatch
+		o.Prefetch = 2 * o.Concurrency * ahead
 	}
 	if o.Concurrency > o.Prefetch {
 		return bad("Concurrency %d over Prefetch %d", o.Concurrency, o.Prefetch)

@@ -1,14 +1,11 @@
 package loader
 
 import (
-	"archive/tar"
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
-	"path"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
@@ -17,10 +14,12 @@ import (
 )
 
 // shardFuture is one shard being read: its samples (and errors) come over
-// ch, which the reader closes at the shard's end.
+// ch in chunks of at most chunk, which the reader closes at the shard's
+// end.
 type shardFuture struct {
-	name insitu.Name
-	ch   chan shardItem
+	name  insitu.Name
+	ch    chan []shardItem
+	chunk int
 }
 
 type shardItem struct {
@@ -43,7 +42,9 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 		wg.Wait()
 	}()
 	conc := l.opts.Concurrency
-	per := max(l.opts.Prefetch/conc, 1)
+	// Each shard's reader runs ahead by at most two chunks (one in its
+	// channel, one being filled): Prefetch samples in all.
+	chunk := max(l.opts.Prefetch/conc/2, 1)
 	shards := make(chan *shardFuture, conc)
 	jobs := make(chan *shardFuture)
 	var endErr error // the dispatcher's last error; read after shards closes
@@ -62,7 +63,7 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 			if !ok {
 				return
 			}
-			f := &shardFuture{name: name, ch: make(chan shardItem, per)}
+			f := &shardFuture{name: name, ch: make(chan []shardItem, 1), chunk: chunk}
 			select {
 			case shards <- f:
 			case <-ctx.Done():
@@ -119,10 +120,10 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 	for f := range shards {
 	shard:
 		for {
-			var it shardItem
+			var items []shardItem
 			var ok bool
 			select {
-			case it, ok = <-f.ch:
+			case items, ok = <-f.ch:
 				if !ok {
 					break shard
 				}
@@ -130,16 +131,18 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 				yield(Sample{}, ctx.Err())
 				return
 			}
-			switch {
-			case it.err != nil, l.opts.SampleBuffer == 0:
-				if !deliver(it.s, it.err) {
-					return
-				}
-			case len(buf) < l.opts.SampleBuffer:
-				buf = append(buf, it.s)
-			default:
-				if !deliver(swapRandom(r, buf, it.s), nil) {
-					return
+			for _, it := range items {
+				switch {
+				case it.err != nil, l.opts.SampleBuffer == 0:
+					if !deliver(it.s, it.err) {
+						return
+					}
+				case len(buf) < l.opts.SampleBuffer:
+					buf = append(buf, it.s)
+				default:
+					if !deliver(swapRandom(r, buf, it.s), nil) {
+						return
+					}
 				}
 			}
 		}
@@ -168,16 +171,29 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 // readShard reads the samples of f's shard into f.ch, then returns; it
 // returns early when ctx ends.
 func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
-	send := func(s Sample, err error) bool {
-		if err != nil {
-			s.Fields = nil
+	var items []shardItem
+	flushItems := func() bool {
+		if len(items) == 0 {
+			return true
 		}
 		select {
-		case f.ch <- shardItem{s: s, err: err}:
+		case f.ch <- items:
+			items = nil
 			return true
 		case <-ctx.Done():
 			return false
 		}
+	}
+	defer flushItems()
+	send := func(s Sample, err error) bool {
+		if err != nil {
+			s.Fields = nil
+		}
+		if items == nil {
+			items = make([]shardItem, 0, f.chunk)
+		}
+		items = append(items, shardItem{s: s, err: err})
+		return len(items) < f.chunk || flushItems()
 	}
 	fail := func(err error) { send(Sample{Name: f.name}, insitu.WithName(err, f.name)) }
 	rc, err := l.src.Open(ctx, insitu.Object{Name: f.name, Size: -1})
@@ -203,20 +219,27 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 		r = pr
 	}
 
-	tr := tar.NewReader(bufio.NewReaderSize(r, 64<<10))
+	tr := newTarReader(r)
 	var cur *Sample
 	var size int64
-	var bad error // what is wrong with cur
+	var bad error     // what is wrong with cur
+	var exts []string // the extensions met, to make no string per member
+	nfields := 2      // the fields of the last sample: a map's size hint
 	flush := func() bool {
 		if cur == nil {
 			return true
 		}
 		s := *cur
 		cur = nil
+		nfields = max(len(s.Fields), 1)
 		if bad == nil {
 			for _, want := range l.opts.Fields {
 				if _, ok := s.Fields[want]; !ok {
-					bad = insitu.Errorf(insitu.InvalidArgument, "loader: sample %q of shard %s has no field %q", s.Key, s.Name, want)
+					if l.opts.SkipIncomplete {
+						bad = insitu.ErrSkip
+					} else {
+						bad = insitu.Errorf(insitu.InvalidArgument, "loader: sample %q of shard %s has no field %q", s.Key, s.Name, want)
+					}
 					break
 				}
 			}
@@ -224,7 +247,7 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 		return send(s, bad)
 	}
 	for n := 0; ; n++ {
-		h, err := tr.Next()
+		err := tr.next()
 		if err == io.EOF {
 			flush()
 			return
@@ -239,51 +262,57 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 			fail(err)
 			return
 		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		key, ext := splitMember(h.Name)
-		if ext == "" {
+		keyb, extb := splitMember(tr.name)
+		if len(extb) == 0 {
 			continue // no field: skipped, as webdataset does
 		}
-		if cur != nil && cur.Key != key {
+		if cur != nil && cur.Key != string(keyb) {
 			if !flush() {
 				return
 			}
 		}
 		if cur == nil {
-			cur, size, bad = &Sample{Name: f.name, Key: key, Fields: map[string][]byte{}}, 0, nil
+			cur, size, bad = &Sample{Name: f.name, Key: string(keyb), Fields: make(map[string][]byte, nfields)}, 0, nil
 		}
+		i := slices.IndexFunc(exts, func(e string) bool { return e == string(extb) })
+		if i < 0 {
+			i = len(exts)
+			exts = append(exts, string(extb))
+		}
+		ext := exts[i]
 		if bad != nil || (l.opts.Fields != nil && !slices.Contains(l.opts.Fields, ext)) {
-			continue // the tar reader skips the body
+			continue // next skips the body
 		}
-		if size+h.Size > l.opts.MaxSampleSize {
-			bad = insitu.Errorf(insitu.TooLarge, "loader: sample %q of shard %s over MaxSampleSize (%d bytes) with member %q (%d bytes)", key, f.name, l.opts.MaxSampleSize, h.Name, h.Size)
+		if size+tr.size > l.opts.MaxSampleSize {
+			bad = insitu.Errorf(insitu.TooLarge, "loader: sample %q of shard %s over MaxSampleSize (%d bytes) with member %q (%d bytes)", cur.Key, f.name, l.opts.MaxSampleSize, tr.name, tr.size)
 			continue
 		}
-		b := make([]byte, h.Size)
-		if _, err := io.ReadFull(tr, b); err != nil {
+		b := make([]byte, tr.size)
+		if err := tr.read(b); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			if insitu.CodeOf(err) == insitu.Unknown {
-				err = insitu.Errorf(insitu.InvalidArgument, "loader: shard truncated in member %q: %w", h.Name, err)
+				err = insitu.Errorf(insitu.InvalidArgument, "loader: shard truncated in member %q: %w", tr.name, err)
 			}
 			fail(err)
 			return
 		}
 		cur.Fields[ext] = b
-		size += h.Size
+		size += tr.size
 	}
 }
 
 // splitMember splits a member's name into the sample's key (its path up to
 // the first "." of its base name) and the field's extension (what
 // follows).
-func splitMember(name string) (key, ext string) {
-	dir, base := path.Split(name)
-	k, e, _ := strings.Cut(base, ".")
-	return dir + k, e
+func splitMember(name []byte) (key, ext []byte) {
+	base := bytes.LastIndexByte(name, '/') + 1
+	dot := bytes.IndexByte(name[base:], '.')
+	if dot < 0 {
+		return name, nil
+	}
+	return name[:base+dot], name[base+dot+1:]
 }
 
 // hashSample adds a sample of a shard (or an object, key "") to the

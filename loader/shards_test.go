@@ -7,11 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/loader"
@@ -217,5 +221,185 @@ func TestBadShards(t *testing.T) {
 	}
 	if _, err := loader.New(src, &loader.Options{Fields: []string{"txt"}}); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("Fields without Shards: %v", err)
+	}
+}
+
+// TestShardFormats: shards written in the USTAR (a long name split into
+// its prefix), PAX and GNU formats (long names, a PAX size), with
+// directories, links and a global PAX header between the files, yield
+// the samples archive/tar reads in them, byte for byte; a header with a
+// bad checksum is an InvalidArgument error.
+func TestShardFormats(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	long := strings.Repeat("d", 90) + "/" + strings.Repeat("e", 60) // 151 bytes: a ustar prefix
+	longer := strings.Repeat("f", 130) + "/" + strings.Repeat("g", 120)
+	var want []string
+	for i, format := range []tar.Format{tar.FormatUSTAR, tar.FormatPAX, tar.FormatGNU} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		write := func(h *tar.Header, body []byte) {
+			if h.Format = format; h.Typeflag != tar.TypeXGlobalHeader {
+				h.Mode = 0o644
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			tw.Write(body)
+		}
+		if format == tar.FormatPAX {
+			write(&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "global"}}, nil)
+		}
+		write(&tar.Header{Typeflag: tar.TypeDir, Name: "dir/"}, nil)
+		names := []string{long + ".a.txt", long + ".cls", "dir/x.txt"}
+		if format != tar.FormatUSTAR {
+			names = append(names, longer+".bin")
+		}
+		for j, name := range names {
+			body := bytes.Repeat([]byte{byte('a' + j)}, 100*j+i)
+			write(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(body))}, body)
+			if j == 0 {
+				write(&tar.Header{Typeflag: tar.TypeSymlink, Name: "link.txt", Linkname: "dir/x.txt"}, nil)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		shard := fmt.Sprintf("%d.tar", i)
+		os.WriteFile(filepath.Join(dir, shard), b.Bytes(), 0o644)
+		// What archive/tar reads, as the loader should yield it.
+		tr := tar.NewReader(bytes.NewReader(b.Bytes()))
+		var fields []string
+		key := ""
+		flush := func() {
+			if key != "" {
+				slices.Sort(fields)
+				want = append(want, shard+"#"+key+":"+strings.Join(fields, ","))
+			}
+			fields = nil
+		}
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if h.Typeflag != tar.TypeReg {
+				continue
+			}
+			body, _ := io.ReadAll(tr)
+			base := h.Name[strings.LastIndex(h.Name, "/")+1:]
+			k, ext, _ := strings.Cut(base, ".")
+			if k = h.Name[:len(h.Name)-len(base)] + k; k != key {
+				flush()
+				key = k
+			}
+			fields = append(fields, fmt.Sprintf("%s=%x", ext, xxhash.Sum64(body)))
+		}
+		flush()
+	}
+	src, _ := source.Dir(dir, nil)
+	l := newLoader(t, src, &loader.Options{Shards: true, Shuffle: loader.ShuffleNone})
+	var got []string
+	for s, err := range l.Samples(context.Background(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields []string
+		for ext, b := range s.Fields {
+			fields = append(fields, fmt.Sprintf("%s=%x", ext, xxhash.Sum64(b)))
+		}
+		slices.Sort(fields)
+		got = append(got, s.Name.Key+"#"+s.Key+":"+strings.Join(fields, ","))
+	}
+	if len(want) != 8 || !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+
+	// A bad checksum in the third header (the link's, between the two
+	// members of the first sample): an InvalidArgument error, and no
+	// sample of what comes after.
+	b, _ := os.ReadFile(filepath.Join(dir, "0.tar"))
+	b[2*512+100]++ // the mode
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "0.tar"), b, 0o644)
+	src, _ = source.Dir(bad, nil)
+	l = newLoader(t, src, &loader.Options{Shards: true, Shuffle: loader.ShuffleNone})
+	var codes []string
+	for s, err := range l.Samples(context.Background(), 0) {
+		codes = append(codes, fmt.Sprintf("%s:%v", s.Key, insitu.CodeOf(err)))
+	}
+	if want := []string{":invalid_argument"}; !slices.Equal(codes, want) {
+		t.Errorf("bad checksum: got %q, want %q", codes, want)
+	}
+}
+
+// TestSkipIncomplete: with SkipIncomplete, a sample that lacks a field
+// is dropped and counted in Stats.Skipped, and a resumed loader skips
+// the same ones; without it (the default), it is an InvalidArgument error.
+func TestSkipIncomplete(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var ms []member
+	for i := range 30 {
+		key := fmt.Sprintf("k%02d", i)
+		ms = append(ms, member{key + ".txt", []byte(key)})
+		if i%3 != 0 {
+			ms = append(ms, member{key + ".cls", []byte("c")})
+		}
+	}
+	writeShard(t, dir, "a.tar", ms[:len(ms)/2])
+	writeShard(t, dir, "b.tar", ms[len(ms)/2:])
+	src, _ := source.Dir(dir, nil)
+	o := loader.Options{Shards: true, Seed: 3, SampleBuffer: 5, Fields: []string{"txt", "cls"}, SkipIncomplete: true}
+	l := newLoader(t, src, &o)
+	var all []string
+	for s, err := range l.Samples(context.Background(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s.Key)
+	}
+	if st := l.Stats(); len(all) != 20 || st.Samples != 20 || st.Skipped != 10 || st.Errors != 0 {
+		t.Fatalf("%d samples, stats %+v; want 20 samples and 10 skipped", len(all), st)
+	}
+	for stop := 1; stop < len(all); stop += 3 {
+		l := newLoader(t, src, &o)
+		var got []string
+		for s, err := range l.Samples(context.Background(), 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got = append(got, s.Key); len(got) == stop {
+				break
+			}
+		}
+		st := l.State()
+		ro := o
+		ro.Resume = &st
+		for s, err := range newLoader(t, src, &ro).Samples(context.Background(), 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s.Key)
+		}
+		if !slices.Equal(got, all) {
+			t.Fatalf("stopped after %d: %q; want %q", stop, got, all)
+		}
+	}
+	o.SkipIncomplete = false
+	errs := 0
+	for _, err := range newLoader(t, src, &o).Samples(context.Background(), 0) {
+		if err != nil {
+			if !errors.Is(err, insitu.InvalidArgument) {
+				t.Fatal(err)
+			}
+			errs++
+		}
+	}
+	if errs != 10 {
+		t.Errorf("without SkipIncomplete: %d errors; want 10", errs)
+	}
+	if _, err := loader.New(src, &loader.Options{Shards: true, SkipIncomplete: true}); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("SkipIncomplete without Fields: %v", err)
 	}
 }
