@@ -22,7 +22,7 @@ var layers = [][]string{
 	{"cluster", "loader", "s3/gateway", "transform/ffmpeg"},
 	{"node", "seaweedfs/agent"},
 	{"internal/netemu", "node/nodetest", "s3/s3test", "seaweedfs/seaweedfstest", "sink/sinktest", "source/sourcetest", "transform/ffmpeg/ffmpegtest", "transport/transporttest"},
-	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/loader", "examples/migrate", "examples/scaleout"},
+	{"cmd/insitu-node", "examples/etlbench", "examples/flac2wav", "examples/loader", "examples/migrate", "examples/scaleout", "examples/smallfiles"},
 }
 
 const module = "github.com/insitu-data/insitu"

@@ -175,7 +175,7 @@ func (r *runner) putOutput(ctx context.Context, w item, out io.ReadCloser) error
 		actx, cancel = context.WithTimeout(ctx, r.o.Timeout)
 	}
 	defer cancel()
-	err := r.put(actx, w.out, w.org, &countingReader{r: out, n: &r.bytesOut})
+	err := r.put(actx, w.out, w.org, &countingReader{r: out, n: &r.bytesOut}, -1)
 	return r.attemptError(ctx, actx, w.obj, err)
 }
 

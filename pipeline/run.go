@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	defer cancel(nil)
 	r := &runner{src: src, t: t, dst: dst, o: o, start: start, cancel: cancel,
 		originSink: originSink, argsDigest: insitu.ArgsDigest(o.Args)}
+	r.bufs.New = func() any { b := make([]byte, heldOutput); return &b }
 	if opts != nil && opts.Rename != nil {
 		// Only a rename can give two inputs one output name.
 		r.outputs = map[[2]uint64]insitu.Name{}
@@ -145,6 +147,10 @@ type runner struct {
 	outMu   sync.Mutex
 	outputs map[[2]uint64]insitu.Name
 	seeds   [2]maphash.Seed
+
+	// bufs holds *[]byte of heldOutput bytes: the held outputs, and the
+	// copy buffers of outputs that outgrow them.
+	bufs sync.Pool
 }
 
 // process carries one object through rename, skip check, transform and put,
@@ -230,8 +236,12 @@ type origin struct {
 	text string // Origin.String(), or "" when over MaxOriginLen: none is recorded
 }
 
-// origin returns the origin of obj's output.
+// origin returns the origin of obj's output; none when the sink records
+// none (SkipUnchanged needs a sink that does).
 func (r *runner) origin(obj insitu.Object) origin {
+	if r.originSink == nil {
+		return origin{}
+	}
 	o := origin{Origin: insitu.Origin{Input: obj.Name, Version: obj.Version, Transform: r.o.TransformID, Args: r.argsDigest}}
 	if o.text = o.String(); len(o.text) > insitu.MaxOriginLen {
 		o.text = ""
@@ -273,10 +283,13 @@ func (r *runner) claim(in, out insitu.Name) error {
 // errSinkDone unblocks a transform still writing after the sink returned.
 var errSinkDone = errors.New("pipeline: the sink stopped reading")
 
-// attempt makes one try at an object: it runs the transform in its own
-// goroutine, writing into a pipe that the sink (or, in a dry run, a
-// counter) reads on this one. The object's deadline closes both ends of the
-// pipe, so a transform or sink that ignores its context cannot hang the run.
+// attempt makes one try at an object. The transform runs on a goroutine of
+// its own, writing into an [output] that holds the first [heldOutput]
+// bytes: an output that fits is put in one piece, with its size, once the
+// transform has returned, and one that failed is never put; a larger one
+// streams to the sink through a pipe, which this goroutine reads. The
+// object's deadline closes the body and the pipe, so a transform or sink
+// that ignores its context cannot hang the run.
 func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name, org origin) (err error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if r.o.Timeout > 0 {
@@ -297,30 +310,47 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 	if r.directT != nil && r.directSink != nil {
 		return r.attemptDirect(ctx, actx, obj, out, org, body)
 	}
-	pr, pw := io.Pipe()
-	stop := context.AfterFunc(actx, func() {
-		pr.CloseWithError(actx.Err())
-		body.Close()
-	})
-	defer stop()
 
-	done := make(chan error, 1)
+	w := r.newOutput()
 	go func() {
-		err := r.transform(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, &countingWriter{w: pw, n: &r.bytesOut})
-		pw.CloseWithError(err) // nil closes with io.EOF: the sink may commit
-		done <- err
+		err := r.transform(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, w)
+		w.finish(err)
 	}()
 
-	putErr := r.put(actx, out, org, pr)
-	pr.CloseWithError(errSinkDone)
-
-	var terr error
+	var terr, putErr error
 	select {
-	case terr = <-done:
 	case <-actx.Done():
-		// The transform ignores its context; leave it behind, with both
-		// ends of its pipe and its body closed.
-		terr = actx.Err()
+		// The transform ignores its context; leave it behind, with its
+		// body closed (deferred), its output refusing what it writes from
+		// now on, and its buffer to the garbage collector.
+		w.abandon(actx.Err())
+		return r.attemptError(ctx, actx, obj, actx.Err())
+	case ev := <-w.events:
+		if !ev.spilled {
+			// The whole output is held: put it, unless the transform failed.
+			terr = ev.err
+			if terr == nil {
+				putErr = r.put(actx, out, org, bytes.NewReader(w.held), int64(len(w.held)))
+			}
+			w.release()
+			break
+		}
+		// The output outgrew the buffer: stream it, the held bytes first.
+		stop := context.AfterFunc(actx, func() {
+			w.pr.CloseWithError(actx.Err())
+			body.Close()
+		})
+		putErr = r.put(actx, out, org, io.MultiReader(bytes.NewReader(w.held), w.pr), -1)
+		w.pr.CloseWithError(errSinkDone)
+		stop()
+		select {
+		case ev = <-w.events:
+			terr = ev.err
+			w.release()
+		case <-actx.Done():
+			terr = actx.Err()
+			w.abandon(terr)
+		}
 	}
 	err = terr
 	if err == nil || errors.Is(err, errSinkDone) {
@@ -329,17 +359,139 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 	return r.attemptError(ctx, actx, obj, err)
 }
 
+// heldOutput is how many bytes of an output the runner holds before it
+// starts the put: an output of at most this size reaches the sink in one
+// piece with its size known, with no pipe and no goroutine between the
+// transform and the sink.
+const heldOutput = 32 << 10
+
+// output is the writer a transform writes an object's output into (see
+// [runner.attempt]). Its events carry, in order, at most one spill (the
+// output outgrew held; from then on it goes through the pipe) and one end
+// (the transform returned, with its error).
+type output struct {
+	r      *runner
+	buf    *[]byte        // from r.bufs, for held
+	held   []byte         // the first bytes of the output, up to heldOutput
+	pw     *io.PipeWriter // nil until the output spills
+	events chan outputEvent
+
+	mu        sync.Mutex
+	pr        *io.PipeReader // nil until the output spills
+	abandoned error          // set when the attempt left the transform behind
+}
+
+type outputEvent struct {
+	spilled bool
+	err     error
+}
+
+func (r *runner) newOutput() *output {
+	buf := r.bufs.Get().(*[]byte)
+	return &output{r: r, buf: buf, held: (*buf)[:0], events: make(chan outputEvent, 2)}
+}
+
+// Write holds p, or sends it down the pipe once the output has spilled.
+func (w *output) Write(p []byte) (int, error) {
+	if w.pw == nil {
+		if len(w.held)+len(p) <= cap(w.held) {
+			w.held = append(w.held, p...)
+			w.r.bytesOut.Add(int64(len(p)))
+			return len(p), nil
+		}
+		if err := w.spill(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := w.pw.Write(p)
+	w.r.bytesOut.Add(int64(n))
+	return n, err
+}
+
+// ReadFrom reads src into the held buffer directly, then, if the output
+// outgrows it, through the pipe with a buffer of the runner's; it spares
+// io.Copy the buffer it would allocate for each object.
+func (w *output) ReadFrom(src io.Reader) (int64, error) {
+	var total int64
+	for w.pw == nil {
+		if len(w.held) == cap(w.held) {
+			if err := w.spill(); err != nil {
+				return total, err
+			}
+			break
+		}
+		n, err := src.Read(w.held[len(w.held):cap(w.held)])
+		w.held = w.held[:len(w.held)+n]
+		w.r.bytesOut.Add(int64(n))
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	buf := w.r.bufs.Get().(*[]byte)
+	defer w.r.bufs.Put(buf)
+	n, err := io.CopyBuffer(writerOnly{w}, src, *buf)
+	return total + n, err
+}
+
+// writerOnly hides a writer's ReadFrom from io.CopyBuffer.
+type writerOnly struct{ io.Writer }
+
+// spill starts the pipe and tells the attempt to stream the output; it
+// fails once the attempt has left the transform behind, whose output
+// nobody would read.
+func (w *output) spill() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.abandoned != nil {
+		return w.abandoned
+	}
+	w.pr, w.pw = io.Pipe()
+	w.events <- outputEvent{spilled: true}
+	return nil
+}
+
+// abandon fails what the transform writes from now on with err.
+func (w *output) abandon(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.abandoned = err
+	if w.pr != nil {
+		w.pr.CloseWithError(err)
+	}
+}
+
+// finish ends the output with the transform's error: it closes the pipe
+// (nil closes it with io.EOF, so that the sink may commit) and tells the
+// attempt.
+func (w *output) finish(err error) {
+	if w.pw != nil {
+		w.pw.CloseWithError(err)
+	}
+	w.events <- outputEvent{err: err}
+}
+
+// release gives the held buffer back, once the transform has returned and
+// the put is over.
+func (w *output) release() {
+	w.r.bufs.Put(w.buf)
+	w.buf, w.held = nil, nil
+}
+
 // put stores the output read from rd under out, with its origin where
 // the sink records origins; a dry run only reads it.
-func (r *runner) put(ctx context.Context, out insitu.Name, org origin, rd io.Reader) error {
+func (r *runner) put(ctx context.Context, out insitu.Name, org origin, rd io.Reader, size int64) error {
 	var err error
 	switch {
 	case r.o.DryRun:
 		_, err = io.Copy(io.Discard, rd)
 	case r.originSink != nil && org.text != "":
-		_, err = r.originSink.PutOrigin(ctx, out, rd, -1, org.Origin)
+		_, err = r.originSink.PutOrigin(ctx, out, rd, size, org.Origin)
 	default:
-		_, err = r.dst.Put(ctx, out, rd, -1)
+		_, err = r.dst.Put(ctx, out, rd, size)
 	}
 	return err
 }
@@ -542,14 +694,3 @@ func (b *lazyBody) Close() error {
 }
 
 var errBodyClosed = errors.New("pipeline: object body read after the attempt ended")
-
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/insitu-data/insitu"
@@ -141,17 +142,21 @@ func (d *DirSource) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Stat first: opening a FIFO would block until it has a writer.
-	fi, err := os.Stat(p)
+	// Non-blocking, so that opening a FIFO does not wait for a writer
+	// (reading a regular file is not affected); then the open file is
+	// looked at: one walk of the path, not two.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
+		return nil, fileError(obj.Name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return nil, fileError(obj.Name, err)
 	}
 	if !fi.Mode().IsRegular() {
+		f.Close()
 		return nil, notRegular(obj.Name, p, fi)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fileError(obj.Name, err)
 	}
 	return f, nil
 }
@@ -219,18 +224,27 @@ func (w *walker) walk(dir, prefix string, des []os.DirEntry) bool {
 		}
 	}
 	slices.SortFunc(ents, func(a, b entry) int { return strings.Compare(a.sortName, b.sortName) })
+	var ds *dirStat // opened for the first file that needs it
+	defer func() {
+		if ds != nil {
+			ds.close()
+		}
+	}()
 	for _, e := range ents {
 		if err := w.ctx.Err(); err != nil {
 			w.yield(insitu.Object{}, err)
 			return false
 		}
 		key := prefix + e.sortName
-		p := filepath.Join(dir, e.Name())
 		var ok bool
 		if e.IsDir() {
-			ok = w.dir(p, key)
+			ok = w.dir(filepath.Join(dir, e.Name()), key)
 		} else {
-			ok = w.file(p, key, e)
+			if ds == nil {
+				s := openDirStat(dir)
+				ds = &s
+			}
+			ok = w.file(ds, dir, key, e)
 		}
 		if !ok {
 			return false
@@ -270,20 +284,25 @@ func (w *walker) dir(p, key string) bool {
 	return w.walk(p, key, des)
 }
 
-// file yields the file p as the object key when it is wanted.
-func (w *walker) file(p, key string, e entry) bool {
+// file yields the file e of dir, stat'ed through ds, as the object key
+// when it is wanted.
+func (w *walker) file(ds *dirStat, dir, key string, e entry) bool {
 	o := w.opts
 	if !strings.HasPrefix(key, o.Prefix) || !strings.HasSuffix(key, o.Suffix) || key <= o.StartAfter ||
 		strings.HasPrefix(e.Name(), tmpPrefix) {
 		return true
 	}
-	var info fs.FileInfo
+	p := filepath.Join(dir, e.Name())
+	var info fileStat
 	var err error
 	switch t := e.Type(); {
 	case t.IsRegular():
-		info, err = e.Info()
+		info, err = ds.lstat(e.Name())
 	case t&fs.ModeSymlink != 0:
-		info, err = os.Stat(p)
+		var fi fs.FileInfo
+		if fi, err = os.Stat(p); err == nil {
+			info = statOf(fi)
+		}
 	default:
 		return true // a device, socket, FIFO...
 	}
@@ -293,7 +312,7 @@ func (w *walker) file(p, key string, e entry) bool {
 		}
 		return w.yield(insitu.Object{}, dirError(err))
 	}
-	if !info.Mode().IsRegular() {
+	if !info.regular {
 		return true // a link to a directory or to a special file
 	}
 	name := insitu.Name{Bucket: o.Bucket, Key: key}
@@ -304,5 +323,5 @@ func (w *walker) file(p, key string, e entry) bool {
 		}
 		return w.yield(insitu.Object{}, insitu.Errorf(insitu.InvalidArgument, "file %q not listed: %s", p, msg))
 	}
-	return w.yield(insitu.Object{Name: name, Size: info.Size(), Path: p, Version: atomicfile.Version(info)}, nil)
+	return w.yield(insitu.Object{Name: name, Size: info.size, Path: p, Version: atomicfile.VersionOf(info.size, info.mtime)}, nil)
 }

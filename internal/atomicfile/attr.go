@@ -20,7 +20,16 @@ const maxAttr = 4096
 // Version returns the version of the file fi describes, as insitu.Object
 // has it: its size and modification time in nanoseconds, "<size>-<ns>".
 func Version(fi fs.FileInfo) string {
-	return strconv.FormatInt(fi.Size(), 10) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
+	return VersionOf(fi.Size(), fi.ModTime().UnixNano())
+}
+
+// VersionOf returns the version of a file of size bytes modified at mtime
+// (nanoseconds since 1970), as [Version] does.
+func VersionOf(size, mtime int64) string {
+	var b [42]byte
+	v := strconv.AppendInt(b[:0], size, 10)
+	v = append(v, '-')
+	return string(strconv.AppendInt(v, mtime, 10))
 }
 
 // SetAttr sets the extended attribute name of the temporary file to
