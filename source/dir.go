@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/insitu-data/insitu"
@@ -142,24 +141,18 @@ func (d *DirSource) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Non-blocking, so that opening a FIFO does not wait for a writer
-	// (reading a regular file is not affected); then the open file is
-	// looked at: one walk of the path, not two.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, fileError(obj.Name, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fileError(obj.Name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
+	f, fi, err := openRegular(p)
+	switch {
+	case err == errNotRegular:
 		return nil, notRegular(obj.Name, p, fi)
+	case err != nil:
+		return nil, fileError(obj.Name, err)
 	}
 	return f, nil
 }
+
+// errNotRegular is openRegular's error for a file that is not regular.
+var errNotRegular = errors.New("not a regular file")
 
 // Stat returns the object of name, with Size, Path and Version set, or a NotFound
 // error, with the same checks as [DirSource.Open]. The returned Name is
