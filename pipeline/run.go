@@ -85,6 +85,21 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	if bt, ok := t.(insitu.BatchTransform); ok && r.directT == nil && o.Batch.limits().Count > 1 {
 		r.runBatches(ctx, bt, workers)
 	} else {
+		// The workers take objects from a queue a few deep, so that the
+		// listing runs ahead of them instead of handing over each object
+		// in person. A panic outside the transform (in Rename, say) ends
+		// the run, and is raised again here once every worker is done.
+		queue := make(chan insitu.Object, queueDepth*o.Workers)
+		for range o.Workers {
+			workers.Go(func() {
+				for obj := range queue {
+					r.panics.Try(func() { r.process(ctx, obj) })
+					if r.panics.Recovered() != nil {
+						cancel(errPanicked)
+					}
+				}
+			})
+		}
 		for obj, err := range src.Objects(ctx) {
 			if ctx.Err() != nil {
 				break
@@ -94,12 +109,14 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 				r.fail(objectName(err), err)
 				continue
 			}
-			workers.Go(func() { r.process(ctx, obj) })
+			queue <- obj
 		}
+		close(queue)
 		r.listingDone.Store(true)
 	}
 	workers.Wait()
 	stopProgress()
+	r.panics.Repanic()
 
 	rep := r.report()
 	if err := r.firstErr(); err != nil && !o.ContinueOnError {
@@ -110,6 +127,13 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	}
 	return rep, nil
 }
+
+// queueDepth is how many listed objects wait for each worker.
+const queueDepth = 4
+
+// errPanicked is the cause given to the run's context when a worker
+// panicked outside the transform; Run raises the panic again.
+var errPanicked = insitu.Errorf(insitu.Internal, "pipeline: canceled after a panic")
 
 // errFirstFailure is the cause given to the run's context when the first
 // failure stops a run without ContinueOnError.
@@ -147,6 +171,9 @@ type runner struct {
 	outMu   sync.Mutex
 	outputs map[[2]uint64]insitu.Name
 	seeds   [2]maphash.Seed
+
+	// panics catches what panics on a worker outside the transform.
+	panics panics.Catcher
 
 	// bufs holds *[]byte of heldOutput bytes: the held outputs, and the
 	// copy buffers of outputs that outgrow them.
