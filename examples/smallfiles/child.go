@@ -44,15 +44,17 @@ func runChild(ctx context.Context, c config, stdout, stderr io.Writer) int {
 	var err error
 	switch c.child {
 	case "discard/floor":
-		res, err = timed(func(r *result) error { return readFloor(ctx, filesDir(c), c.workers, r) })
+		res, err = timed(func(r *result) error { return readFloor(ctx, filesDir(c, c.n), c.workers, r) })
 	case "discard/insitu":
-		res, err = runPipeline(ctx, c, sink.Discard())
+		res, err = runPipeline(ctx, filesDir(c, c.n), c.workers, sink.Discard())
 	case "dir/floor":
-		res, err = timed(func(r *result) error { return writeFloor(ctx, filesDir(c), out, c.workers, r) })
+		res, err = timed(func(r *result) error { return writeFloor(ctx, filesDir(c, c.dirN), out, c.workers, r) })
+	case "dir/grouped":
+		res, err = timed(func(r *result) error { return groupedFloor(ctx, filesDir(c, c.dirN), out, c.workers, r) })
 	case "dir/insitu":
 		var dst *sink.DirSink
 		if dst, err = sink.Dir(out, nil); err == nil {
-			res, err = runPipeline(ctx, c, dst)
+			res, err = runPipeline(ctx, filesDir(c, c.dirN), c.workers, dst)
 		}
 	case "cluster/floor":
 		res, err = clusterFloor(ctx, c)
@@ -79,14 +81,14 @@ func timed(f func(*result) error) (result, error) {
 	return r, err
 }
 
-// runPipeline runs Dir → Identity → dst with c.workers workers.
-func runPipeline(ctx context.Context, c config, dst insitu.Sink) (result, error) {
-	src, err := source.Dir(filesDir(c), nil)
+// runPipeline runs Dir(root) → Identity → dst with workers workers.
+func runPipeline(ctx context.Context, root string, workers int, dst insitu.Sink) (result, error) {
+	src, err := source.Dir(root, nil)
 	if err != nil {
 		return result{}, err
 	}
 	return timed(func(r *result) error {
-		rep, err := pipeline.Run(ctx, src, insitu.Identity, dst, &pipeline.Options{Workers: c.workers})
+		rep, err := pipeline.Run(ctx, src, insitu.Identity, dst, &pipeline.Options{Workers: workers})
 		r.Objects, r.Bytes = rep.Transformed, rep.BytesOut
 		return err
 	})
@@ -125,7 +127,7 @@ func walk(ctx context.Context, root string, paths chan<- string) error {
 // readFloor walks root on one goroutine and reads every file to its end on
 // workers goroutines, one buffer each.
 func readFloor(ctx context.Context, root string, workers int, r *result) error {
-	return fanOut(ctx, root, workers, r, func(rel string, buf []byte) (int64, error) {
+	return fanOut(ctx, root, workers, r, func(_ int, rel string, buf []byte) (int64, error) {
 		f, err := os.Open(filepath.Join(root, rel))
 		if err != nil {
 			return 0, err
@@ -152,7 +154,7 @@ func readFloor(ctx context.Context, root string, workers int, r *result) error {
 func writeFloor(ctx context.Context, root, out string, workers int, r *result) error {
 	var made sync.Map
 	var seq atomic.Int64
-	return fanOut(ctx, root, workers, r, func(rel string, buf []byte) (int64, error) {
+	return fanOut(ctx, root, workers, r, func(_ int, rel string, buf []byte) (int64, error) {
 		b, err := readAll(filepath.Join(root, rel), buf)
 		if err != nil {
 			return 0, err
@@ -219,8 +221,9 @@ func readAll(p string, buf []byte) ([]byte, error) {
 }
 
 // fanOut walks root on one goroutine and calls do for each file on workers
-// goroutines, each with its own 32 KiB buffer, summing what they report.
-func fanOut(ctx context.Context, root string, workers int, r *result, do func(rel string, buf []byte) (int64, error)) error {
+// goroutines, each with its number and its own 32 KiB buffer, summing what
+// they report.
+func fanOut(ctx context.Context, root string, workers int, r *result, do func(w int, rel string, buf []byte) (int64, error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	paths := make(chan string, 64)
@@ -233,7 +236,7 @@ func fanOut(ctx context.Context, root string, workers int, r *result, do func(re
 		wg.Go(func() {
 			buf := make([]byte, 32<<10)
 			for p := range paths {
-				n, err := do(p, buf)
+				n, err := do(w, p, buf)
 				if err != nil {
 					errs[w] = err
 					cancel()

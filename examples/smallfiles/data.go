@@ -23,9 +23,9 @@ const (
 	outBucket = "out"
 )
 
-// filesDir is where the inputs of the discard and dir modes are.
-func filesDir(c config) string {
-	return filepath.Join(c.data, fmt.Sprintf("files-%d-%d", c.n, c.size))
+// filesDir is where the n inputs of the discard or dir mode are.
+func filesDir(c config, n int) string {
+	return filepath.Join(c.data, fmt.Sprintf("files-%d-%d", n, c.size))
 }
 
 // clusterDir is the embedded cluster's directory (cluster.Options.Dir).
@@ -148,8 +148,8 @@ func check(c config, name, out string) error {
 	switch name {
 	case "discard/floor", "discard/insitu":
 		return nil
-	case "dir/floor", "dir/insitu":
-		return checkTree(out, c.n, c.size, func(i int) string { return filepath.Join(out, key(i)) })
+	case "dir/floor", "dir/grouped", "dir/insitu":
+		return checkTree(out, c.dirN, c.size, func(i int) string { return filepath.Join(out, key(i)) })
 	}
 	// The cluster mode: outputs in each node's "out" bucket.
 	dir := clusterDir(c)

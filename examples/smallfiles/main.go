@@ -63,7 +63,7 @@ func main() {
 
 // config is the command line.
 type config struct {
-	n, size             int
+	n, dirN, size       int
 	clusterN, clusterSz int
 	nodes               int
 	workers             int
@@ -78,7 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs := flag.NewFlagSet("smallfiles", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&c.n, "n", 1_000_000, "files of the discard and dir modes")
+	fs.IntVar(&c.n, "n", 1_000_000, "files of the discard mode")
+	fs.IntVar(&c.dirN, "dir-n", 20_000, "files of the dir mode (each costs two fsyncs: about 1 ms here)")
 	fs.IntVar(&c.size, "size", 16, "bytes of each file of the discard and dir modes")
 	fs.IntVar(&c.clusterN, "cluster-n", 100_000, "objects of the cluster mode")
 	fs.IntVar(&c.clusterSz, "cluster-size", 4096, "bytes of each object of the cluster mode")
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if c.n < 1 || c.size < 0 || c.clusterN < 1 || c.clusterSz < 0 || c.nodes < 1 || c.workers < 1 || c.rounds < 1 {
+	if c.n < 1 || c.dirN < 1 || c.size < 0 || c.clusterN < 1 || c.clusterSz < 0 || c.nodes < 1 || c.workers < 1 || c.rounds < 1 {
 		fmt.Fprintln(stderr, "smallfiles: -n, -cluster-n, -nodes, -workers and -rounds must be at least 1, sizes at least 0")
 		return 2
 	}
@@ -116,13 +117,37 @@ type result struct {
 	Elapsed int64 `json:"elapsed_ns"`
 }
 
-// A configuration's name is "<mode>/<insitu|floor>".
+// A configuration's name is "<mode>/<insitu|floor>"; the dir mode also has
+// "dir/grouped", the floor with its syncs grouped.
 func configs(modes []string) []string {
 	var out []string
 	for _, m := range modes {
-		out = append(out, m+"/floor", m+"/insitu")
+		out = append(out, m+"/floor")
+		if m == "dir" {
+			out = append(out, m+"/grouped")
+		}
+		out = append(out, m+"/insitu")
 	}
 	return out
+}
+
+// objectsOf returns the number of objects of mode.
+func objectsOf(c config, mode string) int {
+	switch mode {
+	case "dir":
+		return c.dirN
+	case "cluster":
+		return c.clusterN
+	}
+	return c.n
+}
+
+// sizeOf returns the size of mode's objects.
+func sizeOf(c config, mode string) int {
+	if mode == "cluster" {
+		return c.clusterSz
+	}
+	return c.size
 }
 
 // sample is one child run as the parent saw it.
@@ -147,7 +172,7 @@ func runParent(ctx context.Context, c config, stdout, stderr io.Writer) int {
 		t := time.Now()
 		switch m {
 		case "discard", "dir":
-			err = generate(ctx, filesDir(c), c.n, c.size)
+			err = generate(ctx, filesDir(c, objectsOf(c, m)), objectsOf(c, m), c.size)
 		case "cluster":
 			err = seedCluster(ctx, c)
 		}
@@ -157,8 +182,8 @@ func runParent(ctx context.Context, c config, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "inputs of %s ready (%.1fs)\n", m, time.Since(t).Seconds())
 	}
-	fmt.Fprintf(stdout, "smallfiles: GOMAXPROCS %d, workers %d, %d rounds; discard and dir: %d files of %d B; cluster: %d nodes, %d objects of %d B\n",
-		runtime.GOMAXPROCS(0), c.workers, c.rounds, c.n, c.size, c.nodes, c.clusterN, c.clusterSz)
+	fmt.Fprintf(stdout, "smallfiles: GOMAXPROCS %d, workers %d, %d rounds; discard: %d files of %d B; dir: %d files; cluster: %d nodes, %d objects of %d B\n",
+		runtime.GOMAXPROCS(0), c.workers, c.rounds, c.n, c.size, c.dirN, c.nodes, c.clusterN, c.clusterSz)
 
 	names := configs(c.modes)
 	samples := map[string][]sample{}
@@ -206,7 +231,7 @@ func runOne(ctx context.Context, self string, c config, name string, stderr io.W
 	}
 	defer os.RemoveAll(out)
 	args := []string{"-child", name, "-data", c.data, "-workers", fmt.Sprint(c.workers),
-		"-n", fmt.Sprint(c.n), "-size", fmt.Sprint(c.size),
+		"-n", fmt.Sprint(c.n), "-dir-n", fmt.Sprint(c.dirN), "-size", fmt.Sprint(c.size),
 		"-cluster-n", fmt.Sprint(c.clusterN), "-cluster-size", fmt.Sprint(c.clusterSz), "-nodes", fmt.Sprint(c.nodes)}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Env = append(os.Environ(), "SMALLFILES_OUT="+out)
@@ -226,10 +251,7 @@ func runOne(ctx context.Context, self string, c config, name string, stderr io.W
 		rss:     ru.Maxrss * 1024,
 	}
 	mode, _, _ := strings.Cut(name, "/")
-	want, wantBytes := int64(c.n), int64(c.n)*int64(c.size)
-	if mode == "cluster" {
-		want, wantBytes = int64(c.clusterN), int64(c.clusterN)*int64(c.clusterSz)
-	}
+	want, wantBytes := int64(objectsOf(c, mode)), int64(objectsOf(c, mode))*int64(sizeOf(c, mode))
 	if res.Objects != want || res.Bytes != wantBytes {
 		return s, fmt.Errorf("did %d objects of %d bytes in all, want %d of %d", res.Objects, res.Bytes, want, wantBytes)
 	}
@@ -261,10 +283,8 @@ func table(c config, names []string, samples map[string][]sample) []row {
 		if len(ss) == 0 {
 			continue
 		}
-		n := c.n
-		if strings.HasPrefix(name, "cluster/") {
-			n = c.clusterN
-		}
+		mode, _, _ := strings.Cut(name, "/")
+		n := objectsOf(c, mode)
 		secs := make([]float64, len(ss))
 		cpus := make([]float64, len(ss))
 		var rss int64
@@ -276,7 +296,7 @@ func table(c config, names []string, samples map[string][]sample) []row {
 		med := median(secs)
 		r := row{Config: name, Objects: n, Seconds: secs, Median: med, Min: slices.Min(secs), Max: slices.Max(secs),
 			PerSecond: float64(n) / med, CPUPerObject: median(cpus) / float64(n) * 1e6, PeakRSS: float64(rss) / (1 << 20)}
-		if mode, ok := strings.CutSuffix(name, "/insitu"); ok {
+		if !strings.HasSuffix(name, "/floor") {
 			if fl := samples[mode+"/floor"]; len(fl) > 0 {
 				flSecs := make([]float64, len(fl))
 				for i, s := range fl {
