@@ -74,7 +74,7 @@ func (r *runner) processBatch(ctx context.Context, bt insitu.BatchTransform, obj
 	case 0:
 		return
 	case 1:
-		r.work(ctx, items[0])
+		r.work(ctx, nil, items[0])
 		return
 	}
 	outs, err := r.transformBatch(ctx, bt, items)
@@ -88,7 +88,7 @@ func (r *runner) processBatch(ctx context.Context, bt insitu.BatchTransform, obj
 		r.o.Logger.LogAttrs(ctx, slog.LevelDebug, "batch failed; transforming its objects one by one",
 			slog.Int("objects", len(items)), slog.String("first", items[0].obj.Name.String()), slog.Any("error", err))
 		for _, w := range items {
-			r.work(ctx, w)
+			r.work(ctx, nil, w)
 		}
 		return
 	}
@@ -96,7 +96,7 @@ func (r *runner) processBatch(ctx context.Context, bt insitu.BatchTransform, obj
 		if outs[i] == nil {
 			// The transform broke its contract for this object: it goes
 			// alone, as after a failed batch.
-			r.work(ctx, w)
+			r.work(ctx, nil, w)
 			continue
 		}
 		err := r.putOutput(ctx, w, outs[i])
@@ -105,7 +105,7 @@ func (r *runner) processBatch(ctx context.Context, bt insitu.BatchTransform, obj
 		case err == nil:
 			r.transformed.Add(1)
 		case insitu.CodeOf(err) == insitu.Unavailable && r.o.Retries > 0 && ctx.Err() == nil:
-			r.work(ctx, w)
+			r.work(ctx, nil, w)
 		default:
 			r.fail(w.obj.Name, err)
 		}

@@ -87,18 +87,14 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	} else {
 		// The workers take objects from a queue a few deep, so that the
 		// listing runs ahead of them instead of handing over each object
-		// in person. A panic outside the transform (in Rename, say) ends
-		// the run, and is raised again here once every worker is done.
+		// in person. Each worker is a slot (see [slot]): the goroutine
+		// that runs it can change when a transform outlives its deadline.
 		queue := make(chan insitu.Object, queueDepth*o.Workers)
+		var slots sync.WaitGroup
 		for range o.Workers {
-			workers.Go(func() {
-				for obj := range queue {
-					r.panics.Try(func() { r.process(ctx, obj) })
-					if r.panics.Recovered() != nil {
-						cancel(errPanicked)
-					}
-				}
-			})
+			slots.Add(1)
+			s := &slot{r: r, ctx: ctx, cancel: cancel, queue: queue, wg: &slots}
+			go s.run()
 		}
 		for obj, err := range src.Objects(ctx) {
 			if ctx.Err() != nil {
@@ -112,6 +108,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 			queue <- obj
 		}
 		close(queue)
+		slots.Wait()
 		r.listingDone.Store(true)
 	}
 	workers.Wait()
@@ -182,9 +179,51 @@ type runner struct {
 
 // process carries one object through rename, skip check, transform and put,
 // retrying Unavailable failures, and counts it exactly once.
-func (r *runner) process(ctx context.Context, obj insitu.Object) {
+func (r *runner) process(ctx context.Context, s *slot, obj insitu.Object) bool {
 	if w, ok := r.prepare(ctx, obj); ok {
-		r.work(ctx, w)
+		return r.work(ctx, s, w)
+	}
+	return true
+}
+
+// slot is one of a run's workers: a loop over the queue of listed objects,
+// on one goroutine at a time. An attempt runs its transform and put on the
+// slot's goroutine; when its deadline (or the run's end) passes first, the
+// attempt's watchdog counts the object failed and goes on with the slot's
+// loop itself, leaving the old goroutine to the transform that ignores its
+// context: that goroutine, once the transform returns, finds that it was
+// left and ends quietly. So a transform or a sink that never returns holds
+// a goroutine, but not a worker, and not the run.
+type slot struct {
+	r      *runner
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	queue  <-chan insitu.Object
+	wg     *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
+}
+
+// run is the slot's loop: it carries each queued object through, and
+// returns early, without Done, when this goroutine was left behind.
+func (s *slot) run() {
+	for obj := range s.queue {
+		goOn := true
+		s.r.panics.Try(func() { goOn = s.r.process(s.ctx, s, obj) })
+		if s.r.panics.Recovered() != nil {
+			s.cancel(errPanicked)
+		}
+		if !goOn {
+			return
+		}
+	}
+	s.wg.Done()
+}
+
+// takeOver goes on with the slot's loop on this goroutine (an attempt's
+// watchdog), after the slot's goroutine was left behind; nothing for a
+// nil slot (a batch's worker, which waits for its transform instead).
+func (s *slot) takeOver() {
+	if s != nil {
+		s.run()
 	}
 }
 
@@ -231,28 +270,32 @@ func (r *runner) prepare(ctx context.Context, obj insitu.Object) (item, bool) {
 
 // work transforms and stores one prepared object, retrying Unavailable
 // failures, and counts it.
-func (r *runner) work(ctx context.Context, w item) {
+// It returns false when the attempt's watchdog counted the object and the
+// slot went on without this goroutine (see [slot]).
+func (r *runner) work(ctx context.Context, s *slot, w item) bool {
 	obj, out, org := w.obj, w.out, w.org
 	for attempt := 0; ; attempt++ {
-		err := r.attempt(ctx, obj, out, org)
+		err := r.attempt(ctx, s, obj, out, org)
 		switch {
+		case err == errLeft:
+			return false
 		case err == nil:
 			r.transformed.Add(1)
-			return
+			return true
 		case errors.Is(err, insitu.ErrSkip):
 			r.skipped.Add(1)
-			return
+			return true
 		case attempt < r.o.Retries && insitu.CodeOf(err) == insitu.Unavailable && ctx.Err() == nil:
 			wait := backoff(r.o.Backoff, attempt)
 			r.o.Logger.LogAttrs(ctx, slog.LevelDebug, "retrying", slog.String("object", obj.Name.String()),
 				slog.Any("error", err), slog.Duration("after", wait))
 			if ticker.Sleep(ctx, wait) != nil {
 				r.fail(obj.Name, err)
-				return
+				return true
 			}
 		default:
 			r.fail(obj.Name, err)
-			return
+			return true
 		}
 	}
 }
@@ -310,14 +353,26 @@ func (r *runner) claim(in, out insitu.Name) error {
 // errSinkDone unblocks a transform still writing after the sink returned.
 var errSinkDone = errors.New("pipeline: the sink stopped reading")
 
-// attempt makes one try at an object. The transform runs on a goroutine of
-// its own, writing into an [output] that holds the first [heldOutput]
-// bytes: an output that fits is put in one piece, with its size, once the
-// transform has returned, and one that failed is never put; a larger one
-// streams to the sink through a pipe, which this goroutine reads. The
-// object's deadline closes the body and the pipe, so a transform or sink
-// that ignores its context cannot hang the run.
-func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name, org origin) (err error) {
+// errLeft is what an attempt returns on a goroutine that its watchdog left
+// behind: the object is counted, and the slot goes on elsewhere.
+var errLeft = errors.New("pipeline: left behind by the attempt's watchdog")
+
+// The states of an attempt, for its watchdog.
+const (
+	attemptRunning int32 = iota
+	attemptDone
+	attemptLeft
+)
+
+// attempt makes one try at an object, on this goroutine: the transform
+// writes into an [output] that holds the first [heldOutput] bytes; an
+// output that fits is put in one piece, with its size, once the transform
+// has returned, and one that failed is never put; a larger one streams to
+// the sink, which reads it on a goroutine of its own. A watchdog on the
+// object's deadline (and the run's end) closes the body and the output,
+// and, when the attempt does not end at once, counts the object failed and
+// leaves this goroutine behind (see [slot]).
+func (r *runner) attempt(ctx context.Context, s *slot, obj insitu.Object, out insitu.Name, org origin) (err error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if r.o.Timeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, r.o.Timeout)
@@ -334,56 +389,51 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 			r.bytesIn.Add(obj.Size)
 		}
 	}()
-	if r.directT != nil && r.directSink != nil {
-		return r.attemptDirect(ctx, actx, obj, out, org, body)
-	}
 
-	w := r.newOutput()
-	go func() {
-		err := r.transform(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, w)
-		w.finish(err)
-	}()
-
-	var terr, putErr error
-	select {
-	case <-actx.Done():
-		// The transform ignores its context; leave it behind, with its
-		// body closed (deferred), its output refusing what it writes from
-		// now on, and its buffer to the garbage collector.
+	w := r.newOutput(actx, out, org)
+	var state atomic.Int32
+	stop := context.AfterFunc(actx, func() {
 		w.abandon(actx.Err())
-		return r.attemptError(ctx, actx, obj, actx.Err())
-	case ev := <-w.events:
-		if !ev.spilled {
-			// The whole output is held: put it, unless the transform failed.
-			terr = ev.err
-			if terr == nil {
-				putErr = r.put(actx, out, org, bytes.NewReader(w.held), int64(len(w.held)))
-			}
-			w.release()
-			break
+		body.Close()
+		if s == nil || !state.CompareAndSwap(attemptRunning, attemptLeft) {
+			return // the attempt ends on its own, or waits for its transform
 		}
-		// The output outgrew the buffer: stream it, the held bytes first.
-		stop := context.AfterFunc(actx, func() {
-			w.pr.CloseWithError(actx.Err())
-			body.Close()
-		})
-		putErr = r.put(actx, out, org, io.MultiReader(bytes.NewReader(w.held), w.pr), -1)
-		w.pr.CloseWithError(errSinkDone)
-		stop()
-		select {
-		case ev = <-w.events:
-			terr = ev.err
-			w.release()
-		case <-actx.Done():
-			terr = actx.Err()
-			w.abandon(terr)
-		}
+		r.fail(obj.Name, r.attemptError(ctx, actx, obj, actx.Err()))
+		s.takeOver()
+	})
+	if r.directT != nil && r.directSink != nil {
+		err = r.attemptDirect(actx, obj, out, org, body)
+	} else {
+		err = r.transformAndPut(actx, obj, body, w)
 	}
-	err = terr
-	if err == nil || errors.Is(err, errSinkDone) {
-		err = putErr
+	if !state.CompareAndSwap(attemptRunning, attemptDone) {
+		return errLeft
+	}
+	stop()
+	if err == nil || !w.spilled() {
+		w.release()
 	}
 	return r.attemptError(ctx, actx, obj, err)
+}
+
+// transformAndPut runs the transform into w and puts its output.
+func (r *runner) transformAndPut(actx context.Context, obj insitu.Object, body *lazyBody, w *output) error {
+	terr := r.transform(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, w)
+	if !w.spilled() {
+		if terr != nil {
+			return terr
+		}
+		if err := w.err(); err != nil {
+			return err // the watchdog came first: nothing is put
+		}
+		return r.put(actx, w.name, w.org, bytes.NewReader(w.held), int64(len(w.held)))
+	}
+	w.pw.CloseWithError(terr) // nil closes with io.EOF: the sink may commit
+	putErr := <-w.putDone
+	if terr == nil || errors.Is(terr, errSinkDone) {
+		return putErr
+	}
+	return terr
 }
 
 // heldOutput is how many bytes of an output the runner holds before it
@@ -393,35 +443,36 @@ func (r *runner) attempt(ctx context.Context, obj insitu.Object, out insitu.Name
 const heldOutput = 32 << 10
 
 // output is the writer a transform writes an object's output into (see
-// [runner.attempt]). Its events carry, in order, at most one spill (the
-// output outgrew held; from then on it goes through the pipe) and one end
-// (the transform returned, with its error).
+// [runner.attempt]): it holds the first heldOutput bytes and, when the
+// output outgrows them, starts the put on a goroutine of its own that reads
+// the held bytes and then the rest through a pipe.
 type output struct {
-	r      *runner
-	buf    *[]byte        // from r.bufs, for held
-	held   []byte         // the first bytes of the output, up to heldOutput
-	pw     *io.PipeWriter // nil until the output spills
-	events chan outputEvent
+	r    *runner
+	ctx  context.Context
+	name insitu.Name
+	org  origin
+	buf  *[]byte // from r.bufs, for held
+	held []byte  // the first bytes of the output, up to heldOutput
 
 	mu        sync.Mutex
-	pr        *io.PipeReader // nil until the output spills
-	abandoned error          // set when the attempt left the transform behind
+	pr        *io.PipeReader
+	pw        *io.PipeWriter // nil until the output spills
+	putDone   chan error     // the put's error, once the output spilled
+	abandoned error          // set when the watchdog closed the output
 }
 
-type outputEvent struct {
-	spilled bool
-	err     error
-}
-
-func (r *runner) newOutput() *output {
+func (r *runner) newOutput(ctx context.Context, name insitu.Name, org origin) *output {
 	buf := r.bufs.Get().(*[]byte)
-	return &output{r: r, buf: buf, held: (*buf)[:0], events: make(chan outputEvent, 2)}
+	return &output{r: r, ctx: ctx, name: name, org: org, buf: buf, held: (*buf)[:0]}
 }
 
 // Write holds p, or sends it down the pipe once the output has spilled.
 func (w *output) Write(p []byte) (int, error) {
 	if w.pw == nil {
 		if len(w.held)+len(p) <= cap(w.held) {
+			if err := w.err(); err != nil {
+				return 0, err
+			}
 			w.held = append(w.held, p...)
 			w.r.bytesOut.Add(int64(len(p)))
 			return len(p), nil
@@ -467,9 +518,18 @@ func (w *output) ReadFrom(src io.Reader) (int64, error) {
 // writerOnly hides a writer's ReadFrom from io.CopyBuffer.
 type writerOnly struct{ io.Writer }
 
-// spill starts the pipe and tells the attempt to stream the output; it
-// fails once the attempt has left the transform behind, whose output
-// nobody would read.
+// err is the error that the watchdog left, if any.
+func (w *output) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.abandoned
+}
+
+// spilled reports whether the output outgrew the held bytes.
+func (w *output) spilled() bool { return w.pw != nil }
+
+// spill starts the pipe and the put that reads it, the held bytes first;
+// it fails once the watchdog closed the output.
 func (w *output) spill() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -477,11 +537,18 @@ func (w *output) spill() error {
 		return w.abandoned
 	}
 	w.pr, w.pw = io.Pipe()
-	w.events <- outputEvent{spilled: true}
+	w.putDone = make(chan error, 1)
+	held, pr := w.held, w.pr
+	go func() {
+		err := w.r.put(w.ctx, w.name, w.org, io.MultiReader(bytes.NewReader(held), pr), -1)
+		pr.CloseWithError(errSinkDone)
+		w.putDone <- err
+	}()
 	return nil
 }
 
-// abandon fails what the transform writes from now on with err.
+// abandon fails what the transform writes from now on, and what the sink
+// reads, with err.
 func (w *output) abandon(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -489,16 +556,6 @@ func (w *output) abandon(err error) {
 	if w.pr != nil {
 		w.pr.CloseWithError(err)
 	}
-}
-
-// finish ends the output with the transform's error: it closes the pipe
-// (nil closes it with io.EOF, so that the sink may commit) and tells the
-// attempt.
-func (w *output) finish(err error) {
-	if w.pw != nil {
-		w.pw.CloseWithError(err)
-	}
-	w.events <- outputEvent{err: err}
 }
 
 // release gives the held buffer back, once the transform has returned and
@@ -525,7 +582,7 @@ func (r *runner) put(ctx context.Context, out insitu.Name, org origin, rd io.Rea
 
 // attemptDirect has the transform deliver the output to the sink's
 // destination itself.
-func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out insitu.Name, org origin, body *lazyBody) error {
+func (r *runner) attemptDirect(actx context.Context, obj insitu.Object, out insitu.Name, org origin, body *lazyBody) error {
 	var dst insitu.Destination
 	var err error
 	if ns, ok := r.directSink.(insitu.NearSink); ok {
@@ -535,7 +592,7 @@ func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out
 		dst, err = r.directSink.Destination(actx, out)
 	}
 	if err != nil {
-		return r.attemptError(ctx, actx, obj, err)
+		return err
 	}
 	if r.originSink != nil {
 		dst.Origin = org.text
@@ -551,7 +608,7 @@ func (r *runner) attemptDirect(ctx, actx context.Context, obj insitu.Object, out
 	if err == nil {
 		r.bytesOut.Add(res.Size)
 	}
-	return r.attemptError(ctx, actx, obj, err)
+	return err
 }
 
 // attemptError turns the error of an attempt into the one to record: the
