@@ -288,9 +288,11 @@ func TestNodeLostMidJobThenResume(t *testing.T) {
 	countedAll := make(chan struct{})
 	// Lost is long enough that a busy machine (-race, other suites) does
 	// not take a slow answer of n1 or n3 for a lost node.
+	// n2 stops once n1 and n3 are done: an output of theirs that n2 owns
+	// would otherwise fail to reach it.
 	opts := &cluster.Options{Lost: 2e9, ProgressInterval: 20e6,
 		Progress: func(s pipeline.Stats) {
-			if s.Total == total && counted.CompareAndSwap(false, true) {
+			if s.Total == total && s.Transformed == total-owned && counted.CompareAndSwap(false, true) {
 				close(countedAll)
 			}
 		}}
@@ -305,7 +307,7 @@ func TestNodeLostMidJobThenResume(t *testing.T) {
 		done <- result{rep, err}
 	}()
 	<-entered
-	<-countedAll // the coordinator knows how many objects every node has
+	<-countedAll // the coordinator knows how many objects every node has, and n1 and n3 are done
 	stopNow, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := c.StopNode(stopNow, "n2"); err != nil {
