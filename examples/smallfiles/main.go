@@ -8,15 +8,19 @@
 //
 // The modes, each a pair of configurations:
 //
-//   - discard: pipeline.Run(source.Dir, insitu.Identity, sink.Discard) with
-//     -workers workers, against a floor that walks the tree (os.ReadDir on
+//   - discard: pipeline.Run(source.Dir, insitu.Identity, sink.Discard) over
+//     -n files with -workers workers, against a floor that walks the tree (os.ReadDir on
 //     one goroutine, as the runner lists on one) and reads every file to
 //     its end on -workers goroutines (open, read, close, one buffer per
 //     goroutine);
-//   - dir: pipeline.Run(source.Dir, insitu.Identity, sink.Dir) against a
-//     floor that reads each file and writes it with the durability of
-//     sink.Dir: a temporary file created exclusively, written, fsynced,
-//     closed, renamed to its name, and the directory fsynced;
+//   - dir: pipeline.Run(source.Dir, insitu.Identity, sink.Dir) over -dir-n
+//     files against a floor that reads each file and writes it with the
+//     durability of sink.Dir: a temporary file created exclusively,
+//     written, fsynced, closed, renamed to its name, and the directory
+//     fsynced; and against dir/grouped, that floor with its syncs grouped
+//     (64 files a worker written unsynced, one syncfs, the renames, one
+//     fsync a directory), which shows what grouping would gain while each
+//     file still appears whole or not at all;
 //   - cluster: a job (cluster.Run, the in-process transform "identity") on
 //     an embedded cluster of -nodes storage nodes over -cluster-n objects
 //     of -cluster-size bytes, against the dir floor run on every node's
