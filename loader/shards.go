@@ -23,8 +23,9 @@ type shardFuture struct {
 }
 
 type shardItem struct {
-	s   Sample
-	err error
+	s     Sample
+	err   error
+	bytes int64 // the sum of the lengths of s's fields
 }
 
 // errStopped ends a transform whose output is no longer read.
@@ -78,8 +79,9 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 	}()
 	for range conc {
 		wg.Go(func() {
+			tr := newTarReader(nil) // and its buffer, for every shard
 			for f := range jobs {
-				l.readShard(ctx, f)
+				l.readShard(ctx, f, tr)
 				close(f.ch)
 			}
 		})
@@ -89,7 +91,7 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 	var pos int64
 	// deliver yields s (or its error) as the sample at pos, unless pos
 	// is before start; false ends the iteration.
-	deliver := func(s Sample, err error) bool {
+	deliver := func(s Sample, n int64, err error) bool {
 		hashSample(d, s.Name, s.Key)
 		s.Index = pos
 		pos++
@@ -109,14 +111,12 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 			l.errs.Add(1)
 		default:
 			l.samples.Add(1)
-			for _, b := range s.Fields {
-				l.bytes.Add(int64(len(b)))
-			}
+			l.bytes.Add(n)
 		}
 		return yield(s, err)
 	}
 	r := l.rng(epoch, uint64(l.split)+1<<32)
-	var buf []Sample
+	var buf []shardItem
 	for f := range shards {
 	shard:
 		for {
@@ -134,13 +134,13 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 			for _, it := range items {
 				switch {
 				case it.err != nil, l.opts.SampleBuffer == 0:
-					if !deliver(it.s, it.err) {
+					if !deliver(it.s, it.bytes, it.err) {
 						return
 					}
 				case len(buf) < l.opts.SampleBuffer:
-					buf = append(buf, it.s)
+					buf = append(buf, it)
 				default:
-					if !deliver(swapRandom(r, buf, it.s), nil) {
+					if out := swapRandom(r, buf, it); !deliver(out.s, out.bytes, nil) {
 						return
 					}
 				}
@@ -156,8 +156,8 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 		return
 	}
 	for len(buf) > 0 {
-		var out Sample
-		if out, buf = takeRandom(r, buf); !deliver(out, nil) {
+		var out shardItem
+		if out, buf = takeRandom(r, buf); !deliver(out.s, out.bytes, nil) {
 			return
 		}
 	}
@@ -170,7 +170,7 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 
 // readShard reads the samples of f's shard into f.ch, then returns; it
 // returns early when ctx ends.
-func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
+func (l *Loader) readShard(ctx context.Context, f *shardFuture, tr *tarReader) {
 	var items []shardItem
 	flushItems := func() bool {
 		if len(items) == 0 {
@@ -185,17 +185,17 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 		}
 	}
 	defer flushItems()
-	send := func(s Sample, err error) bool {
+	send := func(s Sample, n int64, err error) bool {
 		if err != nil {
-			s.Fields = nil
+			s.Fields, n = nil, 0
 		}
 		if items == nil {
 			items = make([]shardItem, 0, f.chunk)
 		}
-		items = append(items, shardItem{s: s, err: err})
+		items = append(items, shardItem{s: s, err: err, bytes: n})
 		return len(items) < f.chunk || flushItems()
 	}
-	fail := func(err error) { send(Sample{Name: f.name}, insitu.WithName(err, f.name)) }
+	fail := func(err error) { send(Sample{Name: f.name}, 0, insitu.WithName(err, f.name)) }
 	rc, err := l.src.Open(ctx, insitu.Object{Name: f.name, Size: -1})
 	if err != nil {
 		fail(err)
@@ -219,18 +219,20 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 		r = pr
 	}
 
-	tr := newTarReader(r)
-	var cur *Sample
+	tr.reset(r)
+	defer tr.reset(nil)
+	var cur Sample // the sample being read, when in
+	in := false
 	var size int64
 	var bad error     // what is wrong with cur
 	var exts []string // the extensions met, to make no string per member
 	nfields := 2      // the fields of the last sample: a map's size hint
 	flush := func() bool {
-		if cur == nil {
+		if !in {
 			return true
 		}
-		s := *cur
-		cur = nil
+		s := cur
+		cur, in = Sample{}, false
 		nfields = max(len(s.Fields), 1)
 		if bad == nil {
 			for _, want := range l.opts.Fields {
@@ -244,7 +246,7 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 				}
 			}
 		}
-		return send(s, bad)
+		return send(s, size, bad)
 	}
 	for n := 0; ; n++ {
 		err := tr.next()
@@ -266,13 +268,13 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture) {
 		if len(extb) == 0 {
 			continue // no field: skipped, as webdataset does
 		}
-		if cur != nil && cur.Key != string(keyb) {
+		if in && cur.Key != string(keyb) {
 			if !flush() {
 				return
 			}
 		}
-		if cur == nil {
-			cur, size, bad = &Sample{Name: f.name, Key: string(keyb), Fields: make(map[string][]byte, nfields)}, 0, nil
+		if !in {
+			cur, in, size, bad = Sample{Name: f.name, Key: string(keyb), Fields: make(map[string][]byte, nfields)}, true, 0, nil
 		}
 		i := slices.IndexFunc(exts, func(e string) bool { return e == string(extb) })
 		if i < 0 {

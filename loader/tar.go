@@ -3,6 +3,7 @@ package loader
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"strconv"
@@ -36,6 +37,12 @@ var errTarHeader = errors.New("invalid tar header")
 
 func newTarReader(r io.Reader) *tarReader {
 	return &tarReader{r: bufio.NewReaderSize(r, 64<<10), paxSize: -1}
+}
+
+// reset makes t read r from its start, keeping its buffer.
+func (t *tarReader) reset(r io.Reader) {
+	t.r.Reset(r)
+	t.name, t.size, t.left, t.long, t.paxSize = t.name[:0], 0, 0, nil, -1
 }
 
 // next moves to the next regular member, skipping what is left of the
@@ -146,15 +153,28 @@ func (t *tarReader) checksum() error {
 	if err != nil {
 		return errTarHeader
 	}
-	var u, s int64
+	// The bytes' sum, eight at a time: two lanes of 16 bits per pair of
+	// bytes, which 64 words cannot overflow (64×2×255 < 65536).
+	var lanes uint64
+	for i := 0; i < len(t.blk); i += 8 {
+		w := binary.LittleEndian.Uint64(t.blk[i:])
+		lanes += w&0x00ff00ff00ff00ff + w>>8&0x00ff00ff00ff00ff
+	}
+	u := int64(lanes&0xffff + lanes>>16&0xffff + lanes>>32&0xffff + lanes>>48)
+	for _, c := range t.blk[148:156] {
+		u += ' ' - int64(c)
+	}
+	if want == u {
+		return nil
+	}
+	var s int64
 	for i, c := range t.blk {
 		if i >= 148 && i < 156 {
 			c = ' '
 		}
-		u += int64(c)
 		s += int64(int8(c))
 	}
-	if want != u && want != s {
+	if want != s {
 		return errTarHeader
 	}
 	return nil
