@@ -200,6 +200,10 @@ type slot struct {
 	cancel context.CancelCauseFunc
 	queue  <-chan insitu.Object
 	wg     *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
+
+	// buf is the held buffer of the slot's attempts, nil while one holds
+	// it; an attempt left behind keeps it, and the slot takes another.
+	buf *[]byte
 }
 
 // run is the slot's loop: it carries each queued object through, and
@@ -390,7 +394,7 @@ func (r *runner) attempt(ctx context.Context, s *slot, obj insitu.Object, out in
 		}
 	}()
 
-	w := r.newOutput(actx, out, org)
+	w := r.newOutput(actx, s, out, org)
 	var state atomic.Int32
 	stop := context.AfterFunc(actx, func() {
 		w.abandon(actx.Err())
@@ -448,6 +452,7 @@ const heldOutput = 32 << 10
 // the held bytes and then the rest through a pipe.
 type output struct {
 	r    *runner
+	s    *slot // the attempt's worker, or nil
 	ctx  context.Context
 	name insitu.Name
 	org  origin
@@ -461,9 +466,18 @@ type output struct {
 	abandoned error          // set when the watchdog closed the output
 }
 
-func (r *runner) newOutput(ctx context.Context, name insitu.Name, org origin) *output {
-	buf := r.bufs.Get().(*[]byte)
-	return &output{r: r, ctx: ctx, name: name, org: org, buf: buf, held: (*buf)[:0]}
+func (r *runner) newOutput(ctx context.Context, s *slot, name insitu.Name, org origin) *output {
+	w := &output{r: r, s: s, ctx: ctx, name: name, org: org}
+	if s != nil && s.buf != nil {
+		// The slot's own buffer, which no other goroutine can hold: a
+		// buffer from the pool would often be a new one, its pages
+		// faulted in on the first read (the pool empties at each GC).
+		w.buf, s.buf = s.buf, nil
+	} else {
+		w.buf = r.bufs.Get().(*[]byte)
+	}
+	w.held = (*w.buf)[:0]
+	return w
 }
 
 // Write holds p, or sends it down the pipe once the output has spilled.
@@ -561,7 +575,11 @@ func (w *output) abandon(err error) {
 // release gives the held buffer back, once the transform has returned and
 // the put is over.
 func (w *output) release() {
-	w.r.bufs.Put(w.buf)
+	if w.s != nil {
+		w.s.buf = w.buf // back to the slot, on the slot's goroutine
+	} else {
+		w.r.bufs.Put(w.buf)
+	}
 	w.buf, w.held = nil, nil
 }
 
