@@ -316,6 +316,7 @@ type batchStream struct {
 	bw      *bufio.Writer
 	tw      *tar.Writer
 	hdr     tar.Header // the header of the member being written
+	ustar   ustarBlock // the header of a small object's member, when ustar holds it
 	started bool       // the response's status is sent
 	errors  int        // error members written
 
@@ -358,6 +359,23 @@ func (bs *batchStream) object(i int, name insitu.Name, o opened) error {
 		defer body.Close()
 	}
 	bs.start()
+	if body == nil && obj.Origin == "" {
+		if hdr, ok := bs.ustar.header(name, size, o.mtime); ok {
+			// The header archive/tar would write, by hand; the bytes and
+			// their padding straight into the buffer.
+			if err := bs.tw.Flush(); err != nil {
+				return err
+			}
+			if _, err := bs.bw.Write(hdr); err != nil {
+				return err
+			}
+			if _, err := bs.bw.Write(o.data); err != nil {
+				return err
+			}
+			_, err := bs.bw.Write(bs.ustar.zeros[:tarPadding(size)])
+			return err
+		}
+	}
 	hdr := &bs.hdr
 	*hdr = tar.Header{Typeflag: tar.TypeReg, Name: relPath(name), Size: size, Mode: 0o644, ModTime: o.mtime}
 	if obj.Origin != "" {
@@ -565,4 +583,106 @@ func modTime(version string) time.Time {
 		}
 	}
 	return time.Unix(0, 0)
+}
+
+// ustarBlock makes the ustar headers of a batch's object members, the
+// same bytes as archive/tar's Writer.WriteHeader writes for a
+// tar.Header{Typeflag: tar.TypeReg, Name, Size, Mode: 0o644, ModTime} with
+// no PAX records, without its checks, copies and formatting.
+type ustarBlock struct {
+	blk   [tarBlock]byte
+	sum   int64 // the checksum of blk's fixed fields
+	ready bool
+	zeros [tarBlock]byte
+}
+
+// tarBlock is the size of a tar block.
+const tarBlock = 512
+
+// tarPadding returns how many zero bytes follow a member of size bytes.
+func tarPadding(size int64) int64 { return -size & (tarBlock - 1) }
+
+// The fields of a ustar header: offset and length.
+const (
+	ustarName, ustarNameLen   = 0, 100
+	ustarSize, ustarSizeLen   = 124, 12
+	ustarMtime, ustarMtimeLen = 136, 12
+	ustarSum, ustarSumLen     = 148, 8
+)
+
+// header returns the header of name's member, of size bytes, modified at
+// mtime (rounded to the second, as archive/tar does), and true; or false
+// when ustar does not hold it (a name of more than 100 bytes or not ASCII,
+// a size or time out of its octal fields): archive/tar then writes it, in
+// pax or with ustar's prefix field. The block is valid until the next call.
+func (u *ustarBlock) header(name insitu.Name, size int64, mtime time.Time) ([]byte, bool) {
+	n := len(name.Bucket) + 1 + len(name.Key)
+	secs := mtime.Round(time.Second).Unix()
+	if mtime.IsZero() {
+		secs = 0
+	}
+	if n > ustarNameLen || size < 0 || size >= 1<<33 || secs < 0 || secs >= 1<<33 || !plainASCII(name.Bucket) || !plainASCII(name.Key) {
+		return nil, false
+	}
+	b := &u.blk
+	if !u.ready {
+		u.fixed()
+	}
+	clear(b[ustarName : ustarName+ustarNameLen])
+	copy(b[ustarName:], name.Bucket)
+	b[ustarName+len(name.Bucket)] = '/'
+	copy(b[ustarName+len(name.Bucket)+1:], name.Key)
+	octal(b[ustarSize:ustarSize+ustarSizeLen-1], size)
+	octal(b[ustarMtime:ustarMtime+ustarMtimeLen-1], secs)
+	sum := u.sum
+	for _, c := range b[ustarName : ustarName+n] {
+		sum += int64(c)
+	}
+	for _, c := range b[ustarSize : ustarMtime+ustarMtimeLen] {
+		sum += int64(c)
+	}
+	octal(b[ustarSum:ustarSum+6], sum)
+	return b[:], true
+}
+
+// fixed fills the fields that every header of a batch's object has, and
+// their checksum: the checksum field counts as spaces, the name, size
+// and time as zeros (header adds theirs).
+func (u *ustarBlock) fixed() {
+	b := &u.blk
+	copy(b[100:], "0000644\x00") // mode
+	copy(b[108:], "0000000\x00") // uid
+	copy(b[116:], "0000000\x00") // gid
+	b[156] = tar.TypeReg
+	copy(b[257:], "ustar\x0000") // magic and version
+	copy(b[329:], "0000000\x00") // devmajor
+	copy(b[337:], "0000000\x00") // devminor
+	b[ustarSize+ustarSizeLen-1] = 0
+	b[ustarMtime+ustarMtimeLen-1] = 0
+	b[ustarSum+6], b[ustarSum+7] = 0, ' '
+	u.sum = 8 * ' ' // the checksum field
+	for i, c := range b {
+		if i < ustarSum || i >= ustarSum+ustarSumLen {
+			u.sum += int64(c)
+		}
+	}
+	u.ready = true
+}
+
+// octal writes x into b as len(b) octal digits, leading zeros included.
+func octal(b []byte, x int64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + x&7)
+		x >>= 3
+	}
+}
+
+// plainASCII reports whether s is ASCII without NUL.
+func plainASCII(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c == 0 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

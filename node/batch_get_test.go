@@ -940,3 +940,106 @@ func TestBatchGetConfined(t *testing.T) {
 		t.Errorf("the objects: %q (origin %q), %q; want hello (origin %q), inner", got[0].data, got[0].origin, got[1].data, origin.String())
 	}
 }
+
+// TestBatchWireBytes: the node's batch stream is, byte for byte, what
+// archive/tar writes for the members it decodes to (the node writes the
+// ustar headers of small objects by hand): sizes around a block, names
+// of 100 bytes (ustar), 101 (ustar's prefix), not ASCII (pax), an origin
+// (pax), times with a fraction of a second, before 1970 and past ustar's
+// octal field, an object over the size read whole, an error member and
+// the end member.
+func TestBatchWireBytes(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, nil)
+	nd := c.Nodes()[0]
+	ctx := t.Context()
+	var names []insitu.Name
+	put := func(key string, size int) insitu.Name {
+		t.Helper()
+		name := insitu.Name{Bucket: "b", Key: key}
+		if _, err := nd.Put(ctx, name, bytes.NewReader(batchASCII(key, size)), int64(size)); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+		return name
+	}
+	for _, size := range []int{0, 1, 511, 512, 513, 1000, 70_000} {
+		put(fmt.Sprintf("size-%d", size), size)
+	}
+	put(strings.Repeat("k", 98), 10) // "b/" + 98: 100 bytes
+	put(strings.Repeat("k", 99), 10) // 101
+	put("d/"+strings.Repeat("k", 120), 10)
+	put("ünï", 10)
+	for i, when := range []time.Time{time.Unix(1_700_000_000, 499_999_999), time.Unix(1_700_000_000, 500_000_000), time.Unix(-5, 0), time.Unix(1<<33, 0), time.Unix(1<<33-1, 0)} {
+		name := put(fmt.Sprintf("time-%d", i), 3)
+		if err := os.Chtimes(nd.Path(name), when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	origin := insitu.Origin{Input: insitu.Name{Bucket: "src", Key: "in"}, Version: "5-1", Transform: "t", Args: insitu.ArgsDigest("")}
+	if _, err := nd.PutOrigin(ctx, insitu.Name{Bucket: "b", Key: "origin"}, strings.NewReader("abc"), 3, origin); err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, insitu.Name{Bucket: "b", Key: "origin"}, insitu.Name{Bucket: "b", Key: "missing"}, names[0], names[2])
+
+	body, _ := json.Marshal(locality.BatchRequest{Objects: names})
+	resp, raw := batchPost(t, c, nd.ID(), body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %q", resp.Status, raw)
+	}
+	var want bytes.Buffer
+	tw := tar.NewWriter(&want)
+	tr := tar.NewReader(bytes.NewReader(raw))
+	members := 0
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, code := hdr.PAXRecords[locality.BatchErrorRecord]; !code && hdr.Name != locality.BatchEndMember {
+			bucket, key, _ := strings.Cut(hdr.Name, "/")
+			fi, err := os.Stat(nd.Path(insitu.Name{Bucket: bucket, Key: key}))
+			if err != nil || !hdr.ModTime.Equal(fi.ModTime().Round(time.Second)) || hdr.Size != fi.Size() {
+				t.Errorf("%s: modified %v, %d bytes; want %v, %d (%v)", hdr.Name, hdr.ModTime, hdr.Size, fi.ModTime().Round(time.Second), fi.Size(), err)
+			}
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: hdr.Name, Size: hdr.Size, Mode: 0o644, ModTime: hdr.ModTime}
+		for _, k := range []string{locality.BatchErrorRecord, locality.BatchOriginRecord} {
+			if v, ok := hdr.PAXRecords[k]; ok {
+				if h.PAXRecords == nil {
+					h.PAXRecords = map[string]string{}
+				}
+				h.PAXRecords[k] = v
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		members++
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if members != len(names)+1 {
+		t.Fatalf("%d members for %d names", members, len(names))
+	}
+	if !bytes.Equal(raw, want.Bytes()) {
+		for i := range min(len(raw), want.Len()) {
+			if raw[i] != want.Bytes()[i] {
+				t.Fatalf("the stream (%d bytes) differs from archive/tar's (%d bytes) at byte %d (block %d, offset %d): %q, want %q",
+					len(raw), want.Len(), i, i/512, i%512, raw[i/512*512:i/512*512+512], want.Bytes()[i/512*512:i/512*512+512])
+			}
+		}
+		t.Fatalf("the stream has %d bytes, archive/tar's %d", len(raw), want.Len())
+	}
+}
