@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -454,19 +455,19 @@ func (p *batchPart) request(ctx context.Context, idx []int) (int, error) {
 	if owner == "" {
 		owner = p.node.ID
 	}
-	tr := tar.NewReader(resp.Body)
+	tr := newTarReader(resp.Body)
 	sent := 0
 	for sent < len(idx) {
 		i := idx[sent]
 		name := p.names[i]
-		hdr, err := tr.Next()
+		hdr, err := tr.next()
 		if err != nil {
 			return sent, p.cut(ctx, resp, err)
 		}
-		if hdr.Name != name.Bucket+"/"+name.Key {
-			return sent, &fatalError{insitu.Errorf(insitu.Internal, "node %s: batch member %d is %q, not %q", p.node.ID, sent, hdr.Name, name)}
+		if !hdr.is(name) {
+			return sent, &fatalError{insitu.Errorf(insitu.Internal, "node %s: batch member %d is %q, not %q", p.node.ID, sent, hdr.name(), name)}
 		}
-		if code := hdr.PAXRecords[BatchErrorRecord]; code != "" {
+		if code := hdr.pax[BatchErrorRecord]; code != "" {
 			raw, err := io.ReadAll(io.LimitReader(tr, wire.MaxErrorBody))
 			if err != nil {
 				return sent, p.cut(ctx, resp, err)
@@ -481,13 +482,13 @@ func (p *batchPart) request(ctx context.Context, idx []int) (int, error) {
 			sent++
 			continue
 		}
-		obj := insitu.Object{Name: name, Size: hdr.Size, Owner: owner}
-		if o := hdr.PAXRecords[BatchOriginRecord]; o != "" {
+		obj := insitu.Object{Name: name, Size: hdr.size, Owner: owner}
+		if o := hdr.pax[BatchOriginRecord]; o != "" {
 			if _, err := insitu.ParseOrigin(o); err == nil {
 				obj.Origin = o
 			}
 		}
-		if hdr.Size > p.o.BufferBytes {
+		if hdr.size > p.o.BufferBytes {
 			lb := &liveBody{ctx: ctx, r: tr, name: name, node: p.node.ID}
 			done := make(chan struct{})
 			if !p.send(ctx, batchItem{idx: i, obj: obj, live: lb, done: done}) {
@@ -501,12 +502,12 @@ func (p *batchPart) request(ctx context.Context, idx []int) (int, error) {
 			}
 			continue
 		}
-		if err := p.budget.acquire(ctx, hdr.Size); err != nil {
+		if err := p.budget.acquire(ctx, hdr.size); err != nil {
 			return sent, err
 		}
-		data := make([]byte, hdr.Size)
+		data := make([]byte, hdr.size)
 		if _, err := io.ReadFull(tr, data); err != nil {
-			p.budget.release(hdr.Size)
+			p.budget.release(hdr.size)
 			return sent, p.cut(ctx, resp, err)
 		}
 		if !p.send(ctx, batchItem{idx: i, obj: obj, data: data}) {
@@ -518,7 +519,7 @@ func (p *batchPart) request(ctx context.Context, idx []int) (int, error) {
 	// can serve the next request. Every entry is whole already (each
 	// member had its size).
 	for {
-		if _, err := tr.Next(); err != nil {
+		if _, err := tr.next(); err != nil {
 			break
 		}
 	}
@@ -615,4 +616,193 @@ func (b *budget) release(n int64) {
 	case b.wake <- struct{}{}:
 	default:
 	}
+}
+
+// tarReader reads a batch's tar stream. It parses a ustar header of a
+// regular file itself, and hands any other header (pax, GNU, a base-256
+// size) to archive/tar, which reads that one member. Like archive/tar, it
+// reads no more of the stream than the members it is asked for (the HTTP
+// client's buffer is the only one).
+type tarReader struct {
+	r    io.Reader
+	blk  [tarBlock]byte
+	cur  io.Reader // the current member's bytes: r, or a tar.Reader
+	left int64     // bytes of the current member not yet read
+	pad  int64     // zero bytes after them
+	hdr  tarHeader
+}
+
+// tarHeader is what a batch's client needs of a member's header.
+type tarHeader struct {
+	raw  []byte            // the name as a ustar header has it (prefix, name); or
+	full string            // the name archive/tar read
+	pre  []byte            // ustar's prefix field, "" for none
+	size int64             // the member's size
+	pax  map[string]string // its pax records, nil for none
+}
+
+// tarBlock is the size of a tar block.
+const tarBlock = 512
+
+func newTarReader(r io.Reader) *tarReader {
+	return &tarReader{r: r}
+}
+
+// is reports whether the member is name's: "<bucket>/<key>".
+func (h *tarHeader) is(name insitu.Name) bool {
+	if h.raw == nil || len(h.pre) > 0 {
+		return h.name() == name.Bucket+"/"+name.Key
+	}
+	b := len(name.Bucket)
+	return len(h.raw) == b+1+len(name.Key) && string(h.raw[:b]) == name.Bucket && h.raw[b] == '/' && string(h.raw[b+1:]) == name.Key
+}
+
+// name returns the member's name.
+func (h *tarHeader) name() string {
+	if h.raw == nil {
+		return h.full
+	}
+	if len(h.pre) > 0 {
+		return string(h.pre) + "/" + string(h.raw)
+	}
+	return string(h.raw)
+}
+
+// next skips what is left of the current member and reads the next
+// header. The header it returns is valid until the next call. The end of
+// the archive is io.EOF; a cut stream io.ErrUnexpectedEOF (or io.EOF
+// before any header), a bad header tar.ErrHeader.
+func (t *tarReader) next() (*tarHeader, error) {
+	if t.left+t.pad > 0 {
+		if _, err := io.CopyN(io.Discard, t, t.left); err != nil {
+			return nil, unexpected(err)
+		}
+		if _, err := io.ReadFull(t.r, t.blk[:t.pad]); err != nil {
+			return nil, unexpected(err)
+		}
+		t.left, t.pad = 0, 0
+	}
+	if _, err := io.ReadFull(t.r, t.blk[:]); err != nil {
+		return nil, err
+	}
+	b := &t.blk
+	if b[0] == 0 && allZero(b[:]) {
+		return nil, io.EOF // the footer
+	}
+	if string(b[257:265]) != "ustar\x0000" || b[156] != tar.TypeReg || b[124]&0x80 != 0 || !ustarChecksum(b) {
+		return t.slow()
+	}
+	size, ok := octalField(b[124:136])
+	if !ok {
+		return t.slow()
+	}
+	t.hdr = tarHeader{raw: cstring(b[0:100]), pre: cstring(b[345:500]), size: size}
+	t.cur, t.left, t.pad = t.r, size, -size&(tarBlock-1)
+	return &t.hdr, nil
+}
+
+// slow reads the member whose header is in t.blk with archive/tar, which
+// reads no further than the member's bytes (their padding is left to
+// next).
+func (t *tarReader) slow() (*tarHeader, error) {
+	tr := tar.NewReader(io.MultiReader(bytes.NewReader(t.blk[:]), t.r))
+	hdr, err := tr.Next()
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil, fmt.Errorf("%w: member %q is not a regular file", tar.ErrHeader, hdr.Name)
+	}
+	t.hdr = tarHeader{full: hdr.Name, size: hdr.Size, pax: hdr.PAXRecords}
+	t.cur, t.left, t.pad = tr, hdr.Size, -hdr.Size&(tarBlock-1)
+	return &t.hdr, nil
+}
+
+// Read reads the current member's bytes.
+func (t *tarReader) Read(p []byte) (int, error) {
+	if t.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > t.left {
+		p = p[:t.left]
+	}
+	n, err := t.cur.Read(p)
+	t.left -= int64(n)
+	if err == io.EOF {
+		if t.left > 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		err = nil
+	}
+	return n, err
+}
+
+// unexpected turns the io.EOF of a stream cut within a member into
+// io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ustarChecksum reports whether b's checksum field holds the sum of its
+// bytes (the field counting as spaces), as unsigned bytes.
+func ustarChecksum(b *[tarBlock]byte) bool {
+	want, ok := octalField(b[148:156])
+	if !ok {
+		return false
+	}
+	var sum int64 = 8 * ' '
+	for _, c := range b[:148] {
+		sum += int64(c)
+	}
+	for _, c := range b[156:] {
+		sum += int64(c)
+	}
+	return sum == want
+}
+
+// octalField parses a numeric field of octal digits, with optional
+// leading and trailing spaces and NULs, as archive/tar does for the
+// fields written in octal.
+func octalField(b []byte) (int64, bool) {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	for len(b) > 0 && (b[0] == ' ' || b[0] == 0) {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0, true
+	}
+	var x int64
+	for _, c := range b {
+		if c < '0' || c > '7' || x >= 1<<60 {
+			return 0, false
+		}
+		x = x<<3 | int64(c-'0')
+	}
+	return x, true
+}
+
+// cstring returns b up to its first NUL.
+func cstring(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// allZero reports whether every byte of b is 0.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
