@@ -166,24 +166,45 @@ func median(xs []float64) float64 {
 // BenchmarkFirstBatch compares the time to a loader's first batch of 64
 // with the time to read one batch of 64 once running, in each mode: with
 // ShuffleGlobal, "global-listing" lists the source first (epoch 0),
-// "global" has it listed (a later epoch).
+// "global" has it listed (a later epoch), "global-given-listing" is a new
+// loader given the listing of another (Options.Listing), as the workers
+// of a process or the next run of a job would be; "listing" is the time
+// to list the source alone.
 func BenchmarkFirstBatch(b *testing.B) {
 	ctx := context.Background()
 	src := &genSource{n: benchSamples, size: benchSize}
+	listed, err := loader.New(src, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	listing, err := listed.Listing(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("listing", func(b *testing.B) {
+		for b.Loop() {
+			l, _ := loader.New(src, nil)
+			if _, err := l.Listing(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, bc := range []struct {
-		name  string
-		mode  loader.ShuffleMode
-		epoch int
+		name    string
+		mode    loader.ShuffleMode
+		epoch   int
+		listing *loader.Listing
 	}{
-		{"global-listing", loader.ShuffleGlobal, 0},
-		{"global", loader.ShuffleGlobal, 1},
-		{"buffer-1000", loader.ShuffleBuffer, 0},
-		{"none", loader.ShuffleNone, 0},
+		{"global-listing", loader.ShuffleGlobal, 0, nil},
+		{"global", loader.ShuffleGlobal, 1, nil},
+		{"global-given-listing", loader.ShuffleGlobal, 0, listing},
+		{"buffer-1000", loader.ShuffleBuffer, 0, nil},
+		{"none", loader.ShuffleNone, 0, nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var first, one time.Duration
 			for b.Loop() {
-				l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Shuffle: bc.mode, BufferSize: 1000})
+				l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Shuffle: bc.mode, BufferSize: 1000, Listing: bc.listing})
 				if err != nil {
 					b.Fatal(err)
 				}

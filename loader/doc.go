@@ -35,7 +35,10 @@
 //   - [ShuffleGlobal] (the default) lists the source once, keeping names
 //     only (about the length of the name plus 12 bytes each: 1M names of
 //     30 bytes take about 45 MiB), and draws a permutation of them per
-//     epoch.
+//     epoch. Its first sample waits for the whole listing (a permutation
+//     cannot start before it knows every name), unless Options.Listing
+//     gives it: the [Listing] of another loader of the source, or one
+//     saved with [Listing.WriteTo] and read with [ReadListing].
 //   - [ShuffleBuffer] streams the listing through a shuffle buffer of
 //     Options.BufferSize names, for listings too large to hold: samples
 //     move at most about BufferSize places from where a listing puts them.
@@ -52,7 +55,9 @@
 // sample goes through a shuffle buffer of Options.SampleBuffer samples.
 // Shards are read as streams, Options.Concurrency at once; a truncated
 // or corrupt shard yields its whole samples, then an InvalidArgument
-// error, and the epoch goes on. Resuming reads again the shards before
+// error, and the epoch goes on. A sample without one of Options.Fields
+// is an InvalidArgument error, or with Options.SkipIncomplete, skipped and
+// counted in Stats.Skipped. Resuming reads again the shards before
 // the position, skipping what they hold.
 //
 // # Splitting

@@ -150,6 +150,14 @@ type Options struct {
 	// delivered sample is), instead of yielding it as an InvalidArgument
 	// error. Default false: the error.
 	SkipIncomplete bool
+	// Listing, in ShuffleGlobal, is the source's listing, from another
+	// loader of it ([Loader.Listing]) or saved ([Listing.WriteTo],
+	// [ReadListing]): the loader draws its orders over it and never lists
+	// the source, so that its first sample comes without waiting for a
+	// listing. It must be the source's (the loader cannot tell; with
+	// Resume, its ID must be the state's Listing). Default: nil, the
+	// first iteration lists the source.
+	Listing *Listing
 	// Resume, when set, is a state from [Loader.State] to resume from:
 	// its epoch starts after the samples it says were delivered. It must
 	// have been taken with the same Seed, Shuffle, BufferSize and split
@@ -242,6 +250,8 @@ func New(src insitu.Source, opts *Options) (*Loader, error) {
 		return bad("SampleBuffer or Fields without Shards")
 	case o.SkipIncomplete && o.Fields == nil:
 		return bad("SkipIncomplete without Fields")
+	case o.Listing != nil && o.Shuffle != ShuffleGlobal:
+		return bad("Listing with ShuffleMode %v; it is for ShuffleGlobal", o.Shuffle)
 	case o.WorldSize < 0 || o.Rank < 0 || o.Rank >= max(o.WorldSize, 1):
 		return bad("rank %d of a world size of %d; want 0 <= rank < world size", o.Rank, o.WorldSize)
 	case o.Workers < 0 || o.Worker < 0 || o.Worker >= max(o.Workers, 1):

@@ -69,6 +69,13 @@ func (l *Loader) listing(ctx context.Context) (*nameTable, error) {
 	if l.list != nil {
 		return l.list, nil
 	}
+	if ls := l.opts.Listing; ls != nil {
+		if r := l.opts.Resume; r != nil && r.Listing != "" && r.Listing != ls.t.id {
+			return nil, insitu.Errorf(insitu.InvalidArgument, "loader: resume state of a listing %s, but Options.Listing is %s: another dataset, or the listing changed", r.Listing, ls.t.id)
+		}
+		l.list = ls.t
+		return l.list, nil
+	}
 	t := &nameTable{}
 	d := xxhash.New()
 	for obj, err := range l.src.Objects(ctx) {
