@@ -5,6 +5,8 @@
 //	go run ./examples/etlbench                 # 300 generated clips, 3 rounds
 //	go run ./examples/etlbench -n 50 -repeat 1 # a quick look
 //	go run ./examples/etlbench -src ~/LibriSpeech/dev-clean -json out.json
+//	go run ./examples/etlbench -json out.json -plot docs/img  # also as plots
+//	go run ./examples/etlbench -table out.json -plot docs/img # redraw, measuring nothing
 //
 // It measures, alternating for -repeat rounds (in a fixed order, backwards
 // in the even rounds):
