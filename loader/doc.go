@@ -57,8 +57,12 @@
 // or corrupt shard yields its whole samples, then an InvalidArgument
 // error, and the epoch goes on. A sample without one of Options.Fields
 // is an InvalidArgument error, or with Options.SkipIncomplete, skipped and
-// counted in Stats.Skipped. Resuming reads again the shards before
-// the position, skipping what they hold.
+// counted in Stats.Skipped. A [State] of shards holds where their reading
+// is (State.Shard: the shard under way, the samples taken of it, and the
+// shuffle buffer's samples, by shard and place); resuming from it reads
+// again only the buffered samples (each shard that holds some, up to the
+// last) and the shard under way (its members before the position are
+// skipped, not kept), not every shard before the position.
 //
 // # Splitting
 //

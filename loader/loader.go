@@ -344,8 +344,9 @@ func (l *Loader) Samples(ctx context.Context, epoch int) iter.Seq2[Sample, error
 			return
 		}
 		start, want := int64(0), emptySum
+		var cursor *ShardState
 		if r := l.opts.Resume; r != nil && r.Epoch == epoch {
-			start, want = l.resume.next, l.resume.sum
+			start, want, cursor = l.resume.next, l.resume.sum, l.resume.shard
 		}
 		order, err := l.order(ctx, epoch)
 		if err != nil {
@@ -354,7 +355,7 @@ func (l *Loader) Samples(ctx context.Context, epoch int) iter.Seq2[Sample, error
 		}
 		defer order.stop()
 		if l.opts.Shards {
-			l.runShards(ctx, epoch, start, want, order.next, yield)
+			l.runShards(ctx, epoch, start, want, cursor, order.next, yield)
 			return
 		}
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"sync"
 
@@ -18,24 +20,49 @@ import (
 // end.
 type shardFuture struct {
 	name  insitu.Name
+	index int64 // the shard's place in the order
 	ch    chan []shardItem
 	chunk int
+	// skip and pick select the items sent, by their place in the shard
+	// (the samples, an error included): those from skip on; when pick is
+	// not nil, only those of pick (sorted), and the shard is read no
+	// further than the last. The others' members are not read.
+	skip int64
+	pick []int64
 }
 
 type shardItem struct {
 	s     Sample
 	err   error
 	bytes int64 // the sum of the lengths of s's fields
+	shard int64 // the shard's place in the order
+	item  int64 // the item's place in the shard
 }
+
+// shardCursor is where the consumer of runShards is: the shard whose
+// items it takes and how many it took, its sample buffer, the buffer's
+// random source, and the digest of the samples it delivered. It is
+// guarded by Loader.mu, for State.
+type shardCursor struct {
+	index, items int64
+	buf          []shardItem
+	r            *rand.PCG
+	d            *xxhash.Digest
+}
+
+// errNotKept marks a sample of a shard that is not sent, whose members
+// are not read.
+var errNotKept = errors.New("loader: sample not kept")
 
 // errStopped ends a transform whose output is no longer read.
 var errStopped = errors.New("loader: shard no longer read")
 
 // runShards reads the shards of order, Concurrency at once, and yields
 // their samples in order through the sample shuffle buffer, from position
-// start; the samples before start are read again to check that their
-// digest is want.
-func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uint64, order func() (insitu.Name, error, bool), yield func(Sample, error) bool) {
+// start. With a resume state's cursor (cur), it starts where the cursor
+// is, reading again only the samples of its buffer; without, the samples
+// before start are read again to check that their digest is want.
+func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uint64, cur *ShardState, order func() (insitu.Name, error, bool), yield func(Sample, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -46,17 +73,45 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 	// Each shard's reader runs ahead by at most two chunks (one in its
 	// channel, one being filled): Prefetch samples in all.
 	chunk := max(l.opts.Prefetch/conc/2, 1)
+
+	c := &shardCursor{r: l.rng(epoch, uint64(l.split)+1<<32), d: xxhash.New()}
+	var pos int64
+	var first int64        // the shard index the dispatcher starts at
+	var skip int64         // the items of that shard already taken
+	var under *insitu.Name // that shard's name, when taken from order
+	if cur != nil {
+		var err error
+		if under, err = l.seekShards(ctx, epoch, want, cur, order, c); err != nil {
+			yield(Sample{}, err)
+			return
+		}
+		pos, first, skip = start, cur.Index, cur.Items
+	}
+	if pos == start { // else the state stays the resume state's until start
+		l.mu.Lock()
+		l.pos = position{epoch: epoch, next: pos, sum: c.d.Sum64(), shards: c}
+		l.mu.Unlock()
+	}
+
 	shards := make(chan *shardFuture, conc)
 	jobs := make(chan *shardFuture)
 	var endErr error // the dispatcher's last error; read after shards closes
-
 	wg.Add(1)
 	go func() { // the dispatcher
 		defer wg.Done()
 		defer close(shards)
 		defer close(jobs)
-		for {
-			name, err, ok := order()
+		for i := first; ; i++ {
+			var name insitu.Name
+			var err error
+			ok := true
+			if i == first && under != nil {
+				name = *under
+			} else if cur != nil && i == first {
+				ok = false // every shard was taken
+			} else {
+				name, err, ok = order()
+			}
 			if err != nil {
 				endErr = err
 				return
@@ -64,7 +119,10 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 			if !ok {
 				return
 			}
-			f := &shardFuture{name: name, ch: make(chan []shardItem, 1), chunk: chunk}
+			f := &shardFuture{name: name, index: i, ch: make(chan []shardItem, 1), chunk: chunk}
+			if i == first {
+				f.skip = skip
+			}
 			select {
 			case shards <- f:
 			case <-ctx.Done():
@@ -87,37 +145,41 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 		})
 	}
 
-	d := xxhash.New()
-	var pos int64
-	// deliver yields s (or its error) as the sample at pos, unless pos
-	// is before start; false ends the iteration.
-	deliver := func(s Sample, n int64, err error) bool {
-		hashSample(d, s.Name, s.Key)
-		s.Index = pos
+	// deliver yields it (or its error) as the sample at pos, unless pos
+	// is before start; false ends the iteration. l.mu is held, and is
+	// released when it returns.
+	deliver := func(it shardItem) bool {
+		hashSample(c.d, it.s.Name, it.s.Key)
+		it.s.Index = pos
 		pos++
 		if pos <= start {
-			if pos == start && d.Sum64() != want {
+			sum := c.d.Sum64()
+			l.mu.Unlock()
+			if pos == start && sum != want {
 				yield(Sample{}, insitu.Errorf(insitu.InvalidArgument, "loader: the first %d samples of epoch %d are not those of the resume state: another dataset, or the listing changed", start, epoch))
 				return false
 			}
 			return true
 		}
-		l.setPos(epoch, pos, d.Sum64())
+		l.pos = position{epoch: epoch, next: pos, sum: c.d.Sum64(), shards: c}
+		l.mu.Unlock()
 		switch {
-		case errors.Is(err, insitu.ErrSkip):
+		case errors.Is(it.err, insitu.ErrSkip):
 			l.skipped.Add(1)
 			return true
-		case err != nil:
+		case it.err != nil:
 			l.errs.Add(1)
 		default:
 			l.samples.Add(1)
-			l.bytes.Add(n)
+			l.bytes.Add(it.bytes)
 		}
-		return yield(s, err)
+		return yield(it.s, it.err)
 	}
-	r := l.rng(epoch, uint64(l.split)+1<<32)
-	var buf []shardItem
+	next := first
 	for f := range shards {
+		l.mu.Lock()
+		c.index, c.items = f.index, f.skip
+		l.mu.Unlock()
 	shard:
 		for {
 			var items []shardItem
@@ -132,20 +194,24 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 				return
 			}
 			for _, it := range items {
+				l.mu.Lock()
+				c.items = it.item + 1
 				switch {
 				case it.err != nil, l.opts.SampleBuffer == 0:
-					if !deliver(it.s, it.bytes, it.err) {
+					if !deliver(it) {
 						return
 					}
-				case len(buf) < l.opts.SampleBuffer:
-					buf = append(buf, it)
+				case len(c.buf) < l.opts.SampleBuffer:
+					c.buf = append(c.buf, it)
+					l.mu.Unlock()
 				default:
-					if out := swapRandom(r, buf, it); !deliver(out.s, out.bytes, nil) {
+					if !deliver(swapRandom(c.r, c.buf, it)) {
 						return
 					}
 				}
 			}
 		}
+		next = f.index + 1
 	}
 	if err := ctx.Err(); err != nil {
 		yield(Sample{}, err)
@@ -155,9 +221,14 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 		yield(Sample{}, endErr)
 		return
 	}
-	for len(buf) > 0 {
+	l.mu.Lock()
+	c.index, c.items = next, 0 // every shard taken
+	l.mu.Unlock()
+	for len(c.buf) > 0 {
+		l.mu.Lock()
 		var out shardItem
-		if out, buf = takeRandom(r, buf); !deliver(out.s, out.bytes, nil) {
+		out, c.buf = takeRandom(c.r, c.buf)
+		if !deliver(out) {
 			return
 		}
 	}
@@ -166,6 +237,107 @@ func (l *Loader) runShards(ctx context.Context, epoch int, start int64, want uin
 		return
 	}
 	l.setPos(epoch+1, 0, emptySum)
+}
+
+// seekShards puts c where the resume state's cursor cur is, with the
+// digest and position of start and want: it takes the names of the
+// shards before the cursor's from order, and reads again, from those
+// shards, only the samples of its buffer, checking their keys.
+//
+// It returns the name of the shard under way (nil when every shard was
+// taken), which it took from order too.
+func (l *Loader) seekShards(ctx context.Context, epoch int, want uint64, cur *ShardState, order func() (insitu.Name, error, bool), c *shardCursor) (*insitu.Name, error) {
+	changed := func(format string, args ...any) error {
+		return insitu.Errorf(insitu.InvalidArgument, "loader: resume state of epoch %d: "+format+": another dataset, or the listing changed", append([]any{epoch}, args...)...)
+	}
+	if err := c.d.UnmarshalBinary(cur.Hash); err != nil || c.d.Sum64() != want {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "loader: resume state: its shard hash is not that of its digest")
+	}
+	if err := c.r.UnmarshalBinary(cur.RNG); err != nil {
+		return nil, insitu.Errorf(insitu.InvalidArgument, "loader: resume state: its shard random source: %v", err)
+	}
+	// The samples of the buffer, by shard.
+	picks := map[int64][]int64{}
+	for _, ref := range cur.Buffer {
+		if ref.Shard < 0 || ref.Shard > cur.Index || ref.Shard == cur.Index && ref.Item >= cur.Items || ref.Item < 0 {
+			return nil, insitu.Errorf(insitu.InvalidArgument, "loader: resume state: buffered sample %d of shard %d, past its cursor", ref.Item, ref.Shard)
+		}
+		picks[ref.Shard] = append(picks[ref.Shard], ref.Item)
+	}
+	futures := map[int64]*shardFuture{}
+	for i := int64(0); i < cur.Index; i++ {
+		name, err, ok := order()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, changed("its cursor is at shard %d, but there are %d", cur.Index, i)
+		}
+		if p := picks[i]; p != nil {
+			slices.Sort(p)
+			futures[i] = &shardFuture{name: name, index: i, pick: slices.Compact(p)}
+		}
+	}
+	// The shard under way: the dispatcher reads it again from the
+	// cursor; its buffered samples are read here.
+	name, err, ok := order()
+	if err != nil {
+		return nil, err
+	}
+	var under *insitu.Name
+	if ok {
+		under = &name
+		if p := picks[cur.Index]; p != nil {
+			slices.Sort(p)
+			futures[cur.Index] = &shardFuture{name: name, index: cur.Index, pick: slices.Compact(p)}
+		}
+	} else if picks[cur.Index] != nil {
+		return nil, changed("its cursor is at shard %d, but there are %d", cur.Index, cur.Index)
+	}
+	// Read the picked samples, Concurrency shards at once.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, l.opts.Concurrency)
+	got := map[int64][]shardItem{}
+	var mu sync.Mutex
+	for i, f := range futures {
+		f.ch, f.chunk = make(chan []shardItem, 1), 64
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var items []shardItem
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for chunk := range f.ch {
+					items = append(items, chunk...)
+				}
+			}()
+			l.readShard(ctx, f, newTarReader(nil))
+			close(f.ch)
+			<-done
+			mu.Lock()
+			got[i] = items
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, ref := range cur.Buffer {
+		items := got[ref.Shard]
+		k := slices.IndexFunc(items, func(it shardItem) bool { return it.item == ref.Item })
+		switch {
+		case k < 0:
+			return nil, changed("sample %d of shard %d is gone", ref.Item, ref.Shard)
+		case items[k].err != nil:
+			return nil, fmt.Errorf("loader: resume: %w", items[k].err)
+		case items[k].s.Key != ref.Key:
+			return nil, changed("sample %d of shard %d is %q, not %q", ref.Item, ref.Shard, items[k].s.Key, ref.Key)
+		}
+		c.buf = append(c.buf, items[k])
+	}
+	return under, nil
 }
 
 // readShard reads the samples of f's shard into f.ch, then returns; it
@@ -185,14 +357,27 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture, tr *tarReader) {
 		}
 	}
 	defer flushItems()
+	var ord int64 // the place in the shard of the next item
+	keep := func(o int64) bool {
+		if o < f.skip {
+			return false
+		}
+		_, ok := slices.BinarySearch(f.pick, o)
+		return f.pick == nil || ok
+	}
 	send := func(s Sample, n int64, err error) bool {
+		o := ord
+		ord++
+		if !keep(o) {
+			return true
+		}
 		if err != nil {
 			s.Fields, n = nil, 0
 		}
 		if items == nil {
 			items = make([]shardItem, 0, f.chunk)
 		}
-		items = append(items, shardItem{s: s, err: err, bytes: n})
+		items = append(items, shardItem{s: s, err: err, bytes: n, shard: f.index, item: o})
 		return len(items) < f.chunk || flushItems()
 	}
 	fail := func(err error) { send(Sample{Name: f.name}, 0, insitu.WithName(err, f.name)) }
@@ -233,6 +418,9 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture, tr *tarReader) {
 		}
 		s := cur
 		cur, in = Sample{}, false
+		if bad == errNotKept {
+			return send(s, 0, bad) // counted, not sent
+		}
 		nfields = max(len(s.Fields), 1)
 		if bad == nil {
 			for _, want := range l.opts.Fields {
@@ -274,7 +462,15 @@ func (l *Loader) readShard(ctx context.Context, f *shardFuture, tr *tarReader) {
 			}
 		}
 		if !in {
-			cur, in, size, bad = Sample{Name: f.name, Key: string(keyb), Fields: make(map[string][]byte, nfields)}, true, 0, nil
+			if f.pick != nil && ord > f.pick[len(f.pick)-1] {
+				return // past the last sample wanted
+			}
+			cur, in, size, bad = Sample{Name: f.name, Key: string(keyb)}, true, 0, nil
+			if keep(ord) {
+				cur.Fields = make(map[string][]byte, nfields)
+			} else {
+				bad = errNotKept
+			}
 		}
 		i := slices.IndexFunc(exts, func(e string) bool { return e == string(extb) })
 		if i < 0 {

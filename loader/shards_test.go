@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -168,15 +169,101 @@ func TestShardsResume(t *testing.T) {
 		if err := json.Unmarshal(saved, &st); err != nil {
 			t.Fatal(err)
 		}
+		// From the state as it is (its shard cursor: only the buffered
+		// samples and the shard under way are read again), and without
+		// its cursor (every shard before the position is).
+		slow := st
+		slow.Shard = nil
+		for _, st := range []loader.State{st, slow} {
+			ro := o
+			ro.Resume = &st
+			l = newLoader(t, src, &ro)
+			resumed := slices.Clone(got)
+			for e := st.Epoch; e < 2; e++ {
+				resumed = append(resumed, shardEpoch(t, l, e)...)
+			}
+			if !slices.Equal(resumed, want) {
+				t.Fatalf("stopped after %d (state %s, cursor %v): not the samples of a run that never stopped", stop, saved, st.Shard != nil)
+			}
+		}
+	}
+}
+
+// readCounter is a source that counts the bytes read from its objects.
+type readCounter struct {
+	insitu.Source
+	n atomic.Int64
+}
+
+func (s *readCounter) Open(ctx context.Context, obj insitu.Object) (io.ReadCloser, error) {
+	rc, err := s.Source.Open(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return &countingReader{rc, &s.n}, nil
+}
+
+type countingReader struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.n.Add(int64(n))
+	return n, err
+}
+
+// TestShardsResumeReads: resumed late in an epoch from a state with its
+// shard cursor, a loader reads far fewer bytes than by reading every
+// shard before the position, for the same samples; a state whose
+// buffered sample is not in its shard is an InvalidArgument error.
+func TestShardsResumeReads(t *testing.T) {
+	t.Parallel()
+	src := &readCounter{Source: shardSet(t, 40, 25)}
+	o := loader.Options{Shards: true, Seed: 4, SampleBuffer: 30, Prefetch: 8, Concurrency: 2}
+	l := newLoader(t, src, &o)
+	var st loader.State
+	n := 0
+	for _, err := range l.Samples(context.Background(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 900 {
+			st = l.State()
+			break
+		}
+	}
+	if st.Shard == nil || len(st.Shard.Buffer) != 30 {
+		t.Fatalf("state %+v", st)
+	}
+	slow := st
+	slow.Shard = nil
+	var rest [2][]string
+	var read [2]int64
+	for i, st := range []loader.State{st, slow} {
 		ro := o
 		ro.Resume = &st
-		l = newLoader(t, src, &ro)
-		for e := st.Epoch; e < 2; e++ {
-			got = append(got, shardEpoch(t, l, e)...)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("stopped after %d (state %s): not the samples of a run that never stopped", stop, saved)
-		}
+		src.n.Store(0)
+		rest[i] = shardEpoch(t, newLoader(t, src, &ro), 0)
+		read[i] = src.n.Load()
+	}
+	t.Logf("resumed at 900 of 1000: %d bytes read with the cursor, %d without", read[0], read[1])
+	if len(rest[0]) != 100 || !slices.Equal(rest[0], rest[1]) {
+		t.Fatalf("%d and %d samples, equal %v", len(rest[0]), len(rest[1]), slices.Equal(rest[0], rest[1]))
+	}
+	if read[0]*2 > read[1] {
+		t.Errorf("with the cursor, %d bytes read; without, %d", read[0], read[1])
+	}
+	bad := st
+	sh := *st.Shard
+	sh.Buffer = slices.Clone(sh.Buffer)
+	sh.Buffer[3].Key = "d/nope"
+	bad.Shard = &sh
+	ro := o
+	ro.Resume = &bad
+	if _, err := first(newLoader(t, src, &ro).Samples(context.Background(), 0)); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("a buffered sample not in its shard: %v", err)
 	}
 }
 
@@ -401,5 +488,67 @@ func TestSkipIncomplete(t *testing.T) {
 	}
 	if _, err := loader.New(src, &loader.Options{Shards: true, SkipIncomplete: true}); !errors.Is(err, insitu.InvalidArgument) {
 		t.Errorf("SkipIncomplete without Fields: %v", err)
+	}
+}
+
+// TestShardsResumeBadShards: with a truncated shard, a sample over
+// MaxSampleSize and samples without a field (skipped), stopped at every
+// point and resumed with and without the state's shard cursor, a loader
+// yields the samples and errors of a run that never stopped.
+func TestShardsResumeBadShards(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 6 {
+		var ms []member
+		for j := range 9 {
+			key := fmt.Sprintf("s%d-%d", i, j)
+			body := []byte(key)
+			if i == 2 && j == 4 {
+				body = bytes.Repeat([]byte("x"), 100) // too large
+			}
+			ms = append(ms, member{key + ".txt", body})
+			if j%4 != 3 {
+				ms = append(ms, member{key + ".cls", []byte("c")})
+			}
+		}
+		writeShard(t, dir, fmt.Sprintf("%d.tar", i), ms)
+	}
+	full, _ := os.ReadFile(filepath.Join(dir, "4.tar"))
+	os.WriteFile(filepath.Join(dir, "4.tar"), full[:len(full)/2], 0o644)
+	src, _ := source.Dir(dir, nil)
+	o := loader.Options{Shards: true, Seed: 8, SampleBuffer: 7, Prefetch: 6, MaxSampleSize: 50, Fields: []string{"txt", "cls"}, SkipIncomplete: true}
+	run := func(l *loader.Loader, from int, stop int, out []string) ([]string, bool) {
+		for e := from; e < 2; e++ {
+			for s, err := range l.Samples(context.Background(), e) {
+				if err != nil {
+					out = append(out, fmt.Sprintf("%s#%s:%v", s.Name.Key, s.Key, insitu.CodeOf(err)))
+				} else {
+					out = append(out, s.Name.Key+"#"+s.Key)
+				}
+				if len(out) == stop {
+					return out, true
+				}
+			}
+		}
+		return out, false
+	}
+	want, _ := run(newLoader(t, src, &o), 0, -1, nil)
+	if errs := slices.IndexFunc(want, func(s string) bool { return strings.HasSuffix(s, ":too_large") }); errs < 0 || !slices.ContainsFunc(want, func(s string) bool { return strings.HasSuffix(s, ":invalid_argument") }) {
+		t.Fatalf("no too_large or no invalid_argument in %q", want)
+	}
+	for stop := 1; stop < len(want); stop++ {
+		l := newLoader(t, src, &o)
+		got, _ := run(l, 0, stop, nil)
+		st := l.State()
+		slow := st
+		slow.Shard = nil
+		for _, st := range []loader.State{st, slow} {
+			ro := o
+			ro.Resume = &st
+			resumed, _ := run(newLoader(t, src, &ro), st.Epoch, -1, slices.Clone(got))
+			if !slices.Equal(resumed, want) {
+				t.Fatalf("stopped after %d, cursor %v:\ngot  %q\nwant %q", stop, st.Shard != nil, resumed, want)
+			}
+		}
 	}
 }

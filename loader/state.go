@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
@@ -46,6 +47,39 @@ type State struct {
 	// digits: a resumed loader checks that its first Next names give
 	// the same.
 	Digest string `json:"digest"`
+	// Shard is, with Shards, where the reading of the shards is, so that
+	// a resumed loader reads again only the samples of the shuffle
+	// buffer and the shard under way, not every shard before the
+	// position. It holds a reference to each buffered sample (about 40
+	// bytes of JSON each: SampleBuffer of them at most). A state without
+	// it (nil) is resumed by reading every shard before the position
+	// again.
+	Shard *ShardState `json:"shard,omitempty"`
+}
+
+// ShardState is where the reading of a [Loader]'s shards is, in a
+// [State].
+type ShardState struct {
+	// Index is the place in the epoch's order of the shard under way:
+	// the samples of the shards before it were all taken, and the first
+	// Items of it (its samples in the tar's order, an error counting as
+	// one). Index is the number of shards once all were taken.
+	Index int64 `json:"index"`
+	Items int64 `json:"items"`
+	// Buffer is the samples in the shuffle buffer, in its order.
+	Buffer []SampleRef `json:"buffer,omitempty"`
+	// RNG is the state of the buffer's random source; Hash, that of the
+	// digest of the samples delivered (whose sum is State.Digest).
+	RNG  []byte `json:"rng"`
+	Hash []byte `json:"hash"`
+}
+
+// SampleRef is a sample of a shard: the shard's place in the epoch's
+// order, the sample's place in the shard, and its key.
+type SampleRef struct {
+	Shard int64  `json:"shard"`
+	Item  int64  `json:"item"`
+	Key   string `json:"key"`
 }
 
 // position is where an iteration is.
@@ -53,6 +87,10 @@ type position struct {
 	epoch int
 	next  int64
 	sum   uint64 // the digest of the names before next
+	// shards is, with Shards, the cursor of the iteration under way
+	// (guarded by Loader.mu); shard, that of a resume state.
+	shards *shardCursor
+	shard  *ShardState
 }
 
 // emptySum is the digest of no names.
@@ -66,6 +104,10 @@ var emptySum = xxhash.New().Sum64()
 func (l *Loader) State() State {
 	l.mu.Lock()
 	pos := l.pos
+	shard := pos.shard
+	if c := pos.shards; c != nil {
+		shard = c.state()
+	}
 	l.mu.Unlock()
 	o := &l.opts
 	st := State{
@@ -73,6 +115,7 @@ func (l *Loader) State() State {
 		Shards: o.Shards, SampleBuffer: o.SampleBuffer,
 		Rank: o.Rank, WorldSize: o.WorldSize, Worker: o.Worker, Workers: o.Workers,
 		Epoch: pos.epoch, Next: pos.next, Digest: fmt.Sprintf("%016x", pos.sum),
+		Shard: shard,
 	}
 	l.listMu.Lock()
 	if l.list != nil {
@@ -114,5 +157,23 @@ func (l *Loader) fits(st *State) (position, error) {
 	if err != nil || len(st.Digest) != 16 {
 		return bad("digest %q; want 16 hex digits", st.Digest)
 	}
+	if sh := st.Shard; sh != nil {
+		if !o.Shards || sh.Index < 0 || sh.Items < 0 || len(sh.Buffer) > max(o.SampleBuffer, 0) {
+			return bad("a shard cursor at %d/%d with %d buffered samples, for a loader of shards %v and a sample buffer of %d", sh.Index, sh.Items, len(sh.Buffer), o.Shards, o.SampleBuffer)
+		}
+		sh = &ShardState{Index: sh.Index, Items: sh.Items, Buffer: slices.Clone(sh.Buffer), RNG: slices.Clone(sh.RNG), Hash: slices.Clone(sh.Hash)}
+		return position{epoch: st.Epoch, next: st.Next, sum: sum, shard: sh}, nil
+	}
 	return position{epoch: st.Epoch, next: st.Next, sum: sum}, nil
+}
+
+// state returns c as a ShardState; l.mu is held.
+func (c *shardCursor) state() *ShardState {
+	st := &ShardState{Index: c.index, Items: c.items, Buffer: make([]SampleRef, len(c.buf))}
+	for i, it := range c.buf {
+		st.Buffer[i] = SampleRef{Shard: it.shard, Item: it.item, Key: it.s.Key}
+	}
+	st.RNG, _ = c.r.MarshalBinary()
+	st.Hash, _ = c.d.MarshalBinary()
+	return st
 }
