@@ -182,9 +182,10 @@ func (bs *batchStream) prefetch(ctx context.Context, names []insitu.Name) (<-cha
 
 // openStored opens name's object as stored: in a few system calls
 // through the batch's store directory (see [storeDir.open]) when it can,
-// else through the node's root.
+// else through the node's root (which also answers once the node is
+// shutting down, as every other read does).
 func (bs *batchStream) openStored(ctx context.Context, name insitu.Name) opened {
-	if bs.m.Owns(bs.n.id, name) && ctx.Err() == nil {
+	if bs.m.Owns(bs.n.id, name) && ctx.Err() == nil && !bs.n.life.isClosing() {
 		if o, ok := bs.dir.open(name, batchSmall); ok {
 			o.obj.Name, o.obj.Size, o.obj.Owner = name, o.size, bs.n.id
 			return o
