@@ -90,6 +90,8 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		// in person. Each worker is a slot (see [slot]): the goroutine
 		// that runs it can change when a transform outlives its deadline.
 		queue := make(chan insitu.Object, queueDepth*o.Workers)
+		closeQueue := sync.OnceFunc(func() { close(queue) })
+		defer closeQueue() // also when the listing panics: the slots end
 		var slots sync.WaitGroup
 		for range o.Workers {
 			slots.Add(1)
@@ -107,7 +109,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 			}
 			queue <- obj
 		}
-		close(queue)
+		closeQueue()
 		slots.Wait()
 		r.listingDone.Store(true)
 	}
@@ -361,9 +363,13 @@ var errSinkDone = errors.New("pipeline: the sink stopped reading")
 // behind: the object is counted, and the slot goes on elsewhere.
 var errLeft = errors.New("pipeline: left behind by the attempt's watchdog")
 
-// The states of an attempt, for its watchdog.
+// The states of an attempt, for its watchdog: while running (the
+// transform) it may be left behind; once putting, the watchdog only
+// cancels, and the attempt waits for the sink, so that an object counted
+// failed is never stored after the run returned.
 const (
 	attemptRunning int32 = iota
+	attemptPutting
 	attemptDone
 	attemptLeft
 )
@@ -374,8 +380,10 @@ const (
 // has returned, and one that failed is never put; a larger one streams to
 // the sink, which reads it on a goroutine of its own. A watchdog on the
 // object's deadline (and the run's end) closes the body and the output,
-// and, when the attempt does not end at once, counts the object failed and
-// leaves this goroutine behind (see [slot]).
+// and, when the transform is still running, counts the object failed and
+// goes on with the slot's loop, leaving this goroutine behind (see [slot]).
+// A batch's worker (a nil slot) cannot be handed on: its transform runs on
+// a goroutine of its own, left behind instead.
 func (r *runner) attempt(ctx context.Context, s *slot, obj insitu.Object, out insitu.Name, org origin) (err error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if r.o.Timeout > 0 {
@@ -396,39 +404,81 @@ func (r *runner) attempt(ctx context.Context, s *slot, obj insitu.Object, out in
 
 	w := r.newOutput(actx, s, out, org)
 	var state atomic.Int32
-	stop := context.AfterFunc(actx, func() {
-		w.abandon(actx.Err())
-		body.Close()
-		if s == nil || !state.CompareAndSwap(attemptRunning, attemptLeft) {
-			return // the attempt ends on its own, or waits for its transform
+	stop := context.AfterFunc(actx, func() { r.watchdog(ctx, actx, s, obj, &state, w, body) })
+	end := func() bool {
+		if state.CompareAndSwap(attemptRunning, attemptDone) || state.CompareAndSwap(attemptPutting, attemptDone) {
+			stop()
+			return true
 		}
-		r.fail(obj.Name, r.attemptError(ctx, actx, obj, actx.Err()))
-		s.takeOver()
-	})
-	if r.directT != nil && r.directSink != nil {
-		err = r.attemptDirect(actx, obj, out, org, body)
-	} else {
-		err = r.transformAndPut(actx, obj, body, w)
+		return false // left behind
 	}
-	if !state.CompareAndSwap(attemptRunning, attemptDone) {
+	ended := false
+	defer func() {
+		if !ended {
+			end() // a panic is unwinding this goroutine: the attempt is over
+		}
+	}()
+	if r.directT != nil && r.directSink != nil {
+		// The transform puts its output itself: it is waited for.
+		if state.CompareAndSwap(attemptRunning, attemptPutting) {
+			err = r.attemptDirect(actx, obj, out, org, body)
+		} else {
+			err = errLeft
+		}
+	} else {
+		err = r.transformAndPut(actx, s, obj, body, w, &state)
+	}
+	ended = true
+	if err == errLeft || !end() {
 		return errLeft
 	}
-	stop()
-	if err == nil || !w.spilled() {
-		w.release()
-	}
+	w.release()
 	return r.attemptError(ctx, actx, obj, err)
 }
 
-// transformAndPut runs the transform into w and puts its output.
-func (r *runner) transformAndPut(actx context.Context, obj insitu.Object, body *lazyBody, w *output) error {
-	terr := r.transform(actx, &insitu.Input{Object: obj, Args: r.o.Args, Body: body}, w)
+// watchdog is an attempt's reaction to the end of its context: it closes
+// the output and the body and, when the transform is still running on a
+// slot, counts the object failed and goes on with the slot's loop here.
+func (r *runner) watchdog(ctx, actx context.Context, s *slot, obj insitu.Object, state *atomic.Int32, w *output, body *lazyBody) {
+	err := actx.Err()
+	w.abandon(err)
+	go body.Close() // a Close may wait for a read in progress (a stuck file system)
+	if s == nil || !state.CompareAndSwap(attemptRunning, attemptLeft) {
+		return // putting (the attempt waits for the sink), over, or a batch's
+	}
+	r.panics.Try(func() { r.fail(obj.Name, r.attemptError(ctx, actx, obj, err)) })
+	if r.panics.Recovered() != nil {
+		s.cancel(errPanicked)
+	}
+	s.takeOver()
+}
+
+// transformAndPut runs the transform into w and puts its output, unless
+// the watchdog left it behind first (errLeft).
+func (r *runner) transformAndPut(actx context.Context, s *slot, obj insitu.Object, body *lazyBody, w *output, state *atomic.Int32) error {
+	in := &insitu.Input{Object: obj, Args: r.o.Args, Body: body}
+	var terr error
+	if s != nil {
+		terr = r.transform(actx, in, w)
+	} else {
+		done := make(chan error, 1)
+		go func() { done <- r.transform(actx, in, w) }()
+		select {
+		case terr = <-done:
+		case <-actx.Done():
+			w.orphan() // the transform keeps writing into it, and fails
+			return actx.Err()
+		}
+	}
+	if !state.CompareAndSwap(attemptRunning, attemptPutting) {
+		if w.spilled() {
+			w.pw.CloseWithError(errLeft) // never io.EOF: the sink must not commit
+		}
+		return errLeft
+	}
 	if !w.spilled() {
 		if terr != nil {
 			return terr
-		}
-		if err := w.err(); err != nil {
-			return err // the watchdog came first: nothing is put
 		}
 		return r.put(actx, w.name, w.org, bytes.NewReader(w.held), int64(len(w.held)))
 	}
@@ -464,6 +514,8 @@ type output struct {
 	pw        *io.PipeWriter // nil until the output spills
 	putDone   chan error     // the put's error, once the output spilled
 	abandoned error          // set when the watchdog closed the output
+
+	orphaned bool // a transform left behind may still write into held
 }
 
 func (r *runner) newOutput(ctx context.Context, s *slot, name insitu.Name, org origin) *output {
@@ -507,7 +559,28 @@ func (w *output) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for w.pw == nil {
 		if len(w.held) == cap(w.held) {
-			if err := w.spill(); err != nil {
+			// Full: an output of exactly heldOutput bytes is still held
+			// when the next read says it ended.
+			var probe [512]byte
+			n, err := src.Read(probe[:])
+			if n == 0 && err == io.EOF {
+				return total, nil
+			}
+			if serr := w.spill(); serr != nil {
+				return total, serr
+			}
+			if n > 0 {
+				m, werr := w.pw.Write(probe[:n])
+				w.r.bytesOut.Add(int64(m))
+				total += int64(m)
+				if werr != nil {
+					return total, werr
+				}
+			}
+			if err == io.EOF {
+				return total, nil
+			}
+			if err != nil {
 				return total, err
 			}
 			break
@@ -554,7 +627,11 @@ func (w *output) spill() error {
 	w.putDone = make(chan error, 1)
 	held, pr := w.held, w.pr
 	go func() {
-		err := w.r.put(w.ctx, w.name, w.org, io.MultiReader(bytes.NewReader(held), pr), -1)
+		err := insitu.Errorf(insitu.Internal, "pipeline: the sink panicked putting %s", w.name)
+		// A panic is the run's: Run raises it again once its workers are done.
+		w.r.panics.Try(func() {
+			err = w.r.put(w.ctx, w.name, w.org, io.MultiReader(bytes.NewReader(held), pr), -1)
+		})
 		pr.CloseWithError(errSinkDone)
 		w.putDone <- err
 	}()
@@ -575,6 +652,9 @@ func (w *output) abandon(err error) {
 // release gives the held buffer back, once the transform has returned and
 // the put is over.
 func (w *output) release() {
+	if w.orphaned || w.buf == nil {
+		return
+	}
 	if w.s != nil {
 		w.s.buf = w.buf // back to the slot, on the slot's goroutine
 	} else {
@@ -582,6 +662,9 @@ func (w *output) release() {
 	}
 	w.buf, w.held = nil, nil
 }
+
+// orphan gives the held buffer up to a transform left behind.
+func (w *output) orphan() { w.orphaned = true }
 
 // put stores the output read from rd under out, with its origin where
 // the sink records origins; a dry run only reads it.
@@ -758,22 +841,27 @@ type lazyBody struct {
 }
 
 func (b *lazyBody) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return 0, errBodyClosed
-	}
-	if b.rc == nil && b.err == nil {
-		b.rc, b.err = b.open()
-	}
-	rc, err := b.rc, b.err
-	b.mu.Unlock()
+	rc, err := b.source()
 	if err != nil {
 		return 0, err
 	}
 	n, err := rc.Read(p)
 	b.n.Add(int64(n))
 	return n, err
+}
+
+// source opens the body on the first call and returns it; a panic in the
+// source's Open leaves the body unlocked (and the panic to the caller).
+func (b *lazyBody) source() (io.ReadCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errBodyClosed
+	}
+	if b.rc == nil && b.err == nil {
+		b.rc, b.err = b.open()
+	}
+	return b.rc, b.err
 }
 
 // opened reports whether the body was ever opened.
