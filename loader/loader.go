@@ -428,7 +428,7 @@ func (l *Loader) Batches(ctx context.Context, epoch, size int) iter.Seq2[[]Sampl
 // digest of the names before start.
 func (l *Loader) run(ctx context.Context, epoch int, start int64, d *xxhash.Digest, order *epochOrder, yield func(Sample, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	w := newWindow(l.opts.Prefetch, start)
+	w := newWindow(l.opts.Prefetch, l.opts.Concurrency/2, start)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()

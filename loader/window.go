@@ -26,6 +26,7 @@ type window struct {
 	endErr   error // what ended it, nil at its end
 	stopped  bool
 	headWait bool      // the consumer waits on headCond
+	run      int       // the ready samples from head that wake the consumer
 	roomWait int       // the claimers waiting on roomCond
 	headCond sync.Cond // the sample at head is in, or ended, or stopped
 	roomCond sync.Cond // there is room for a claim, or stopped
@@ -39,8 +40,12 @@ type slot struct {
 	ready bool
 }
 
-func newWindow(size int, start int64) *window {
-	w := &window{slots: make([]slot, size), head: start, next: start}
+// newWindow returns a window of size slots from position start, whose
+// consumer, when it waits, is woken once run samples from head are in
+// (or all those claimed, if fewer), to take them in one go rather than
+// being woken for each.
+func newWindow(size, run int, start int64) *window {
+	w := &window{slots: make([]slot, size), run: max(min(run, size), 1), head: start, next: start}
 	w.headCond.L, w.roomCond.L = &w.mu, &w.mu
 	return w
 }
@@ -114,7 +119,7 @@ func (w *window) put(i int64, name insitu.Name, data []byte, err error) {
 	w.mu.Lock()
 	if !w.stopped {
 		w.slots[i%int64(len(w.slots))] = slot{name: name, data: data, err: err, ready: true}
-		if i == w.head && w.headWait {
+		if w.headWait && i-w.head < int64(w.run) && w.readyRun() {
 			w.headCond.Signal()
 		}
 	}
@@ -142,10 +147,28 @@ func (w *window) take() (slot, int64, bool) {
 			break
 		}
 		w.headWait = true
-		w.headCond.Wait()
+		for !w.stopped && !w.readyRun() && !(w.ended && w.head >= w.next) {
+			w.headCond.Wait()
+		}
 		w.headWait = false
 	}
 	return slot{}, 0, false
+}
+
+// readyRun reports whether the samples from head are in: run of them, or
+// all those claimed when there are fewer or the claims wait for room.
+// mu is held.
+func (w *window) readyRun() bool {
+	n := min(int64(w.run), w.next-w.head)
+	if w.roomWait > 0 || n == 0 {
+		n = 1 // the claims wait for the consumer: wake it for head
+	}
+	for i := w.head; i < w.head+n; i++ {
+		if !w.slots[i%int64(len(w.slots))].ready {
+			return false
+		}
+	}
+	return true
 }
 
 // end returns the error that ended the order, if any.
