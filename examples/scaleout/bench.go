@@ -347,6 +347,9 @@ func (b *bench) startCluster(ctx, nodeCtx context.Context, n int) error {
 	c := &clusterProcs{n: n, m: m, mapJSON: mj, dirs: map[string]string{}}
 	b.clusters[n] = c
 	base := filepath.Join(b.work, "c"+strconv.Itoa(n))
+	if err := os.RemoveAll(base); err != nil { // an earlier run's, with the same -work
+		return err
+	}
 	for _, h := range hosts {
 		c.dirs[h.Name] = filepath.Join(base, h.Name)
 	}
@@ -407,9 +410,10 @@ func (b *bench) startCluster(ctx, nodeCtx context.Context, n int) error {
 
 // reading is what the counters said at one moment.
 type reading struct {
-	link   netemu.LinkStats
-	client time.Duration
-	hosts  []time.Duration
+	link      netemu.LinkStats
+	client    time.Duration
+	hosts     []time.Duration
+	hostLinks []netemu.LinkStats
 }
 
 func (b *bench) read(ctx context.Context) (reading, error) {
@@ -427,6 +431,11 @@ func (b *bench) read(ctx context.Context) (reading, error) {
 			return r, err
 		}
 		r.hosts = append(r.hosts, cpu)
+		l, err := h.Link(ctx)
+		if err != nil {
+			return r, err
+		}
+		r.hostLinks = append(r.hostLinks, l)
 	}
 	return r, nil
 }
@@ -442,7 +451,7 @@ func (b *bench) runOne(ctx context.Context, j *jobData, k rowKey, r int) error {
 	c := b.clusters[k.hosts]
 	dst := fmt.Sprintf("out-%s-%s-%d-r%d", k.job, k.mode, k.hosts, r)
 	spec := clientSpec{Mode: k.mode, Job: j.name, Map: c.mapJSON, SecretFile: b.secret, Bucket: j.bucket,
-		DstBucket: dst, Workers: b.o.workers, Timeout: b.o.runTimeout}
+		DstBucket: dst, Workers: b.o.workers, NodeWork: b.o.nodeWork, Timeout: b.o.runTimeout}
 	in, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -483,9 +492,12 @@ func (b *bench) runOne(ctx context.Context, j *jobData, k rowKey, r int) error {
 		row.Error = res.Error
 	}
 	hostCPU := make([]float64, c.n)
+	var hostLinks int64
 	for i := range hostCPU {
 		hostCPU[i] = (after.hosts[i] - before.hosts[i]).Seconds()
+		hostLinks += after.hostLinks[i].Sub(before.hostLinks[i]).Bytes()
 	}
+	row.HostLinkBytes = append(row.HostLinkBytes, hostLinks)
 	row.Seconds = append(row.Seconds, res.Seconds)
 	row.ClientLinkBytes = append(row.ClientLinkBytes, after.link.Sub(before.link).Bytes())
 	row.ClientCPU = append(row.ClientCPU, (after.client - before.client).Seconds())

@@ -51,7 +51,8 @@ type clientSpec struct {
 	SecretFile string          `json:"secret_file"`
 	Bucket     string          `json:"bucket"`
 	DstBucket  string          `json:"dst_bucket"`
-	Workers    int             `json:"workers,omitempty"`
+	Workers    int             `json:"workers,omitempty"`      // client-side
+	NodeWork   int             `json:"node_workers,omitempty"` // insitu, per node
 	Timeout    time.Duration   `json:"timeout"`
 }
 
@@ -109,6 +110,7 @@ func runClient(ctx context.Context, spec clientSpec, log *slog.Logger) (clientRe
 	case modeInsitu:
 		rep, err := cluster.Run(ctx, c, cluster.JobSpec{
 			Bucket: spec.Bucket, DstBucket: spec.DstBucket, Transform: spec.Job, Rename: rename, Args: args,
+			Workers: spec.NodeWork,
 		}, &cluster.Options{Logger: log})
 		return clientResult{Seconds: time.Since(start).Seconds(), Transformed: rep.Transformed, Failed: rep.Failed}, err
 	case modeClientSide:

@@ -80,6 +80,7 @@ type options struct {
 	size       int64
 	rounds     int
 	workers    int
+	nodeWork   int
 	baseline   bool
 	jsonFile   string
 	plotDir    string
@@ -111,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.size, "size", 1<<20, "bytes of each object of the identity job")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds: each configuration runs this many times, in turn")
 	fs.IntVar(&o.workers, "workers", 8, "objects in flight in the client-side baseline")
+	fs.IntVar(&o.nodeWork, "node-workers", 0, "objects (or batches) in flight per node in insitu jobs (default: the node's, GOMAXPROCS)")
 	fs.BoolVar(&o.baseline, "baseline", true, "measure the client-side baseline")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the table as JSON to this file")
 	fs.StringVar(&o.plotDir, "plot", "", "draw the plots into this directory")
@@ -160,6 +162,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		bad = "-rounds must be at least 1"
 	case o.workers < 1:
 		bad = "-workers must be at least 1"
+	case o.nodeWork < 0:
+		bad = "-node-workers must not be negative"
 	case o.runTimeout <= 0:
 		bad = "-run-timeout must be positive"
 	}

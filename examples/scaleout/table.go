@@ -26,6 +26,8 @@ type Result struct {
 	LinkMbit   int64   `json:"link_mbit"` // per host and client, each way
 	LatencyMs  float64 `json:"latency_ms"`
 	Rounds     int     `json:"rounds"`
+	Workers    int     `json:"workers"`                // client-side, in flight
+	NodeWork   int     `json:"node_workers,omitempty"` // insitu, per node; 0: the node's default
 	ObjectSize int64   `json:"identity_object_size"`
 	Seconds    float64 `json:"seconds"` // of all rounds
 	Rows       []*Row  `json:"rows"`
@@ -39,10 +41,14 @@ type Row struct {
 	Objects    int    `json:"objects"`
 	InputBytes int64  `json:"input_bytes"`
 	// Per round.
-	Seconds         []float64   `json:"seconds"`
-	ClientLinkBytes []int64     `json:"client_link_bytes"`
-	ClientCPU       []float64   `json:"client_cpu_seconds"`
-	HostCPU         [][]float64 `json:"host_cpu_seconds"` // [round][host]
+	Seconds         []float64 `json:"seconds"`
+	ClientLinkBytes []int64   `json:"client_link_bytes"`
+	ClientCPU       []float64 `json:"client_cpu_seconds"`
+	// HostLinkBytes are the bytes that crossed the hosts' links (of the
+	// cluster the row used), both ways, summed over the hosts: what the
+	// client sent and got, and what the hosts sent each other.
+	HostLinkBytes []int64     `json:"host_link_bytes,omitempty"`
+	HostCPU       [][]float64 `json:"host_cpu_seconds"` // [round][host]
 	// Summaries.
 	Median float64 `json:"median_seconds"`
 	Min    float64 `json:"min_seconds"`
@@ -55,6 +61,7 @@ type Row struct {
 	// Scaling is Speedup over the 1-host insitu row's: linear is Hosts.
 	Scaling        float64   `json:"scaling,omitempty"`
 	LinkMedian     int64     `json:"client_link_bytes_median"`
+	HostLinkMedian int64     `json:"host_link_bytes_median,omitempty"`
 	ClientCPUMed   float64   `json:"client_cpu_seconds_median"`
 	HostCPUMedians []float64 `json:"host_cpu_seconds_median"`
 	Error          string    `json:"error,omitempty"`
@@ -83,7 +90,7 @@ func (b *bench) result(took time.Duration) *Result {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		CPUCap: b.o.cpu, LinkMbit: b.o.mbit, LatencyMs: float64(b.o.latency) / float64(time.Millisecond),
-		Rounds: b.o.rounds, ObjectSize: b.o.size, Seconds: took.Seconds(),
+		Rounds: b.o.rounds, Workers: b.o.workers, NodeWork: b.o.nodeWork, ObjectSize: b.o.size, Seconds: took.Seconds(),
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -114,6 +121,11 @@ func summarize(res *Result) {
 			links[i] = float64(v)
 		}
 		r.LinkMedian = int64(median(links))
+		links = links[:0]
+		for _, v := range r.HostLinkBytes {
+			links = append(links, float64(v))
+		}
+		r.HostLinkMedian = int64(median(links))
 		r.ClientCPUMed = median(r.ClientCPU)
 		r.HostCPUMedians = nil
 		for h := 0; len(r.HostCPU) > 0 && h < len(r.HostCPU[0]); h++ {
@@ -147,7 +159,7 @@ func printTable(w io.Writer, res *Result) {
 	fmt.Fprintf(w, "scaleout: %d CPUs, each machine capped at %.2f CPU and a %d Mbit/s link (latency %.1fms), %d rounds, %s\n",
 		res.CPUs, res.CPUCap, res.LinkMbit, res.LatencyMs, res.Rounds, res.Date)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "job\tmode\thosts\tobjects\tseconds (median [min–max])\tspeedup\tvs 1 host\tclient link\tper obj\tclient CPU s\thost CPU s (median per host)")
+	fmt.Fprintln(tw, "job\tmode\thosts\tobjects\tseconds (median [min–max])\tspeedup\tvs 1 host\tclient link\tper obj\thosts' links\tclient CPU s\thost CPU s (median per host)")
 	for _, r := range res.Rows {
 		sp, sc := "-", "-"
 		if r.Speedup > 0 {
@@ -160,12 +172,16 @@ func printTable(w io.Writer, res *Result) {
 		for _, v := range r.HostCPUMedians {
 			hc = append(hc, fmt.Sprintf("%.1f", v))
 		}
+		hl := "-"
+		if len(r.HostLinkBytes) > 0 {
+			hl = humanBytes(r.HostLinkMedian)
+		}
 		mark := ""
 		if r.Error != "" {
 			mark = " FAILED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f [%.2f–%.2f]%s\t%s\t%s\t%s\t%s\t%.2f\t%s\n", r.Job, r.Mode, r.Hosts, r.Objects,
-			r.Median, r.Min, r.Max, mark, sp, sc, humanBytes(r.LinkMedian), humanBytes(r.LinkMedian/int64(max(r.Objects, 1))),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f [%.2f–%.2f]%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\n", r.Job, r.Mode, r.Hosts, r.Objects,
+			r.Median, r.Min, r.Max, mark, sp, sc, humanBytes(r.LinkMedian), humanBytes(r.LinkMedian/int64(max(r.Objects, 1))), hl,
 			r.ClientCPUMed, strings.Join(hc, " "))
 	}
 	tw.Flush()
