@@ -37,7 +37,8 @@
 // the client's link (median), and each host's CPU seconds from its cgroup
 // (median per host) with the client's. -json writes it as JSON, -plot DIR
 // draws scaleout-time-JOB and scaleout-speedup as .png and .svg, and -table
-// prints the table of a -json file without measuring.
+// prints the table of a -json file without measuring (and, with -plot,
+// draws its plots).
 //
 // The exit status is 0 when every run produced the expected outputs, 1 when
 // one did not (the table is still printed, those rows marked), 2 on a usage
@@ -118,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plotDir, "plot", "", "draw the plots into this directory")
 	fs.StringVar(&o.work, "work", "", "working directory (default: a temporary directory, removed at exit)")
 	fs.StringVar(&o.nodeBin, "node-bin", "", "the insitu-node binary (default: built with go build)")
-	fs.StringVar(&o.table, "table", "", "print the table of a file written with -json, and measure nothing")
+	fs.StringVar(&o.table, "table", "", "print the table of a file written with -json (and draw its plots with -plot), and measure nothing")
 	fs.DurationVar(&o.runTimeout, "run-timeout", 10*time.Minute, "the longest one run may take")
 	fs.BoolVar(&o.quiet, "q", false, "print only the table")
 	if err := fs.Parse(args); err != nil {
@@ -191,6 +192,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		printTable(stdout, res)
+		if o.plotDir != "" {
+			if err := writePlots(o.plotDir, res); err != nil {
+				fmt.Fprintln(stderr, "scaleout:", err)
+				return 1
+			}
+		}
 		return 0
 	}
 	res, err := measure(ctx, o, stdout, stderr)

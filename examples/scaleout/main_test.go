@@ -149,7 +149,15 @@ func TestPlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"-table", jsonFile}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "3.01x [2.99–3.04]") {
+	again := filepath.Join(dir, "again")
+	if code := run(t.Context(), []string{"-table", jsonFile, "-plot", again}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "3.01x [2.99–3.04]") {
 		t.Errorf("-table: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, f := range []string{"scaleout-time-wav.svg", "scaleout-speedup.svg"} {
+		a, _ := os.ReadFile(filepath.Join(dir, f))
+		b, err := os.ReadFile(filepath.Join(again, f))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s drawn from the JSON differs from the one drawn from the result (%v)", f, err)
+		}
 	}
 }
