@@ -5,8 +5,8 @@
 // cgroup: -cpu CPUs), and runs insitu-node processes; the client is a
 // namespace with one such link and cap.
 //
-//	sudo go run ./examples/scaleout                       # the full run
-//	sudo go run ./examples/scaleout -hosts 1,3 -rounds 1 -n 30 -identity-n 30   # a quick look
+//	sudo go run ./examples/scaleout -json scaleout.json -plot docs/img   # the full run, ~25 minutes
+//	sudo go run ./examples/scaleout -hosts 1,3 -rounds 1 -n 30 -identity-n 30 -cpu 0.25   # a quick look
 //
 // It needs root, iproute2 (ip, tc), a cgroup hierarchy with the cpu
 // controller, and ffmpeg for the flagship job; it says what is missing and
@@ -14,7 +14,8 @@
 // unless -node-bin names a binary.
 //
 // The jobs (-jobs): "wav", the flagship, FLAC → WAV with ffmpeg (16 kHz
-// mono clips of 5 to 15 s, -n of them, args "-ac 1 -ar 16000"), and
+// mono clips of 5 to 15 s, -n of them, args "-ac 1 -ar 16000"; the clips
+// are kept in -work for a later run), and
 // "identity", a copy of -identity-n objects of -size bytes. Each runs, in
 // -rounds interleaved rounds (the order reversed every other round):
 //
@@ -34,8 +35,9 @@
 // The table gives per row the seconds (median [min–max] of the rounds), the
 // speedup over client-side (and, for insitu, that speedup divided by the
 // 1-host one: linear scaling is the number of hosts), the bytes that crossed
-// the client's link (median), and each host's CPU seconds from its cgroup
-// (median per host) with the client's. -json writes it as JSON, -plot DIR
+// the client's link (median) and over the hosts' links (summed over the
+// hosts: what the hosts sent each other, counted at both ends), and each
+// host's CPU seconds from its cgroup (median per host) with the client's. -json writes it as JSON, -plot DIR
 // draws scaleout-time-JOB and scaleout-speedup as .png and .svg, and -table
 // prints the table of a -json file without measuring (and, with -plot,
 // draws its plots).
@@ -105,11 +107,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	fs.StringVar(&hosts, "hosts", "1,3,6", "the cluster sizes to measure, comma-separated")
 	fs.StringVar(&jobs, "jobs", "wav,identity", `the jobs: "wav" (FLAC → WAV with ffmpeg) and "identity"`)
-	fs.Float64Var(&o.cpu, "cpu", 0.25, "each host's and the client's CPU cap, in CPUs")
+	fs.Float64Var(&o.cpu, "cpu", 0.1, "each host's and the client's CPU cap, in CPUs (6 hosts at 0.1 leave room on a shared 2-CPU machine)")
 	fs.Int64Var(&o.mbit, "mbit", 1000, "each host's and the client's link rate, in Mbit/s each way")
 	fs.DurationVar(&o.latency, "latency", 0, "one-way delay added to each machine's packets (needs sch_netem)")
-	fs.IntVar(&o.n, "n", 120, "clips of the wav job")
-	fs.IntVar(&o.identityN, "identity-n", 120, "objects of the identity job")
+	fs.IntVar(&o.n, "n", 480, "clips of the wav job (hash placement spreads fewer unevenly over 6 hosts)")
+	fs.IntVar(&o.identityN, "identity-n", 240, "objects of the identity job")
 	fs.Int64Var(&o.size, "size", 1<<20, "bytes of each object of the identity job")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds: each configuration runs this many times, in turn")
 	fs.IntVar(&o.workers, "workers", 8, "objects in flight in the client-side baseline")
