@@ -23,9 +23,10 @@ import (
 )
 
 // runChild runs the configuration c.child once and prints its result as
-// JSON; the outputs of the dir modes go to $SMALLFILES_OUT.
+// JSON; the outputs go to $SMALLFILES_OUT (the dir mode) or the bucket
+// $SMALLFILES_BUCKET (the cluster mode).
 func runChild(ctx context.Context, c config, stdout, stderr io.Writer) int {
-	out := os.Getenv("SMALLFILES_OUT")
+	out, bucket := os.Getenv("SMALLFILES_OUT"), os.Getenv("SMALLFILES_BUCKET")
 	if p := os.Getenv("SMALLFILES_CPUPROFILE"); p != "" {
 		// A profile of the child's run, for looking into one configuration.
 		f, err := os.Create(p)
@@ -57,9 +58,9 @@ func runChild(ctx context.Context, c config, stdout, stderr io.Writer) int {
 			res, err = runPipeline(ctx, filesDir(c, c.dirN), c.workers, dst)
 		}
 	case "cluster/floor":
-		res, err = clusterFloor(ctx, c)
+		res, err = clusterFloor(ctx, c, bucket)
 	case "cluster/insitu":
-		res, err = clusterJob(ctx, c)
+		res, err = clusterJob(ctx, c, bucket)
 	default:
 		err = fmt.Errorf("unknown configuration %q", c.child)
 	}
@@ -265,7 +266,7 @@ func fanOut(ctx context.Context, root string, workers int, r *result, do func(w 
 // clusterFloor runs the write floor on every node's directory at once, from
 // its input bucket to its output bucket, with GOMAXPROCS goroutines a node:
 // a node job's default parallelism.
-func clusterFloor(ctx context.Context, c config) (result, error) {
+func clusterFloor(ctx context.Context, c config, bucket string) (result, error) {
 	dir := clusterDir(c)
 	return timed(func(r *result) error {
 		parts := make([]result, c.nodes)
@@ -274,7 +275,7 @@ func clusterFloor(ctx context.Context, c config) (result, error) {
 		for i := range c.nodes {
 			id := fmt.Sprintf("n%d", i+1)
 			wg.Go(func() {
-				errs[i] = writeFloor(ctx, filepath.Join(dir, id, inBucket), filepath.Join(dir, id, outBucket), runtime.GOMAXPROCS(0), &parts[i])
+				errs[i] = writeFloor(ctx, filepath.Join(dir, id, inBucket), filepath.Join(dir, id, bucket), runtime.GOMAXPROCS(0), &parts[i])
 			})
 		}
 		wg.Wait()
@@ -291,7 +292,7 @@ func clusterFloor(ctx context.Context, c config) (result, error) {
 
 // clusterJob starts the embedded cluster on its directory and times one
 // identity job from the input bucket to the output bucket.
-func clusterJob(ctx context.Context, c config) (result, error) {
+func clusterJob(ctx context.Context, c config, bucket string) (result, error) {
 	cl, err := nodetest.Start(ctx, c.nodes, &nodetest.Options{Dir: clusterDir(c),
 		Transforms: map[string]insitu.Transform{"identity": insitu.Identity}})
 	if err != nil {
@@ -299,7 +300,7 @@ func clusterJob(ctx context.Context, c config) (result, error) {
 	}
 	defer cl.Close()
 	return timed(func(r *result) error {
-		rep, err := cluster.Run(ctx, cl.Client(), cluster.JobSpec{Bucket: inBucket, DstBucket: outBucket, Transform: "identity"}, nil)
+		rep, err := cluster.Run(ctx, cl.Client(), cluster.JobSpec{Bucket: inBucket, DstBucket: bucket, Transform: "identity"}, nil)
 		r.Objects, r.Bytes = rep.Transformed, rep.BytesOut
 		return err
 	})

@@ -17,11 +17,26 @@ import (
 // filesPerDir is how many files each generated directory holds.
 const filesPerDir = 1000
 
-// Buckets of the cluster mode.
-const (
-	inBucket  = "in"
-	outBucket = "out"
-)
+// inBucket is the cluster mode's input bucket.
+const inBucket = "in"
+
+// outBucketOf is the cluster mode's output bucket of run k.
+func outBucketOf(k int) string { return fmt.Sprintf("out%d", k) }
+
+// outDir is the dir mode's output directory of run k.
+func outDir(c config, k int) string {
+	return filepath.Join(c.data, fmt.Sprintf("out-%d-%d", os.Getpid(), k))
+}
+
+// removeOutputs removes the outputs of runs 1 … runs.
+func removeOutputs(c config, runs int) {
+	for k := 1; k <= runs; k++ {
+		os.RemoveAll(outDir(c, k))
+		for id := 1; id <= c.nodes; id++ {
+			os.RemoveAll(filepath.Join(clusterDir(c), fmt.Sprintf("n%d", id), outBucketOf(k)))
+		}
+	}
+}
 
 // filesDir is where the n inputs of the discard or dir mode are.
 func filesDir(c config, n int) string {
@@ -141,26 +156,20 @@ func parallel(ctx context.Context, n, k int, f func(i int) error) error {
 
 // check verifies what the configuration name stored, outside the timing:
 // the dir modes stored every file under out (or, in the cluster mode, in
-// the nodes' output buckets), and every 97th is its input byte for byte;
-// then it removes the cluster mode's outputs. The discard mode stores
-// nothing: the child's counts are its check.
-func check(c config, name, out string) error {
+// the nodes' bucket), and every 97th is its input byte for byte. The
+// discard mode stores nothing: the child's counts are its check.
+func check(c config, name, out, bucket string) error {
 	switch name {
 	case "discard/floor", "discard/insitu":
 		return nil
 	case "dir/floor", "dir/grouped", "dir/insitu":
 		return checkTree(out, c.dirN, c.size, func(i int) string { return filepath.Join(out, key(i)) })
 	}
-	// The cluster mode: outputs in each node's "out" bucket.
+	// The cluster mode: outputs in each node's bucket.
 	dir := clusterDir(c)
-	defer func() {
-		for id := 1; id <= c.nodes; id++ {
-			os.RemoveAll(filepath.Join(dir, fmt.Sprintf("n%d", id), outBucket))
-		}
-	}()
 	count, total := 0, int64(0)
 	for id := 1; id <= c.nodes; id++ {
-		root := filepath.Join(dir, fmt.Sprintf("n%d", id), outBucket)
+		root := filepath.Join(dir, fmt.Sprintf("n%d", id), bucket)
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

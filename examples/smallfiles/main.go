@@ -30,9 +30,11 @@
 // re-executed), so that its peak RSS is the kernel's high-water mark of
 // that process alone (getrusage's ru_maxrss) and its CPU time is that
 // process's. The inputs are generated once under -data and kept for later
-// runs (with the same -n and -size); the outputs of each run are checked
-// (count, bytes and a sample byte for byte) outside the timing, then
-// removed. The table gives per configuration the median seconds of the
+// runs (with the same -n and -size) and read once, untimed, before the
+// rounds; the outputs of each run go to a directory (a bucket) of their
+// own, are checked (count, bytes and a sample byte for byte) outside the
+// timing, and are all removed at the end: a removal between runs would
+// slow the next run's file creations (see runOne). The table gives per configuration the median seconds of the
 // -rounds rounds with their min–max, objects/s, the CPU per object, the
 // peak RSS, and each mode's ratio insitu/floor: of the medians, and the
 // median of the ratios of the rounds (each round runs both, one after the
@@ -205,6 +207,8 @@ func runParent(ctx context.Context, c config, stdout, stderr io.Writer) int {
 
 	names := configs(c.modes)
 	samples := map[string][]sample{}
+	runs := 0
+	defer func() { removeOutputs(c, runs) }()
 	failed := false
 	for r := range c.rounds {
 		order := slices.Clone(names)
@@ -212,7 +216,8 @@ func runParent(ctx context.Context, c config, stdout, stderr io.Writer) int {
 			slices.Reverse(order)
 		}
 		for _, name := range order {
-			s, err := runOne(ctx, self, c, name, stderr)
+			runs++
+			s, err := runOne(ctx, self, c, name, runs, stderr)
 			if err != nil {
 				fmt.Fprintf(stderr, "round %d, %s: %v\n", r+1, name, err)
 				failed = true
@@ -240,19 +245,20 @@ func runParent(ctx context.Context, c config, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runOne runs the configuration name in a child process, checks what it
-// stored, and removes its outputs.
-func runOne(ctx context.Context, self string, c config, name string, stderr io.Writer) (sample, error) {
-	out := filepath.Join(c.data, fmt.Sprintf("out-%d", os.Getpid()))
-	if err := os.RemoveAll(out); err != nil {
-		return sample{}, err
-	}
-	defer os.RemoveAll(out)
+// runOne runs the configuration name in a child process, as run number k,
+// and checks what it stored. Its outputs go to a directory (or, in the
+// cluster mode, a bucket) of their own, all removed at the end of the
+// command: removing them between runs would time the next run's file
+// creations against the file system's recently deleted inodes (ext4
+// without a journal skips those for half a minute, and that cost more
+// than the writes).
+func runOne(ctx context.Context, self string, c config, name string, k int, stderr io.Writer) (sample, error) {
+	out := outDir(c, k)
 	args := []string{"-child", name, "-data", c.data, "-workers", fmt.Sprint(c.workers),
 		"-n", fmt.Sprint(c.n), "-dir-n", fmt.Sprint(c.dirN), "-size", fmt.Sprint(c.size),
 		"-cluster-n", fmt.Sprint(c.clusterN), "-cluster-size", fmt.Sprint(c.clusterSz), "-nodes", fmt.Sprint(c.nodes)}
 	cmd := exec.CommandContext(ctx, self, args...)
-	cmd.Env = append(os.Environ(), "SMALLFILES_OUT="+out)
+	cmd.Env = append(os.Environ(), "SMALLFILES_OUT="+out, "SMALLFILES_BUCKET="+outBucketOf(k))
 	cmd.Stderr = stderr
 	b, err := cmd.Output()
 	if err != nil {
@@ -273,7 +279,7 @@ func runOne(ctx context.Context, self string, c config, name string, stderr io.W
 	if res.Objects != want || res.Bytes != wantBytes {
 		return s, fmt.Errorf("did %d objects of %d bytes in all, want %d of %d", res.Objects, res.Bytes, want, wantBytes)
 	}
-	if err := check(c, name, out); err != nil {
+	if err := check(c, name, out, outBucketOf(k)); err != nil {
 		return s, err
 	}
 	return s, nil
