@@ -34,8 +34,8 @@
 // rounds; the outputs of each run go to a directory (a bucket) of their
 // own, are checked (count, bytes and a sample byte for byte) outside the
 // timing, and are all removed at the end: a removal between runs would
-// slow the next run's file creations (see runOne). The table gives per configuration the median seconds of the
-// -rounds rounds with their min–max, objects/s, the CPU per object, the
+// slow the next run's file creations (see runOne). The table gives per
+// configuration the median seconds of the -rounds rounds with their min–max, objects/s, the CPU per object, the
 // peak RSS, and each mode's ratio insitu/floor: of the medians, and the
 // median of the ratios of the rounds (each round runs both, one after the
 // other, in an order that alternates).
