@@ -35,10 +35,11 @@
 // own, are checked (count, bytes and a sample byte for byte) outside the
 // timing, and are all removed at the end: a removal between runs would
 // slow the next run's file creations (see runOne). The table gives per
-// configuration the median seconds of the -rounds rounds with their min–max, objects/s, the CPU per object, the
-// peak RSS, and each mode's ratio insitu/floor: of the medians, and the
-// median of the ratios of the rounds (each round runs both, one after the
-// other, in an order that alternates).
+// configuration the median seconds of the -rounds rounds with their
+// min–max, objects/s, the CPU per object, the peak RSS, and each mode's
+// ratio insitu/floor: of the medians, and the median of the ratios of the
+// rounds (each round runs both, one after the other, in an order that
+// alternates).
 //
 // The exit status is 0 when every run stored what it should, 1 when one did
 // not, 2 on a usage error.
