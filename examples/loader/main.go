@@ -11,6 +11,10 @@
 //	go run ./examples/loader -seed 7 -samples 20000 -size 16384 -batch 64
 //	go run ./examples/loader -read-batch 1   # one GET per sample, to compare
 //
+// With -listing FILE, a run saves the bucket's listing in FILE, and a
+// later run reads it from there instead of listing the bucket before its
+// first batch (the dataset of a run is the same for the same -samples).
+//
 // It prints the dataset, then for each epoch a line
 //
 //	epoch E digest HEX samples N
@@ -96,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	epochs := fs.Int("epochs", 3, "the number of epochs")
 	prefetch := fs.Int("prefetch", 0, "samples read ahead (0: the loader's default)")
 	readBatch := fs.Int("read-batch", 0, "samples per batch GET (0: the loader's default; 1: one GET per sample)")
+	listing := fs.String("listing", "", "a file of the dataset's listing: read when it exists, so that the first batch waits for no listing; else written after the run")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -103,14 +108,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loader: -samples, -size, -batch and -epochs must be at least 1, and no arguments")
 		return 2
 	}
-	if err := load(ctx, stdout, *seed, *samples, *size, *batch, *epochs, *prefetch, *readBatch); err != nil {
+	if err := load(ctx, stdout, *seed, *samples, *size, *batch, *epochs, *prefetch, *readBatch, *listing); err != nil {
 		fmt.Fprintln(stderr, "loader:", err)
 		return 1
 	}
 	return 0
 }
 
-func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize, epochs, prefetch, readBatch int) error {
+func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize, epochs, prefetch, readBatch int, listingFile string) error {
 	c, err := nodetest.Start(ctx, 3, &nodetest.Options{Transforms: map[string]insitu.Transform{"invert": invert}})
 	if err != nil {
 		return err
@@ -139,7 +144,19 @@ func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize
 	if err != nil {
 		return err
 	}
-	l, err := loader.New(src, &loader.Options{Seed: seed, Prefetch: prefetch, ReadBatch: readBatch})
+	opts := &loader.Options{Seed: seed, Prefetch: prefetch, ReadBatch: readBatch}
+	if listingFile != "" {
+		if opts.Listing, err = readListing(listingFile); err != nil {
+			return err
+		}
+		if opts.Listing != nil {
+			if opts.Listing.Len() != n {
+				return fmt.Errorf("%s lists %d samples; the dataset has %d", listingFile, opts.Listing.Len(), n)
+			}
+			fmt.Fprintf(stdout, "listing: %s (%d names), not listing the bucket\n", listingFile, opts.Listing.Len())
+		}
+	}
+	l, err := loader.New(src, opts)
 	if err != nil {
 		return err
 	}
@@ -174,5 +191,45 @@ func load(ctx context.Context, stdout io.Writer, seed uint64, n, size, batchSize
 	elapsed := time.Since(start)
 	fmt.Fprintf(stdout, "time to first batch: %v\n", firstBatch.Round(time.Microsecond))
 	fmt.Fprintf(stdout, "samples/s: %.0f (%d samples in %v)\n", float64(total)/elapsed.Seconds(), total, elapsed.Round(time.Millisecond))
+	if listingFile != "" && opts.Listing == nil {
+		if err := writeListing(ctx, l, listingFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "listing: written to %s\n", listingFile)
+	}
 	return nil
+}
+
+// readListing reads the listing saved in path; nil when there is none.
+func readListing(path string) (*loader.Listing, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ls, err := loader.ReadListing(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ls, nil
+}
+
+// writeListing saves l's listing in path.
+func writeListing(ctx context.Context, l *loader.Loader, path string) error {
+	ls, err := l.Listing(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := ls.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

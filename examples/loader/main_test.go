@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
@@ -55,6 +57,24 @@ func TestSeed(t *testing.T) {
 	}
 	if a[0] == a[1] || a[1] == a[2] {
 		t.Errorf("epochs with the same order: %v", a)
+	}
+}
+
+// TestListing: a run with -listing writes the listing, a second one
+// reads it and prints the same digests.
+func TestListing(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "listing")
+	a := digests(t, "200", "-seed", "3", "-listing", file)
+	if _, err := os.Stat(file); err != nil {
+		t.Fatal(err)
+	}
+	b := digests(t, "200", "-seed", "3", "-listing", file)
+	if !slices.Equal(a, b) {
+		t.Errorf("with the listing written and read: %v and %v", a, b)
+	}
+	var out bytes.Buffer
+	if status := run(t.Context(), []string{"-samples", "100", "-listing", file}, &out, &out); status != 1 {
+		t.Errorf("a listing of another dataset: status %d; want 1\n%s", status, &out)
 	}
 }
 
