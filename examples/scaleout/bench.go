@@ -109,9 +109,17 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) (*Result,
 	nodeCtx, stopNodes := context.WithCancel(context.Background())
 	defer func() {
 		stopNodes()
+		// SIGTERM, then SIGKILL 10s later (netemu's Host.Command); the
+		// net's Close stops whatever is still there after that.
+		deadline := time.After(2 * startTimeout)
+	wait:
 		for _, c := range b.clusters {
 			for _, p := range c.procs {
-				<-p.done // bounded: SIGKILL 10s after SIGTERM (netemu)
+				select {
+				case <-p.done:
+				case <-deadline:
+					break wait
+				}
 			}
 		}
 		if b.net == nil {
