@@ -89,7 +89,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		// listing runs ahead of them instead of handing over each object
 		// in person. Each worker is a slot (see [slot]): the goroutine
 		// that runs it can change when a transform outlives its deadline.
-		queue := make(chan insitu.Object, queueDepth*o.Workers)
+		queue := make(chan []insitu.Object, queueDepth*o.Workers)
 		closeQueue := sync.OnceFunc(func() { close(queue) })
 		defer closeQueue() // also when the listing panics: the slots end
 		var slots sync.WaitGroup
@@ -98,6 +98,11 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 			s := &slot{r: r, ctx: ctx, cancel: cancel, queue: queue, wg: &slots}
 			go s.run()
 		}
+		// An object goes to the queue at once while it has room; when it
+		// is full (the workers are the bottleneck), the listing gathers
+		// up to chunkSize objects for one hand-over, so that a worker is
+		// woken once for many small objects.
+		chunk := r.newChunk()
 		for obj, err := range src.Objects(ctx) {
 			if ctx.Err() != nil {
 				break
@@ -107,7 +112,19 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 				r.fail(objectName(err), err)
 				continue
 			}
-			queue <- obj
+			chunk = append(chunk, obj)
+			select {
+			case queue <- chunk:
+				chunk = r.newChunk()
+			default:
+				if len(chunk) >= chunkSize {
+					queue <- chunk
+					chunk = r.newChunk()
+				}
+			}
+		}
+		if len(chunk) > 0 {
+			queue <- chunk
 		}
 		closeQueue()
 		slots.Wait()
@@ -127,8 +144,21 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	return rep, nil
 }
 
-// queueDepth is how many listed objects wait for each worker.
-const queueDepth = 4
+// queueDepth is how many hand-overs of listed objects wait for each
+// worker; chunkSize is the most objects in one.
+const (
+	queueDepth = 4
+	chunkSize  = 32
+)
+
+// newChunk returns an empty chunk of listed objects, from the runner's
+// pool.
+func (r *runner) newChunk() []insitu.Object {
+	if c, ok := r.chunks.Get().(*[]insitu.Object); ok {
+		return (*c)[:0]
+	}
+	return make([]insitu.Object, 0, chunkSize)
+}
 
 // errPanicked is the cause given to the run's context when a worker
 // panicked outside the transform; Run raises the panic again.
@@ -171,6 +201,9 @@ type runner struct {
 	outputs map[[2]uint64]insitu.Name
 	seeds   [2]maphash.Seed
 
+	// chunks holds *[]insitu.Object: the hand-overs of listed objects.
+	chunks sync.Pool
+
 	// panics catches what panics on a worker outside the transform.
 	panics panics.Catcher
 
@@ -200,7 +233,12 @@ type slot struct {
 	r      *runner
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	queue  <-chan insitu.Object
+	queue  <-chan []insitu.Object
+
+	// pending is what is left of the chunk the slot took, for whichever
+	// goroutine runs the slot's loop.
+	pending []insitu.Object
+	chunk   []insitu.Object // the whole of that chunk, for the pool
 	wg     *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
 
 	// buf is the held buffer of the slot's attempts, nil while one holds
@@ -211,15 +249,30 @@ type slot struct {
 // run is the slot's loop: it carries each queued object through, and
 // returns early, without Done, when this goroutine was left behind.
 func (s *slot) run() {
-	for obj := range s.queue {
-		goOn := true
-		s.r.panics.Try(func() { goOn = s.r.process(s.ctx, s, obj) })
-		if s.r.panics.Recovered() != nil {
-			s.cancel(errPanicked)
+	for {
+		for len(s.pending) > 0 {
+			obj := s.pending[0]
+			s.pending[0] = insitu.Object{} // for the pool: hold no strings
+			s.pending = s.pending[1:]
+			goOn := true
+			s.r.panics.Try(func() { goOn = s.r.process(s.ctx, s, obj) })
+			if s.r.panics.Recovered() != nil {
+				s.cancel(errPanicked)
+			}
+			if !goOn {
+				return
+			}
 		}
-		if !goOn {
-			return
+		if s.chunk != nil {
+			c := s.chunk
+			s.r.chunks.Put(&c)
+			s.chunk = nil
 		}
+		chunk, ok := <-s.queue
+		if !ok {
+			break
+		}
+		s.pending, s.chunk = chunk, chunk
 	}
 	s.wg.Done()
 }
