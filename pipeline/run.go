@@ -239,7 +239,7 @@ type slot struct {
 	// goroutine runs the slot's loop.
 	pending []insitu.Object
 	chunk   []insitu.Object // the whole of that chunk, for the pool
-	wg     *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
+	wg      *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
 
 	// buf is the held buffer of the slot's attempts, nil while one holds
 	// it; an attempt left behind keeps it, and the slot takes another.
