@@ -54,16 +54,43 @@ func findCgroups() (*cgroupMounts, error) {
 			}
 		}
 	}
+	var v2Err error
 	for _, mnt := range v2 {
-		b, err := os.ReadFile(filepath.Join(mnt, "cgroup.controllers"))
-		if err == nil && slices.Contains(strings.Fields(string(b)), "cpu") {
+		ok, err := v2Usable(mnt)
+		if ok {
 			return &cgroupMounts{v2: mnt}, nil
+		}
+		if err != nil && v2Err == nil {
+			v2Err = err
 		}
 	}
 	if m.cpu != "" && m.acct != "" {
 		return &m, nil
 	}
+	if v2Err != nil {
+		return nil, v2Err
+	}
 	return nil, errors.New("no cgroup hierarchy has the cpu controller (cgroup v2 with cpu in cgroup.controllers, or v1's cpu and cpuacct)")
+}
+
+// v2Usable reports whether the cgroup v2 hierarchy mounted at mnt lets
+// netemu's cgroups use the cpu controller: its root has cpu in
+// cgroup.controllers and already enables it for its children in
+// cgroup.subtree_control. netemu does not enable it there itself (that
+// would change the machine's other cgroups, and undoing it in Close could
+// drop another user's CPU limits); when the controller is present but not
+// enabled, the error says which command enables it.
+func v2Usable(mnt string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(mnt, "cgroup.controllers"))
+	if err != nil || !slices.Contains(strings.Fields(string(b)), "cpu") {
+		return false, nil
+	}
+	f := filepath.Join(mnt, "cgroup.subtree_control")
+	b, err = os.ReadFile(f)
+	if err == nil && slices.Contains(strings.Fields(string(b)), "cpu") {
+		return true, nil
+	}
+	return false, fmt.Errorf("the cgroup v2 hierarchy %s has the cpu controller but does not enable it for its children; netemu does not change cgroups it did not create: run `echo +cpu > %s` as root", mnt, f)
 }
 
 // dirs returns the hierarchy directories a cgroup named rel lives in.
@@ -77,26 +104,26 @@ func (m *cgroupMounts) dirs(rel string) []string {
 	return []string{filepath.Join(m.cpu, rel), filepath.Join(m.acct, rel)}
 }
 
-// create makes the parent cgroup of a run, tag.
+// create makes the parent cgroup of a run, tag. On failure it removes
+// the directories it made. On cgroup v2 it enables the cpu controller in
+// the parent only (for the machines' cgroups); the hierarchy's root must
+// already enable it (see v2Usable).
 func (m *cgroupMounts) create(tag string) (*cgroups, error) {
-	if m.v2 != "" {
-		// The root's children get the cpu controller; the root itself may
-		// hold processes (it is exempt from the no-internal-process rule).
-		if err := enableCPU(m.v2); err != nil {
-			return nil, err
-		}
-	}
 	c := &cgroups{m: m, tag: tag}
-	for _, d := range m.dirs(tag) {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return nil, fmt.Errorf("netemu: cgroup: %w", err)
+	err := func() error {
+		for _, d := range m.dirs(tag) {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return fmt.Errorf("netemu: cgroup: %w", err)
+			}
+			c.made = append(c.made, d)
 		}
-		c.made = append(c.made, d)
-	}
-	if m.v2 != "" {
-		if err := enableCPU(m.dirs(tag)[0]); err != nil {
-			return c, err
+		if m.v2 != "" {
+			return enableCPU(c.made[0])
 		}
+		return nil
+	}()
+	if err != nil {
+		return nil, errors.Join(err, c.remove())
 	}
 	return c, nil
 }
@@ -179,9 +206,13 @@ func (c *cgroups) host(name string, cpu float64) (*cgroup, error) {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return nil, fmt.Errorf("netemu: cgroup: %w", err)
 		}
+		// Recorded as soon as made, so that remove takes it (and then
+		// the parent) also when a later step fails.
+		if len(g.dirs) == 0 {
+			c.hosts = append(c.hosts, g)
+		}
 		g.dirs = append(g.dirs, d)
 	}
-	c.hosts = append(c.hosts, g)
 	quota := strconv.FormatInt(int64(cpu*cpuPeriod), 10)
 	var err error
 	if c.m.v2 != "" {

@@ -9,15 +9,27 @@
 // cpuacct controllers (cpu.cfs_quota_us, cpuacct.usage) where v2 does not
 // have it. [Supported] says what is missing.
 //
-// Only what netemu creates is touched: namespaces and cgroups named with
-// the prefix "inemu-" and the creating process's ID, and the interfaces
-// inside those namespaces. The root namespace's interfaces and routes are
-// left alone, and the emulated machines use the private subnet
-// 10.231.0.0/24 inside their namespaces only (the client is 10.231.0.2,
-// host i is 10.231.0.(10+i)), so runs in parallel do not collide.
+// Only what netemu creates is touched: namespaces and cgroups named
+// "inemu-PID-START-PIDNS-RANDOM" (the creating process's ID, its start
+// time in clock ticks after boot, and the inode of its PID namespace), and
+// the interfaces inside those namespaces. On cgroup v2 it writes "+cpu"
+// only into the cgroup.subtree_control of its own run's cgroup; the
+// hierarchy's root must already enable cpu for its children, and when it
+// does not, [Supported] says which command does (netemu does not change it:
+// that would change every other cgroup on the machine). The root
+// namespace's interfaces and routes are left alone, and the emulated
+// machines use the private subnet 10.231.0.0/24 inside their namespaces
+// only (the client is 10.231.0.2, host i is 10.231.0.(10+i)), so runs in
+// parallel do not collide.
+//
 // [Net.Close] stops every process left in the machines' cgroups and
-// removes it all; [Start] first removes what a killed earlier run left
-// behind (names whose process no longer exists).
+// removes it all. [Start] first removes what a killed earlier run left
+// behind, conservatively: only names of a run in this process's own PID
+// namespace whose process is gone (no process with that ID, or one that
+// started at another time, the ID having been reused). Names of runs in
+// other PID namespaces (other containers sharing /run/netns or a cgroup
+// hierarchy), and names in another format, are never removed: their
+// process cannot be seen from here, so it may still be running.
 package netemu
 
 import (
@@ -58,6 +70,25 @@ const cpuPeriod = 20_000
 
 // cmdTimeout bounds each ip and tc command.
 const cmdTimeout = 15 * time.Second
+
+// Teardown bounds (Close and the removal of leftovers): each step (ip
+// netns pids, ip netns del) gets stepTimeout of its own, so that a slow
+// one does not leave the others no time; once teardownTimeout has passed
+// in all, each remaining step gets only minStepTimeout (deleting a
+// namespace normally takes milliseconds), so the whole is bounded by
+// teardownTimeout plus minStepTimeout per step.
+const (
+	stepTimeout     = 5 * time.Second
+	teardownTimeout = 60 * time.Second
+	minStepTimeout  = time.Second
+)
+
+// stepContext returns the context of one teardown step begun now, in a
+// teardown that should be over by deadline.
+func stepContext(deadline time.Time) (context.Context, context.CancelFunc) {
+	d := min(stepTimeout, max(time.Until(deadline), minStepTimeout))
+	return context.WithTimeout(context.Background(), d)
+}
 
 // stopTimeout bounds each stage of stopping a machine's processes in
 // Close: after SIGTERM, then after SIGKILL.
@@ -123,7 +154,7 @@ func (o *Options) resolve() (Options, error) {
 // Net is a running emulation: its hosts and its client.
 type Net struct {
 	o       Options
-	tag     string // "inemu-<pid>-<random>"
+	tag     string // "inemu-<pid>-<start>-<pidns>-<random>" (see owner)
 	log     *slog.Logger
 	cg      *cgroups
 	nss     []string // created namespaces, switch first
@@ -206,7 +237,11 @@ func Start(ctx context.Context, opts *Options) (*Net, error) {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, fmt.Errorf("netemu: %w", err)
 	}
-	n := &Net{o: o, tag: fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), hex.EncodeToString(rnd[:])), log: o.Logger}
+	me, err := self()
+	if err != nil {
+		return nil, err
+	}
+	n := &Net{o: o, tag: fmt.Sprintf("%s%s-%s", prefix, me, hex.EncodeToString(rnd[:])), log: o.Logger}
 	n.cleanLeftovers(ctx, mounts)
 	if err := n.build(ctx, mounts); err != nil {
 		n.Close()
@@ -217,10 +252,10 @@ func Start(ctx context.Context, opts *Options) (*Net, error) {
 
 func (n *Net) build(ctx context.Context, mounts *cgroupMounts) error {
 	cg, err := mounts.create(n.tag)
+	n.cg = cg // nil on error: create removed what it made
 	if err != nil {
 		return err
 	}
-	n.cg = cg
 	sw := n.tag + "-sw"
 	if err := n.ip(ctx, "netns", "add", sw); err != nil {
 		return err
@@ -316,11 +351,9 @@ func (n *Net) Close() error {
 		}
 		// Processes that entered a namespace without the cgroup (none of
 		// Command's do) would keep it alive: they are ours, stop them.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*stopTimeout)
-		defer cancel()
+		deadline := time.Now().Add(teardownTimeout)
 		for i := len(n.nss) - 1; i >= 0; i-- {
-			killNetnsPids(ctx, n.nss[i], n.log)
-			if err := n.ip(ctx, "netns", "del", n.nss[i]); err != nil {
+			if err := n.removeNetns(deadline, n.nss[i]); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -415,10 +448,19 @@ func cmdError(err error) error {
 	return err
 }
 
+// removeNetns kills the processes in the namespace ns and deletes it, each
+// step bounded by stepContext.
+func (n *Net) removeNetns(deadline time.Time, ns string) error {
+	ctx, cancel := stepContext(deadline)
+	killNetnsPids(ctx, ns, n.log)
+	cancel()
+	ctx, cancel = stepContext(deadline)
+	defer cancel()
+	return n.ip(ctx, "netns", "del", ns)
+}
+
 // killNetnsPids SIGKILLs the processes that ip netns pids lists in ns.
 func killNetnsPids(ctx context.Context, ns string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
-	defer cancel()
 	out, err := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
 	if err != nil {
 		return
@@ -433,42 +475,125 @@ func killNetnsPids(ctx context.Context, ns string, log *slog.Logger) {
 	}
 }
 
-// cleanLeftovers removes the namespaces and cgroups of earlier runs whose
-// process no longer exists, and stops what still runs in them.
-func (n *Net) cleanLeftovers(ctx context.Context, mounts *cgroupMounts) {
-	dead := func(name string) bool {
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			return false
-		}
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil {
-			return false
-		}
-		_, err = os.Stat("/proc/" + pidStr)
-		return pid != os.Getpid() && errors.Is(err, os.ErrNotExist)
+// owner is what a run's names record of the process that made them: its
+// PID, its start time (field 22 of /proc/PID/stat, clock ticks after
+// boot) and the inode of its PID namespace. Formatted "PID-START-PIDNS".
+type owner struct {
+	pid   int
+	start uint64
+	pidns uint64
+}
+
+func (o owner) String() string { return fmt.Sprintf("%d-%d-%d", o.pid, o.start, o.pidns) }
+
+// self returns this process's owner.
+func self() (owner, error) {
+	pid := os.Getpid()
+	start, err := startTime(pid)
+	if err != nil {
+		return owner{}, fmt.Errorf("netemu: %w", err)
 	}
+	ns, err := pidNamespace()
+	if err != nil {
+		return owner{}, fmt.Errorf("netemu: %w", err)
+	}
+	return owner{pid, start, ns}, nil
+}
+
+// startTime returns field 22 of /proc/pid/stat: when the process started,
+// in clock ticks after boot.
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) state ppid …: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// pidNamespace returns the inode of this process's PID namespace.
+func pidNamespace() (uint64, error) {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return 0, err
+	}
+	s, ok := strings.CutPrefix(l, "pid:[")
+	s, ok2 := strings.CutSuffix(s, "]")
+	if !ok || !ok2 {
+		return 0, fmt.Errorf("/proc/self/ns/pid: unexpected link %q", l)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// parseOwner returns the owner recorded in a name that netemu gave a
+// namespace or cgroup, "inemu-PID-START-PIDNS-…".
+func parseOwner(name string) (owner, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return owner{}, false
+	}
+	f := strings.SplitN(rest, "-", 4)
+	if len(f) < 4 {
+		return owner{}, false
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	start, err2 := strconv.ParseUint(f[1], 10, 64)
+	ns, err3 := strconv.ParseUint(f[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || pid <= 0 {
+		return owner{}, false
+	}
+	return owner{pid, start, ns}, true
+}
+
+// leftover reports whether name is the namespace or cgroup of a run that
+// ended without closing its Net, judged conservatively: the run was in
+// this PID namespace (me's), and no process with its PID and start time
+// exists. Names of other PID namespaces or other formats are not.
+func leftover(name string, me owner) bool {
+	o, ok := parseOwner(name)
+	if !ok || o.pidns != me.pidns || o == me {
+		return false
+	}
+	start, err := startTime(o.pid)
+	if err == nil {
+		return start != o.start // the PID was reused
+	}
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// cleanLeftovers removes the namespaces and cgroups of earlier runs for
+// which leftover holds, and stops what still runs in them.
+func (n *Net) cleanLeftovers(ctx context.Context, mounts *cgroupMounts) {
+	me, ok := parseOwner(n.tag)
+	if !ok {
+		return
+	}
+	dead := func(name string) bool { return leftover(name, me) }
 	for _, tag := range mounts.leftovers(dead) {
 		n.log.Warn("netemu: removing the cgroups of a run that was killed", "tag", tag)
 		if err := mounts.removeTag(tag, n.log); err != nil {
 			n.log.Warn("netemu: removing a leftover cgroup", "err", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 4*cmdTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
+	lctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+	out, err := exec.CommandContext(lctx, "ip", "netns", "list").Output()
+	cancel()
 	if err != nil {
 		return
 	}
+	deadline := time.Now().Add(teardownTimeout)
 	for line := range strings.Lines(string(out)) {
 		fields := strings.Fields(line)
 		if len(fields) == 0 || !dead(fields[0]) {
 			continue
 		}
 		n.log.Warn("netemu: removing the namespace of a run that was killed", "netns", fields[0])
-		killNetnsPids(ctx, fields[0], n.log)
-		if err := n.ip(ctx, "netns", "del", fields[0]); err != nil {
+		if err := n.removeNetns(deadline, fields[0]); err != nil {
 			n.log.Warn("netemu: removing a leftover namespace", "err", err)
 		}
 	}
