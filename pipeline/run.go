@@ -85,24 +85,21 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	if bt, ok := t.(insitu.BatchTransform); ok && r.directT == nil && o.Batch.limits().Count > 1 {
 		r.runBatches(ctx, bt, workers)
 	} else {
-		// The workers take objects from a queue a few deep, so that the
-		// listing runs ahead of them instead of handing over each object
-		// in person. Each worker is a slot (see [slot]): the goroutine
-		// that runs it can change when a transform outlives its deadline.
-		queue := make(chan []insitu.Object, queueDepth*o.Workers)
-		closeQueue := sync.OnceFunc(func() { close(queue) })
-		defer closeQueue() // also when the listing panics: the slots end
+		// The workers take objects one at a time from a queue a few deep
+		// per worker, so that the listing runs ahead of them; a side that
+		// waits is woken only when the other has something for it, so
+		// that busy workers and a busy listing hand objects over without
+		// a wake-up each. Each worker is a slot (see [slot]): the
+		// goroutine that runs it can change when a transform outlives its
+		// deadline.
+		queue := newWorkQueue(queueDepth * o.Workers)
+		defer queue.close() // also when the listing panics: the slots end
 		var slots sync.WaitGroup
 		for range o.Workers {
 			slots.Add(1)
 			s := &slot{r: r, ctx: ctx, cancel: cancel, queue: queue, wg: &slots}
 			go s.run()
 		}
-		// An object goes to the queue at once while it has room; when it
-		// is full (the workers are the bottleneck), the listing gathers
-		// up to chunkSize objects for one hand-over, so that a worker is
-		// woken once for many small objects.
-		chunk := r.newChunk()
 		for obj, err := range src.Objects(ctx) {
 			if ctx.Err() != nil {
 				break
@@ -112,21 +109,9 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 				r.fail(objectName(err), err)
 				continue
 			}
-			chunk = append(chunk, obj)
-			select {
-			case queue <- chunk:
-				chunk = r.newChunk()
-			default:
-				if len(chunk) >= chunkSize {
-					queue <- chunk
-					chunk = r.newChunk()
-				}
-			}
+			queue.put(obj)
 		}
-		if len(chunk) > 0 {
-			queue <- chunk
-		}
-		closeQueue()
+		queue.close()
 		slots.Wait()
 		r.listingDone.Store(true)
 	}
@@ -144,20 +129,78 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	return rep, nil
 }
 
-// queueDepth is how many hand-overs of listed objects wait for each
-// worker; chunkSize is the most objects in one.
-const (
-	queueDepth = 4
-	chunkSize  = 32
-)
+// queueDepth is how many listed objects wait for each worker.
+const queueDepth = 4
 
-// newChunk returns an empty chunk of listed objects, from the runner's
-// pool.
-func (r *runner) newChunk() []insitu.Object {
-	if c, ok := r.chunks.Get().(*[]insitu.Object); ok {
-		return (*c)[:0]
+// workQueue hands listed objects to the workers, one at a time, in order.
+// A side that waits (the listing on a full queue, a worker on an empty one)
+// is signalled only when there is something for it.
+type workQueue struct {
+	mu       sync.Mutex
+	notEmpty sync.Cond
+	notFull  sync.Cond
+	items    []insitu.Object // a ring of cap(items)
+	head, n  int
+	closed   bool
+	takers   int // workers waiting
+	putting  bool
+}
+
+func newWorkQueue(depth int) *workQueue {
+	q := &workQueue{items: make([]insitu.Object, max(depth, 1))}
+	q.notEmpty.L, q.notFull.L = &q.mu, &q.mu
+	return q
+}
+
+// put adds obj, waiting while the queue is full.
+func (q *workQueue) put(obj insitu.Object) {
+	q.mu.Lock()
+	for q.n == len(q.items) && !q.closed {
+		q.putting = true
+		q.notFull.Wait()
+		q.putting = false
 	}
-	return make([]insitu.Object, 0, chunkSize)
+	if !q.closed {
+		q.items[(q.head+q.n)%len(q.items)] = obj
+		q.n++
+		if q.takers > 0 {
+			q.notEmpty.Signal()
+		}
+	}
+	q.mu.Unlock()
+}
+
+// take returns the next object, waiting while the queue is empty; false
+// once it is closed and empty.
+func (q *workQueue) take() (insitu.Object, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.n == 0 && !q.closed {
+		q.takers++
+		q.notEmpty.Wait()
+		q.takers--
+	}
+	if q.n == 0 {
+		return insitu.Object{}, false
+	}
+	obj := q.items[q.head]
+	q.items[q.head] = insitu.Object{}
+	q.head = (q.head + 1) % len(q.items)
+	q.n--
+	if q.putting {
+		q.notFull.Signal()
+	}
+	return obj, true
+}
+
+// close ends the queue: the objects in it are still taken; it may be
+// called more than once.
+func (q *workQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.notEmpty.Broadcast()
+	q.notFull.Broadcast()
+	q.mu.Unlock()
 }
 
 // errPanicked is the cause given to the run's context when a worker
@@ -201,9 +244,6 @@ type runner struct {
 	outputs map[[2]uint64]insitu.Name
 	seeds   [2]maphash.Seed
 
-	// chunks holds *[]insitu.Object: the hand-overs of listed objects.
-	chunks sync.Pool
-
 	// panics catches what panics on a worker outside the transform.
 	panics panics.Catcher
 
@@ -233,13 +273,8 @@ type slot struct {
 	r      *runner
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	queue  <-chan []insitu.Object
-
-	// pending is what is left of the chunk the slot took, for whichever
-	// goroutine runs the slot's loop.
-	pending []insitu.Object
-	chunk   []insitu.Object // the whole of that chunk, for the pool
-	wg      *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
+	queue  *workQueue
+	wg     *sync.WaitGroup // Done when the slot's loop ends, on whichever goroutine
 
 	// buf is the held buffer of the slot's attempts, nil while one holds
 	// it; an attempt left behind keeps it, and the slot takes another.
@@ -250,29 +285,18 @@ type slot struct {
 // returns early, without Done, when this goroutine was left behind.
 func (s *slot) run() {
 	for {
-		for len(s.pending) > 0 {
-			obj := s.pending[0]
-			s.pending[0] = insitu.Object{} // for the pool: hold no strings
-			s.pending = s.pending[1:]
-			goOn := true
-			s.r.panics.Try(func() { goOn = s.r.process(s.ctx, s, obj) })
-			if s.r.panics.Recovered() != nil {
-				s.cancel(errPanicked)
-			}
-			if !goOn {
-				return
-			}
-		}
-		if s.chunk != nil {
-			c := s.chunk
-			s.r.chunks.Put(&c)
-			s.chunk = nil
-		}
-		chunk, ok := <-s.queue
+		obj, ok := s.queue.take()
 		if !ok {
 			break
 		}
-		s.pending, s.chunk = chunk, chunk
+		goOn := true
+		s.r.panics.Try(func() { goOn = s.r.process(s.ctx, s, obj) })
+		if s.r.panics.Recovered() != nil {
+			s.cancel(errPanicked)
+		}
+		if !goOn {
+			return
+		}
 	}
 	s.wg.Done()
 }
