@@ -124,6 +124,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.release.Do(func() {
 		n.jobs.sidecars.closeAll()
 		n.hc.CloseIdleConnections()
+		n.files.Close()
 		n.rootErr = n.root.Close()
 	})
 	if err == nil {

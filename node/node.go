@@ -145,6 +145,7 @@ type Node struct {
 	id       string
 	dir      string
 	root     *os.Root
+	files    *atomicfile.Dir // root held open for creates and job inputs
 	m        atomic.Pointer[locality.Map]
 	secret   locality.Secret
 	maxSize  int64
@@ -235,6 +236,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		id:      id,
 		dir:     dir,
 		root:    root,
+		files:   atomicfile.NewDir(root),
 		secret:  opts.Secret,
 		maxSize: opts.MaxObjectSize,
 		log:     opts.Logger,
@@ -287,6 +289,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 		n.log.Info("removed stale temporary files from the store", "count", removed, "dir", dir)
 	}
 	if err != nil {
+		n.files.Close()
 		root.Close()
 		n.stopBg()
 		if ctx.Err() != nil {
@@ -612,7 +615,7 @@ func (n *Node) create(name insitu.Name) (*atomicfile.File, error) {
 		mu.RLock()
 		defer mu.RUnlock()
 	}
-	return atomicfile.Create(n.root, relPath(name), 0o644, nil)
+	return n.files.Create(relPath(name), 0o644, nil)
 }
 
 // dirLock returns the lock of the directories that name's object is in,

@@ -62,6 +62,12 @@ type File struct {
 	tmp  string // temporary, slash-separated, relative to root
 	sync bool
 	done bool
+
+	// dir is the file's directory, held open when the file was created
+	// by a [Dir]'s fast path: the rename, link, removal and the
+	// directory's sync then go through it (see fastCommit); nil when the
+	// file was created through the root.
+	dir *os.File
 }
 
 // createAttempts bounds the retries when a concurrent removal of an empty
@@ -89,14 +95,15 @@ const createAttempts = 16
 // itself and must never fail a concurrent Create with fs.ErrNotExist
 // excludes the two (package node does, with a lock).
 func Create(root *os.Root, name string, perm fs.FileMode, opts *Options) (*File, error) {
-	if !filepath.IsLocal(filepath.FromSlash(name)) {
-		return nil, &fs.PathError{Op: "create", Path: name, Err: fs.ErrInvalid}
+	dir, _, err := splitName(name)
+	if err != nil {
+		return nil, err
 	}
-	dir, base := path.Split(name)
-	if base == "" || IsTemp(base) {
-		return nil, &fs.PathError{Op: "create", Path: name, Err: fs.ErrInvalid}
-	}
-	dir = strings.TrimSuffix(dir, "/")
+	return create(root, name, dir, perm, opts)
+}
+
+// create is Create of the checked name, whose directory is dir.
+func create(root *os.Root, name, dir string, perm fs.FileMode, opts *Options) (*File, error) {
 	var lastErr error
 	for range createAttempts {
 		if err := MkdirAll(root, dir, opts); err != nil {
@@ -224,6 +231,9 @@ func (f *File) commit(createOnly bool) error {
 	if cerr := f.f.Close(); err == nil {
 		err = cerr
 	}
+	if f.dir != nil {
+		return f.fastCommit(err, createOnly)
+	}
 	if err == nil {
 		if createOnly {
 			err = f.root.Link(filepath.FromSlash(f.tmp), filepath.FromSlash(f.name))
@@ -257,6 +267,9 @@ func (f *File) Abort() error {
 	}
 	f.done = true
 	err := f.f.Close()
+	if f.dir != nil {
+		return f.fastAbort(err)
+	}
 	if rerr := f.root.Remove(filepath.FromSlash(f.tmp)); err == nil {
 		err = rerr
 	}
@@ -289,10 +302,16 @@ func syncDir(root *os.Root, dir string) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = syncOpenDir(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// syncOpenDir syncs the open directory d, as syncDir does.
+func syncOpenDir(d *os.File) error {
+	err := d.Sync()
 	if err != nil && (errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)) {
 		return nil
 	}

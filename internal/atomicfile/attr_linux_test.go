@@ -11,53 +11,55 @@ import (
 )
 
 func TestAttrCommittedWithTheBytes(t *testing.T) {
-	t.Parallel()
-	root, dir := openRoot(t)
-	f, err := atomicfile.Create(root, "d/obj", 0o644, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte("bytes")); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetAttr(atomicfile.OriginAttr, "origin-1"); err != nil {
-		t.Fatal(err)
-	}
-	// Not visible before the commit.
-	if _, err := os.Stat(filepath.Join(dir, "d", "obj")); !os.IsNotExist(err) {
-		t.Fatalf("the object shows before its commit: %v", err)
-	}
-	if err := f.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetAttr(atomicfile.OriginAttr, "late"); err == nil {
-		t.Error("SetAttr after Commit succeeded")
-	}
-	fi, err := root.Stat("d/obj")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := atomicfile.ReadAttr(root, "d/obj", fi, atomicfile.OriginAttr)
-	if err != nil || got != "origin-1" {
-		t.Fatalf("ReadAttr = %q, %v; want origin-1", got, err)
-	}
+	forEachCreate(t, func(t *testing.T, create createFunc) {
+		t.Parallel()
+		root, dir := openRoot(t)
+		f, err := create(root, "d/obj", 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("bytes")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetAttr(atomicfile.OriginAttr, "origin-1"); err != nil {
+			t.Fatal(err)
+		}
+		// Not visible before the commit.
+		if _, err := os.Stat(filepath.Join(dir, "d", "obj")); !os.IsNotExist(err) {
+			t.Fatalf("the object shows before its commit: %v", err)
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetAttr(atomicfile.OriginAttr, "late"); err == nil {
+			t.Error("SetAttr after Commit succeeded")
+		}
+		fi, err := root.Stat("d/obj")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := atomicfile.ReadAttr(root, "d/obj", fi, atomicfile.OriginAttr)
+		if err != nil || got != "origin-1" {
+			t.Fatalf("ReadAttr = %q, %v; want origin-1", got, err)
+		}
 
-	// A new version of the object, without the attribute, has none.
-	f, err = atomicfile.Create(root, "d/obj", 0o644, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	fi2, _ := root.Stat("d/obj")
-	if got, err := atomicfile.ReadAttr(root, "d/obj", fi2, atomicfile.OriginAttr); err != nil || got != "" {
-		t.Errorf("ReadAttr of the replaced object = %q, %v; want none", got, err)
-	}
-	// Described by an older stat: another file, so none.
-	if got, err := atomicfile.ReadAttr(root, "d/obj", fi, atomicfile.OriginAttr); err != nil || got != "" {
-		t.Errorf("ReadAttr with the old file's stat = %q, %v; want none", got, err)
-	}
+		// A new version of the object, without the attribute, has none.
+		f, err = create(root, "d/obj", 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		fi2, _ := root.Stat("d/obj")
+		if got, err := atomicfile.ReadAttr(root, "d/obj", fi2, atomicfile.OriginAttr); err != nil || got != "" {
+			t.Errorf("ReadAttr of the replaced object = %q, %v; want none", got, err)
+		}
+		// Described by an older stat: another file, so none.
+		if got, err := atomicfile.ReadAttr(root, "d/obj", fi, atomicfile.OriginAttr); err != nil || got != "" {
+			t.Errorf("ReadAttr with the old file's stat = %q, %v; want none", got, err)
+		}
+	})
 }
 
 func TestReadAttrNoFollowNoBlock(t *testing.T) {

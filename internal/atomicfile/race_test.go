@@ -16,45 +16,47 @@ import (
 // create of the temporary file) makes it again instead of failing with
 // fs.ErrNotExist.
 func TestCreateRacesCleanup(t *testing.T) {
-	t.Parallel()
-	root, dir := openRoot(t)
-	workers, rounds := 4, 1000
-	if testing.Short() {
-		rounds = 300
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			name := fmt.Sprintf("a/b/c/d/f%d", w)
-			for i := range rounds {
-				f, err := atomicfile.Create(root, name, 0o644, &atomicfile.Options{NoSync: true})
-				if err != nil {
-					errs <- fmt.Errorf("round %d: Create(%s): %w", i, name, err)
-					return
-				}
-				if err := f.Commit(); err != nil {
-					errs <- fmt.Errorf("round %d: Commit(%s): %w", i, name, err)
-					return
-				}
-				if err := root.Remove(name); err != nil {
-					errs <- fmt.Errorf("round %d: Remove(%s): %w", i, name, err)
-					return
-				}
-				for d := path.Dir(name); d != "."; d = path.Dir(d) {
-					if root.Remove(d) != nil {
-						break
+	forEachCreate(t, func(t *testing.T, create createFunc) {
+		t.Parallel()
+		root, dir := openRoot(t)
+		workers, rounds := 4, 1000
+		if testing.Short() {
+			rounds = 300
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Go(func() {
+				name := fmt.Sprintf("a/b/c/d/f%d", w)
+				for i := range rounds {
+					f, err := create(root, name, 0o644, &atomicfile.Options{NoSync: true})
+					if err != nil {
+						errs <- fmt.Errorf("round %d: Create(%s): %w", i, name, err)
+						return
+					}
+					if err := f.Commit(); err != nil {
+						errs <- fmt.Errorf("round %d: Commit(%s): %w", i, name, err)
+						return
+					}
+					if err := root.Remove(name); err != nil {
+						errs <- fmt.Errorf("round %d: Remove(%s): %w", i, name, err)
+						return
+					}
+					for d := path.Dir(name); d != "."; d = path.Dir(d) {
+						if root.Remove(d) != nil {
+							break
+						}
 					}
 				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if left := entries(t, dir); len(left) != 0 {
-		t.Errorf("left behind: %v", left)
-	}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if left := entries(t, dir); len(left) != 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	})
 }

@@ -103,24 +103,26 @@ func TestSweep(t *testing.T) {
 // TestSweepKeepsWriteInProgress: a temporary file of a Create not yet
 // committed survives a sweep with an age, and its Commit still works.
 func TestSweepKeepsWriteInProgress(t *testing.T) {
-	root, dir := openRoot(t)
-	f, err := atomicfile.Create(root, "x/y", 0o644, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Abort()
-	if n, err := atomicfile.Sweep(context.Background(), root, time.Minute); err != nil || n != 0 {
-		t.Fatalf("Sweep(1m) during a write = %d, %v; want 0", n, err)
-	}
-	if _, err := f.Write([]byte("whole")); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if got := regular(t, dir); !slices.Equal(got, []string{"x/y"}) {
-		t.Fatalf("files %q, want only x/y", got)
-	}
+	forEachCreate(t, func(t *testing.T, create createFunc) {
+		root, dir := openRoot(t)
+		f, err := create(root, "x/y", 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Abort()
+		if n, err := atomicfile.Sweep(context.Background(), root, time.Minute); err != nil || n != 0 {
+			t.Fatalf("Sweep(1m) during a write = %d, %v; want 0", n, err)
+		}
+		if _, err := f.Write([]byte("whole")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := regular(t, dir); !slices.Equal(got, []string{"x/y"}) {
+			t.Fatalf("files %q, want only x/y", got)
+		}
+	})
 }
 
 func TestSweepErrors(t *testing.T) {
