@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,20 @@ func runChild(ctx context.Context, c config, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if p := os.Getenv("SMALLFILES_TRACE"); p != "" {
+		// An execution trace of the child's run (go tool trace).
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintln(stderr, "smallfiles:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(stderr, "smallfiles:", err)
+			return 1
+		}
+		defer trace.Stop()
 	}
 	var res result
 	var err error
