@@ -539,8 +539,11 @@ func (l *Loader) readBody(ctx context.Context, name insitu.Name, r io.Reader, sc
 		}
 		return nil, err
 	}
-	data := make([]byte, buf.Len())
-	copy(data, buf.Bytes())
+	// make and copy of len(b), as one allocation left unzeroed
+	// (makeslicecopy).
+	b := buf.Bytes()
+	data := make([]byte, len(b))
+	copy(data, b)
 	if buf.Cap() > 4<<20 {
 		*buf = bytes.Buffer{} // keep no large buffer between samples
 	}
