@@ -459,7 +459,7 @@ func (n *Node) putFile(ctx context.Context, m *locality.Map, name insitu.Name, r
 		return insitu.PutResult{}, err
 	}
 	if origin != "" {
-		if err := f.SetAttr(atomicfile.OriginAttr, origin); err != nil && !atomicfile.AttrUnsupported(err) {
+		if err := f.SetAttr(atomicfile.OriginAttr, atomicfile.EncodeOrigin(origin, name.Key)); err != nil && !atomicfile.AttrUnsupported(err) {
 			return insitu.PutResult{}, n.fileError(name, err, true)
 		}
 	}
@@ -503,16 +503,14 @@ func (n *Node) Stat(ctx context.Context, name insitu.Name) (insitu.Object, error
 	// An origin that cannot be read, or is not one, is none: a run that
 	// skips unchanged outputs makes the object again.
 	origin, _ := atomicfile.ReadAttr(n.root, relPath(name), fi, atomicfile.OriginAttr)
-	obj.Origin = validOrigin(origin)
+	obj.Origin = validOrigin(origin, name.Key)
 	return obj, nil
 }
 
-// validOrigin returns s when it is the text of an origin, else "".
-func validOrigin(s string) string {
-	if _, err := insitu.ParseOrigin(s); err != nil {
-		return ""
-	}
-	return s
+// validOrigin returns the text of the origin that value, the attribute
+// atomicfile.OriginAttr of the file of key's object, records, else "".
+func validOrigin(value, key string) string {
+	return atomicfile.DecodeOrigin(value, key)
 }
 
 // stat describes name's object without its Origin.
@@ -570,7 +568,7 @@ func (n *Node) open(ctx context.Context, m *locality.Map, name insitu.Name) (*os
 	}
 	obj.Size, obj.Version = fi.Size(), atomicfile.Version(fi)
 	origin, _ := atomicfile.FileAttr(f, atomicfile.OriginAttr)
-	obj.Origin = validOrigin(origin)
+	obj.Origin = validOrigin(origin, name.Key)
 	return f, obj, nil
 }
 

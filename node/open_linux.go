@@ -92,7 +92,7 @@ func (d *storeDir) open(name insitu.Name, small int64) (o opened, ok bool) {
 		return opened{}, false
 	}
 	o = opened{size: st.Size, mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec))}
-	o.obj.Origin = fdOrigin(fd)
+	o.obj.Origin = fdOrigin(fd, name.Key)
 	if st.Size > small {
 		o.body = os.NewFile(uintptr(fd), relPath(name))
 		return o, true
@@ -112,8 +112,9 @@ func (d *storeDir) open(name insitu.Name, small int64) (o opened, ok bool) {
 	return o, true
 }
 
-// fdOrigin returns the valid origin recorded with the open file fd, or "".
-func fdOrigin(fd int) string {
+// fdOrigin returns the valid origin recorded with the open file fd of
+// key's object, or "".
+func fdOrigin(fd int, key string) string {
 	var buf [512]byte
 	n, err := unix.Fgetxattr(fd, atomicfile.OriginAttr, buf[:])
 	if errors.Is(err, unix.ERANGE) {
@@ -122,10 +123,10 @@ func fdOrigin(fd int) string {
 		if err != nil || n <= 0 {
 			return ""
 		}
-		return validOrigin(string(big[:n]))
+		return validOrigin(string(big[:n]), key)
 	}
 	if err != nil || n <= 0 {
 		return "" // none (ENODATA), or a file system that keeps none
 	}
-	return validOrigin(string(buf[:n]))
+	return validOrigin(string(buf[:n]), key)
 }

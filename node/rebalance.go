@@ -122,8 +122,8 @@ func (n *Node) moveCopy(ctx context.Context, client *locality.Client, name insit
 	}
 	// The copy's origin goes with it, so a resumed job still knows it.
 	var origin *insitu.Origin
-	if text, err := atomicfile.FileAttr(f, atomicfile.OriginAttr); err == nil && text != "" {
-		if o, err := insitu.ParseOrigin(text); err == nil {
+	if value, err := atomicfile.FileAttr(f, atomicfile.OriginAttr); err == nil && value != "" {
+		if o, err := insitu.ParseOrigin(atomicfile.DecodeOrigin(value, name.Key)); err == nil {
 			origin = &o
 		}
 	}

@@ -157,7 +157,7 @@ func (s *DirSink) put(ctx context.Context, name insitu.Name, r io.Reader, size i
 		return insitu.PutResult{}, err
 	}
 	if origin != "" {
-		if err := f.SetAttr(atomicfile.OriginAttr, origin); err != nil && !atomicfile.AttrUnsupported(err) {
+		if err := f.SetAttr(atomicfile.OriginAttr, atomicfile.EncodeOrigin(origin, name.Key)); err != nil && !atomicfile.AttrUnsupported(err) {
 			return insitu.PutResult{}, fserr.Wrap(name, err)
 		}
 	}
@@ -246,10 +246,8 @@ func (s *DirSink) Stat(ctx context.Context, name insitu.Name) (insitu.Object, er
 	}
 	// An origin that cannot be read, or is not one, is none: the output is
 	// made again.
-	origin, _ := atomicfile.ReadAttr(root, name.Key, fi, atomicfile.OriginAttr)
-	if _, err := insitu.ParseOrigin(origin); err != nil {
-		origin = ""
-	}
+	value, _ := atomicfile.ReadAttr(root, name.Key, fi, atomicfile.OriginAttr)
+	origin := atomicfile.DecodeOrigin(value, name.Key)
 	return insitu.Object{Name: name, Size: fi.Size(), Path: p, Origin: origin}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/insitu-data/insitu"
 	"github.com/insitu-data/insitu/internal/atomicfile"
 )
 
@@ -110,3 +111,48 @@ func TestVersion(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestOriginInInode: on a file system that gives a long attribute value a
+// block of its own (ext4 with its default 256-byte inodes), the compact
+// form of a typical origin takes none: a 4 KiB object with its origin
+// takes the blocks of one without.
+func TestOriginInInode(t *testing.T) {
+	root, dir := openRoot(t)
+	text := insitu.Origin{Input: insitu.Name{Bucket: "in", Key: "d0009/f0009261"}, Version: "4096-1796356836434057721",
+		Transform: "identity", Args: insitu.ArgsDigest("")}.String()
+	blocks := func(name, attr string) int64 {
+		t.Helper()
+		f, err := atomicfile.Create(root, name, 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(make([]byte, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		if attr != "" {
+			if err := f.SetAttr(atomicfile.OriginAttr, attr); err != nil {
+				if atomicfile.AttrUnsupported(err) {
+					t.Skipf("the file system of %s keeps no extended attributes", dir)
+				}
+				t.Fatal(err)
+			}
+		}
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks
+	}
+	none, asText := blocks("none", ""), blocks("text", text)
+	if asText == none {
+		t.Skipf("the file system of %s keeps a %d-byte attribute value without a block of its own: nothing to show", dir, len(text))
+	}
+	compact := atomicfile.EncodeOrigin(text, "d0009/f0009261")
+	if got := blocks("d0009/f0009261", compact); got != none {
+		t.Errorf("a 4 KiB file with the compact origin (%d bytes) takes %d blocks of 512 bytes, without an origin %d, with the text (%d bytes) %d",
+			len(compact), got, none, len(text), asText)
+	}
+}
