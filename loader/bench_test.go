@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -77,8 +78,20 @@ func handLoop(ctx context.Context, src insitu.Source, names []insitu.Name, par i
 
 // BenchmarkSamples compares the samples/s of a loader with those of a
 // hand-written goroutine loop, with the same source, transform and
-// parallelism; ratio is loader/loop (the target: at least 0.95).
-func BenchmarkSamples(b *testing.B) {
+// parallelism, and the same samples held at most: the loop's par in its
+// channel and par in its workers', the loader's Prefetch of 2×par. ratio
+// is loader/loop (the target: at least 0.95).
+func BenchmarkSamples(b *testing.B) { benchSamplesPrefetch(b, 2) }
+
+// BenchmarkSamplesPrefetch8 is BenchmarkSamples with a loader's Prefetch
+// of 8×par, 4 times the samples the loop holds: how much of the gap
+// is the order's head waiting for a reader that the machine's other load
+// keeps off its CPU, while the readers after it have filled the window.
+func BenchmarkSamplesPrefetch8(b *testing.B) { benchSamplesPrefetch(b, 8) }
+
+// benchSamplesPrefetch is BenchmarkSamples with a loader's Prefetch of
+// k×par.
+func benchSamplesPrefetch(b *testing.B, k int) {
 	ctx := context.Background()
 	src := &genSource{n: benchSamples, size: benchSize}
 	par := 2 * runtime.GOMAXPROCS(0)
@@ -86,7 +99,7 @@ func BenchmarkSamples(b *testing.B) {
 	for obj := range src.Objects(ctx) {
 		names = append(names, obj.Name)
 	}
-	l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Concurrency: par, Prefetch: 2 * par})
+	l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Concurrency: par, Prefetch: k * par})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,8 +154,136 @@ func BenchmarkSamples(b *testing.B) {
 	b.ReportMetric(total/tLoop.Seconds(), "loop-samples/s")
 	b.ReportMetric(tLoop.Seconds()/tLoader.Seconds(), "ratio")
 	b.ReportMetric(median(ratios), "median-ratio")
+	b.ReportMetric(slices.Min(ratios), "min-ratio")
+	b.ReportMetric(slices.Max(ratios), "max-ratio")
 	b.ReportMetric(float64(cLoader.Nanoseconds())/total, "loader-cpu-ns/sample")
 	b.ReportMetric(float64(cLoop.Nanoseconds())/total, "loop-cpu-ns/sample")
+}
+
+// benchSideEnv, set in the environment of a child process of
+// BenchmarkSamplesProcesses, names the side the child runs: "loop" or
+// "loader".
+const benchSideEnv = "INSITU_LOADER_BENCH_SIDE"
+
+// benchSideEpochs is the number of epochs a child of
+// BenchmarkSamplesProcesses measures, after one it does not.
+const benchSideEpochs = 2
+
+// benchFigures are what a child of BenchmarkSamplesProcesses measured.
+type benchFigures struct {
+	wall, cpu time.Duration
+	samples   int
+}
+
+// benchSide runs side ("loop" or "loader") as BenchmarkSamples does, one
+// epoch to warm up and benchSideEpochs measured, and prints its figures
+// for BenchmarkSamplesProcesses; it returns the exit status.
+func benchSide(side string) int {
+	ctx := context.Background()
+	src := &genSource{n: benchSamples, size: benchSize}
+	par := 2 * runtime.GOMAXPROCS(0)
+	var epoch func(e int) int
+	switch side {
+	case "loop":
+		var names []insitu.Name
+		for obj := range src.Objects(ctx) {
+			names = append(names, obj.Name)
+		}
+		epoch = func(int) int { return handLoop(ctx, src, names, par, invert) }
+	case "loader":
+		l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Concurrency: par, Prefetch: 2 * par})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		epoch = func(e int) int {
+			n := 0
+			for _, err := range l.Samples(ctx, e) {
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return -1
+				}
+				n++
+			}
+			return n
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "%s=%q; want loop or loader\n", benchSideEnv, side)
+		return 2
+	}
+	if n := epoch(0); n != benchSamples {
+		fmt.Fprintf(os.Stderr, "%s: %d samples; want %d\n", side, n, benchSamples)
+		return 1
+	}
+	t0, c0 := time.Now(), cpuTime()
+	n := 0
+	for e := 1; e <= benchSideEpochs; e++ {
+		n += epoch(e)
+	}
+	wall, cpu := time.Since(t0), cpuTime()-c0
+	if n != benchSideEpochs*benchSamples {
+		fmt.Fprintf(os.Stderr, "%s: %d samples; want %d\n", side, n, benchSideEpochs*benchSamples)
+		return 1
+	}
+	fmt.Printf("wall-ns %d cpu-ns %d samples %d\n", wall.Nanoseconds(), cpu.Nanoseconds(), n)
+	return 0
+}
+
+// runSide runs side in a child process (this test binary, with the
+// GOMAXPROCS of this one) and returns its figures.
+func runSide(b *testing.B, side string) benchFigures {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), benchSideEnv+"="+side, fmt.Sprintf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0)))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("%s: %v\n%s", side, err, &stderr)
+	}
+	var wall, cpu int64
+	var f benchFigures
+	if _, err := fmt.Sscanf(string(out), "wall-ns %d cpu-ns %d samples %d\n", &wall, &cpu, &f.samples); err != nil || f.samples != benchSideEpochs*benchSamples {
+		b.Fatalf("%s: %q: %v", side, out, err)
+	}
+	f.wall, f.cpu = time.Duration(wall), time.Duration(cpu)
+	return f
+}
+
+// BenchmarkSamplesProcesses is BenchmarkSamples with each side in a
+// process of its own, so that each has its own heap, garbage collector
+// and scheduler: each iteration runs the loop's process and the loader's
+// in turn (alternating which goes first), each measuring
+// benchSideEpochs epochs after one to warm up. ratio is loader/loop in
+// samples/s (the target: at least 0.95), median-ratio the median of the
+// iterations', cpu-ns/sample the medians of each side's.
+func BenchmarkSamplesProcesses(b *testing.B) {
+	var ratios, cpuLoader, cpuLoop []float64
+	var tLoop, tLoader time.Duration
+	i := 0
+	for b.Loop() {
+		var loop, load benchFigures
+		if i%2 == 0 {
+			loop = runSide(b, "loop")
+			load = runSide(b, "loader")
+		} else {
+			load = runSide(b, "loader")
+			loop = runSide(b, "loop")
+		}
+		tLoop, tLoader = tLoop+loop.wall, tLoader+load.wall
+		ratios = append(ratios, loop.wall.Seconds()/load.wall.Seconds())
+		cpuLoader = append(cpuLoader, float64(load.cpu.Nanoseconds())/float64(load.samples))
+		cpuLoop = append(cpuLoop, float64(loop.cpu.Nanoseconds())/float64(loop.samples))
+		i++
+	}
+	total := float64(benchSideEpochs * benchSamples * i)
+	b.ReportMetric(total/tLoader.Seconds(), "loader-samples/s")
+	b.ReportMetric(total/tLoop.Seconds(), "loop-samples/s")
+	b.ReportMetric(tLoop.Seconds()/tLoader.Seconds(), "ratio")
+	b.ReportMetric(median(ratios), "median-ratio")
+	b.ReportMetric(slices.Min(ratios), "min-ratio")
+	b.ReportMetric(slices.Max(ratios), "max-ratio")
+	b.ReportMetric(median(cpuLoader), "loader-cpu-ns/sample")
+	b.ReportMetric(median(cpuLoop), "loop-cpu-ns/sample")
 }
 
 // cpuTime returns the CPU time (user and system) of this process so far.

@@ -23,7 +23,12 @@ import (
 	"github.com/insitu-data/insitu/source"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if side := os.Getenv(benchSideEnv); side != "" {
+		os.Exit(benchSide(side)) // a child of BenchmarkSamplesProcesses
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // dataset writes n files s-0000 ... under a new directory, each holding
 // its own key, and returns the source of it.
