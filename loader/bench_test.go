@@ -81,17 +81,7 @@ func handLoop(ctx context.Context, src insitu.Source, names []insitu.Name, par i
 // parallelism, and the same samples held at most: the loop's par in its
 // channel and par in its workers', the loader's Prefetch of 2×par. ratio
 // is loader/loop (the target: at least 0.95).
-func BenchmarkSamples(b *testing.B) { benchSamplesPrefetch(b, 2) }
-
-// BenchmarkSamplesPrefetch8 is BenchmarkSamples with a loader's Prefetch
-// of 8×par, 4 times the samples the loop holds: how much of the gap
-// is the order's head waiting for a reader that the machine's other load
-// keeps off its CPU, while the readers after it have filled the window.
-func BenchmarkSamplesPrefetch8(b *testing.B) { benchSamplesPrefetch(b, 8) }
-
-// benchSamplesPrefetch is BenchmarkSamples with a loader's Prefetch of
-// k×par.
-func benchSamplesPrefetch(b *testing.B, k int) {
+func BenchmarkSamples(b *testing.B) {
 	ctx := context.Background()
 	src := &genSource{n: benchSamples, size: benchSize}
 	par := 2 * runtime.GOMAXPROCS(0)
@@ -99,7 +89,7 @@ func benchSamplesPrefetch(b *testing.B, k int) {
 	for obj := range src.Objects(ctx) {
 		names = append(names, obj.Name)
 	}
-	l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Concurrency: par, Prefetch: k * par})
+	l, err := loader.New(src, &loader.Options{Seed: 1, Transform: invert, Concurrency: par, Prefetch: 2 * par})
 	if err != nil {
 		b.Fatal(err)
 	}
