@@ -70,7 +70,8 @@ type ClientOptions struct {
 	// 10 seconds, each write of a request bounded by WriteTimeout (a node
 	// that stops reading fails the request with Unavailable instead of
 	// holding it), each read of a response by ReadTimeout (a node that
-	// stops answering does the same), and a one-second Expect: 100-continue wait,
+	// stops answering does the same), and a one-second Expect: 100-continue wait
+	// (sent with a body over 64 KiB, or one that cannot be read again),
 	// so that a node can refuse an upload before its body is sent; it has
 	// no overall timeout (use the context).
 	HTTPClient *http.Client
@@ -428,7 +429,20 @@ func (c *Client) PutIfAbsent(ctx context.Context, name insitu.Name, r io.Reader,
 type putHeaders struct {
 	origin     string // Insitu-Origin; "" for none
 	createOnly bool   // If-None-Match: *
+	// resendable tells that the body can be read again (the caller's
+	// reader seeks), so that a refusal after it was sent is retried.
+	resendable bool
 }
+
+// expectContinueOver is the size over which a PUT's body waits for the
+// node's 100 Continue (Expect: 100-continue), so that a refusal (a node
+// that no longer owns the name, a bad token, a full disk) costs no upload.
+// A smaller body that can be sent again goes with the headers at once:
+// the wait costs a round trip and a wake-up on each side for every small
+// object (in a cluster job of 4 KiB objects, a node's PUT handler took
+// 0.6–1.0 ms without it against 1.4–1.8 ms with it), more than sending
+// 64 KiB to a node that refuses it.
+const expectContinueOver = 64 << 10
 
 // putOrigin is Put with the optional headers.
 func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, size int64, origin putHeaders) (insitu.PutResult, error) {
@@ -463,7 +477,9 @@ func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, s
 		}
 		body := &putBody{in: in}
 		var no *notOwner
-		res, no, err = c.put(ctx, owner, name, body, size, origin)
+		h := origin
+		h.resendable = start >= 0
+		res, no, err = c.put(ctx, owner, name, body, size, h)
 		read = body.detach()
 		return no, err
 	})
@@ -487,7 +503,7 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 		return insitu.PutResult{}, nil, err
 	}
 	req.ContentLength = size
-	if size != 0 {
+	if size > expectContinueOver || size != 0 && !h.resendable {
 		req.Header.Set("Expect", "100-continue")
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -451,11 +452,28 @@ func TestClientRefreshesStaleMap(t *testing.T) {
 	if res.Owner != "n4" || res.Checksum != checksum(data) {
 		t.Errorf("Put = %+v", res)
 	}
+	// Small bodies, which go without waiting for 100 Continue when they
+	// can be sent again, and with it when they cannot: each reaches n4.
+	for i, r := range []io.Reader{strings.NewReader("small"), &onlyReader{strings.NewReader("small")}} {
+		stale, err := locality.NewClient(old, &locality.ClientOptions{Secret: c.Secret()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stale.Close()
+		small := nameOwnedBy(t, "small"+strconv.Itoa(i), c.Map(), "n4", nil, "")
+		res, err := stale.Put(context.Background(), small, r, 5)
+		if err != nil || res.Owner != "n4" || res.Checksum != checksum([]byte("small")) {
+			t.Fatalf("small Put %d with a stale map = %+v, %v", i, res, err)
+		}
+		if got, _, err := readAll(context.Background(), stale, small); err != nil || string(got) != "small" {
+			t.Fatalf("small object %d: %q, %v", i, got, err)
+		}
+	}
 	if client.Map().Version() != 1 || client.Map().Len() != 4 {
 		t.Errorf("client map after the refresh: %v", client.Map())
 	}
 	for _, nd := range c.Nodes() {
-		if fs := files(t, nd.Dir()); (len(fs) == 1) != (nd.ID() == "n4") {
+		if fs := files(t, nd.Dir()); (len(fs) == 3) != (nd.ID() == "n4") {
 			t.Errorf("node %s holds %v", nd.ID(), fs)
 		}
 	}
