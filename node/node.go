@@ -153,6 +153,7 @@ type Node struct {
 	mux      http.Handler // routeMux, behind the shutdown check
 	routeMux *http.ServeMux
 	bufs     sync.Pool // *[]byte of copyBufSize
+	small    sync.Pool // *[]byte of smallPutSize, for the puts that fit
 
 	readSlots         chan struct{}               // one per transformed read in flight
 	transforms        map[string]insitu.Transform // the builtins
@@ -180,6 +181,11 @@ type Node struct {
 
 // copyBufSize is the size of the buffers that uploads are copied through.
 const copyBufSize = 256 << 10
+
+// smallPutSize is the size of the buffers of the uploads of a known size
+// that fit: a node taking many small objects at once holds as many of
+// these, not of copyBufSize.
+const smallPutSize = 32 << 10
 
 // dirLockStripes is the number of locks that Put and Delete share to keep
 // a Delete's cleanup of empty directories from racing with a Put's making
@@ -267,6 +273,7 @@ func New(ctx context.Context, id, dir string, m *locality.Map, opts *Options) (*
 	}
 	n.log = n.log.With("node", n.id)
 	n.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	n.small.New = func() any { b := make([]byte, smallPutSize); return &b }
 	n.transforms = maps.Clone(opts.Transforms)
 	if k := opts.MaxTransformedReads; k > 0 {
 		n.readSlots = make(chan struct{}, k)
@@ -438,8 +445,12 @@ func (n *Node) putFile(ctx context.Context, m *locality.Map, name insitu.Name, r
 		return insitu.PutResult{}, n.fileError(name, err, true)
 	}
 	defer f.Abort()
-	bp := n.bufs.Get().(*[]byte)
-	defer n.bufs.Put(bp)
+	pool := &n.bufs
+	if size >= 0 && size < smallPutSize {
+		pool = &n.small // its one read of the body meets the EOF
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	buf := *bp
 	for {
 		k, rerr := in.Read(buf)

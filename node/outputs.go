@@ -43,16 +43,49 @@ type outputTable struct {
 }
 
 type outputRecord struct {
-	inputs map[uint64]string // XXH64 of the output's name → the input's name
-	used   uint64            // the table's tick at the last claim
-	full   bool              // the job met the limit: its later outputs are not checked
+	// inputs maps the XXH64 of an output's name to where its input's
+	// name is in names: chunk<<40 | offset<<16 | length. Names are packed
+	// in pointer-free chunks, so a record costs about 45 bytes an output
+	// (not 75 as a map of strings), and the garbage collector has nothing
+	// in it to scan.
+	inputs map[uint64]uint64
+	names  [][]byte // chunks of nameChunk bytes
+	used   uint64   // the table's tick at the last claim
+	full   bool     // the job met the limit: its later outputs are not checked
+}
+
+// nameChunk is the size of an outputRecord's chunks of names; a name
+// (at most a bucket, a slash and insitu.MaxKeyLen bytes) fits in one.
+const nameChunk = 64 << 10
+
+// name returns the name at ref.
+func (r *outputRecord) name(ref uint64) []byte {
+	c, off, n := ref>>40, ref>>16&(1<<24-1), ref&(1<<16-1)
+	return r.names[c][off : off+n]
+}
+
+// add stores name and returns its ref.
+func (r *outputRecord) add(name string) uint64 {
+	last := len(r.names) - 1
+	if last < 0 || len(r.names[last])+len(name) > cap(r.names[last]) {
+		r.names = append(r.names, make([]byte, 0, max(nameChunk, len(name))))
+		last++
+	}
+	off := len(r.names[last])
+	r.names[last] = append(r.names[last], name...)
+	return uint64(last)<<40 | uint64(off)<<16 | uint64(len(name))
 }
 
 // claim records that c.input makes out, and returns the name of another
 // input of the job already recorded for out, if any. full is true the
 // first time a job meets the table's limit.
 func (t *outputTable) claim(c claim, out insitu.Name) (other string, full bool) {
-	h := xxhash.Sum64String(out.String())
+	var d xxhash.Digest
+	d.Reset()
+	d.WriteString(out.Bucket)
+	d.WriteString("/")
+	d.WriteString(out.Key)
+	h := d.Sum64()
 	in := c.input.String()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -64,14 +97,14 @@ func (t *outputTable) claim(c claim, out insitu.Name) (other string, full bool) 
 		if len(t.jobs) >= maxOutputJobs {
 			t.evict(nil)
 		}
-		r = &outputRecord{inputs: map[uint64]string{}}
+		r = &outputRecord{inputs: map[uint64]uint64{}}
 		t.jobs[c.job] = r
 	}
 	t.tick++
 	r.used = t.tick
-	if prev, ok := r.inputs[h]; ok {
-		if prev != in {
-			return prev, false
+	if ref, ok := r.inputs[h]; ok {
+		if prev := r.name(ref); string(prev) != in {
+			return string(prev), false
 		}
 		return "", false
 	}
@@ -84,7 +117,7 @@ func (t *outputTable) claim(c claim, out insitu.Name) (other string, full bool) 
 			return "", true
 		}
 	}
-	r.inputs[h] = in
+	r.inputs[h] = r.add(in)
 	t.total++
 	return "", false
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/insitu-data/insitu"
@@ -67,5 +68,37 @@ func TestOutputTableBounded(t *testing.T) {
 	}
 	if len(big.jobs) != maxOutputJobs || big.jobs["j0"] != nil {
 		t.Errorf("%d jobs remembered, want %d without the oldest", len(big.jobs), maxOutputJobs)
+	}
+}
+
+// TestOutputTableNames: the inputs' names, packed in chunks, come back
+// exact across many chunks, with the longest keys.
+func TestOutputTableNames(t *testing.T) {
+	t.Parallel()
+	tab := outputTable{limit: 1 << 20}
+	long := strings.Repeat("k", insitu.MaxKeyLen-8)
+	input := func(i int) insitu.Name {
+		if i%7 == 0 {
+			return insitu.Name{Bucket: "in", Key: fmt.Sprintf("%s%08d", long, i)}
+		}
+		return insitu.Name{Bucket: "in", Key: fmt.Sprintf("d/%d.flac", i)}
+	}
+	out := func(i int) insitu.Name { return insitu.Name{Bucket: "out", Key: fmt.Sprintf("%d.wav", i)} }
+	const n = 2000 // about 300 KiB of names: several chunks
+	for i := range n {
+		if other, full := tab.claim(claim{job: "j", input: input(i)}, out(i)); other != "" || full {
+			t.Fatalf("%d: %q, %v", i, other, full)
+		}
+	}
+	if chunks := len(tab.jobs["j"].names); chunks < 4 {
+		t.Fatalf("%d chunks of names, want several", chunks)
+	}
+	for i := range n {
+		if other, _ := tab.claim(claim{job: "j", input: input(i)}, out(i)); other != "" {
+			t.Fatalf("the same input again, %d: %q", i, other)
+		}
+		if other, _ := tab.claim(claim{job: "j", input: insitu.Name{Bucket: "in", Key: "other"}}, out(i)); other != input(i).String() {
+			t.Fatalf("another input for %d: %q, want %q", i, other, input(i))
+		}
 	}
 }
