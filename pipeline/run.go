@@ -92,7 +92,7 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 		// a wake-up each. Each worker is a slot (see [slot]): the
 		// goroutine that runs it can change when a transform outlives its
 		// deadline.
-		queue := newWorkQueue(queueDepth * o.Workers)
+		queue := newWorkQueue(max(minQueue, queueDepth*o.Workers))
 		defer queue.close() // also when the listing panics: the slots end
 		var slots sync.WaitGroup
 		for range o.Workers {
@@ -129,8 +129,16 @@ func Run(ctx context.Context, src insitu.Source, t insitu.Transform, dst insitu.
 	return rep, nil
 }
 
-// queueDepth is how many listed objects wait for each worker.
-const queueDepth = 4
+// queueDepth is how many listed objects wait for each worker, and
+// minQueue how many wait at least: a listing that runs ahead by a hundred
+// objects or so absorbs the moments the listing goroutine waits for a CPU
+// (with 4 a worker, as before, 2 workers on a million 16-byte files ran
+// 6.2–6.3 s; with 128 in all, 5.6–5.8 s; with 512, the same as 128). The
+// queue holds the listed objects' names, a few hundred bytes each.
+const (
+	queueDepth = 4
+	minQueue   = 128
+)
 
 // workQueue hands listed objects to the workers, one at a time, in order.
 // A side that waits (the listing on a full queue, a worker on an empty one)

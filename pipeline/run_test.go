@@ -379,12 +379,14 @@ func TestRunCanceledContext(t *testing.T) {
 		_, err := io.Copy(out, in.Body)
 		return err
 	})
-	rep, err := pipeline.Run(ctx, newMemSource(100, 10), tr, newMemSink(), &pipeline.Options{Workers: 1, ContinueOnError: true})
+	// More objects than the listing runs ahead of the workers (a few
+	// hundred at most).
+	rep, err := pipeline.Run(ctx, newMemSource(2000, 10), tr, newMemSink(), &pipeline.Options{Workers: 1, ContinueOnError: true})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	checkCounts(t, rep)
-	if rep.Listed >= 100 {
+	if rep.Listed >= 2000 {
 		t.Errorf("the listing went on after cancel: %+v", rep)
 	}
 }
