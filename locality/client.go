@@ -71,7 +71,8 @@ type ClientOptions struct {
 	// that stops reading fails the request with Unavailable instead of
 	// holding it), each read of a response by ReadTimeout (a node that
 	// stops answering does the same), and a one-second Expect: 100-continue wait
-	// (sent with a body over 64 KiB, or one that cannot be read again),
+	// (sent with a body over 64 KiB, of unknown size, or one that cannot be
+	// read again),
 	// so that a node can refuse an upload before its body is sent; it has
 	// no overall timeout (use the context).
 	HTTPClient *http.Client
@@ -503,7 +504,7 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 		return insitu.PutResult{}, nil, err
 	}
 	req.ContentLength = size
-	if size > expectContinueOver || size != 0 && !h.resendable {
+	if size != 0 && (size < 0 || size > expectContinueOver || !h.resendable) {
 		req.Header.Set("Expect", "100-continue")
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")

@@ -1,9 +1,14 @@
 package locality_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,3 +97,55 @@ func TestGetFromNodeThatNeverAnswers(t *testing.T) {
 		t.Fatalf("Head from a node that never answers: %v, want Unavailable", err)
 	}
 }
+
+// TestPutExpectContinue: a PUT waits for 100 Continue before its body when
+// the body is over 64 KiB, of unknown size, or cannot be sent again (the
+// node may refuse it before it is sent); a small body that can be sent
+// again goes with the headers.
+func TestPutExpectContinue(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	expects := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		expects[r.URL.Path] = r.Header.Get("Expect")
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		http.Error(w, `{"code":"internal","message":"test"}`, http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	m, _ := locality.NewMap(1, locality.Node{ID: "n1", URL: srv.URL})
+	c, err := locality.NewClient(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big := bytes.Repeat([]byte{'x'}, 100<<10)
+	for _, tc := range []struct {
+		key    string
+		r      io.Reader
+		size   int64
+		expect bool
+	}{
+		{"small-seekable", strings.NewReader("small"), 5, false},
+		{"small-not-seekable", &readOnly{strings.NewReader("small")}, 5, true},
+		{"big-seekable", bytes.NewReader(big), int64(len(big)), true},
+		{"unknown-size-seekable", strings.NewReader("small"), -1, true},
+	} {
+		c.Put(t.Context(), insitu.Name{Bucket: "b", Key: tc.key}, tc.r, tc.size) // the answer is an error; the request is what is looked at
+		mu.Lock()
+		got, ok := expects["/v1/objects/b/"+tc.key]
+		mu.Unlock()
+		if !ok {
+			t.Fatalf("%s: no request reached the node (%v)", tc.key, expects)
+		}
+		if (got == "100-continue") != tc.expect {
+			t.Errorf("%s: Expect %q, want it sent: %v", tc.key, got, tc.expect)
+		}
+	}
+}
+
+// readOnly hides every method but Read.
+type readOnly struct{ r io.Reader }
+
+func (o *readOnly) Read(p []byte) (int, error) { return o.r.Read(p) }
