@@ -117,6 +117,12 @@ func (t *outputTable) claim(c claim, out insitu.Name) (other string, full bool) 
 			return "", true
 		}
 	}
+	if len(in) >= 1<<16 {
+		// Longer than a ref holds; no valid name is (a bucket, a slash
+		// and insitu.MaxKeyLen bytes): left unchecked rather than kept
+		// wrong.
+		return "", false
+	}
 	r.inputs[h] = r.add(in)
 	t.total++
 	return "", false

@@ -111,8 +111,12 @@ func (s *DirSink) Put(ctx context.Context, name insitu.Name, r io.Reader, size i
 }
 
 // PutOrigin is [DirSink.Put], with origin recorded in the file's extended
-// attribute user.insitu.origin ([insitu.Origin.String]), set on the
-// temporary file before the rename: the bytes and their origin appear
+// attribute user.insitu.origin, set on the temporary file before the
+// rename. The value is a compact binary form of the origin, about 50
+// bytes, that names the input relative to the file's key and checks that
+// key, so that ext4 keeps it in the inode and a file renamed or copied to
+// another key has no origin (a value that is the origin's text, as
+// earlier versions wrote, still reads); the bytes and their origin appear
 // together, and a file replaced by Put has none. [DirSink.Stat] reads it
 // back. On a file system that keeps no extended attributes (or none of
 // that size), and on systems other than Linux, the file is stored without

@@ -68,6 +68,9 @@ type File struct {
 	// directory's sync then go through it (see fastCommit); nil when the
 	// file was created through the root.
 	dir *os.File
+	// fast is the Dir's root directory, through which the rename goes
+	// (see fastDir.call); set with dir.
+	fast *fastDir
 }
 
 // createAttempts bounds the retries when a concurrent removal of an empty

@@ -113,14 +113,20 @@ func TestCommitOverDirectoryFails(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, "d", "e"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		f, err := create(root, "d", 0o644, nil)
-		if err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "p", "empty"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.Commit(); err == nil {
-			t.Fatal("Commit over a non-empty directory succeeded")
+		// Over a directory, empty or not: fs.ErrExist either way.
+		for _, name := range []string{"d", "p/empty"} {
+			f, err := create(root, name, 0o644, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Commit(); !errors.Is(err, fs.ErrExist) {
+				t.Fatalf("Commit over the directory %s = %v, want fs.ErrExist", name, err)
+			}
 		}
-		if got := entries(t, dir); len(got) != 2 {
+		if got := entries(t, dir); len(got) != 4 {
 			t.Fatalf("left behind: %v", got)
 		}
 	})

@@ -35,8 +35,10 @@ func NewDir(root *os.Root) *Dir {
 // Root returns the root the Dir writes in.
 func (d *Dir) Root() *os.Root { return d.root }
 
-// Close releases the directory the Dir holds open, not its root. Files
-// being written stay valid; Create after Close takes [Create]'s path.
+// Close releases the directory the Dir holds open, not its root. A file
+// the Dir created before and commits after fails to commit, with
+// os.ErrClosed, as a file of a closed root does, and is removed; Create
+// after Close takes [Create]'s path.
 func (d *Dir) Close() error { return d.fast.close() }
 
 // Create is [Create] in the Dir's root.

@@ -1,7 +1,6 @@
 package atomicfile
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path"
@@ -13,11 +12,19 @@ import (
 
 // fastDir is a root's directory held open for creates by openat2(2).
 type fastDir struct {
-	f   *os.File        // nil: no fast path
-	rc  syscall.RawConn // f's, for its descriptor, held while in use
-	off atomic.Bool     // set when the kernel has no usable openat2
+	f       *os.File        // nil: no fast path
+	rc      syscall.RawConn // f's, for its descriptor, held while in use
+	creates atomic.Int64    // files created by the fast path, for tests
 }
 
+// beneath is how the fast path resolves a name: beneath the root however
+// it is reached, and through no link of any kind.
+const beneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// init holds root's directory open, if the kernel has a usable openat2:
+// one probe decides for the Dir's lifetime (ENOSYS on an old kernel, EPERM
+// in a sandbox, EINVAL or E2BIG from one that knows none of the flags), so
+// that no one name's error turns the fast path off.
 func (d *fastDir) init(root *os.Root) {
 	f, err := root.Open(".")
 	if err != nil {
@@ -28,7 +35,37 @@ func (d *fastDir) init(root *os.Root) {
 		f.Close()
 		return
 	}
+	probe := error(unix.EBADF)
+	rc.Control(func(fd uintptr) {
+		how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: beneath}
+		var pfd int
+		for {
+			pfd, probe = unix.Openat2(int(fd), ".", &how)
+			if probe != unix.EINTR {
+				break
+			}
+		}
+		if probe == nil {
+			unix.Close(pfd)
+		}
+	})
+	if probe != nil {
+		f.Close()
+		return
+	}
 	d.f, d.rc = f, rc
+}
+
+// call runs op with the root's directory held open, so that Close, which
+// waits for no one, still keeps what follows it out: once the Dir is
+// closed, op is not run and the error is os.ErrClosed, as the root's once
+// it is closed.
+func (d *fastDir) call(op func() error) error {
+	var err error
+	if cerr := d.rc.Control(func(uintptr) { err = op() }); cerr != nil {
+		return os.ErrClosed
+	}
+	return err
 }
 
 func (d *fastDir) close() error {
@@ -46,17 +83,14 @@ func (d *fastDir) close() error {
 // dir missing (Create makes it) or not a directory, any error; the caller
 // then takes Create's path, which gives the exact result or error.
 func (d *fastDir) create(root *os.Root, name, dir, base string, perm fs.FileMode, opts *Options) (f *File, ok bool) {
-	if d.f == nil || d.off.Load() {
+	if d.f == nil {
 		return nil, false
 	}
 	dirName := dir
 	if dirName == "" {
 		dirName = "."
 	}
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	}
+	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: beneath}
 	dfd, oerr := -1, error(nil)
 	if err := d.rc.Control(func(fd uintptr) {
 		for {
@@ -69,13 +103,7 @@ func (d *fastDir) create(root *os.Root, name, dir, base string, perm fs.FileMode
 		return nil, false // closed
 	}
 	if oerr != nil {
-		// No openat2 (an old kernel: ENOSYS; a sandbox: EPERM), or one
-		// that knows none of these flags (EINVAL, E2BIG): from now on,
-		// Create's path.
-		if errors.Is(oerr, unix.ENOSYS) || errors.Is(oerr, unix.EPERM) || errors.Is(oerr, unix.EINVAL) || errors.Is(oerr, unix.E2BIG) {
-			d.off.Store(true)
-		}
-		return nil, false
+		return nil, false // a link on the way, a directory to make, ...: Create's path tells
 	}
 	for range createAttempts {
 		tmpBase := TempPrefix + randomSuffix()
@@ -88,6 +116,7 @@ func (d *fastDir) create(root *os.Root, name, dir, base string, perm fs.FileMode
 			return nil, false
 		}
 		tmp := path.Join(dir, tmpBase)
+		d.creates.Add(1)
 		return &File{
 			root: root,
 			f:    os.NewFile(uintptr(tfd), tmp),
@@ -95,6 +124,7 @@ func (d *fastDir) create(root *os.Root, name, dir, base string, perm fs.FileMode
 			tmp:  tmp,
 			sync: opts.sync(),
 			dir:  os.NewFile(uintptr(dfd), dirName),
+			fast: d,
 		}, true
 	}
 	unix.Close(dfd)
@@ -103,12 +133,12 @@ func (d *fastDir) create(root *os.Root, name, dir, base string, perm fs.FileMode
 
 // open is Dir.OpenNoFollow.
 func (d *fastDir) open(name string) (*os.File, fs.FileInfo, bool) {
-	if d.f == nil || d.off.Load() {
+	if d.f == nil {
 		return nil, nil, false
 	}
 	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY,
+		Resolve: beneath,
 	}
 	fd, oerr := -1, error(nil)
 	if err := d.rc.Control(func(dfd uintptr) {
@@ -122,9 +152,6 @@ func (d *fastDir) open(name string) (*os.File, fs.FileInfo, bool) {
 		return nil, nil, false
 	}
 	if oerr != nil {
-		if errors.Is(oerr, unix.ENOSYS) || errors.Is(oerr, unix.EPERM) || errors.Is(oerr, unix.EINVAL) || errors.Is(oerr, unix.E2BIG) {
-			d.off.Store(true)
-		}
 		return nil, nil, false
 	}
 	f := os.NewFile(uintptr(fd), name)
@@ -160,13 +187,21 @@ func (f *File) fastCommit(err error, createOnly bool) error {
 	defer f.dir.Close()
 	base, tmpBase := path.Base(f.name), path.Base(f.tmp)
 	if err == nil {
-		op := "rename"
-		err = f.dirCall(func(fd int) error {
-			if createOnly {
-				op = "link"
-				return unix.Linkat(fd, tmpBase, fd, base, 0)
-			}
-			return unix.Renameat(fd, tmpBase, fd, base)
+		op := "renameat"
+		err = f.fast.call(func() error {
+			return f.dirCall(func(fd int) error {
+				if createOnly {
+					op = "linkat"
+					return unix.Linkat(fd, tmpBase, fd, base, 0)
+				}
+				err := unix.Renameat(fd, tmpBase, fd, base)
+				if err == unix.EISDIR {
+					// os.Root.Rename finds the directory first and says
+					// it exists.
+					err = unix.EEXIST
+				}
+				return err
+			})
 		})
 		if err != nil {
 			err = &os.LinkError{Op: op, Old: f.tmp, New: f.name, Err: err}
@@ -195,7 +230,7 @@ func (f *File) fastCommit(err error, createOnly bool) error {
 func (f *File) fastAbort(err error) error {
 	rerr := f.dirCall(func(fd int) error { return unix.Unlinkat(fd, path.Base(f.tmp), 0) })
 	if rerr != nil {
-		rerr = &fs.PathError{Op: "remove", Path: f.tmp, Err: rerr}
+		rerr = &fs.PathError{Op: "removeat", Path: f.tmp, Err: rerr}
 	}
 	if cerr := f.dir.Close(); rerr == nil {
 		rerr = cerr

@@ -19,6 +19,8 @@ func (*fastDir) create(*os.Root, string, string, string, fs.FileMode, *Options) 
 	return nil, false
 }
 
+func (*fastDir) call(op func() error) error { return op() }
+
 func (*fastDir) open(string) (*os.File, fs.FileInfo, bool) { return nil, nil, false }
 
 // fastCommit and fastAbort are never called here: no File has a dir.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"hash/crc32"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,9 @@ import (
 // compact form, the origin's fields in binary:
 //
 //	0x01                       the form
+//	4 bytes                    CRC-32 (IEEE, big-endian) of the key the value
+//	                           was written for: a file renamed or copied to
+//	                           another key has no origin, not another one
 //	16 bytes                   Args, the digest's bytes
 //	version                    0x00 "" | 0x01 uvarint size, uvarint mtime ("<size>-<mtime>") | 0x02 uvarint length, bytes
 //	uvarint length, bytes      Transform
@@ -26,10 +30,11 @@ import (
 //	                           file the attribute is on, then these bytes
 //
 // The compact form exists for ext4's default 256-byte inodes, which keep
-// an attribute value of up to about 60 bytes in the inode and give a
-// longer one a block of its own: the text of a typical origin (about 120
+// a value of this attribute of up to 56 bytes in the inode and give a
+// longer one a block of its own (a long transform ID, or an input key that
+// shares little with the output's, still does): the text of a typical origin (about 120
 // bytes) doubled the space and the writes of a 4 KiB object, while its
-// compact form (about 45 bytes: the input's key mostly shares the
+// compact form (about 50 bytes: the input's key mostly shares the
 // output's) stays in the inode.
 const originCompact = 0x01
 
@@ -48,6 +53,7 @@ func EncodeOrigin(text, key string) string {
 	}
 	b := make([]byte, 0, 64)
 	b = append(b, originCompact)
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(key)))
 	b = append(b, args...)
 	switch size, mtime, ok := parseVersion(o.Version); {
 	case o.Version == "":
@@ -80,7 +86,7 @@ func DecodeOrigin(value, key string) string {
 		return value
 	}
 	r := compactReader{b: []byte(value)}
-	if r.byte() != originCompact {
+	if r.byte() != originCompact || binary.BigEndian.Uint32(r.bytes(4)) != crc32.ChecksumIEEE([]byte(key)) {
 		return ""
 	}
 	var o insitu.Origin

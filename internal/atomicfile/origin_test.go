@@ -19,8 +19,12 @@ func TestOriginRoundTrip(t *testing.T) {
 	}{
 		// A bucket-to-bucket job: the key is the input's (smallfiles).
 		{originText(insitu.Name{Bucket: "in", Key: "d0009/f0009261"}, "4096-1796356836434057721", "identity", ""), "d0009/f0009261", 56},
-		// The flagship: another extension.
-		{originText(insitu.Name{Bucket: "flac", Key: "speech/clip-0001.flac"}, "1048576-1796356836434057721", "ffmpeg-wav-v1", "-ac 1 -ar 16000"), "speech/clip-0001.wav", 56},
+		{originText(insitu.Name{Bucket: "in", Key: "d0009/f0009261"}, "4096-1796356836434057721", "identity", ""), "d0009/f0009262", 56},
+		// The flagship: another extension (a job's transform is named
+		// by the job, "wav" here).
+		{originText(insitu.Name{Bucket: "flac", Key: "speech/clip-0001.flac"}, "1048576-1796356836434057721", "wav", "-ac 1 -ar 16000"), "speech/clip-0001.wav", 56},
+		// A long transform ID: over ext4's inline room, still exact.
+		{originText(insitu.Name{Bucket: "flac", Key: "speech/clip-0001.flac"}, "1048576-1796356836434057721", "ffmpeg-wav-v1", "-ac 1 -ar 16000"), "speech/clip-0001.wav", 0},
 		// Unrelated keys, an ETag, no version, an empty bucket.
 		{originText(insitu.Name{Bucket: "b", Key: "x/y/z"}, `"9b2cf535f27731c974343645a3985328"`, "t", "a"), "other", 0},
 		{originText(insitu.Name{Bucket: "b", Key: "k"}, "", "t", ""), "k", 0},
@@ -61,9 +65,12 @@ func TestDecodeOriginBad(t *testing.T) {
 			t.Errorf("DecodeOrigin(%q) = %q, want none", v, got)
 		}
 	}
-	// A prefix longer than the key it is read with.
-	if got := atomicfile.DecodeOrigin(good, ""); got != "" {
-		t.Errorf("DecodeOrigin with a shorter key = %q, want none", got)
+	// Read with another key (a file renamed or copied): none, not an
+	// origin of another input.
+	for _, key := range []string{"", "kk", "j"} {
+		if got := atomicfile.DecodeOrigin(good, key); got != "" {
+			t.Errorf("DecodeOrigin with the key %q = %q, want none", key, got)
+		}
 	}
 	// Not an origin: kept as the text, which reads as none.
 	if v := atomicfile.EncodeOrigin("origin", "k"); v != "origin" || atomicfile.DecodeOrigin(v, "k") != "" {
