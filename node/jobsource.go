@@ -129,11 +129,7 @@ func (w *jobWalker) walk(ctx context.Context, rel string) bool {
 			if !m.Owns(n.id, name) {
 				continue // a copy left behind by a map change
 			}
-			fi, err := n.root.Lstat(filepath.FromSlash(relPath(name)))
-			if err != nil || !fi.Mode().IsRegular() {
-				continue // removed, or swapped for something else, since the read
-			}
-			list = append(list, entry{obj: insitu.Object{Name: name, Size: fi.Size(), Owner: n.id, Path: n.Path(name), Version: atomicfile.Version(fi)}})
+			list = append(list, entry{obj: insitu.Object{Name: name, Size: c.info.Size(), Owner: n.id, Path: n.Path(name), Version: atomicfile.Version(c.info)}})
 		}
 	}
 	ents = nil
