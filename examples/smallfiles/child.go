@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/insitu-data/insitu"
@@ -91,10 +92,22 @@ func runChild(ctx context.Context, c config, stdout, stderr io.Writer) int {
 // timed runs f and sets the result's elapsed time.
 func timed(f func(*result) error) (result, error) {
 	var r result
+	cpu0 := cpuTime()
 	t := time.Now()
 	err := f(&r)
 	r.Elapsed = int64(time.Since(t))
+	r.CPU = cpuTime() - cpu0
 	return r, err
+}
+
+// cpuTime is the user and system time of the process so far, in
+// nanoseconds, all its threads included.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // runPipeline runs Dir(root) → Identity → dst with workers workers.

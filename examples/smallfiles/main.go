@@ -29,7 +29,9 @@
 // Every configuration runs in a child process of its own (this command,
 // re-executed), so that its peak RSS is the kernel's high-water mark of
 // that process alone (getrusage's ru_maxrss) and its CPU time is that
-// process's. The inputs are generated once under -data and kept for later
+// process's while it is timed (getrusage before and after: what a cluster
+// does when it starts, such as sweeping its stores for temporary files,
+// is not counted). The inputs are generated once under -data and kept for later
 // runs (with the same -n and -size) and read once, untimed, before the
 // rounds; the outputs of each run go to a directory (a bucket) of their
 // own, are checked (count, bytes and a sample byte for byte) outside the
@@ -122,6 +124,7 @@ type result struct {
 	Objects int64 `json:"objects"`
 	Bytes   int64 `json:"bytes"`
 	Elapsed int64 `json:"elapsed_ns"`
+	CPU     int64 `json:"cpu_ns"` // the process's user and system time while timed
 }
 
 // A configuration's name is "<mode>/<insitu|floor>"; the dir mode also has
@@ -272,7 +275,7 @@ func runOne(ctx context.Context, self string, c config, name string, k int, stde
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	s := sample{
 		seconds: time.Duration(res.Elapsed).Seconds(),
-		cpu:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		cpu:     time.Duration(res.CPU),
 		rss:     ru.Maxrss * 1024,
 	}
 	mode, _, _ := strings.Cut(name, "/")
