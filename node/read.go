@@ -15,6 +15,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/insitu-data/insitu/internal/wire"
 	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/transform"
@@ -254,7 +255,7 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 		h := w.Header()
 		out.header(h)
 		h.Set("Content-Length", strconv.Itoa(len(out.buf)))
-		h.Set(wire.Checksum, fmt.Sprintf("%016x", xxhash.Sum64(out.buf)))
+		h.Set(wire.Checksum, putcheck.Hex(xxhash.Sum64(out.buf)))
 		w.WriteHeader(http.StatusOK)
 		w.Write(out.buf)
 	case out.err != nil || ctx.Err() != nil:
@@ -265,7 +266,7 @@ func (n *Node) serveTransformedGet(w http.ResponseWriter, r *http.Request, m *lo
 		w.Header().Set(wire.ErrorMessage, url.PathEscape(b.Message))
 		n.log.Warn("read through transforms failed after its first bytes were sent", "object", name.String(), "err", err)
 	default:
-		w.Header().Set(wire.Checksum, fmt.Sprintf("%016x", out.sum.Sum64()))
+		w.Header().Set(wire.Checksum, putcheck.Hex(out.sum.Sum64()))
 	}
 }
 

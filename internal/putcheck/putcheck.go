@@ -44,8 +44,8 @@ type Reader struct {
 	size  int64 // -1 when unknown
 	limit int64 // 0 for none
 	n     int64
-	h     *xxhash.Digest
-	err   error // io.EOF at the end, or the failure
+	h     xxhash.Digest // in the Reader: one allocation a put, not two
+	err   error         // io.EOF at the end, or the failure
 }
 
 // New returns a Reader of r, the input of a Put of name whose length the
@@ -80,7 +80,9 @@ func New(ctx context.Context, name insitu.Name, r io.Reader, size, limit int64) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return &Reader{ctx: ctx, name: name, r: r, size: size, limit: limit, h: xxhash.New()}, nil
+	c := &Reader{ctx: ctx, name: name, r: r, size: size, limit: limit}
+	c.h.Reset()
+	return c, nil
 }
 
 // Read reads from the input; see [Reader] and [New] for the checks.
@@ -192,7 +194,20 @@ func (c *Reader) Sum() uint64 { return c.h.Sum64() }
 
 // Checksum returns [Reader.Sum] as 16 lowercase hexadecimal digits, the
 // form of [insitu.PutResult].Checksum.
-func (c *Reader) Checksum() string { return fmt.Sprintf("%016x", c.h.Sum64()) }
+func (c *Reader) Checksum() string { return Hex(c.h.Sum64()) }
+
+// Hex returns sum as 16 lowercase hexadecimal digits, as
+// fmt.Sprintf("%016x", sum) does, without fmt: the form of a checksum in
+// [insitu.PutResult] and in the wire's Insitu-Checksum header.
+func Hex(sum uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = digits[sum&0xf]
+		sum >>= 4
+	}
+	return string(b[:])
+}
 
 // Result returns the PutResult of the bytes read, with the name, the size
 // and the checksum; its Owner is "". Call it once Read has returned

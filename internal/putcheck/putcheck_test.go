@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -288,6 +289,20 @@ func TestIOReader(t *testing.T) {
 		}
 		if err := iotest.TestReader(c, content); err != nil {
 			t.Errorf("size %d: %v", size, err)
+		}
+	}
+}
+
+// TestHex holds Hex to fmt's %016x.
+func TestHex(t *testing.T) {
+	t.Parallel()
+	vals := []uint64{0, 1, 0xf, 0x10, 0xdeadbeef, 1<<63 - 1, 1 << 63, ^uint64(0)}
+	for i := range uint64(1000) {
+		vals = append(vals, xxhash.Sum64String(fmt.Sprint(i)))
+	}
+	for _, v := range vals {
+		if got, want := putcheck.Hex(v), fmt.Sprintf("%016x", v); got != want {
+			t.Fatalf("Hex(%#x) = %q, want %q", v, got, want)
 		}
 	}
 }
