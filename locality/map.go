@@ -1,8 +1,10 @@
 package locality
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -237,12 +239,21 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes the form MarshalJSON writes, validating it as
-// [NewMap] does. It is meant for decoding into a fresh Map; a Map already
-// shared with other goroutines must not be decoded into.
+// [NewMap] does. A field it does not know, in the map or in a node, is an
+// [insitu.InvalidArgument] error rather than ignored: a later map form may
+// add what changes placement (which names a node owns), and a process
+// that would ignore it would place names where the others do not. It is
+// meant for decoding into a fresh Map; a Map already shared with other
+// goroutines must not be decoded into.
 func (m *Map) UnmarshalJSON(b []byte) error {
 	var w mapJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
 		return insitu.Errorf(insitu.InvalidArgument, "locality: decoding a map: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return insitu.Errorf(insitu.InvalidArgument, "locality: decoding a map: data after the map")
 	}
 	nm, err := NewMap(w.Version, w.Nodes...)
 	if err != nil {

@@ -293,7 +293,17 @@ func TestMapJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"Map":`+string(b)+`}`), &holder); err != nil || holder.Map.Version() != 5 {
 		t.Fatalf("holder: %v, %v", holder.Map, err)
 	}
-	for _, bad := range []string{`{"version":1,"nodes":[]}`, `{"version":1,"nodes":[{"id":"","url":"http://x"}]}`, `[1,2]`, `{`} {
+	// A field the decoder does not know may change placement in a later
+	// form of the map: refused, in the map and in a node, as is anything
+	// after the map.
+	one := `{"version":1,"nodes":[{"id":"n1","url":"http://x"}]}`
+	if _, err := ParseMap([]byte(one + "\n")); err != nil {
+		t.Fatalf("ParseMap(%s): %v", one, err)
+	}
+	for _, bad := range []string{`{"version":1,"nodes":[]}`, `{"version":1,"nodes":[{"id":"","url":"http://x"}]}`, `[1,2]`, `{`,
+		`{"version":1,"nodes":[{"id":"n1","url":"http://x"}],"placement":"key"}`,
+		`{"version":1,"nodes":[{"id":"n1","url":"http://x","zone":"a"}]}`,
+		one + ` {}`, one + `}`, one + `x`} {
 		if _, err := ParseMap([]byte(bad)); !errors.Is(err, insitu.InvalidArgument) {
 			t.Errorf("ParseMap(%s) = %v, want InvalidArgument", bad, err)
 		}
