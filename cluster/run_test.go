@@ -156,3 +156,59 @@ func TestRunCompletedSendsNoAbort(t *testing.T) {
 		t.Fatalf("a completed job was aborted: %d DELETE requests", n)
 	}
 }
+
+// TestRunPlacementByKey: on a cluster whose map places by key, a job that
+// keeps its inputs' keys stores every output on the node that holds its
+// input: each node's listing of the destination has exactly the keys of
+// its listing of the source, and every output holds its input's bytes.
+func TestRunPlacementByKey(t *testing.T) {
+	c := startCluster(t, 3, &nodetest.Options{Placement: locality.ByKey,
+		Transforms: map[string]insitu.Transform{"identity": insitu.Identity}})
+	for _, nd := range c.Map().Nodes() {
+		if p := c.Node(nd.ID).Map().Placement(); p != locality.ByKey {
+			t.Fatalf("node %s places by %q, want %q", nd.ID, p, locality.ByKey)
+		}
+	}
+	const n = 60
+	owned := seed(t, c, "in", n)
+	if len(owned) != 3 {
+		t.Fatalf("the inputs are on %d nodes; want 3 (%v)", len(owned), owned)
+	}
+	rep, err := cluster.Run(t.Context(), c.Client(), cluster.JobSpec{Bucket: "in", DstBucket: "out", Transform: "identity"}, nil)
+	if err != nil || rep.Transformed != n || rep.Failed != 0 {
+		t.Fatalf("Run: %v, %v; want %d transformed", rep, err, n)
+	}
+	keys := func(nd locality.Node, bucket string) []string {
+		var out []string
+		for obj, err := range c.Client().ListAll(t.Context(), nd, bucket, nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, obj.Name.Key)
+		}
+		return out
+	}
+	total := 0
+	for _, nd := range c.Map().Nodes() {
+		in, out := keys(nd, "in"), keys(nd, "out")
+		if strings.Join(in, ",") != strings.Join(out, ",") {
+			t.Errorf("node %s holds inputs %q and outputs %q; want the same keys", nd.ID, in, out)
+		}
+		total += len(out)
+	}
+	if total != n {
+		t.Errorf("the nodes hold %d outputs; want %d", total, n)
+	}
+	for i := range n {
+		key := fmt.Sprintf("obj-%03d", i)
+		rc, _, err := c.Client().Get(t.Context(), insitu.Name{Bucket: "out", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != key {
+			t.Fatalf("out/%s = %q, %v; want %q", key, b, err, key)
+		}
+	}
+}

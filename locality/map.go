@@ -37,13 +37,41 @@ type Node struct {
 // weight owns the name; a tie goes to the smaller ID. Every process that
 // holds the same nodes computes the same owners, and adding a node to N
 // others moves only about 1/(N+1) of the names, all onto the new node.
+// A map whose [Placement] is [ByKey] hashes xxhash64(key) instead.
 //
 // A Map is safe for concurrent use. The zero Map has no nodes and version 0;
 // its Owner is the zero Node. Make maps with [NewMap].
 type Map struct {
-	version int64
-	nodes   []Node   // sorted by ID
-	hashes  []uint64 // xxhash64 of each node's ID
+	version   int64
+	placement Placement
+	nodes     []Node   // sorted by ID
+	hashes    []uint64 // xxhash64 of each node's ID
+}
+
+// Placement is what a map's rendezvous hashing weighs a name by.
+type Placement string
+
+const (
+	// ByName places a name by its bucket and key together,
+	// "bucket/key": a bucket's objects and another's spread
+	// independently. The default.
+	ByName Placement = ""
+	// ByKey places a name by its key alone: a key has the same owner in
+	// every bucket. A job that writes each output under its input's key
+	// into another bucket (a copy, a transform that keeps the names)
+	// then stores every output on the node that holds its input, and
+	// nothing crosses between nodes; one that renames its outputs gains
+	// nothing from it.
+	ByKey Placement = "key"
+)
+
+// check returns an [insitu.InvalidArgument] error for a placement this
+// package does not know.
+func (p Placement) check() error {
+	if p != ByName && p != ByKey {
+		return insitu.Errorf(insitu.InvalidArgument, "locality: unknown placement %q: want %q or %q (by name, the default)", string(p), string(ByKey), string(ByName))
+	}
+	return nil
 }
 
 // MaxMapVersion is the largest map version: 2^53 − 1, the largest integer
@@ -62,6 +90,13 @@ const MaxMapStep int64 = 1 << 20
 // TransformURL that is not an absolute http or https URL (TransformURL may
 // be empty).
 func NewMap(version int64, nodes ...Node) (*Map, error) {
+	return newMap(version, ByName, nodes)
+}
+
+func newMap(version int64, placement Placement, nodes []Node) (*Map, error) {
+	if err := placement.check(); err != nil {
+		return nil, err
+	}
 	if version < 0 || version > MaxMapVersion {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "locality: map version %d is outside 0..%d", version, MaxMapVersion)
 	}
@@ -70,7 +105,7 @@ func NewMap(version int64, nodes ...Node) (*Map, error) {
 	}
 	sorted := slices.Clone(nodes)
 	slices.SortFunc(sorted, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
-	m := &Map{version: version, nodes: sorted, hashes: make([]uint64, len(sorted))}
+	m := &Map{version: version, placement: placement, nodes: sorted, hashes: make([]uint64, len(sorted))}
 	for i, n := range sorted {
 		if n.ID == "" {
 			return nil, insitu.Errorf(insitu.InvalidArgument, "locality: a node has an empty ID")
@@ -108,6 +143,19 @@ func checkURL(s string) error {
 // Version returns the map's version. A larger version is a newer map.
 func (m *Map) Version() int64 { return m.version }
 
+// Placement returns what the map places names by.
+func (m *Map) Placement() Placement { return m.placement }
+
+// WithPlacement returns a new map, one version newer, with the same nodes
+// placing names by p. A placement this package does not know is an
+// [insitu.InvalidArgument] error. On a cluster that holds objects, the
+// names whose owner it changes (with three nodes, about two in three) stay
+// where they are until a rebalance moves them, as after a change of nodes
+// (node.Node.Rebalance).
+func (m *Map) WithPlacement(p Placement) (*Map, error) {
+	return newMap(m.version+1, p, m.nodes)
+}
+
 // Len returns the number of nodes.
 func (m *Map) Len() int { return len(m.nodes) }
 
@@ -130,12 +178,12 @@ func (m *Map) Owner(name insitu.Name) Node {
 	if len(m.nodes) == 0 {
 		return Node{}
 	}
-	return m.nodes[m.ownerIndex(nameHash(name))]
+	return m.nodes[m.ownerIndex(m.nameHash(name))]
 }
 
 // Owns reports whether the node with the given ID owns name.
 func (m *Map) Owns(id string, name insitu.Name) bool {
-	return len(m.nodes) > 0 && m.nodes[m.ownerIndex(nameHash(name))].ID == id
+	return len(m.nodes) > 0 && m.nodes[m.ownerIndex(m.nameHash(name))].ID == id
 }
 
 func (m *Map) ownerIndex(h uint64) int {
@@ -149,8 +197,12 @@ func (m *Map) ownerIndex(h uint64) int {
 	return best
 }
 
-// nameHash returns xxhash64(bucket + "/" + key) without building the string.
-func nameHash(name insitu.Name) uint64 {
+// nameHash returns xxhash64(bucket + "/" + key) without building the
+// string, or xxhash64(key) when the map places by key.
+func (m *Map) nameHash(name insitu.Name) uint64 {
+	if m.placement == ByKey {
+		return xxhash.Sum64String(name.Key)
+	}
 	var d xxhash.Digest
 	d.Reset()
 	d.WriteString(name.Bucket)
@@ -175,7 +227,7 @@ func (m *Map) With(n Node) (*Map, error) {
 			nodes = append(nodes, old)
 		}
 	}
-	return NewMap(m.version+1, append(nodes, n)...)
+	return newMap(m.version+1, m.placement, append(nodes, n))
 }
 
 // Without returns a new map, one version newer, without the node of the
@@ -191,7 +243,7 @@ func (m *Map) Without(id string) (*Map, error) {
 			nodes = append(nodes, n)
 		}
 	}
-	return NewMap(m.version+1, nodes...)
+	return newMap(m.version+1, m.placement, nodes)
 }
 
 // Newer reports whether m is newer than other; every map is newer than nil.
@@ -214,28 +266,36 @@ func (m *Map) Succeeds(prev *Map) error {
 	return nil
 }
 
-// String returns a short description such as "map v3 [n1 n2 n3]".
+// String returns a short description such as "map v3 [n1 n2 n3]", or
+// "map v4 by key [n1 n2 n3]" for a map that places by key.
 func (m *Map) String() string {
 	ids := make([]string, len(m.nodes))
 	for i, n := range m.nodes {
 		ids[i] = n.ID
 	}
-	return fmt.Sprintf("map v%d [%s]", m.version, strings.Join(ids, " "))
+	by := ""
+	if m.placement != ByName {
+		by = " by " + string(m.placement)
+	}
+	return fmt.Sprintf("map v%d%s [%s]", m.version, by, strings.Join(ids, " "))
 }
 
 // mapJSON is the wire form of a Map.
 type mapJSON struct {
-	Version int64  `json:"version"`
-	Nodes   []Node `json:"nodes"`
+	Version   int64     `json:"version"`
+	Placement Placement `json:"placement,omitempty"`
+	Nodes     []Node    `json:"nodes"`
 }
 
-// MarshalJSON encodes the map as {"version":N,"nodes":[...]}, nodes sorted by ID.
+// MarshalJSON encodes the map as {"version":N,"nodes":[...]}, nodes sorted
+// by ID, with "placement":"key" after the version for a map that places by
+// key.
 func (m *Map) MarshalJSON() ([]byte, error) {
 	nodes := m.nodes
 	if nodes == nil {
 		nodes = []Node{}
 	}
-	return json.Marshal(mapJSON{Version: m.version, Nodes: nodes})
+	return json.Marshal(mapJSON{Version: m.version, Placement: m.placement, Nodes: nodes})
 }
 
 // UnmarshalJSON decodes the form MarshalJSON writes, validating it as
@@ -255,7 +315,7 @@ func (m *Map) UnmarshalJSON(b []byte) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return insitu.Errorf(insitu.InvalidArgument, "locality: decoding a map: data after the map")
 	}
-	nm, err := NewMap(w.Version, w.Nodes...)
+	nm, err := newMap(w.Version, w.Placement, w.Nodes)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -86,8 +87,97 @@ func TestHashPrimitives(t *testing.T) {
 	if got := mix(0x9e3779b97f4a7c15); got != 0xe220a8397b1dcdaf {
 		t.Errorf("mix = %#x", got)
 	}
-	if got, want := nameHash(insitu.Name{Bucket: "b", Key: "k/x"}), xxhash.Sum64String("b/k/x"); got != want {
+	var byName Map
+	if got, want := byName.nameHash(insitu.Name{Bucket: "b", Key: "k/x"}), xxhash.Sum64String("b/k/x"); got != want {
 		t.Errorf("nameHash = %#x, want %#x", got, want)
+	}
+	byKey := Map{placement: ByKey}
+	if got, want := byKey.nameHash(insitu.Name{Bucket: "b", Key: "k/x"}), xxhash.Sum64String("k/x"); got != want {
+		t.Errorf("nameHash by key = %#x, want %#x", got, want)
+	}
+}
+
+// TestPlacementByKey: a map that places by key gives a key one owner in
+// every bucket, the owner the rule written the obvious way picks; a map
+// by name does not (with 3 nodes, about 2 keys in 3 move between two
+// buckets); the placement survives With, Without and JSON, and a
+// placement this package does not know is refused.
+func TestPlacementByKey(t *testing.T) {
+	nodes := testNodes("n1", "n2", "n3")
+	byName := mustMap(t, 1, nodes...)
+	byKey, err := byName.WithPlacement(ByKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byKey.Version() != 2 || byKey.Placement() != ByKey || byName.Placement() != ByName {
+		t.Fatalf("WithPlacement: %v (%q) from %v (%q)", byKey, byKey.Placement(), byName, byName.Placement())
+	}
+	if got, want := byKey.String(), "map v2 by key [n1 n2 n3]"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	differ := 0
+	for i := range 3000 {
+		key := fmt.Sprintf("dir/obj-%d.bin", i)
+		in, out := insitu.Name{Bucket: "in", Key: key}, insitu.Name{Bucket: "out", Key: key}
+		o := byKey.Owner(in)
+		if byKey.Owner(out) != o || !byKey.Owns(o.ID, out) {
+			t.Fatalf("%q: owner %s in one bucket, %s in another", key, o.ID, byKey.Owner(out).ID)
+		}
+		if byName.Owner(in) != byName.Owner(out) {
+			differ++
+		}
+	}
+	if differ < 1500 || differ > 2500 {
+		t.Errorf("by name, %d of 3000 keys have another owner in another bucket; want about 2000", differ)
+	}
+	// The owner by key is the obvious rule's over the key alone.
+	for i := range 500 {
+		key := fmt.Sprintf("k%d", i)
+		h := xxhash.Sum64String(key)
+		best, bestW := "", uint64(0)
+		for _, n := range nodes {
+			if w := mix(xxhash.Sum64String(n.ID) ^ h); best == "" || w > bestW {
+				best, bestW = n.ID, w
+			}
+		}
+		if got := byKey.Owner(insitu.Name{Bucket: "b", Key: key}).ID; got != best {
+			t.Fatalf("owner of %q by key = %s, want %s", key, got, best)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { byKey.Owner(insitu.Name{Bucket: "b", Key: "k"}) }); n != 0 {
+		t.Errorf("Owner by key allocates %v times", n)
+	}
+
+	with, err := byKey.With(Node{ID: "n4", URL: "http://127.0.0.1:4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := byKey.Without("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if with.Placement() != ByKey || without.Placement() != ByKey {
+		t.Errorf("With, Without: placement %q, %q; want both %q", with.Placement(), without.Placement(), ByKey)
+	}
+	b, err := json.Marshal(byKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), `{"version":2,"placement":"key","nodes":[`) {
+		t.Errorf("JSON = %s", b)
+	}
+	back, err := ParseMap(b)
+	if err != nil || back.Placement() != ByKey || back.String() != byKey.String() {
+		t.Fatalf("ParseMap(%s) = %v, %v", b, back, err)
+	}
+	if b, _ := json.Marshal(byName); strings.Contains(string(b), "placement") {
+		t.Errorf("a map by name has a placement field: %s", b)
+	}
+	if _, err := byName.WithPlacement("bucket"); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("WithPlacement(bucket) = %v, want InvalidArgument", err)
+	}
+	if _, err := ParseMap([]byte(`{"version":1,"placement":"hash","nodes":[{"id":"n1","url":"http://x"}]}`)); !errors.Is(err, insitu.InvalidArgument) {
+		t.Errorf("ParseMap of placement hash = %v, want InvalidArgument", err)
 	}
 }
 
@@ -301,7 +391,7 @@ func TestMapJSON(t *testing.T) {
 		t.Fatalf("ParseMap(%s): %v", one, err)
 	}
 	for _, bad := range []string{`{"version":1,"nodes":[]}`, `{"version":1,"nodes":[{"id":"","url":"http://x"}]}`, `[1,2]`, `{`,
-		`{"version":1,"nodes":[{"id":"n1","url":"http://x"}],"placement":"key"}`,
+		`{"version":1,"nodes":[{"id":"n1","url":"http://x"}],"zone":"a"}`,
 		`{"version":1,"nodes":[{"id":"n1","url":"http://x","zone":"a"}]}`,
 		one + ` {}`, one + `}`, one + `x`} {
 		if _, err := ParseMap([]byte(bad)); !errors.Is(err, insitu.InvalidArgument) {

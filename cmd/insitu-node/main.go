@@ -16,8 +16,11 @@
 //	  {"id":"n1","url":"http://127.0.0.1:7001","transform_url":"http://127.0.0.1:7101"},
 //	  {"id":"n2","url":"http://127.0.0.1:7002"}]}
 //
-// The node's own entry names the URL that its peers and clients use, which is
-// usually the -listen address. A newer map reaches a running node through PUT
+// A map that places names by their key alone (locality.ByKey) has
+// "placement":"key" after its version; every node and client of a cluster
+// must hold the same placement, and a field the node does not know makes it
+// refuse the map. The node's own entry names the URL that its peers and
+// clients use, which is usually the -listen address. A newer map reaches a running node through PUT
 // /v1/map (see locality.Client.PushMap); the file is read once, at the start.
 //
 // The secret file holds the cluster secret: its bytes, without leading or

@@ -348,6 +348,11 @@ func (b *bench) startCluster(ctx, nodeCtx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
+	if b.o.placement != locality.ByName {
+		if m, err = m.WithPlacement(b.o.placement); err != nil {
+			return err
+		}
+	}
 	mj, err := m.MarshalJSON()
 	if err != nil {
 		return err

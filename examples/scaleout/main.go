@@ -28,7 +28,10 @@
 //     with insitu-node -transforms) and putting each output to its owner.
 //
 // Each cluster has its own nodes (one per host, ports 7000+N) and its own
-// copy of the inputs, placed on the owners' disks before the runs. Every
+// copy of the inputs, placed on the owners' disks before the runs. Its map
+// places names by bucket and key; with -placement key, by the key alone
+// (locality.ByKey), so that an output that keeps its input's key, as the
+// identity job's do, is stored on its input's host. Every
 // output is checked byte for byte (SHA-256 against the transform run
 // here) after its run, outside the timing, and removed.
 //
@@ -60,6 +63,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/insitu-data/insitu/locality"
 )
 
 func main() {
@@ -84,6 +89,7 @@ type options struct {
 	rounds     int
 	workers    int
 	nodeWork   int
+	placement  locality.Placement
 	baseline   bool
 	jsonFile   string
 	plotDir    string
@@ -96,7 +102,7 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var hosts, jobs string
+	var hosts, jobs, placement string
 	fs := flag.NewFlagSet("scaleout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -116,6 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds: each configuration runs this many times, in turn")
 	fs.IntVar(&o.workers, "workers", 8, "objects in flight in the client-side baseline")
 	fs.IntVar(&o.nodeWork, "node-workers", 0, "objects (or batches) in flight per node in insitu jobs (default: the node's, GOMAXPROCS)")
+	fs.StringVar(&placement, "placement", "name", `the clusters' placement: "name" (bucket and key, the default) or "key" (the key alone: an output keeps its input's host when it keeps its key, as the identity job's do)`)
 	fs.BoolVar(&o.baseline, "baseline", true, "measure the client-side baseline")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the table as JSON to this file")
 	fs.StringVar(&o.plotDir, "plot", "", "draw the plots into this directory")
@@ -147,6 +154,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		if !slices.Contains(o.jobs, f) {
 			o.jobs = append(o.jobs, f)
+		}
+	}
+	switch placement {
+	case "name":
+		o.placement = locality.ByName
+	case "key":
+		o.placement = locality.ByKey
+	default:
+		if bad == "" {
+			bad = fmt.Sprintf("-placement: %q is neither name nor key", placement)
 		}
 	}
 	switch {

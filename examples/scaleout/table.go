@@ -28,6 +28,7 @@ type Result struct {
 	Rounds     int     `json:"rounds"`
 	Workers    int     `json:"workers"`                // client-side, in flight
 	NodeWork   int     `json:"node_workers,omitempty"` // insitu, per node; 0: the node's default
+	Placement  string  `json:"placement,omitempty"`    // the clusters' map: "" by name, "key"
 	ObjectSize int64   `json:"identity_object_size"`
 	Seconds    float64 `json:"seconds"` // of all rounds
 	Rows       []*Row  `json:"rows"`
@@ -90,7 +91,7 @@ func (b *bench) result(took time.Duration) *Result {
 	res := &Result{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		CPUCap: b.o.cpu, LinkMbit: b.o.mbit, LatencyMs: float64(b.o.latency) / float64(time.Millisecond),
-		Rounds: b.o.rounds, Workers: b.o.workers, NodeWork: b.o.nodeWork, ObjectSize: b.o.size, Seconds: took.Seconds(),
+		Rounds: b.o.rounds, Workers: b.o.workers, NodeWork: b.o.nodeWork, Placement: string(b.o.placement), ObjectSize: b.o.size, Seconds: took.Seconds(),
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -156,8 +157,12 @@ func summarize(res *Result) {
 
 // printTable prints the rows.
 func printTable(w io.Writer, res *Result) {
-	fmt.Fprintf(w, "scaleout: %d CPUs, each machine capped at %.2f CPU and a %d Mbit/s link (latency %.1fms), %d rounds, %s\n",
-		res.CPUs, res.CPUCap, res.LinkMbit, res.LatencyMs, res.Rounds, res.Date)
+	by := ""
+	if res.Placement != "" {
+		by = ", placement by " + res.Placement
+	}
+	fmt.Fprintf(w, "scaleout: %d CPUs, each machine capped at %.2f CPU and a %d Mbit/s link (latency %.1fms), %d rounds%s, %s\n",
+		res.CPUs, res.CPUCap, res.LinkMbit, res.LatencyMs, res.Rounds, by, res.Date)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "job\tmode\thosts\tobjects\tseconds (median [min–max])\tspeedup\tvs 1 host\tclient link\tper obj\thosts' links\tclient CPU s\thost CPU s (median per host)")
 	for _, r := range res.Rows {

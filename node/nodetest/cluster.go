@@ -61,6 +61,11 @@ type Options struct {
 	// Logger receives the nodes' log lines (each with a "node" attribute)
 	// and their HTTP servers' errors. Default: no logging.
 	Logger *slog.Logger
+	// Placement is the map's placement ([locality.ByKey]: a key has one
+	// owner in every bucket); a map of another placement than the
+	// default is version 2, made with [locality.Map.WithPlacement].
+	// Default: [locality.ByName].
+	Placement locality.Placement
 	// NodeOptions, when set, is called with each node's ID and options
 	// (set from the fields above) before the node is made, and may change
 	// them: give one node other transforms or a smaller MaxObjectSize,
@@ -172,6 +177,11 @@ func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 	}
 	if c.m, err = locality.NewMap(1, nodes...); err != nil {
 		return nil, err
+	}
+	if o.Placement != locality.ByName {
+		if c.m, err = c.m.WithPlacement(o.Placement); err != nil {
+			return nil, err
+		}
 	}
 	if c.client, err = locality.NewClient(c.m, &locality.ClientOptions{Secret: c.secret}); err != nil {
 		return nil, err
