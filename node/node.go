@@ -328,7 +328,7 @@ func (n *Node) SetMap(m *locality.Map) bool {
 			return false
 		}
 		if n.m.CompareAndSwap(cur, m) {
-			n.log.Info("new map", "version", m.Version(), "nodes", m.Len())
+			n.log.Info("new map", "version", m.Version(), "nodes", m.Len(), "placement", string(m.Placement()))
 			n.adoptTransforms(m)
 			return true
 		}
