@@ -35,8 +35,9 @@ type Node struct {
 //
 // where mix is the splitmix64 finalizer, and the node with the highest
 // weight owns the name; a tie goes to the smaller ID. Every process that
-// holds the same nodes and placement computes the same owners, and adding a node to N
-// others moves only about 1/(N+1) of the names, all onto the new node.
+// holds the same nodes and placement computes the same owners, and adding
+// a node to N others moves only about 1/(N+1) of the names, all onto the
+// new node.
 // A map whose [Placement] is [ByKey] hashes xxhash64(key) instead.
 //
 // A Map is safe for concurrent use. The zero Map has no nodes and version 0;

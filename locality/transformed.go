@@ -12,6 +12,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/internal/putcheck"
 	"github.com/insitu-data/insitu/internal/wire"
 )
 
@@ -118,7 +119,7 @@ func (v *verifiedBody) verdict() error {
 	if want == "" {
 		return &insitu.Error{Code: insitu.Unavailable, Name: v.name, Msg: "node " + v.node + ": the transformed object ended without its checksum: it was cut short"}
 	}
-	if got := fmt.Sprintf("%016x", v.sum.Sum64()); got != want {
+	if got := putcheck.Hex(v.sum.Sum64()); got != want {
 		return &insitu.Error{Code: insitu.Unavailable, Name: v.name, Msg: fmt.Sprintf("node %s: the transformed object's XXH64 is %s, the owner sent %s", v.node, got, want)}
 	}
 	return io.EOF

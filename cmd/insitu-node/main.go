@@ -20,8 +20,9 @@
 // "placement":"key" after its version; every node and client of a cluster
 // must hold the same placement, and a field the node does not know makes it
 // refuse the map. The node's own entry names the URL that its peers and
-// clients use, which is usually the -listen address. A newer map reaches a running node through PUT
-// /v1/map (see locality.Client.PushMap); the file is read once, at the start.
+// clients use, which is usually the -listen address. A newer map reaches a
+// running node through PUT /v1/map (see locality.Client.PushMap); the file
+// is read once, at the start.
 //
 // The secret file holds the cluster secret: its bytes, without leading or
 // trailing white space, at least 16 of them (say, the output of
