@@ -71,10 +71,11 @@ type ClientOptions struct {
 	// that stops reading fails the request with Unavailable instead of
 	// holding it), each read of a response by ReadTimeout (a node that
 	// stops answering does the same), and a one-second Expect: 100-continue wait
-	// (sent with a body over 64 KiB, of unknown size, or one that cannot be
-	// read again),
-	// so that a node can refuse an upload before its body is sent; it has
-	// no overall timeout (use the context).
+	// (sent with a body over 64 KiB or of unknown size), so that a node
+	// can refuse an upload before its body is sent; it has no overall
+	// timeout (use the context). A body of at most 64 KiB is read into
+	// memory before it is sent, and the client's own HTTP client sends it
+	// on the caller's goroutine (see Client).
 	HTTPClient *http.Client
 	// WriteTimeout bounds each write of a request on the client's own HTTP
 	// client (not on HTTPClient): each 256 KiB must be taken within it.
@@ -104,12 +105,20 @@ const (
 // newest map from the nodes, or gives a node that is behind its own newer
 // map) and retries once. Errors carry insitu codes; a node that cannot be
 // reached is [insitu.Unavailable]. A Client is safe for concurrent use.
+//
+// A PUT of at most 64 KiB is read into memory first, so that it can be
+// sent again after a NotOwner answer whatever the reader. The client's own
+// HTTP client (no ClientOptions.HTTPClient) writes such a PUT to a
+// plain-http node, and reads its answer, on the caller's goroutine over a
+// kept-alive connection, rather than handing it to net/http's connection
+// goroutines: a small put then costs one goroutine wake-up instead of
+// several.
 type Client struct {
 	m      atomic.Pointer[Map]
 	secret Secret
 	ttl    time.Duration
 	hc     *http.Client
-	own    *http.Transport // the transport of a client we made, else nil
+	own    bool // hc is the client's own: Close closes its idle connections
 }
 
 // NewClient returns a client that starts with the map m. m must have at
@@ -141,8 +150,8 @@ func NewClient(m *Map, opts *ClientOptions) (*Client, error) {
 		t.DialContext = wire.DeadlineDialer(10*time.Second, rt, wt)
 		t.MaxIdleConnsPerHost = 64
 		t.ExpectContinueTimeout = time.Second
-		c.own = t
-		c.hc = &http.Client{Transport: t}
+		c.own = true
+		c.hc = &http.Client{Transport: wire.NewInlineTransport(t, 10*time.Second, rt, wt)}
 	}
 	c.m.Store(m)
 	return c, nil
@@ -181,8 +190,8 @@ func (c *Client) ObjectToken(a Access, name insitu.Name) string {
 // Close releases the idle connections of the client's own HTTP client. The
 // client still works after Close.
 func (c *Client) Close() {
-	if c.own != nil {
-		c.own.CloseIdleConnections()
+	if c.own {
+		c.hc.CloseIdleConnections()
 	}
 }
 
@@ -430,15 +439,13 @@ func (c *Client) PutIfAbsent(ctx context.Context, name insitu.Name, r io.Reader,
 type putHeaders struct {
 	origin     string // Insitu-Origin; "" for none
 	createOnly bool   // If-None-Match: *
-	// resendable tells that the body can be read again (the caller's
-	// reader seeks), so that a refusal after it was sent is retried.
-	resendable bool
 }
 
 // expectContinueOver is the size over which a PUT's body waits for the
 // node's 100 Continue (Expect: 100-continue), so that a refusal (a node
 // that no longer owns the name, a bad token, a full disk) costs no upload.
-// A smaller body that can be sent again goes with the headers at once:
+// A smaller body is read into memory (so it can always be sent again) and
+// goes with the headers at once:
 // the wait costs a round trip and a wake-up on each side for every small
 // object (in a cluster job of 4 KiB objects, a node's PUT handler took
 // 0.6–1.0 ms without it against 1.4–1.8 ms with it), more than sending
@@ -452,6 +459,9 @@ func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, s
 	}
 	if err := insitu.ValidatePut(name, r, size); err != nil {
 		return insitu.PutResult{}, err
+	}
+	if size > 0 && size <= expectContinueOver {
+		return c.putSmall(ctx, name, r, size, origin)
 	}
 	start := int64(-1)
 	if s, ok := r.(io.Seeker); ok {
@@ -478,9 +488,7 @@ func (c *Client) putOrigin(ctx context.Context, name insitu.Name, r io.Reader, s
 		}
 		body := &putBody{in: in}
 		var no *notOwner
-		h := origin
-		h.resendable = start >= 0
-		res, no, err = c.put(ctx, owner, name, body, size, h)
+		res, no, err = c.put(ctx, owner, name, body, size, origin)
 		read = body.detach()
 		return no, err
 	})
@@ -504,7 +512,7 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 		return insitu.PutResult{}, nil, err
 	}
 	req.ContentLength = size
-	if size != 0 && (size < 0 || size > expectContinueOver || !h.resendable) {
+	if size != 0 { // over expectContinueOver, or unknown: see putOrigin
 		req.Header.Set("Expect", "100-continue")
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
@@ -529,6 +537,13 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 			resp.Body.Close()
 			return insitu.PutResult{}, nil, berr
 		}
+	}
+	return c.putAnswer(resp, owner, name)
+}
+
+// putAnswer reads a PUT's answer and closes its body.
+func (c *Client) putAnswer(resp *http.Response, owner Node, name insitu.Name) (insitu.PutResult, *notOwner, error) {
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		return c.failed(resp, owner, name)
 	}
 	defer resp.Body.Close()
@@ -537,6 +552,54 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 		return insitu.PutResult{}, nil, &insitu.Error{Code: insitu.Unavailable, Name: name, Msg: "node " + owner.ID + ": reading the answer", Err: err}
 	}
 	return res, nil, nil
+}
+
+// putSmall is putOrigin for a body of at most expectContinueOver bytes:
+// the body is read and checked once, into memory, and sent from there, to
+// the owner and, after a NotOwner answer, to the new owner.
+func (c *Client) putSmall(ctx context.Context, name insitu.Name, r io.Reader, size int64, h putHeaders) (insitu.PutResult, error) {
+	in, err := putcheck.New(ctx, name, r, size, 0)
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	// Not from a pool: net/http may still read a body after Do returned.
+	data := make([]byte, size)
+	if _, err := io.ReadFull(in, data); err != nil {
+		return insitu.PutResult{}, err
+	}
+	var res insitu.PutResult
+	err = c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
+		var (
+			no  *notOwner
+			err error
+		)
+		res, no, err = c.putBytes(ctx, owner, name, data, h)
+		return no, err
+	})
+	if err != nil {
+		return insitu.PutResult{}, err
+	}
+	return res, nil
+}
+
+// putBytes puts data, a whole body, to owner.
+func (c *Client) putBytes(ctx context.Context, owner Node, name insitu.Name, data []byte, h putHeaders) (insitu.PutResult, *notOwner, error) {
+	req, err := c.newRequest(ctx, http.MethodPut, ObjectURL(owner, name), bytes.NewReader(data))
+	if err != nil {
+		return insitu.PutResult{}, nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if h.origin != "" {
+		req.Header.Set(wire.Origin, h.origin)
+	}
+	if h.createOnly {
+		req.Header.Set("If-None-Match", "*")
+	}
+	resp, err := c.do(ctx, req, owner.ID, name)
+	if err != nil {
+		return insitu.PutResult{}, nil, err
+	}
+	return c.putAnswer(resp, owner, name)
 }
 
 // failed turns an error response into an error, and a NotOwner answer

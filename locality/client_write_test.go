@@ -99,9 +99,9 @@ func TestGetFromNodeThatNeverAnswers(t *testing.T) {
 }
 
 // TestPutExpectContinue: a PUT waits for 100 Continue before its body when
-// the body is over 64 KiB, of unknown size, or cannot be sent again (the
-// node may refuse it before it is sent); a small body that can be sent
-// again goes with the headers.
+// the body is over 64 KiB or of unknown size (the node may refuse it
+// before it is sent); a small body, which the client holds in memory and
+// can always send again, goes with the headers.
 func TestPutExpectContinue(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -128,7 +128,8 @@ func TestPutExpectContinue(t *testing.T) {
 		expect bool
 	}{
 		{"small-seekable", strings.NewReader("small"), 5, false},
-		{"small-not-seekable", &readOnly{strings.NewReader("small")}, 5, true},
+		{"small-not-seekable", &readOnly{strings.NewReader("small")}, 5, false},
+		{"big-not-seekable", &readOnly{bytes.NewReader(big)}, int64(len(big)), true},
 		{"big-seekable", bytes.NewReader(big), int64(len(big)), true},
 		{"unknown-size-seekable", strings.NewReader("small"), -1, true},
 	} {

@@ -452,8 +452,8 @@ func TestClientRefreshesStaleMap(t *testing.T) {
 	if res.Owner != "n4" || res.Checksum != checksum(data) {
 		t.Errorf("Put = %+v", res)
 	}
-	// Small bodies, which go without waiting for 100 Continue when they
-	// can be sent again, and with it when they cannot: each reaches n4.
+	// Small bodies, which the client holds in memory and sends again
+	// whatever the reader: each reaches n4.
 	for i, r := range []io.Reader{strings.NewReader("small"), &onlyReader{strings.NewReader("small")}} {
 		stale, err := locality.NewClient(old, &locality.ClientOptions{Secret: c.Secret()})
 		if err != nil {

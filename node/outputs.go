@@ -237,18 +237,19 @@ func (t claimTransport) CloseIdleConnections() {
 }
 
 // newJobHTTPClient returns the HTTP client of the node's jobs' puts to
-// other nodes: locality.Client's default transport settings, the claim
-// headers, and bounds on a peer (the node's ProgressTimeout): on its
-// answer once the request is sent, on each read of the answer and on each
-// write of the request, so
-// that a frozen peer, or one that never reads, cannot hold a job's worker.
+// other nodes: locality.Client's default transport settings (small puts
+// on the caller's goroutine: wire.InlineTransport), the claim headers, and
+// bounds on a peer (the node's ProgressTimeout): on its answer once the
+// request is sent, on each read of the answer and on each write of the
+// request, so that a frozen peer, or one that never reads, cannot hold a
+// job's worker.
 func newJobHTTPClient(dial, answerWithin time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = wire.DeadlineDialer(dial, answerWithin, answerWithin)
 	tr.MaxIdleConnsPerHost = 64
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = answerWithin
-	return &http.Client{Transport: claimTransport{base: tr}}
+	return &http.Client{Transport: claimTransport{base: wire.NewInlineTransport(tr, dial, answerWithin, answerWithin)}}
 }
 
 func withClaim(ctx context.Context, c claim) context.Context {
