@@ -321,7 +321,7 @@ func clusterFloor(ctx context.Context, c config, bucket string) (result, error) 
 // clusterJob starts the embedded cluster on its directory and times one
 // identity job from the input bucket to the output bucket.
 func clusterJob(ctx context.Context, c config, bucket string) (result, error) {
-	cl, err := nodetest.Start(ctx, c.nodes, &nodetest.Options{Dir: clusterDir(c),
+	cl, err := nodetest.Start(ctx, c.nodes, &nodetest.Options{Dir: clusterDir(c), Placement: placement(c),
 		Transforms: map[string]insitu.Transform{"identity": insitu.Identity}})
 	if err != nil {
 		return result{}, err

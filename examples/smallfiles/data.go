@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/insitu-data/insitu"
+	"github.com/insitu-data/insitu/locality"
 	"github.com/insitu-data/insitu/node/nodetest"
 )
 
@@ -45,7 +46,19 @@ func filesDir(c config, n int) string {
 
 // clusterDir is the embedded cluster's directory (cluster.Options.Dir).
 func clusterDir(c config) string {
-	return filepath.Join(c.data, fmt.Sprintf("cluster-%d-%d-%d", c.nodes, c.clusterN, c.clusterSz))
+	dir := fmt.Sprintf("cluster-%d-%d-%d", c.nodes, c.clusterN, c.clusterSz)
+	if c.placement == "key" {
+		dir += "-bykey" // the inputs sit on other nodes than by name
+	}
+	return filepath.Join(c.data, dir)
+}
+
+// placement is the cluster mode's map placement.
+func placement(c config) locality.Placement {
+	if c.placement == "key" {
+		return locality.ByKey
+	}
+	return locality.ByName
 }
 
 // key is the key of file i: "d0000/f0000000".
@@ -99,7 +112,7 @@ func seedCluster(ctx context.Context, c config) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cl, err := nodetest.Start(ctx, c.nodes, &nodetest.Options{Dir: dir})
+	cl, err := nodetest.Start(ctx, c.nodes, &nodetest.Options{Dir: dir, Placement: placement(c)})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,10 @@
 //     an embedded cluster of -nodes storage nodes over -cluster-n objects
 //     of -cluster-size bytes, against the dir floor run on every node's
 //     directory at once with the job's parallelism (-nodes × GOMAXPROCS).
+//     With -placement key the cluster's map places by key
+//     (locality.ByKey), so that an output, which keeps its input's key,
+//     is put on its input's node; its inputs are then a dataset of their
+//     own.
 //
 // Every configuration runs in a child process of its own (this command,
 // re-executed), so that its peak RSS is the kernel's high-water mark of
@@ -76,6 +80,7 @@ type config struct {
 	clusterN, clusterSz int
 	nodes               int
 	workers             int
+	placement           string // the cluster's: "name" or "key"
 	rounds              int
 	data                string
 	modes               []string
@@ -95,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.nodes, "nodes", 3, "storage nodes of the cluster mode")
 	fs.IntVar(&c.workers, "workers", 2, "objects in flight (the runner's Workers; the floors' goroutines)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every configuration once")
+	fs.StringVar(&c.placement, "placement", "name", `the cluster mode's placement: "name" (bucket and key, the default) or "key" (the key alone: each output stays on its input's node)`)
 	fs.StringVar(&c.data, "data", filepath.Join(os.TempDir(), "insitu-smallfiles"), "where the inputs are generated and kept")
 	modes := fs.String("modes", "discard,dir,cluster", "the modes to run: discard, dir, cluster")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the rows as JSON to this file")
@@ -108,6 +114,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "smallfiles: unknown mode %q: want discard, dir or cluster\n", m)
 			return 2
 		}
+	}
+	if c.placement != "name" && c.placement != "key" {
+		fmt.Fprintf(stderr, "smallfiles: -placement %q: want name or key\n", c.placement)
+		return 2
 	}
 	if c.n < 1 || c.dirN < 1 || c.size < 0 || c.clusterN < 1 || c.clusterSz < 0 || c.nodes < 1 || c.workers < 1 || c.rounds < 1 {
 		fmt.Fprintln(stderr, "smallfiles: -n, -cluster-n, -nodes, -workers and -rounds must be at least 1, sizes at least 0")
@@ -206,8 +216,8 @@ func runParent(ctx context.Context, c config, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "inputs of %s ready and read once (%.1fs)\n", m, time.Since(t).Seconds())
 	}
-	fmt.Fprintf(stdout, "smallfiles: GOMAXPROCS %d, workers %d, %d rounds; discard: %d files of %d B; dir: %d files; cluster: %d nodes, %d objects of %d B\n",
-		runtime.GOMAXPROCS(0), c.workers, c.rounds, c.n, c.size, c.dirN, c.nodes, c.clusterN, c.clusterSz)
+	fmt.Fprintf(stdout, "smallfiles: GOMAXPROCS %d, workers %d, %d rounds; discard: %d files of %d B; dir: %d files; cluster: %d nodes, %d objects of %d B, placement by %s\n",
+		runtime.GOMAXPROCS(0), c.workers, c.rounds, c.n, c.size, c.dirN, c.nodes, c.clusterN, c.clusterSz, c.placement)
 
 	names := configs(c.modes)
 	samples := map[string][]sample{}
@@ -260,7 +270,8 @@ func runOne(ctx context.Context, self string, c config, name string, k int, stde
 	out := outDir(c, k)
 	args := []string{"-child", name, "-data", c.data, "-workers", fmt.Sprint(c.workers),
 		"-n", fmt.Sprint(c.n), "-dir-n", fmt.Sprint(c.dirN), "-size", fmt.Sprint(c.size),
-		"-cluster-n", fmt.Sprint(c.clusterN), "-cluster-size", fmt.Sprint(c.clusterSz), "-nodes", fmt.Sprint(c.nodes)}
+		"-cluster-n", fmt.Sprint(c.clusterN), "-cluster-size", fmt.Sprint(c.clusterSz), "-nodes", fmt.Sprint(c.nodes),
+		"-placement", c.placement}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Env = append(os.Environ(), "SMALLFILES_OUT="+out, "SMALLFILES_BUCKET="+outBucketOf(k))
 	cmd.Stderr = stderr

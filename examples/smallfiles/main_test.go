@@ -56,6 +56,19 @@ func TestSmallRun(t *testing.T) {
 	if !strings.Contains(out.String(), "| discard/insitu | 300 |") {
 		t.Errorf("the table lacks the discard/insitu row:\n%s", out.String())
 	}
+	// The cluster mode with placement by key: its inputs are a dataset
+	// of their own, and its job's outputs are checked as the others'.
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"-modes", "cluster", "-cluster-n", "60", "-rounds", "1", "-placement", "key", "-data", data}, &out, &errOut); code != 0 {
+		t.Fatalf("-placement key: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "placement by key") || !strings.Contains(out.String(), "| cluster/insitu | 60 |") {
+		t.Errorf("-placement key: the table lacks the placement or the cluster/insitu row:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(data, "cluster-3-60-4096-bykey.done")); err != nil {
+		t.Errorf("-placement key: no dataset of its own: %v", err)
+	}
 	// The outputs of every run were removed; the inputs are kept for a
 	// later run.
 	ents, _ := os.ReadDir(data)
@@ -68,7 +81,7 @@ func TestSmallRun(t *testing.T) {
 
 // Bad flags are exit status 2.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-modes", "nope"}, {"-n", "0"}, {"-rounds", "0"}} {
+	for _, args := range [][]string{{"-modes", "nope"}, {"-n", "0"}, {"-rounds", "0"}, {"-placement", "bucket"}} {
 		var out, errOut bytes.Buffer
 		if code := run(t.Context(), args, &out, &errOut); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
