@@ -441,6 +441,17 @@ type putHeaders struct {
 	createOnly bool   // If-None-Match: *
 }
 
+// set sets a PUT's headers: its content type and the optional ones.
+func (h putHeaders) set(req *http.Request) {
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if h.origin != "" {
+		req.Header.Set(wire.Origin, h.origin)
+	}
+	if h.createOnly {
+		req.Header.Set("If-None-Match", "*")
+	}
+}
+
 // expectContinueOver is the size over which a PUT's body waits for the
 // node's 100 Continue (Expect: 100-continue), so that a refusal (a node
 // that no longer owns the name, a bad token, a full disk) costs no upload.
@@ -515,13 +526,7 @@ func (c *Client) put(ctx context.Context, owner Node, name insitu.Name, body *pu
 	if size != 0 { // over expectContinueOver, or unknown: see putOrigin
 		req.Header.Set("Expect", "100-continue")
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	if h.origin != "" {
-		req.Header.Set(wire.Origin, h.origin)
-	}
-	if h.createOnly {
-		req.Header.Set("If-None-Match", "*")
-	}
+	h.set(req)
 	resp, err := c.do(ctx, req, owner.ID, name)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -588,13 +593,7 @@ func (c *Client) putBytes(ctx context.Context, owner Node, name insitu.Name, dat
 	if err != nil {
 		return insitu.PutResult{}, nil, err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	if h.origin != "" {
-		req.Header.Set(wire.Origin, h.origin)
-	}
-	if h.createOnly {
-		req.Header.Set("If-None-Match", "*")
-	}
+	h.set(req)
 	resp, err := c.do(ctx, req, owner.ID, name)
 	if err != nil {
 		return insitu.PutResult{}, nil, err

@@ -349,6 +349,5 @@ func (t *InlineTransport) exchange(ctx context.Context, addr string, c *inlineCo
 // staleConn reports whether err is how a write to a connection that the
 // peer has closed fails.
 func staleConn(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
