@@ -111,6 +111,15 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// headerRoom is what a connection's write buffer holds beyond a
+// request's body: its request line and headers.
+const headerRoom = 4 << 10
+
+// oneWrite is a connection's write buffer under another type: a
+// [http.Request.Write] to a [bufio.Writer] flushes the headers before a
+// body it does not know to be in memory.
+type oneWrite struct{ *bufio.Writer }
+
 // aLongTimeAgo is a deadline in the past: set, it interrupts a blocked
 // read or write at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -303,7 +312,13 @@ func (t *InlineTransport) exchange(ctx context.Context, addr string, c *inlineCo
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	if err := req.Write(c.bw); err != nil {
+	// The whole request in one write: written in two, its second part
+	// waits for this goroutine to be run again, and the node's reader
+	// with it.
+	if need := int(req.ContentLength) + headerRoom; c.bw.Size() < need {
+		c.bw = bufio.NewWriterSize(c.conn, need)
+	}
+	if err := req.Write(oneWrite{c.bw}); err != nil {
 		return nil, false, err
 	}
 	if err := c.bw.Flush(); err != nil {

@@ -2,6 +2,9 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -64,5 +67,75 @@ func TestInlineIdleTimeoutFollowsRead(t *testing.T) {
 	tr := NewInlineTransport(&http.Transport{IdleConnTimeout: time.Minute}, time.Second, 5*time.Second, time.Hour)
 	if tr.idleTimeout != 5*time.Second {
 		t.Errorf("idle timeout %v, want the read bound 5s", tr.idleTimeout)
+	}
+}
+
+// countingConn counts the writes to a connection.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+// opaqueReader is a body whose type Request.Write does not know.
+type opaqueReader struct{ r io.Reader }
+
+func (o opaqueReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestInlineOneWrite: a request goes to the connection in one write,
+// whatever its size up to InlineMax and whatever its body's type, and
+// arrives whole.
+func TestInlineOneWrite(t *testing.T) {
+	tr := NewInlineTransport(&http.Transport{}, time.Second, 10*time.Second, 10*time.Second)
+	defer tr.CloseIdleConnections()
+	for _, size := range []int{1, 4 << 10, 20 << 10, InlineMax} {
+		for _, opaque := range []bool{false, true} {
+			a, b := net.Pipe()
+			cc := &countingConn{Conn: a}
+			c := &inlineConn{conn: cc, lr: limitedReader{c: cc}, bw: bufio.NewWriterSize(cc, 4<<10)}
+			c.br = bufio.NewReader(&c.lr)
+			data := bytes.Repeat([]byte{'x'}, size)
+			data[size-1] = 'y'
+			var body io.Reader = bytes.NewReader(data)
+			if opaque {
+				body = opaqueReader{body}
+			}
+			req, err := http.NewRequest(http.MethodPut, "http://n1:80/v1/objects/b/k", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = int64(size)
+			got := make(chan []byte, 1)
+			go func() {
+				r, err := http.ReadRequest(bufio.NewReader(b))
+				if err != nil {
+					got <- nil
+					return
+				}
+				p, _ := io.ReadAll(r.Body)
+				got <- p
+				io.WriteString(b, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+			resp, _, err := tr.exchange(context.Background(), "n1:80", c, req)
+			if err != nil {
+				t.Fatalf("%d bytes (opaque %v): %v", size, opaque, err)
+			}
+			if p := <-got; !bytes.Equal(p, data) {
+				t.Errorf("%d bytes (opaque %v): the node read %d bytes, not the body", size, opaque, len(p))
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%d bytes (opaque %v): status %d", size, opaque, resp.StatusCode)
+			}
+			if cc.writes != 1 {
+				t.Errorf("%d bytes (opaque %v): the request took %d writes, want 1", size, opaque, cc.writes)
+			}
+			tr.CloseIdleConnections()
+			a.Close()
+			b.Close()
+		}
 	}
 }
