@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
@@ -292,8 +291,8 @@ func fanOut(ctx context.Context, root string, workers int, r *result, do func(w 
 }
 
 // clusterFloor runs the write floor on every node's directory at once, from
-// its input bucket to its output bucket, with GOMAXPROCS goroutines a node:
-// a node job's default parallelism.
+// its input bucket to its output bucket, with -workers goroutines a node:
+// the job's Workers.
 func clusterFloor(ctx context.Context, c config, bucket string) (result, error) {
 	dir := clusterDir(c)
 	return timed(func(r *result) error {
@@ -303,7 +302,7 @@ func clusterFloor(ctx context.Context, c config, bucket string) (result, error) 
 		for i := range c.nodes {
 			id := fmt.Sprintf("n%d", i+1)
 			wg.Go(func() {
-				errs[i] = writeFloor(ctx, filepath.Join(dir, id, inBucket), filepath.Join(dir, id, bucket), runtime.GOMAXPROCS(0), &parts[i])
+				errs[i] = writeFloor(ctx, filepath.Join(dir, id, inBucket), filepath.Join(dir, id, bucket), c.workers, &parts[i])
 			})
 		}
 		wg.Wait()
@@ -328,7 +327,7 @@ func clusterJob(ctx context.Context, c config, bucket string) (result, error) {
 	}
 	defer cl.Close()
 	return timed(func(r *result) error {
-		rep, err := cluster.Run(ctx, cl.Client(), cluster.JobSpec{Bucket: inBucket, DstBucket: bucket, Transform: "identity"}, nil)
+		rep, err := cluster.Run(ctx, cl.Client(), cluster.JobSpec{Bucket: inBucket, DstBucket: bucket, Transform: "identity", Workers: c.workers}, nil)
 		r.Objects, r.Bytes = rep.Transformed, rep.BytesOut
 		return err
 	})

@@ -24,7 +24,8 @@
 //   - cluster: a job (cluster.Run, the in-process transform "identity") on
 //     an embedded cluster of -nodes storage nodes over -cluster-n objects
 //     of -cluster-size bytes, against the dir floor run on every node's
-//     directory at once with the job's parallelism (-nodes × GOMAXPROCS).
+//     directory at once with the job's parallelism (-workers a node; the
+//     job's Workers).
 //     With -placement key the cluster's map places by key
 //     (locality.ByKey), so that an output, which keeps its input's key,
 //     is put on its input's node; its inputs are then a dataset of their
@@ -46,6 +47,10 @@
 // ratio insitu/floor: of the medians, and the median of the ratios of the
 // rounds (each round runs both, one after the other, in an order that
 // alternates).
+//
+// The children inherit the environment, GOMAXPROCS with it:
+// GOMAXPROCS=4 smallfiles runs every configuration with 4 Ps and the same
+// -workers.
 //
 // The exit status is 0 when every run stored what it should, 1 when one did
 // not, 2 on a usage error.
