@@ -41,8 +41,10 @@ const maxInlineBody = 1 << 20
 // and its answer back from the reading one: two goroutine wake-ups each
 // way, which, on a node whose CPUs are busy with other puts' fsyncs, cost
 // as much time as a small put's own work on its owner (docs/BENCHMARKS.md,
-// "Small objects"). Here the caller writes the request, blocks in the read
-// of the answer, and is woken once, by the network poller.
+// "Small objects"). Here the caller writes the request, in one write (a
+// request in two parts makes the owner's reader wait again for the
+// second), blocks in the read of the answer, and is woken once, by the
+// network poller.
 //
 // The answer comes back with its body already read (at most 1 MiB; its
 // header at most 1 MiB too). A connection idle for the fallback's
