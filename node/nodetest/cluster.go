@@ -113,6 +113,15 @@ type member struct {
 // connection idle for 2 minutes, and each node bounds the bodies it reads
 // and the responses it writes (node.Options.ProgressTimeout and
 // ProgressBytes, which Options.NodeOptions may set).
+//
+// The nodes share this process's runtime: its GOMAXPROCS Ps, where nodes
+// run as processes have that many each. A goroutine in an fsync holds
+// its P until the runtime takes it back, and with every P so held nothing
+// runs the goroutines that the network made ready; a job of many small
+// objects whose outputs travel between the nodes then waits on that, and
+// runs faster with GOMAXPROCS above the CPU count (1.35x its floor rather
+// than 1.53–1.65x with twice the Ps, docs/BENCHMARKS.md, "Small
+// objects"). Setting it is the program's choice, not this package's.
 func Start(ctx context.Context, n int, opts *Options) (c *Cluster, err error) {
 	if n < 1 {
 		return nil, insitu.Errorf(insitu.InvalidArgument, "node: a cluster needs at least one node, not %d", n)
