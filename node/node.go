@@ -600,20 +600,27 @@ func (n *Node) delete(ctx context.Context, m *locality.Map, name insitu.Name) er
 	if err := n.root.Remove(filepath.FromSlash(relPath(name))); err != nil {
 		return n.fileError(name, err, false)
 	}
-	// Remove the parents the object leaves empty; a parent that is not
-	// empty (a concurrent Put's temporary file or object is in it) stops
-	// the walk. The lock keeps the walk out of the window in which a Put
-	// has made its directories but not yet created its file in them.
-	if mu := n.dirLock(name); mu != nil {
-		mu.Lock()
-		defer mu.Unlock()
-		for dir := path.Dir(name.Key); dir != "."; dir = path.Dir(dir) {
-			if n.root.Remove(filepath.FromSlash(name.Bucket+"/"+dir)) != nil {
-				break
-			}
+	n.removeEmptyParents(name)
+	return nil
+}
+
+// removeEmptyParents removes the directories below name's bucket that
+// the removal of name's file left empty; a parent that is not empty (a
+// concurrent Put's temporary file or object is in it) stops the walk. The
+// lock keeps the walk out of the window in which a Put has made its
+// directories but not yet created its file in them.
+func (n *Node) removeEmptyParents(name insitu.Name) {
+	mu := n.dirLock(name)
+	if mu == nil {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for dir := path.Dir(name.Key); dir != "."; dir = path.Dir(dir) {
+		if n.root.Remove(filepath.FromSlash(name.Bucket+"/"+dir)) != nil {
+			return
 		}
 	}
-	return nil
 }
 
 // create starts writing name's object: it makes the object's directories

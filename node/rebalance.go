@@ -28,7 +28,7 @@ var errBudget = errors.New("rebalance: time is up")
 // Rebalance moves the copies in the node's store of objects it does not
 // own under its current map to their owners, never overwriting: each is
 // put to its owner only if the owner has nothing under the name, then
-// removed here; one whose owner has the name is kept and reported as a
+// removed here, with the directories it leaves empty; one whose owner has the name is kept and reported as a
 // conflict (see [cluster.RebalanceReport]). It stops after 30 seconds
 // with More set in the report; call it again to go on. Links, special
 // files, temporary files and names that are not object names are left
@@ -142,6 +142,7 @@ func (n *Node) moveCopy(ctx context.Context, client *locality.Client, name insit
 	if err := n.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return n.fileError(name, err, true)
 	}
+	n.removeEmptyParents(name)
 	return nil
 }
 

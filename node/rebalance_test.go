@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestRebalanceMakesLeftCopiesVisible(t *testing.T) {
 	away := newClient(v2)
 	want := map[insitu.Name][]byte{}
 	for i := range 60 {
-		name := insitu.Name{Bucket: "in", Key: fmt.Sprintf("new/%03d", i)}
+		name := insitu.Name{Bucket: "in", Key: fmt.Sprintf("new/%03d/o", i)}
 		want[name] = content(name.Key, 100+i)
 		if _, err := away.PutOrigin(ctx, name, bytes.NewReader(want[name]), -1, originOf(name)); err != nil {
 			t.Fatal(err)
@@ -140,6 +141,10 @@ func TestRebalanceMakesLeftCopiesVisible(t *testing.T) {
 		for _, nd := range c.Nodes() {
 			if _, err := os.Stat(nd.Path(name)); (err == nil) != (nd.ID() == v3.Owner(name).ID) {
 				t.Errorf("%s on %s: %v; want it on its owner only", name, nd.ID(), err)
+			}
+			// A moved copy's directory, its own, went with it.
+			if _, err := os.Stat(filepath.Dir(nd.Path(name))); (err == nil) != (nd.ID() == v3.Owner(name).ID) {
+				t.Errorf("%s's directory on %s: %v; want it on its owner only", name, nd.ID(), err)
 			}
 		}
 	}
