@@ -573,11 +573,7 @@ func (c *Client) putSmall(ctx context.Context, name insitu.Name, r io.Reader, si
 		return insitu.PutResult{}, err
 	}
 	var res insitu.PutResult
-	err = c.withOwner(ctx, name, func(owner Node, _ bool) (*notOwner, error) {
-		var (
-			no  *notOwner
-			err error
-		)
+	err = c.withOwner(ctx, name, func(owner Node, _ bool) (no *notOwner, err error) {
 		res, no, err = c.putBytes(ctx, owner, name, data, h)
 		return no, err
 	})

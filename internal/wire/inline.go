@@ -88,7 +88,7 @@ type inlineConn struct {
 	conn      net.Conn
 	lr        limitedReader // under br: counts an answer's bytes
 	br        *bufio.Reader
-	bw        *bufio.Writer
+	bw        *bufio.Writer // sized to the largest request yet; nil before the first
 	idleSince time.Time
 }
 
@@ -229,7 +229,7 @@ func (t *InlineTransport) get(ctx context.Context, addr string, fresh bool) (c *
 	if err != nil {
 		return nil, false, err
 	}
-	c = &inlineConn{conn: conn, lr: limitedReader{c: conn}, bw: bufio.NewWriterSize(conn, 4<<10)}
+	c = &inlineConn{conn: conn, lr: limitedReader{c: conn}} // bw: at the first request
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	return c, false, nil
 }
@@ -317,7 +317,7 @@ func (t *InlineTransport) exchange(ctx context.Context, addr string, c *inlineCo
 	// The whole request in one write: written in two, its second part
 	// waits for this goroutine to be run again, and the node's reader
 	// with it.
-	if need := int(req.ContentLength) + headerRoom; c.bw.Size() < need {
+	if need := int(req.ContentLength) + headerRoom; c.bw == nil || c.bw.Size() < need {
 		c.bw = bufio.NewWriterSize(c.conn, need)
 	}
 	if err := req.Write(oneWrite{c.bw}); err != nil {
